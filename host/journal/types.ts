@@ -1,0 +1,90 @@
+// The storage interface every backend implements: the event journal, snapshots,
+// value-entity state and the module store. Backends: embedded (LMDB) and Redis.
+// Everything stored is opaque bytes; the host never decodes user messages.
+
+/** One entity's identity in storage: its persistence id (the entity type) and key. */
+export interface EntityId {
+  readonly persistenceId: string;
+  readonly key: string;
+}
+
+export interface JournalEvent {
+  /** Fully qualified protobuf message name of the payload. */
+  readonly type: string;
+  readonly payload: Uint8Array;
+}
+
+export interface StoredEvent extends JournalEvent {
+  /** 1-based, gap-free per entity. */
+  readonly seq: number;
+}
+
+export interface Snapshot {
+  /** Sequence number of the last event folded into `state`. */
+  readonly seq: number;
+  readonly state: Uint8Array;
+}
+
+export interface Recovered {
+  readonly snapshot: Snapshot | undefined;
+  /** Events after the snapshot (or all events), in order. */
+  readonly events: StoredEvent[];
+  /** The last sequence number in the journal (0 for a new entity). */
+  readonly lastSeq: number;
+}
+
+export interface Journal {
+  /**
+   * Appends `events` as seq expectedSeq+1, expectedSeq+2, ... atomically.
+   * Rejects with KeystateError SEQUENCE_CONFLICT, writing nothing, when the journal's
+   * last seq is not `expectedSeq`. Resolves only once the events are durable.
+   */
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void>;
+  /** Stores a snapshot; a snapshot older than the stored one is ignored. */
+  saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void>;
+  /** The latest snapshot plus the events after it. */
+  recover(id: EntityId): Promise<Recovered>;
+}
+
+/** Value (key-value) entity state, and CRDT state. */
+export interface ValueStore {
+  get(id: EntityId): Promise<Uint8Array | undefined>;
+  put(id: EntityId, value: Uint8Array): Promise<void>;
+  delete(id: EntityId): Promise<void>;
+}
+
+export interface ModuleVersionInfo {
+  readonly name: string;
+  readonly version: number;
+  /** sha256 of the uploaded bytes, hex. */
+  readonly hash: string;
+  readonly size: number;
+  /** Milliseconds since the epoch. */
+  readonly deployedAt: number;
+}
+
+export interface StoredModuleSummary {
+  readonly name: string;
+  /** The version that serves calls; undefined when the module is undeployed. */
+  readonly activeVersion: number | undefined;
+  readonly versions: ModuleVersionInfo[];
+}
+
+export interface ModuleStore {
+  /** Stores the bytes as the next version of `name` (1, 2, ...) and returns its info. Does not activate it. */
+  addVersion(name: string, bytes: Uint8Array, hash: string): Promise<ModuleVersionInfo>;
+  /** Makes `version` the active one; undefined undeploys the module (its versions stay). */
+  setActive(name: string, version: number | undefined): Promise<void>;
+  getBytes(name: string, version: number): Promise<Uint8Array | undefined>;
+  list(): Promise<StoredModuleSummary[]>;
+}
+
+export interface Store {
+  readonly kind: "embedded" | "redis";
+  readonly journal: Journal;
+  readonly values: ValueStore;
+  readonly modules: ModuleStore;
+  /** Resolves when the backend answers; rejects with STORAGE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
