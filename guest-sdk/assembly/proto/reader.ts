@@ -1,0 +1,241 @@
+// Protobuf wire-format reader for guest code. The bytes come from the host, which may
+// pass along anything a client sent, so no input may trap the guest: every read is
+// bounds-checked, and malformed input sets `error` and yields a zero value instead.
+//
+// Invariant that keeps every decode loop finite: a failed read moves `pos` to `end`,
+// and every successful read advances `pos` by at least one byte (a tag always does).
+
+/** Nesting limit for embedded messages, so hostile input cannot exhaust the call stack. */
+export const MAX_DEPTH: i32 = 100;
+
+export class Reader {
+  // Kept so the GC sees the input while `ptr` (its data start) is in use.
+  readonly buf: Uint8Array;
+  private ptr: usize;
+  /** Offset of the next byte to read. */
+  pos: i32;
+  /** Offset one past the last readable byte of the current region (message, packed array). */
+  end: i32;
+  /** Set on the first malformed input; sticky. */
+  error: bool = false;
+  /** Current embedded-message nesting depth. */
+  depth: i32 = 0;
+
+  constructor(buf: Uint8Array, start: i32 = 0, end: i32 = -1) {
+    this.buf = buf;
+    this.ptr = buf.dataStart;
+    const len = buf.length;
+    this.end = end < 0 || end > len ? len : end;
+    this.pos = start < 0 ? 0 : start > this.end ? this.end : start;
+  }
+
+  /** Marks the input malformed and stops the current region. */
+  fail(): void {
+    this.error = true;
+    this.pos = this.end;
+  }
+
+  // A varint of at most 10 bytes; bits beyond 64 are dropped, as other runtimes do.
+  private varint(): u64 {
+    let result: u64 = 0;
+    let shift: u64 = 0;
+    let pos = this.pos;
+    const end = this.end;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) {
+        this.fail();
+        return 0;
+      }
+      const b = <u64>load<u8>(this.ptr + <usize>pos);
+      pos++;
+      result |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.pos = pos;
+        return result;
+      }
+      shift += 7;
+    }
+    this.fail(); // an 11th byte would follow: not a varint
+    return 0;
+  }
+
+  /**
+   * Reads a field key. Returns 0 (and sets error) for field number 0, a key that does not
+   * fit 32 bits, and wire types this runtime refuses: groups (3, 4) and the undefined 6, 7.
+   */
+  tag(): u32 {
+    const v = this.varint();
+    const wireType = <u32>v & 7;
+    if (v > 0xffffffff || v >>> 3 == 0 || wireType == 3 || wireType == 4 || wireType > 5) {
+      this.fail();
+      return 0;
+    }
+    return <u32>v;
+  }
+
+  uint32(): u32 {
+    // Fast path: most varints on the wire are single bytes.
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = load<u8>(this.ptr + <usize>pos);
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return <u32>b;
+      }
+    }
+    return <u32>this.varint();
+  }
+
+  int32(): i32 {
+    return <i32>this.uint32();
+  }
+
+  sint32(): i32 {
+    const v = this.uint32();
+    return <i32>((v >>> 1) ^ (0 - (v & 1)));
+  }
+
+  uint64(): u64 {
+    return this.varint();
+  }
+
+  int64(): i64 {
+    return <i64>this.varint();
+  }
+
+  sint64(): i64 {
+    const v = this.varint();
+    return <i64>((v >>> 1) ^ (0 - (v & 1)));
+  }
+
+  bool(): bool {
+    return this.varint() != 0;
+  }
+
+  enum(): i32 {
+    return this.int32();
+  }
+
+  // True when n more bytes are available; otherwise fails.
+  private has(n: i32): bool {
+    if (this.end - this.pos >= n) return true;
+    this.fail();
+    return false;
+  }
+
+  fixed32(): u32 {
+    if (!this.has(4)) return 0;
+    const v = load<u32>(this.ptr + <usize>this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  sfixed32(): i32 {
+    return <i32>this.fixed32();
+  }
+
+  float(): f32 {
+    if (!this.has(4)) return 0;
+    const v = load<f32>(this.ptr + <usize>this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  fixed64(): u64 {
+    if (!this.has(8)) return 0;
+    const v = load<u64>(this.ptr + <usize>this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  sfixed64(): i64 {
+    return <i64>this.fixed64();
+  }
+
+  double(): f64 {
+    if (!this.has(8)) return 0;
+    const v = load<f64>(this.ptr + <usize>this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  // Reads a length prefix and checks that many bytes follow; -1 after a failure.
+  private length(): i32 {
+    const n = this.uint32();
+    if (this.error) return -1;
+    if (n > <u32>(this.end - this.pos)) {
+      this.fail();
+      return -1;
+    }
+    return <i32>n;
+  }
+
+  /** A copy of a length-delimited field, so a decoded message does not pin the input buffer. */
+  bytes(): Uint8Array {
+    const n = this.length();
+    if (n <= 0) return new Uint8Array(0);
+    const out = new Uint8Array(n);
+    memory.copy(out.dataStart, this.ptr + <usize>this.pos, <usize>n);
+    this.pos += n;
+    return out;
+  }
+
+  /** Decodes UTF-8 leniently: invalid sequences yield replacement-free garbage, never a trap. */
+  string(): string {
+    const n = this.length();
+    if (n <= 0) return "";
+    const s = String.UTF8.decodeUnsafe(this.ptr + <usize>this.pos, <usize>n);
+    this.pos += n;
+    return s;
+  }
+
+  /** Skips one field value of the given wire type (an unknown field). */
+  skip(wireType: u32): void {
+    if (wireType == 0) {
+      this.varint();
+    } else if (wireType == 1) {
+      if (this.has(8)) this.pos += 8;
+    } else if (wireType == 2) {
+      const n = this.length();
+      if (n > 0) this.pos += n;
+    } else if (wireType == 5) {
+      if (this.has(4)) this.pos += 4;
+    } else {
+      this.fail();
+    }
+  }
+
+  /**
+   * Reads a length prefix and narrows `end` to that region (a packed array or map entry).
+   * Returns the previous end for endRegion().
+   */
+  beginRegion(): i32 {
+    const outer = this.end;
+    const n = this.length();
+    if (n < 0) return outer;
+    this.end = this.pos + n;
+    return outer;
+  }
+
+  /** Restores the outer end; the region must have been consumed exactly. */
+  endRegion(outer: i32): void {
+    if (this.pos != this.end) this.error = true;
+    this.end = outer;
+    if (this.error) this.pos = outer;
+  }
+
+  /** beginRegion() for an embedded message: also counts nesting depth. */
+  beginMessage(): i32 {
+    this.depth++;
+    if (this.depth > MAX_DEPTH) {
+      this.fail();
+      return this.end;
+    }
+    return this.beginRegion();
+  }
+
+  endMessage(outer: i32): void {
+    this.depth--;
+    this.endRegion(outer);
+  }
+}
