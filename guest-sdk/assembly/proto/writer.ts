@@ -9,6 +9,19 @@ export function varint32Size(v: u32): i32 {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
+// Stores `v` as a varint at address `p`; returns the number of bytes stored.
+// @ts-ignore: decorator
+@inline
+function storeVarint32(p: usize, v: u32): i32 {
+  const start = p;
+  while (v >= 0x80) {
+    store<u8>(p++, <u8>(v | 0x80));
+    v >>>= 7;
+  }
+  store<u8>(p++, <u8>v);
+  return <i32>(p - start);
+}
+
 export class Writer {
   // The buffer object is kept so the GC sees it; `ptr` is its data start, cached
   // because every write goes through it.
@@ -70,14 +83,7 @@ export class Writer {
 
   uint32(v: u32): void {
     this.ensure(5);
-    let p = this.ptr + <usize>this.len;
-    const start = p;
-    while (v >= 0x80) {
-      store<u8>(p++, <u8>(v | 0x80));
-      v >>>= 7;
-    }
-    store<u8>(p++, <u8>v);
-    this.len += <i32>(p - start);
+    this.len += storeVarint32(this.ptr + <usize>this.len, v);
   }
 
   uint64(v: u64): void {
@@ -111,46 +117,45 @@ export class Writer {
   }
 
   bool(v: bool): void {
-    this.ensure(1);
-    store<u8>(this.ptr + <usize>this.len, v ? 1 : 0);
-    this.len += 1;
+    this.put<u8>(v ? 1 : 0);
   }
 
   enum(v: i32): void {
     this.int32(v);
   }
 
-  // Wasm memory is little-endian, as the fixed-width wire types are.
+  // Wasm memory is little-endian, as the fixed-width wire types are, so a fixed-width
+  // value is one store.
+  // @ts-ignore: decorator
+  @inline
+  private put<T>(v: T): void {
+    this.ensure(sizeof<T>());
+    store<T>(this.ptr + <usize>this.len, v);
+    this.len += <i32>sizeof<T>();
+  }
+
   fixed32(v: u32): void {
-    this.ensure(4);
-    store<u32>(this.ptr + <usize>this.len, v);
-    this.len += 4;
+    this.put<u32>(v);
   }
 
   sfixed32(v: i32): void {
-    this.fixed32(<u32>v);
+    this.put<i32>(v);
   }
 
   float(v: f32): void {
-    this.ensure(4);
-    store<f32>(this.ptr + <usize>this.len, v);
-    this.len += 4;
+    this.put<f32>(v);
   }
 
   fixed64(v: u64): void {
-    this.ensure(8);
-    store<u64>(this.ptr + <usize>this.len, v);
-    this.len += 8;
+    this.put<u64>(v);
   }
 
   sfixed64(v: i64): void {
-    this.fixed64(<u64>v);
+    this.put<i64>(v);
   }
 
   double(v: f64): void {
-    this.ensure(8);
-    store<f64>(this.ptr + <usize>this.len, v);
-    this.len += 8;
+    this.put<f64>(v);
   }
 
   /** UTF-8, length-prefixed. Lone surrogates become 3-byte WTF-8 sequences (AS's default). */
@@ -197,12 +202,6 @@ export class Writer {
       );
       this.len += size - 1;
     }
-    let p = this.ptr + <usize>mark;
-    let v = <u32>bodyLen;
-    while (v >= 0x80) {
-      store<u8>(p++, <u8>(v | 0x80));
-      v >>>= 7;
-    }
-    store<u8>(p, <u8>v);
+    storeVarint32(this.ptr + <usize>mark, <u32>bodyLen);
   }
 }
