@@ -1,0 +1,31 @@
+// The base every entity kind extends, and the registry the ABI exports dispatch through.
+import { CommandCall, CommandResult, Failure, ReplayCall, ReplayResult } from "./abi/messages";
+import { Status } from "./status";
+
+export abstract class EntityHandler {
+  /** The fully qualified gRPC service this entity serves (generated). */
+  abstract serviceName(): string;
+  abstract handleCommand(call: CommandCall, out: CommandResult): void;
+
+  handleReplay(call: ReplayCall, out: ReplayResult): void {
+    out.failure = failure(Status.UNIMPLEMENTED, "service " + call.service + " has no journal to replay");
+  }
+}
+
+const handlers = new Map<string, EntityHandler>();
+
+/** Makes `handler` serve its service. Call once per entity at the top level of index.ts. */
+export function register(handler: EntityHandler): void {
+  handlers.set(handler.serviceName(), handler);
+}
+
+export function handlerFor(service: string): EntityHandler | null {
+  return handlers.has(service) ? handlers.get(service) : null;
+}
+
+export function failure(code: u32, message: string): Failure {
+  const f = new Failure();
+  f.code = code;
+  f.message = message;
+  return f;
+}

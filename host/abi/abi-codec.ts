@@ -1,0 +1,95 @@
+// Host-side encoding of the ABI messages in proto/keystate/abi.proto. protobufjs builds
+// the encoders from the .proto at start-up, so host and guest share one definition.
+import type { Type } from "protobufjs";
+import { lookupType } from "../proto/proto-root.js";
+
+export interface Failure { code: number; message: string }
+export interface AbiEvent { type: string; payload: Uint8Array }
+export interface ServiceCall { service: string; method: string; payload: Uint8Array }
+export interface SideEffect { call: ServiceCall; synchronous: boolean }
+
+export enum StateAction { KEEP = 0, UPDATE = 1, DELETE = 2 }
+
+export interface CommandCall {
+  service: string;
+  method: string;
+  entityKey: string;
+  sequence: number;
+  state: Uint8Array | undefined;
+  payload: Uint8Array;
+}
+
+export interface CommandResult {
+  reply: Uint8Array;
+  failure: Failure | undefined;
+  events: AbiEvent[];
+  state: Uint8Array;
+  stateAction: StateAction;
+  forward: ServiceCall | undefined;
+  sideEffects: SideEffect[];
+}
+
+export interface ReplayCall {
+  service: string;
+  state: Uint8Array | undefined;
+  events: readonly AbiEvent[];
+}
+
+export interface ReplayResult {
+  state: Uint8Array;
+  failure: Failure | undefined;
+}
+
+let types: { commandCall: Type; commandResult: Type; replayCall: Type; replayResult: Type } | undefined;
+
+function abiTypes(): NonNullable<typeof types> {
+  types ??= {
+    commandCall: lookupType("keystate.abi.CommandCall"),
+    commandResult: lookupType("keystate.abi.CommandResult"),
+    replayCall: lookupType("keystate.abi.ReplayCall"),
+    replayResult: lookupType("keystate.abi.ReplayResult"),
+  };
+  return types;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function encodeCommandCall(call: CommandCall): Uint8Array {
+  const { commandCall } = abiTypes();
+  return commandCall.encode({
+    service: call.service,
+    method: call.method,
+    entityKey: call.entityKey,
+    sequence: call.sequence,
+    state: call.state ?? EMPTY,
+    hasState: call.state !== undefined,
+    payload: call.payload,
+  }).finish();
+}
+
+export function decodeCommandResult(bytes: Uint8Array): CommandResult {
+  const decoded = abiTypes().commandResult.decode(bytes) as unknown as Partial<CommandResult> & { stateAction?: number };
+  return {
+    reply: decoded.reply ?? EMPTY,
+    failure: decoded.failure ?? undefined,
+    events: decoded.events ?? [],
+    state: decoded.state ?? EMPTY,
+    stateAction: decoded.stateAction ?? StateAction.KEEP,
+    forward: decoded.forward ?? undefined,
+    sideEffects: decoded.sideEffects ?? [],
+  };
+}
+
+export function encodeReplayCall(call: ReplayCall): Uint8Array {
+  return abiTypes().replayCall.encode({
+    service: call.service,
+    state: call.state ?? EMPTY,
+    hasState: call.state !== undefined,
+    events: call.events,
+  }).finish();
+}
+
+export function decodeReplayResult(bytes: Uint8Array): ReplayResult {
+  const decoded = abiTypes().replayResult.decode(bytes) as unknown as Partial<ReplayResult>;
+  return { state: decoded.state ?? EMPTY, failure: decoded.failure ?? undefined };
+}

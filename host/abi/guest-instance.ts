@@ -1,0 +1,92 @@
+// One instance of a guest module and the linear-memory calling convention (ABI.md):
+// the host asks the guest for an input buffer, copies the call message in, invokes the
+// export, and receives the result through the `keystate.output` import.
+import { KeystateError } from "../errors.js";
+import {
+  decodeCommandResult,
+  decodeReplayResult,
+  encodeCommandCall,
+  encodeReplayCall,
+  type CommandCall,
+  type CommandResult,
+  type ReplayCall,
+  type ReplayResult,
+} from "./abi-codec.js";
+import { readAssemblyScriptString } from "./guest-strings.js";
+
+export interface GuestExports {
+  readonly memory: WebAssembly.Memory;
+  ks_input(length: number): number;
+  ks_command(length: number): void;
+  ks_replay(length: number): void;
+}
+
+export const REQUIRED_EXPORTS = ["memory", "ks_input", "ks_command", "ks_replay"] as const;
+
+export type GuestLogger = (level: number, message: string) => void;
+
+/** Thrown (from inside the guest's call) when the guest calls abort(). */
+export class GuestAbort extends Error {
+  override readonly name = "GuestAbort";
+}
+
+export class GuestInstance {
+  readonly #exports: GuestExports;
+  #output: Uint8Array | undefined;
+
+  constructor(module: WebAssembly.Module, log: GuestLogger) {
+    const imports = {
+      keystate: {
+        output: (ptr: number, length: number) => {
+          // Copy out: the instance is reused for the next call as soon as this one returns.
+          this.#output = this.#view(ptr, length).slice();
+        },
+        log: (level: number, ptr: number, length: number) => {
+          log(level, Buffer.from(this.#view(ptr, length)).toString("utf8"));
+        },
+      },
+      env: {
+        abort: (messagePtr: number, filePtr: number, line: number, column: number) => {
+          const memory = this.#exports.memory;
+          const message = readAssemblyScriptString(memory, messagePtr) ?? "abort";
+          const file = readAssemblyScriptString(memory, filePtr) ?? "?";
+          throw new GuestAbort(`${message} (${file}:${line}:${column})`);
+        },
+      },
+    };
+    const instance = new WebAssembly.Instance(module, imports);
+    this.#exports = instance.exports as unknown as GuestExports;
+  }
+
+  /** The instance's exports, for fuel and memory inspection. */
+  get exports(): GuestExports {
+    return this.#exports;
+  }
+
+  command(call: CommandCall): CommandResult {
+    return decodeCommandResult(this.#invoke(encodeCommandCall(call), (length) => this.#exports.ks_command(length)));
+  }
+
+  replay(call: ReplayCall): ReplayResult {
+    return decodeReplayResult(this.#invoke(encodeReplayCall(call), (length) => this.#exports.ks_replay(length)));
+  }
+
+  #invoke(input: Uint8Array, run: (length: number) => void): Uint8Array {
+    const ptr = this.#exports.ks_input(input.length);
+    this.#view(ptr, input.length).set(input);
+    this.#output = undefined;
+    run(input.length);
+    const output = this.#output;
+    if (!output) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
+    return output;
+  }
+
+  /** A bounds-checked view of guest memory (re-created per call: memory may have grown). */
+  #view(ptr: number, length: number): Uint8Array {
+    const buffer = this.#exports.memory.buffer;
+    if (ptr < 0 || length < 0 || ptr + length > buffer.byteLength) {
+      throw new GuestAbort(`the guest passed an out-of-bounds buffer (${ptr}+${length})`);
+    }
+    return new Uint8Array(buffer, ptr, length);
+  }
+}

@@ -1,0 +1,22 @@
+// Appends Wasm custom sections (id 0: a name, then opaque bytes) to a module. Custom
+// sections may appear anywhere after the header; appending keeps the code untouched.
+function leb128(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+export function appendCustomSections(module: Uint8Array, sections: ReadonlyArray<{ name: string; payload: Uint8Array }>): Uint8Array {
+  const parts: Uint8Array[] = [module];
+  for (const { name, payload } of sections) {
+    const nameBytes = Buffer.from(name, "utf8");
+    const body = [...leb128(nameBytes.length), ...nameBytes];
+    parts.push(Uint8Array.from([0, ...leb128(body.length + payload.length), ...body]), payload);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,57 @@
+// module.json: what an entity module's author declares besides code and .proto files —
+// the module name, its proto files, and each service's state model.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { EntityKind } from "../runtime/module-sections.js";
+
+export interface EntityConfig {
+  /** Fully qualified gRPC service name. */
+  readonly service: string;
+  readonly kind: "event-sourced" | "value" | "replicated" | "action";
+  /** Storage name of the entity type; defaults to the module name. */
+  readonly persistenceId?: string;
+  /** Fully qualified name of the state message (event-sourced and value entities). */
+  readonly state?: string;
+  /** Fully qualified names of the event messages (event-sourced). */
+  readonly events?: string[];
+  readonly snapshotEvery?: number;
+  readonly passivationTimeoutMs?: number;
+}
+
+export interface ModuleConfig {
+  readonly name: string;
+  /** The module's .proto files, relative to its proto/ folder. */
+  readonly protos: string[];
+  readonly entities: EntityConfig[];
+}
+
+export const KIND_BY_NAME: Record<EntityConfig["kind"], EntityKind> = {
+  "event-sourced": EntityKind.EVENT_SOURCED,
+  value: EntityKind.VALUE,
+  replicated: EntityKind.REPLICATED,
+  action: EntityKind.ACTION,
+};
+
+export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig> {
+  const path = join(moduleDir, "module.json");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, "utf8"));
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const config = parsed as ModuleConfig;
+  const problems: string[] = [];
+  if (typeof config.name !== "string" || !config.name) problems.push(`"name" must be a non-empty string`);
+  if (!Array.isArray(config.protos) || config.protos.length === 0) problems.push(`"protos" must list the module's .proto files`);
+  if (!Array.isArray(config.entities) || config.entities.length === 0) problems.push(`"entities" must list at least one service`);
+  for (const [i, entity] of (config.entities ?? []).entries()) {
+    if (!entity.service) problems.push(`entities[${i}].service is missing`);
+    if (!(entity.kind in KIND_BY_NAME)) problems.push(`entities[${i}].kind must be one of ${Object.keys(KIND_BY_NAME).join(", ")}`);
+    if (entity.kind === "event-sourced" && (!entity.state || !entity.events?.length)) {
+      problems.push(`entities[${i}] (event-sourced) needs "state" and "events"`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`${path}: ${problems.join("; ")}`);
+  return config;
+}

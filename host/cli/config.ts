@@ -1,0 +1,52 @@
+// Settings for `keystate serve`: each option comes from its flag, else its environment
+// variable, else the default. The table is the single source for --help and the README.
+export interface SettingSpec {
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: "string" | "number" | "boolean";
+  readonly defaultValue?: string;
+  readonly help: string;
+}
+
+export const SERVE_SETTINGS = {
+  host: { flag: "host", env: "KEYSTATE_HOST", kind: "string", defaultValue: "127.0.0.1", help: "interface the gRPC and admin ports bind to" },
+  grpcPort: { flag: "grpc-port", env: "KEYSTATE_GRPC_PORT", kind: "number", defaultValue: "8080", help: "gRPC ingress port (0 = any free port)" },
+  httpPort: { flag: "http-port", env: "KEYSTATE_HTTP_PORT", kind: "number", defaultValue: "8081", help: "admin and operations HTTP port (0 = any free port)" },
+  data: { flag: "data", env: "KEYSTATE_DATA", kind: "string", defaultValue: "./data", help: "directory of the embedded store (and the generated admin token)" },
+  redis: { flag: "redis", env: "KEYSTATE_REDIS_URL", kind: "string", help: "use Redis at this URL (redis://host:port) instead of the embedded store" },
+  adminToken: { flag: "admin-token", env: "KEYSTATE_ADMIN_TOKEN", kind: "string", help: "bearer token the admin API requires (generated and printed when unset)" },
+  insecureAdmin: { flag: "insecure-admin", env: "KEYSTATE_INSECURE_ADMIN", kind: "boolean", help: "serve the admin API without a token (local development only)" },
+  maxModuleSize: { flag: "max-module-size", env: "KEYSTATE_MAX_MODULE_SIZE", kind: "number", defaultValue: String(16 * 1024 * 1024), help: "largest accepted module upload, in bytes" },
+  logLevel: { flag: "log-level", env: "KEYSTATE_LOG_LEVEL", kind: "string", defaultValue: "info", help: "log level: trace, debug, info, warn, error" },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SERVE_SETTINGS;
+
+/** Flag value, else environment variable, else default. Throws on a bad number. */
+export function resolveSetting(name: SettingName, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): string | undefined {
+  const spec: SettingSpec = SERVE_SETTINGS[name];
+  const fromFlag = flags[spec.flag];
+  if (fromFlag !== undefined) return String(fromFlag);
+  return env[spec.env] ?? spec.defaultValue;
+}
+
+export function numberSetting(name: SettingName, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): number {
+  const raw = resolveSetting(name, flags, env);
+  const value = Number(raw);
+  if (raw === undefined || !Number.isInteger(value) || value < 0) {
+    const spec: SettingSpec = SERVE_SETTINGS[name];
+    throw new Error(`--${spec.flag} / ${spec.env} must be a whole number >= 0, got "${raw}"`);
+  }
+  return value;
+}
+
+export function booleanSetting(name: SettingName, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): boolean {
+  const raw = resolveSetting(name, flags, env);
+  return raw === "true" || raw === "1";
+}
+
+export function settingsHelp(): string {
+  return Object.values(SERVE_SETTINGS as Record<string, SettingSpec>)
+    .map((s) => `  --${s.flag.padEnd(18)} ${s.env.padEnd(26)} ${s.help}${s.defaultValue ? ` (default ${s.defaultValue})` : ""}`)
+    .join("\n");
+}

@@ -1,0 +1,90 @@
+// The `keystate` command line: serve, build, deploy, modules.
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { buildModule } from "../build/build-module.js";
+import { adminRequest, adminTarget } from "./admin-client.js";
+import { SERVE_SETTINGS, settingsHelp } from "./config.js";
+import { banner, serve } from "./serve.js";
+
+const USAGE = `keystate <command> [options]
+
+Commands:
+  serve                      start a node (options below)
+  build <module-dir> [-o f]  build an entity module (.proto + AssemblyScript + module.json) into one .wasm
+  deploy <file.wasm>         upload a module to a running node (--admin URL, --token T)
+  modules                    list the modules a node has (--admin URL, --token T)
+
+serve options (flag, environment variable):
+${settingsHelp()}
+  --examples                 also deploy the built example modules (modules/*/build/*.wasm)
+  --deploy <file.wasm>       also deploy this module at start (repeatable)
+
+deploy / modules options:
+  --admin <url>              the node's admin API (KEYSTATE_ADMIN_URL, default http://127.0.0.1:8081)
+  --token <token>            admin token (KEYSTATE_ADMIN_TOKEN, else read from <data>/admin-token)
+  --data <dir>               where to look for admin-token (KEYSTATE_DATA, default ./data)
+`;
+
+const serveOptions = Object.fromEntries(
+  Object.values(SERVE_SETTINGS).map((s) => [s.flag, { type: s.kind === "boolean" ? ("boolean" as const) : ("string" as const) }]),
+);
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...serveOptions,
+      examples: { type: "boolean" },
+      deploy: { type: "string", multiple: true },
+      admin: { type: "string" },
+      token: { type: "string" },
+      out: { type: "string", short: "o" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  switch (command) {
+    case "serve": {
+      const flags: Record<string, unknown> = values;
+      const node = await serve(flags, process.env);
+      const dataDir = flags.redis ? undefined : String(flags.data ?? process.env.KEYSTATE_DATA ?? "./data");
+      process.stdout.write(banner(node, dataDir) + "\n");
+      const stop = () => void node.stop().then(() => process.exit(0));
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      return;
+    }
+    case "build": {
+      if (!args[0]) throw new Error("usage: keystate build <module-dir> [-o out.wasm]");
+      const result = await buildModule(args[0], { outFile: values.out });
+      process.stdout.write(`built ${result.output} (${result.size} bytes; ${JSON.stringify(result.timingsMs)} ms)\n`);
+      return;
+    }
+    case "deploy": {
+      if (!args[0]) throw new Error("usage: keystate deploy <file.wasm>");
+      const bytes = await readFile(args[0]);
+      const deployed = (await adminRequest(adminTarget(values, process.env), "POST", "/modules", bytes)) as Record<string, unknown>;
+      process.stdout.write(`deployed ${deployed.name} version ${deployed.version}: ${(deployed.services as string[]).join(", ")}\n`);
+      return;
+    }
+    case "modules": {
+      const { modules } = (await adminRequest(adminTarget(values, process.env), "GET", "/modules")) as { modules: Array<Record<string, unknown>> };
+      for (const m of modules) {
+        process.stdout.write(`${m.name}\tv${m.version ?? "-"}\t${m.size ?? "-"} B\t${String(m.hash ?? "").slice(0, 12)}\t${(m.services as string[]).join(", ")}\n`);
+      }
+      return;
+    }
+    default:
+      throw new Error(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`keystate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,62 @@
+// `keystate serve`: start a node; `--examples` also deploys the built example modules.
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { log, setLogLevel } from "../log.js";
+import { startNode, type KeystateNode } from "../node.js";
+import { hashModule } from "../runtime/loaded-module.js";
+import { booleanSetting, numberSetting, resolveSetting } from "./config.js";
+import { repoRoot } from "./paths.js";
+
+export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<KeystateNode> {
+  setLogLevel(resolveSetting("logLevel", flags, env)!);
+  const dataDir = resolve(resolveSetting("data", flags, env)!);
+  const node = await startNode({
+    host: resolveSetting("host", flags, env),
+    grpcPort: numberSetting("grpcPort", flags, env),
+    httpPort: numberSetting("httpPort", flags, env),
+    dataDir,
+    redisUrl: resolveSetting("redis", flags, env),
+    adminToken: resolveSetting("adminToken", flags, env),
+    insecureAdmin: booleanSetting("insecureAdmin", flags, env),
+    maxModuleBytes: numberSetting("maxModuleSize", flags, env),
+  });
+  if (node.adminToken !== undefined) {
+    // The CLI on this machine finds the token here, so `keystate deploy` just works.
+    await mkdir(dataDir, { recursive: true });
+    const tokenFile = join(dataDir, "admin-token");
+    await writeFile(tokenFile, node.adminToken + "\n", { mode: 0o600 });
+    await chmod(tokenFile, 0o600);
+  }
+  if (flags.examples === true) await deployExamples(node);
+  for (const file of (flags.deploy as string[] | undefined) ?? []) {
+    const deployed = await node.registry.deploy(await readFile(file));
+    log().info({ module: deployed.name, version: deployed.version }, `deployed ${file}`);
+  }
+  return node;
+}
+
+/** Deploys modules/<name>/build/<name>.wasm unless that exact build is already the live version. */
+async function deployExamples(node: KeystateNode): Promise<void> {
+  const modulesDir = join(repoRoot(), "modules");
+  const live = new Map(node.registry.modules.map((m) => [m.name, m.hash]));
+  for (const name of await readdir(modulesDir)) {
+    const file = join(modulesDir, name, "build", `${name}.wasm`);
+    if (!existsSync(file)) continue;
+    const bytes = await readFile(file);
+    if (live.get(name) === hashModule(bytes)) continue;
+    const deployed = await node.registry.deploy(bytes);
+    log().info({ module: deployed.name, version: deployed.version }, "deployed example module");
+  }
+}
+
+export function banner(node: KeystateNode, dataDir: string | undefined): string {
+  const services = node.registry.modules.flatMap((m) => [...m.api.services.keys()].map((s) => `    ${s}  (module ${m.name} v${m.version})`));
+  return [
+    "",
+    `Keystate node ready: gRPC on 127.0.0.1:${node.grpcPort}, admin HTTP on 127.0.0.1:${node.httpPort} (store: ${node.store.kind})`,
+    node.adminToken ? `Admin token: ${node.adminToken}${dataDir ? `  (saved to ${join(dataDir, "admin-token")})` : ""}` : "Admin API: no token required (--insecure-admin)",
+    services.length ? "Serving:\n" + services.join("\n") : "No modules deployed yet: keystate deploy <file.wasm>",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,33 @@
+// Turns what went wrong inside a guest call into a KeystateError: a failure the guest
+// chose keeps its status and message; a trap becomes INTERNAL (details logged only).
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { KeystateError } from "../errors.js";
+import type { Failure } from "../abi/abi-codec.js";
+import { log } from "../log.js";
+
+const MAX_STATUS = GrpcStatus.UNAUTHENTICATED;
+
+export function failureToError(failure: Failure): KeystateError {
+  const valid = failure.code > GrpcStatus.OK && failure.code <= MAX_STATUS;
+  return new KeystateError("GUEST_FAILURE", failure.message || "the entity refused the command", {
+    status: valid ? failure.code : GrpcStatus.FAILED_PRECONDITION,
+  });
+}
+
+export interface GuestCallContext {
+  readonly module: string;
+  readonly service: string;
+  readonly method?: string;
+  readonly entityKey?: string;
+}
+
+/** For an error thrown out of a guest call: log it in full, return what the caller may see. */
+export function trapToError(err: unknown, context: GuestCallContext): KeystateError {
+  if (err instanceof KeystateError) return err;
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    log().warn({ ...context, err }, "guest overflowed its stack");
+    return new KeystateError("GUEST_TRAP", "the entity's code overflowed its stack", { cause: err });
+  }
+  log().warn({ ...context, err }, "guest trapped");
+  return new KeystateError("GUEST_TRAP", undefined, { cause: err });
+}

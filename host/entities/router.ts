@@ -1,0 +1,29 @@
+// Routes a call (service, method, request bytes) to what handles it: the entity that
+// owns the request's key. Ingress, forwards and side effects all come through here,
+// so the cluster can later send any of them to another node.
+import { KeystateError } from "../errors.js";
+import type { ModuleRegistry } from "../runtime/module-registry.js";
+import type { EntityManager } from "./entity-manager.js";
+
+export class Router {
+  readonly #registry: ModuleRegistry;
+  readonly #entities: EntityManager;
+
+  constructor(registry: ModuleRegistry, entities: EntityManager) {
+    this.#registry = registry;
+    this.#entities = entities;
+  }
+
+  async call(serviceName: string, methodName: string, payload: Uint8Array): Promise<Uint8Array> {
+    const service = this.#registry.service(serviceName);
+    const method = service?.methods.get(methodName);
+    if (!service || !method) {
+      throw new KeystateError("UNKNOWN_METHOD", `no method ${serviceName}/${methodName} is deployed`);
+    }
+    if (method.clientStreaming || method.serverStreaming) {
+      throw new KeystateError("UNKNOWN_METHOD", `${serviceName}/${methodName} is a streaming method; this entity kind serves unary calls only`);
+    }
+    const key = method.key!.read(payload);
+    return this.#entities.command(service, key, { method: methodName, payload });
+  }
+}

@@ -1,0 +1,34 @@
+// What the entity layer needs to run one deployed service: its model, the module's
+// instance pool, and the module identity (for logs).
+import type { LoadedModule } from "../runtime/loaded-module.js";
+import type { InstancePool } from "../runtime/instance-pool.js";
+import type { EntityKind } from "../runtime/module-sections.js";
+import type { MethodModel, ServiceModel } from "../runtime/service-model.js";
+
+export interface ServiceRuntime {
+  readonly name: string;
+  readonly kind: EntityKind;
+  readonly persistenceId: string;
+  readonly snapshotEvery: number;
+  readonly passivationTimeoutMs: number;
+  readonly eventTypes: ReadonlySet<string>;
+  readonly methods: ReadonlyMap<string, MethodModel>;
+  readonly moduleName: string;
+  readonly moduleVersion: number;
+  readonly pool: InstancePool;
+}
+
+export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: InstancePool): ServiceRuntime {
+  return {
+    name: model.service,
+    kind: model.kind,
+    persistenceId: model.persistenceId,
+    snapshotEvery: model.snapshotEvery,
+    passivationTimeoutMs: model.passivationTimeoutMs,
+    eventTypes: new Set(model.eventTypes),
+    methods: model.methods,
+    moduleName: module.name,
+    moduleVersion: module.version,
+    pool,
+  };
+}

@@ -1,0 +1,110 @@
+// gRPC ingress: one grpc-js server on one port serves every deployed service. Services
+// are added when a module that defines them is deployed and removed when no module does,
+// without a restart; each call resolves the current module version when it arrives.
+import * as grpc from "@grpc/grpc-js";
+import { log } from "../log.js";
+import type { ModuleRegistry, ServiceChange } from "../runtime/module-registry.js";
+import type { ServiceRuntime } from "../entities/service-runtime.js";
+import type { Router } from "../entities/router.js";
+import { toStatus } from "../errors.js";
+
+const passthrough = {
+  serialize: (value: Buffer): Buffer => value,
+  deserialize: (value: Buffer): Buffer => value,
+};
+
+export interface GrpcIngressOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxReceiveMessageBytes?: number;
+}
+
+export class GrpcIngress {
+  readonly #server: grpc.Server;
+  readonly #router: Router;
+  /** The definitions registered with grpc-js, by service name (needed to remove them). */
+  readonly #served = new Map<string, grpc.ServiceDefinition>();
+  #port = 0;
+
+  constructor(registry: ModuleRegistry, router: Router, options: Pick<GrpcIngressOptions, "maxReceiveMessageBytes"> = {}) {
+    this.#router = router;
+    this.#server = new grpc.Server({
+      "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+    });
+    registry.onServicesChanged((change) => this.#apply(change));
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    this.#port = await new Promise<number>((resolve, reject) => {
+      this.#server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    });
+    return this.#port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+  }
+
+  forceClose(): void {
+    this.#server.forceShutdown();
+  }
+
+  #apply(change: ServiceChange): void {
+    for (const name of change.removed) this.#remove(name);
+    for (const service of change.added) {
+      // A new version may add or drop methods, so its definition replaces the old one.
+      // Calls in flight keep the ServiceRuntime they resolved and finish on it.
+      this.#remove(service.name);
+      const definition = this.#definition(service);
+      this.#server.addService(definition, this.#handlers(service));
+      this.#served.set(service.name, definition);
+    }
+  }
+
+  #remove(serviceName: string): void {
+    const definition = this.#served.get(serviceName);
+    if (!definition) return;
+    this.#server.removeService(definition);
+    this.#served.delete(serviceName);
+  }
+
+  #definition(service: ServiceRuntime): grpc.ServiceDefinition {
+    const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+    for (const method of service.methods.values()) {
+      definition[method.name] = {
+        path: method.path,
+        requestStream: method.clientStreaming,
+        responseStream: method.serverStreaming,
+        requestSerialize: passthrough.serialize,
+        requestDeserialize: passthrough.deserialize,
+        responseSerialize: passthrough.serialize,
+        responseDeserialize: passthrough.deserialize,
+        originalName: method.name,
+      };
+    }
+    return definition;
+  }
+
+  #handlers(service: ServiceRuntime): grpc.UntypedServiceImplementation {
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const method of service.methods.values()) {
+      handlers[method.name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        this.#router.call(service.name, method.name, call.request).then(
+          (reply) => callback(null, Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength)),
+          (err: unknown) => {
+            const status = toStatus(err);
+            if (status.code === grpc.status.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
+              log().error({ service: service.name, method: method.name, err }, "unexpected error in a call");
+            }
+            callback({ code: status.code, details: status.details });
+          },
+        );
+      };
+    }
+    return handlers;
+  }
+}

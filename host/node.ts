@@ -1,0 +1,72 @@
+// A Keystate node: one process serving every deployed module over gRPC, with its
+// state in the embedded store or Redis, and an admin/ops HTTP port.
+import { randomBytes } from "node:crypto";
+import { EntityManager } from "./entities/entity-manager.js";
+import { Router } from "./entities/router.js";
+import { AdminServer } from "./ingress/admin-http.js";
+import { GrpcIngress } from "./ingress/grpc-server.js";
+import { openStore } from "./journal/open-store.js";
+import type { Store } from "./journal/types.js";
+import { log } from "./log.js";
+import { DEFAULT_MAX_MODULE_BYTES, ModuleRegistry } from "./runtime/module-registry.js";
+
+export interface NodeConfig {
+  /** Interface both ports bind to. Default 127.0.0.1. */
+  readonly host?: string;
+  /** gRPC ingress port; 0 picks a free one. Default 8080. */
+  readonly grpcPort?: number;
+  /** Admin / operations HTTP port; 0 picks a free one. Default 8081. */
+  readonly httpPort?: number;
+  /** Embedded store directory. Default ./data. Ignored with `redisUrl`. */
+  readonly dataDir?: string;
+  /** Use Redis (e.g. redis://127.0.0.1:6379) instead of the embedded store. */
+  readonly redisUrl?: string;
+  /** Admin bearer token; generated when absent unless `insecureAdmin`. */
+  readonly adminToken?: string;
+  /** Serve the admin API without a token (local development only). */
+  readonly insecureAdmin?: boolean;
+  readonly maxModuleBytes?: number;
+}
+
+export interface KeystateNode {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** The admin token in force (undefined when the admin API is insecure). */
+  readonly adminToken: string | undefined;
+  readonly registry: ModuleRegistry;
+  readonly router: Router;
+  readonly store: Store;
+  stop(): Promise<void>;
+}
+
+export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> {
+  const host = config.host ?? "127.0.0.1";
+  const store = await openStore({ dataDir: config.dataDir ?? "data", redisUrl: config.redisUrl });
+  const maxModuleBytes = config.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
+  const registry = new ModuleRegistry(store, { maxModuleBytes });
+  const entities = new EntityManager(store.journal);
+  const router = new Router(registry, entities);
+  const grpc = new GrpcIngress(registry, router);
+  const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(18).toString("base64url"));
+  const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes });
+
+  await registry.loadFromStore();
+  const grpcPort = await grpc.listen(host, config.grpcPort ?? 8080);
+  const httpPort = await admin.listen(host, config.httpPort ?? 8081);
+  log().info({ grpcPort, httpPort, store: store.kind, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
+
+  return {
+    grpcPort,
+    httpPort,
+    adminToken,
+    registry,
+    router,
+    store,
+    async stop() {
+      grpc.forceClose();
+      await admin.close();
+      entities.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+// Loads the project's own .proto files (proto/ at the repository root) with protobufjs.
+// One Root knows descriptor.proto plus the Keystate and google.api option extensions,
+// so a decoded FileDescriptorSet carries `(keystate.entity_key)` and `(google.api.http)`.
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import protobuf from "protobufjs";
+
+/** The repository's proto/ folder, found from this file whether it runs from source or dist/. */
+export const PROTO_DIR: string = findProtoDir(dirname(fileURLToPath(import.meta.url)));
+
+function findProtoDir(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    const candidate = join(dir, "proto");
+    if (existsSync(join(candidate, "keystate", "abi.proto"))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`cannot find proto/keystate/abi.proto above ${start}`);
+  }
+}
+
+const require = createRequire(import.meta.url);
+const PROTOBUFJS_DIR = dirname(require.resolve("protobufjs/package.json"));
+
+let root: protobuf.Root | undefined;
+
+/** The shared Root with descriptor.proto, options, ABI, manifest and google.api types. */
+export function keystateProtoRoot(): protobuf.Root {
+  if (root) return root;
+  const created = new protobuf.Root();
+  created.resolvePath = (_origin, target) => {
+    if (target.startsWith("/")) return target;
+    // Well-known types ship with protobufjs; everything else lives in our proto/ folder.
+    if (target.startsWith("google/protobuf/")) return join(PROTOBUFJS_DIR, target);
+    return join(PROTO_DIR, target);
+  };
+  created.loadSync([
+    "keystate/options.proto",
+    "keystate/abi.proto",
+    "keystate/manifest.proto",
+    "google/api/annotations.proto",
+  ]);
+  created.resolveAll();
+  root = created;
+  return created;
+}
+
+export function lookupType(fullName: string): protobuf.Type {
+  return keystateProtoRoot().lookupType(fullName);
+}

@@ -1,0 +1,91 @@
+// A minimal protobuf wire-format walker: reads only the fields the host needs (entity
+// keys) and checks the top-level structure, without decoding the message.
+export const WIRE_VARINT = 0;
+export const WIRE_FIXED64 = 1;
+export const WIRE_LENGTH_DELIMITED = 2;
+export const WIRE_FIXED32 = 5;
+
+export class WireFormatError extends Error {
+  override readonly name = "WireFormatError";
+}
+
+export interface ScannedField {
+  readonly number: number;
+  readonly wireType: number;
+  /** Offset of the value (after the tag; for length-delimited, after the length). */
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Calls `visit` for every top-level field whose number is in `wanted` and throws
+ * WireFormatError on malformed input (truncated varints, lengths past the end, bad wire types).
+ */
+export function scanFields(bytes: Uint8Array, wanted: ReadonlySet<number>, visit: (field: ScannedField) => void): void {
+  let pos = 0;
+  while (pos < bytes.length) {
+    const [tag, afterTag] = readVarint32(bytes, pos);
+    const number = tag >>> 3;
+    const wireType = tag & 7;
+    if (number === 0) throw new WireFormatError(`field number 0 at byte ${pos}`);
+    let start = afterTag;
+    let end: number;
+    switch (wireType) {
+      case WIRE_VARINT:
+        end = skipVarint(bytes, afterTag);
+        break;
+      case WIRE_FIXED64:
+        end = afterTag + 8;
+        break;
+      case WIRE_LENGTH_DELIMITED: {
+        const [length, afterLength] = readVarint32(bytes, afterTag);
+        start = afterLength;
+        end = afterLength + length;
+        break;
+      }
+      case WIRE_FIXED32:
+        end = afterTag + 4;
+        break;
+      default:
+        throw new WireFormatError(`unsupported wire type ${wireType} for field ${number} at byte ${pos}`);
+    }
+    if (end > bytes.length) throw new WireFormatError(`field ${number} runs past the end of the message`);
+    if (wanted.has(number)) visit({ number, wireType, start, end });
+    pos = end;
+  }
+}
+
+/** Reads a varint that must fit 32 bits (tags and lengths). Returns [value, next offset]. */
+export function readVarint32(bytes: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (pos >= bytes.length) throw new WireFormatError("truncated varint");
+    const byte = bytes[pos++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) {
+      if (value > 0xffffffff) throw new WireFormatError("varint too large for 32 bits");
+      return [value, pos];
+    }
+  }
+  throw new WireFormatError("varint too long");
+}
+
+/** Reads a varint as an unsigned 64-bit BigInt. */
+export function readVarint64(bytes: Uint8Array, pos: number): bigint {
+  let value = 0n;
+  for (let shift = 0n; shift < 70n; shift += 7n) {
+    if (pos >= bytes.length) throw new WireFormatError("truncated varint");
+    const byte = bytes[pos++]!;
+    value |= BigInt(byte & 0x7f) << shift;
+    if (byte < 0x80) return BigInt.asUintN(64, value);
+  }
+  throw new WireFormatError("varint too long");
+}
+
+function skipVarint(bytes: Uint8Array, pos: number): number {
+  for (let i = 0; i < 10; i++) {
+    if (pos >= bytes.length) throw new WireFormatError("truncated varint");
+    if (bytes[pos++]! < 0x80) return pos;
+  }
+  throw new WireFormatError("varint too long");
+}

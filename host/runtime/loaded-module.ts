@@ -1,0 +1,50 @@
+// Validates uploaded bytes and compiles them once into a LoadedModule: the compiled
+// code, its manifest and API model, and a pool of instances to run calls on.
+import { createHash } from "node:crypto";
+import { KeystateError } from "../errors.js";
+import { REQUIRED_EXPORTS } from "../abi/guest-instance.js";
+import { decodeDescriptorSet } from "../proto/descriptors.js";
+import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, type Manifest } from "./module-sections.js";
+import { buildApiModel, type ApiModel } from "./service-model.js";
+
+export interface ModuleIdentity {
+  readonly name: string;
+  readonly version: number;
+  readonly hash: string;
+  readonly size: number;
+}
+
+export interface LoadedModule extends ModuleIdentity {
+  readonly compiled: WebAssembly.Module;
+  readonly manifest: Manifest;
+  readonly api: ApiModel;
+  /** The raw descriptor set bytes, for reflection. */
+  readonly descriptorBytes: Uint8Array;
+}
+
+export function hashModule(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Everything that can be checked without running guest code; throws INVALID_MODULE naming the problem. */
+export async function compileModule(bytes: Uint8Array, version = 0): Promise<LoadedModule> {
+  if (bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new KeystateError("INVALID_MODULE", "the upload is not a WebAssembly module (no \\0asm header)");
+  }
+  let compiled: WebAssembly.Module;
+  try {
+    compiled = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (err) {
+    throw new KeystateError("INVALID_MODULE", `the module is not valid WebAssembly: ${(err as Error).message}`, { cause: err });
+  }
+  checkImports(compiled);
+  const exported = new Set(WebAssembly.Module.exports(compiled).map((e) => e.name));
+  const missing = REQUIRED_EXPORTS.filter((name) => !exported.has(name));
+  if (missing.length > 0) {
+    throw new KeystateError("INVALID_MODULE", `the module does not export ${missing.join(", ")}; build it with the Keystate guest SDK`);
+  }
+  const manifest = decodeManifest(readSection(compiled, MANIFEST_SECTION));
+  const descriptorBytes = readSection(compiled, DESCRIPTOR_SECTION);
+  const api = buildApiModel(decodeDescriptorSet(descriptorBytes), manifest);
+  return { name: manifest.name, version, hash: hashModule(bytes), size: bytes.length, compiled, manifest, api, descriptorBytes };
+}

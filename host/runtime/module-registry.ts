@@ -1,0 +1,118 @@
+// The modules this node serves. Deploying validates and compiles the bytes, stores them
+// as a new version, and swaps the module's services in atomically: calls that already
+// hold a ServiceRuntime finish on it, new calls resolve the new one.
+import { KeystateError } from "../errors.js";
+import type { ModuleVersionInfo, Store } from "../journal/types.js";
+import { log } from "../log.js";
+import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
+import { InstancePool } from "./instance-pool.js";
+import { compileModule, hashModule, type LoadedModule } from "./loaded-module.js";
+
+/** Default upload limit; `--max-module-size` changes it. */
+export const DEFAULT_MAX_MODULE_BYTES = 16 * 1024 * 1024;
+
+export interface ServiceChange {
+  readonly added: readonly ServiceRuntime[];
+  readonly removed: readonly string[];
+}
+
+export interface DeployedModule {
+  readonly name: string;
+  readonly version: number;
+  readonly hash: string;
+  readonly size: number;
+  readonly services: string[];
+}
+
+export class ModuleRegistry {
+  readonly #store: Store;
+  readonly #maxModuleBytes: number;
+  readonly #modules = new Map<string, LoadedModule>();
+  readonly #services = new Map<string, ServiceRuntime>();
+  readonly #listeners: Array<(change: ServiceChange) => void> = [];
+
+  constructor(store: Store, options: { maxModuleBytes?: number } = {}) {
+    this.#store = store;
+    this.#maxModuleBytes = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
+  }
+
+  onServicesChanged(listener: (change: ServiceChange) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  service(name: string): ServiceRuntime | undefined {
+    return this.#services.get(name);
+  }
+
+  get modules(): LoadedModule[] {
+    return [...this.#modules.values()];
+  }
+
+  /** Validates, stores and activates `bytes` as the next version of the module it names. */
+  async deploy(bytes: Uint8Array): Promise<DeployedModule> {
+    if (bytes.length > this.#maxModuleBytes) {
+      throw new KeystateError("MODULE_TOO_LARGE", `the module is ${bytes.length} bytes; the limit is ${this.#maxModuleBytes}`);
+    }
+    const candidate = await compileModule(bytes);
+    this.#checkServiceOwnership(candidate);
+    let info: ModuleVersionInfo;
+    try {
+      info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes));
+      await this.#store.modules.setActive(candidate.name, info.version);
+    } catch (err) {
+      throw KeystateError.fromStorage(err, "storing the module");
+    }
+    const loaded = { ...candidate, version: info.version };
+    this.#activate(loaded);
+    log().info({ module: loaded.name, version: loaded.version, hash: loaded.hash, services: [...loaded.api.services.keys()] }, "module deployed");
+    return describe(loaded);
+  }
+
+  /** Activates the stored active version of every module (at start-up). Bad stored modules are logged and skipped. */
+  async loadFromStore(): Promise<void> {
+    for (const summary of await this.#store.modules.list()) {
+      if (summary.activeVersion === undefined) continue;
+      const bytes = await this.#store.modules.getBytes(summary.name, summary.activeVersion);
+      if (!bytes) continue;
+      try {
+        const loaded = await compileModule(bytes, summary.activeVersion);
+        this.#checkServiceOwnership(loaded);
+        this.#activate(loaded);
+      } catch (err) {
+        log().error({ module: summary.name, version: summary.activeVersion, err }, "stored module failed to load");
+      }
+    }
+  }
+
+  #checkServiceOwnership(candidate: LoadedModule): void {
+    for (const name of candidate.api.services.keys()) {
+      const owner = this.#services.get(name);
+      if (owner && owner.moduleName !== candidate.name) {
+        throw new KeystateError("SERVICE_CONFLICT", `service ${name} is already served by module ${owner.moduleName}`);
+      }
+    }
+  }
+
+  #activate(loaded: LoadedModule): void {
+    const previous = this.#modules.get(loaded.name);
+    const pool = new InstancePool(loaded.compiled, (level, message) => {
+      log().info({ module: loaded.name, guestLevel: level }, message);
+    });
+    // Instantiating once here proves the module starts before any call depends on it.
+    pool.release(pool.acquire());
+    const added: ServiceRuntime[] = [];
+    for (const model of loaded.api.services.values()) {
+      const runtime = serviceRuntime(loaded, model, pool);
+      this.#services.set(model.service, runtime);
+      added.push(runtime);
+    }
+    const removed = previous ? [...previous.api.services.keys()].filter((name) => !loaded.api.services.has(name)) : [];
+    for (const name of removed) this.#services.delete(name);
+    this.#modules.set(loaded.name, loaded);
+    for (const listener of this.#listeners) listener({ added, removed });
+  }
+}
+
+function describe(module: LoadedModule): DeployedModule {
+  return { name: module.name, version: module.version, hash: module.hash, size: module.size, services: [...module.api.services.keys()] };
+}

@@ -1,0 +1,64 @@
+// Starts `keystate serve` as a real child process (the CLI users run) and reads its
+// ports from the "node started" log line. Tests kill it with SIGKILL to prove durability.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const KEYSTATE_BIN = join(REPO_ROOT, "bin", "keystate.js");
+
+export interface NodeProcess {
+  readonly child: ChildProcess;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly adminUrl: string;
+  readonly token: string;
+  /** Everything the process logged so far. */
+  readonly output: string[];
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface NodeProcessOptions {
+  readonly dataDir: string;
+  readonly redisUrl?: string;
+  readonly extraArgs?: readonly string[];
+}
+
+export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
+  const args = [KEYSTATE_BIN, "serve", "--grpc-port", "0", "--http-port", "0", "--data", options.dataDir, ...(options.extraArgs ?? [])];
+  if (options.redisUrl) args.push("--redis", options.redisUrl);
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KEYSTATE_LOG_LEVEL: "info" } });
+  const output: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  const started = await new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`keystate serve did not start within 20 s:\n${output.join("")}`)), 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`keystate serve exited with ${code} before starting:\n${output.join("")}`));
+    });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      output.push(line + "\n");
+      if (!line.startsWith("{")) return;
+      const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+      if (entry.msg === "node started") {
+        clearTimeout(timer);
+        resolve({ grpcPort: entry.grpcPort!, httpPort: entry.httpPort! });
+      }
+    });
+  });
+  const token = (await readFile(join(options.dataDir, "admin-token"), "utf8")).trim();
+  return {
+    child,
+    ...started,
+    adminUrl: `http://127.0.0.1:${started.httpPort}`,
+    token,
+    output,
+    async kill(signal = "SIGKILL") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
