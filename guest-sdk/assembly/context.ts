@@ -1,20 +1,13 @@
-// What a command handler gets besides the command and the state: the entity's key,
-// and the ways to answer other than a plain reply (fail, emit events).
+// What a handler gets besides its command (and state): the ways to answer other than a
+// plain reply. One context class per entity kind, so each kind offers only what it
+// can do: event-sourced entities emit events, value entities replace or delete their
+// value, actions only reply or fail. Failing is shared by all of them.
 import { Message } from "./proto/index";
-import { Failure } from "./abi/messages";
+import { Failure, StateAction } from "./abi/messages";
 
-export class CommandContext {
+export class Context {
   /** Set by fail(); the host answers the caller with it and writes nothing. */
   failure: Failure | null = null;
-  /** Events emitted so far by this command, in order. */
-  readonly emitted: Array<Message> = [];
-
-  constructor(
-    /** The entity's key, as read from the request's (keystate.entity_key) fields. */
-    readonly entityKey: string,
-    /** Event-sourced: the sequence number of the last event in the state. */
-    readonly sequence: i64,
-  ) {}
 
   /** Refuses the command with a gRPC status code and a message for the caller. Return null after it. */
   fail(code: u32, message: string): void {
@@ -23,9 +16,58 @@ export class CommandContext {
     failure.message = message;
     this.failure = failure;
   }
+}
+
+/** Event-sourced entities. */
+export class CommandContext extends Context {
+  /** Events emitted so far by this command, in order. */
+  readonly emitted: Array<Message> = [];
+
+  constructor(
+    /** The entity's key, as read from the request's (keystate.entity_key) fields. */
+    readonly entityKey: string,
+    /** Event-sourced: the sequence number of the last event in the state. */
+    readonly sequence: i64,
+  ) {
+    super();
+  }
 
   /** Event-sourced: records an event; it is folded into the state and journaled once the command succeeds. */
   emit(event: Message): void {
     this.emitted.push(event);
   }
 }
+
+/**
+ * Value (key-value) entities. The state a handler receives is a copy: changing it
+ * stores nothing until the handler calls updateState(). The last of
+ * updateState()/deleteState() in a command wins; a failed command stores nothing.
+ */
+export class ValueContext<S extends Message> extends Context {
+  /** STATE_KEEP, STATE_UPDATE or STATE_DELETE (keystate.abi.StateAction). */
+  stateAction: i32 = StateAction.STATE_KEEP;
+  /** The value to store when stateAction is STATE_UPDATE. */
+  updated: S | null = null;
+
+  constructor(
+    /** The entity's key, as read from the request's (keystate.entity_key) fields. */
+    readonly entityKey: string,
+  ) {
+    super();
+  }
+
+  /** Replaces the stored value with `state` once the command succeeds. */
+  updateState(state: S): void {
+    this.updated = state;
+    this.stateAction = StateAction.STATE_UPDATE;
+  }
+
+  /** Deletes the stored value once the command succeeds; the next command sees initialState(). */
+  deleteState(): void {
+    this.updated = null;
+    this.stateAction = StateAction.STATE_DELETE;
+  }
+}
+
+/** Stateless actions: no entity key, no state; a handler replies or fails. */
+export class ActionContext extends Context {}

@@ -1,5 +1,7 @@
 // The base every entity kind extends, and the registry the ABI exports dispatch through.
 import { CommandCall, CommandResult, Failure, ReplayCall, ReplayResult } from "./abi/messages";
+import { Context } from "./context";
+import { Message, encode } from "./proto/index";
 import { Status } from "./status";
 
 export abstract class EntityHandler {
@@ -28,4 +30,21 @@ export function failure(code: u32, message: string): Failure {
   f.code = code;
   f.message = message;
   return f;
+}
+
+/**
+ * Writes a handler's outcome into `out`: the failure it chose, INTERNAL for a null reply
+ * without ctx.fail(), or the encoded reply. True when the command succeeded.
+ */
+export function settleReply(ctx: Context, reply: Message | null, method: string, out: CommandResult): bool {
+  if (ctx.failure != null) {
+    out.failure = ctx.failure;
+    return false;
+  }
+  if (reply == null) {
+    out.failure = failure(Status.INTERNAL, "the handler for " + method + " returned null without ctx.fail()");
+    return false;
+  }
+  out.reply = encode(reply);
+  return true;
 }
