@@ -1,0 +1,31 @@
+// Loads the wire schema from proto/keystate/crdt.proto, the source of truth, once. The file
+// is found by walking up from this module, so the same code works from host/ (tsx) and from
+// the compiled dist/host/.
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import protobuf from "protobufjs";
+
+const PROTO_FILE = join("proto", "keystate", "crdt.proto");
+
+function findProtoFile(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, PROTO_FILE);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find ${PROTO_FILE} above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+const root = protobuf.loadSync(findProtoFile());
+export const CrdtStateMessage = root.lookupType("keystate.crdt.CrdtState");
+export const CrdtDeltaMessage = root.lookupType("keystate.crdt.CrdtDelta");
+
+/**
+ * How decoded messages are turned into plain objects: 64-bit integers as decimal strings
+ * (exact, converted by the callers), repeated fields always present, and the name of the
+ * oneof member that is set.
+ */
+export const TO_OBJECT_OPTIONS: protobuf.IConversionOptions = { longs: String, arrays: true, oneofs: true };
