@@ -3,11 +3,13 @@
 import { randomBytes } from "node:crypto";
 import { EntityManager } from "./entities/entity-manager.js";
 import { Router } from "./entities/router.js";
-import { AdminServer } from "./ingress/admin-http.js";
+import { ADMIN_PATHS, AdminServer } from "./ingress/admin-http.js";
 import { GrpcIngress } from "./ingress/grpc-server.js";
+import { HttpJsonIngress } from "./ingress/http-json.js";
 import { openStore } from "./journal/open-store.js";
 import type { Store } from "./journal/types.js";
 import { log } from "./log.js";
+import { Metrics } from "./metrics.js";
 import { DEFAULT_MAX_MODULE_BYTES, ModuleRegistry } from "./runtime/module-registry.js";
 
 export interface NodeConfig {
@@ -26,6 +28,8 @@ export interface NodeConfig {
   /** Serve the admin API without a token (local development only). */
   readonly insecureAdmin?: boolean;
   readonly maxModuleBytes?: number;
+  /** Largest HTTP/JSON request body, in bytes. Default 4 MiB. */
+  readonly maxJsonBodyBytes?: number;
 }
 
 export interface KeystateNode {
@@ -36,6 +40,7 @@ export interface KeystateNode {
   readonly registry: ModuleRegistry;
   readonly router: Router;
   readonly store: Store;
+  readonly metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -46,9 +51,13 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   const registry = new ModuleRegistry(store, { maxModuleBytes });
   const entities = new EntityManager(store.journal);
   const router = new Router(registry, entities);
-  const grpc = new GrpcIngress(registry, router);
+  const metrics = new Metrics();
+  metrics.countModulesWith(() => registry.modules.length);
+  metrics.countEntitiesWith(() => entities.activeCount);
+  const grpc = new GrpcIngress(registry, router, { metrics });
+  const httpJson = new HttpJsonIngress(registry, router, metrics, { maxBodyBytes: config.maxJsonBodyBytes, reservedPaths: ADMIN_PATHS });
   const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(18).toString("base64url"));
-  const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes });
+  const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes, metrics, fallback: (req, res) => httpJson.handle(req, res) });
 
   await registry.loadFromStore();
   const grpcPort = await grpc.listen(host, config.grpcPort ?? 8080);
@@ -62,6 +71,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     registry,
     router,
     store,
+    metrics,
     async stop() {
       grpc.forceClose();
       await admin.close();

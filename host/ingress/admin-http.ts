@@ -1,17 +1,27 @@
 // The admin and operations HTTP endpoint: deploy and list modules (bearer token
-// required), health. Listens on its own port, apart from gRPC ingress.
+// required), health, Prometheus metrics. Listens on its own port, apart from gRPC
+// ingress; every other path goes to the HTTP/JSON transcoder of the deployed methods.
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import { KeystateError, toStatus } from "../errors.js";
 import { log } from "../log.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { Store } from "../journal/types.js";
+import type { Metrics } from "../metrics.js";
+import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { grpcStatusName, httpStatusFor } from "./http-status.js";
+
+/** The paths this server answers itself; module HTTP bindings may not take them. */
+export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics"] as const;
 
 export interface AdminOptions {
   /** undefined: no token required (explicitly insecure local development). */
   readonly token: string | undefined;
   readonly maxModuleBytes: number;
+  /** Served at GET /metrics (no token: scrapers are configured like health checks). */
+  readonly metrics?: Metrics;
+  /** Handles every request that is not an admin route (the HTTP/JSON transcoder). */
+  readonly fallback?: Handler;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -50,7 +60,19 @@ export class AdminServer {
       "GET /modules": this.#authenticated(async () => sendJson(res, 200, { modules: await this.#listModules() })),
       "POST /modules": this.#authenticated(async () => this.#deploy(req, res)),
     };
+    const metrics = this.#options.metrics;
+    if (metrics) {
+      routes["GET /metrics"] = async () => {
+        const { contentType, text } = await metrics.scrape();
+        res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(text) });
+        res.end(text);
+      };
+    }
     const handler = routes[`${req.method} ${path}`];
+    if (!handler && this.#options.fallback) {
+      await this.#options.fallback(req, res);
+      return;
+    }
     try {
       if (!handler) {
         sendJson(res, 404, { error: { status: "NOT_FOUND", message: `no route ${req.method} ${path}` } });
@@ -83,9 +105,17 @@ export class AdminServer {
   }
 
   async #deploy(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const bytes = await readBody(req, this.#options.maxModuleBytes);
-    const deployed = await this.#registry.deploy(bytes);
-    sendJson(res, 201, deployed);
+    try {
+      const bytes = await readBody(req, this.#options.maxModuleBytes, "the upload").catch((err: unknown) => {
+        throw err instanceof BodyTooLargeError ? new KeystateError("MODULE_TOO_LARGE", err.message) : err;
+      });
+      const deployed = await this.#registry.deploy(bytes);
+      this.#options.metrics?.deployed("ok");
+      sendJson(res, 201, deployed);
+    } catch (err) {
+      this.#options.metrics?.deployed(err instanceof KeystateError ? err.code : "INTERNAL");
+      throw err;
+    }
   }
 
   async #listModules(): Promise<unknown[]> {
@@ -115,23 +145,4 @@ export class AdminServer {
       sendJson(res, 503, { status: "unavailable", message: toStatus(err).details });
     }
   }
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Uint8Array> {
-  const declared = Number(req.headers["content-length"] ?? NaN);
-  if (declared > limit) throw new KeystateError("MODULE_TOO_LARGE", `the upload is ${declared} bytes; the limit is ${limit}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new KeystateError("MODULE_TOO_LARGE", `the upload is over the limit of ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

@@ -1,12 +1,16 @@
 // gRPC ingress: one grpc-js server on one port serves every deployed service. Services
 // are added when a module that defines them is deployed and removed when no module does,
 // without a restart; each call resolves the current module version when it arrives.
+// Server reflection (v1 and v1alpha) describes whatever is served at that moment.
 import * as grpc from "@grpc/grpc-js";
 import { log } from "../log.js";
 import type { ModuleRegistry, ServiceChange } from "../runtime/module-registry.js";
 import type { ServiceRuntime } from "../entities/service-runtime.js";
 import type { Router } from "../entities/router.js";
 import { toStatus } from "../errors.js";
+import { Metrics } from "../metrics.js";
+import { addReflection } from "./reflection.js";
+import { ReflectionIndex } from "./reflection-index.js";
 
 const passthrough = {
   serialize: (value: Buffer): Buffer => value,
@@ -17,20 +21,29 @@ export interface GrpcIngressOptions {
   readonly host: string;
   readonly port: number;
   readonly maxReceiveMessageBytes?: number;
+  /** Where call counts and latencies go; a private registry when absent. */
+  readonly metrics?: Metrics;
 }
 
 export class GrpcIngress {
   readonly #server: grpc.Server;
   readonly #router: Router;
+  readonly #registry: ModuleRegistry;
+  readonly #metrics: Metrics;
+  #reflection: ReflectionIndex;
   /** The definitions registered with grpc-js, by service name (needed to remove them). */
   readonly #served = new Map<string, grpc.ServiceDefinition>();
   #port = 0;
 
-  constructor(registry: ModuleRegistry, router: Router, options: Pick<GrpcIngressOptions, "maxReceiveMessageBytes"> = {}) {
+  constructor(registry: ModuleRegistry, router: Router, options: Pick<GrpcIngressOptions, "maxReceiveMessageBytes" | "metrics"> = {}) {
     this.#router = router;
+    this.#registry = registry;
+    this.#metrics = options.metrics ?? new Metrics({ processMetrics: false });
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
     });
+    this.#reflection = new ReflectionIndex(registry.modules, [...this.#served.keys()]);
+    addReflection(this.#server, () => this.#reflection);
     registry.onServicesChanged((change) => this.#apply(change));
   }
 
@@ -63,6 +76,7 @@ export class GrpcIngress {
       this.#server.addService(definition, this.#handlers(service));
       this.#served.set(service.name, definition);
     }
+    this.#reflection = new ReflectionIndex(this.#registry.modules, [...this.#served.keys()]);
   }
 
   #remove(serviceName: string): void {
@@ -93,10 +107,15 @@ export class GrpcIngress {
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const method of service.methods.values()) {
       handlers[method.name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const finish = this.#metrics.startCall(service.name, method.name, "grpc");
         this.#router.call(service.name, method.name, call.request).then(
-          (reply) => callback(null, Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength)),
+          (reply) => {
+            finish(grpc.status.OK);
+            callback(null, Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength));
+          },
           (err: unknown) => {
             const status = toStatus(err);
+            finish(status.code);
             if (status.code === grpc.status.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
               log().error({ service: service.name, method: method.name, err }, "unexpected error in a call");
             }

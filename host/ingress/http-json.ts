@@ -1,0 +1,203 @@
+// HTTP/JSON ingress (DESIGN.md decision 8): requests on the HTTP port that are not admin
+// routes are matched against the deployed methods' google.api.http bindings (plus a
+// default `POST /pkg.Service/Method` for every method), transcoded to protobuf, sent
+// through the same Router as gRPC, and the reply transcoded back. Routes are rebuilt
+// whenever a deploy changes the services, and swapped in whole.
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import type http from "node:http";
+import type { Router } from "../entities/router.js";
+import { KeystateError, toStatus } from "../errors.js";
+import { log } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { LoadedModule } from "../runtime/loaded-module.js";
+import type { ModuleRegistry } from "../runtime/module-registry.js";
+import type { MethodModel } from "../runtime/service-model.js";
+import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
+import { bindingsOf, RouteTable, type HttpBinding } from "./http-rules.js";
+import { grpcStatusName, httpStatusFor } from "./http-status.js";
+import { JsonCodec, type FieldValue } from "./json-codec.js";
+
+/** Default largest JSON request body; `maxBodyBytes` changes it. */
+export const DEFAULT_MAX_JSON_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface HttpJsonOptions {
+  readonly maxBodyBytes?: number;
+  /** Paths the admin API owns; a module binding with exactly one of these is skipped (and logged). */
+  readonly reservedPaths?: readonly string[];
+}
+
+interface Target {
+  readonly method: MethodModel;
+  readonly codec: JsonCodec;
+}
+
+/** An error answered with a fixed HTTP status that no gRPC code maps to (404 route, 405, 413). */
+class HttpError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly code: GrpcStatus,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class HttpJsonIngress {
+  readonly #registry: ModuleRegistry;
+  readonly #router: Router;
+  readonly #metrics: Metrics;
+  readonly #maxBodyBytes: number;
+  readonly #reserved: ReadonlySet<string>;
+  #table = new RouteTable([]);
+  #targets = new Map<string, Target>();
+
+  constructor(registry: ModuleRegistry, router: Router, metrics: Metrics, options: HttpJsonOptions = {}) {
+    this.#registry = registry;
+    this.#router = router;
+    this.#metrics = metrics;
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
+    this.#reserved = new Set(options.reservedPaths ?? []);
+    registry.onServicesChanged(() => this.#rebuild());
+    this.#rebuild();
+  }
+
+  /** The number of bindings currently routed (for logs and tests). */
+  get routeCount(): number {
+    return this.#table.size;
+  }
+
+  async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let finish: ((code: GrpcStatus) => void) | undefined;
+    try {
+      const url = new URL(req.url ?? "/", "http://ingress");
+      const match = this.#table.match(req.method ?? "GET", decodeSegments(url.pathname));
+      if (match.kind === "none") throw new HttpError(404, GrpcStatus.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
+      if (match.kind === "wrong-method") {
+        const allow = match.allowed.join(", ");
+        throw new HttpError(405, GrpcStatus.UNIMPLEMENTED, `${url.pathname} does not take ${req.method}; it takes ${allow}`, { allow });
+      }
+      const { binding, params } = match;
+      const target = this.#targets.get(`${binding.service}/${binding.method}`)!;
+      finish = this.#metrics.startCall(binding.service, binding.method, "http");
+      const requestBytes = target.codec.requestBytes(target.method.inputType, {
+        body: binding.body === undefined ? undefined : await this.#readJson(req),
+        bodyField: binding.body,
+        query: queryFields(url.searchParams, binding),
+        pathParams: params,
+      });
+      const reply = await this.#router.call(binding.service, binding.method, requestBytes);
+      sendJson(res, 200, target.codec.replyJson(target.method.outputType, reply, binding.responseBody));
+      finish(GrpcStatus.OK);
+    } catch (err) {
+      this.#fail(res, err, finish);
+    } finally {
+      // Whatever of the body was not read is discarded, so the connection can be reused.
+      if (!req.readableEnded) req.resume();
+    }
+  }
+
+  #fail(res: http.ServerResponse, err: unknown, finish: ((code: GrpcStatus) => void) | undefined): void {
+    let httpStatus: number;
+    let code: GrpcStatus;
+    let message: string;
+    let headers: Record<string, string> = {};
+    if (err instanceof HttpError) {
+      ({ httpStatus, code, message, headers } = err);
+    } else if (err instanceof BodyTooLargeError) {
+      [httpStatus, code, message] = [413, GrpcStatus.RESOURCE_EXHAUSTED, err.message];
+    } else {
+      const status = toStatus(err);
+      if (!(err instanceof KeystateError)) log().error({ err }, "unexpected error in an HTTP/JSON call");
+      [httpStatus, code, message] = [httpStatusFor(status.code), status.code, status.details];
+    }
+    finish?.(code);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendJson(res, httpStatus, { error: { status: grpcStatusName(code), code, message } }, headers);
+  }
+
+  async #readJson(req: http.IncomingMessage): Promise<unknown> {
+    const bytes = await readBody(req, this.#maxBodyBytes);
+    const text = bytes.toString("utf8");
+    // An empty body is an empty message, so `curl -X POST` works for methods with no input fields.
+    if (text.trim() === "") return {};
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new KeystateError("INVALID_REQUEST", `the request body is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+
+  #rebuild(): void {
+    const bindings: HttpBinding[] = [];
+    const targets = new Map<string, Target>();
+    const seen = new Set<string>();
+    // Sorted by module name, so which of two clashing bindings wins does not depend on deploy order.
+    const modules = [...this.#registry.modules].sort((a, b) => a.name.localeCompare(b.name));
+    for (const module of modules) {
+      const codec = JsonCodec.forModule(module);
+      for (const service of module.api.services.values()) {
+        for (const method of service.methods.values()) {
+          // Only unary methods have an HTTP/JSON form: one request, one reply.
+          if (method.clientStreaming || method.serverStreaming) continue;
+          targets.set(`${method.service}/${method.name}`, { method, codec });
+          for (const binding of this.#usable(module, method, codec)) {
+            const key = `${binding.httpMethod} ${binding.template.source}`;
+            if (seen.has(key)) {
+              log().warn({ module: module.name, method: method.path, route: key }, "HTTP binding already taken by another method; skipped");
+              continue;
+            }
+            seen.add(key);
+            bindings.push(binding);
+          }
+        }
+      }
+    }
+    this.#table = new RouteTable(bindings);
+    this.#targets = targets;
+    log().debug({ routes: bindings.length }, "HTTP/JSON routes rebuilt");
+  }
+
+  /** The method's bindings that can work; each one that cannot is logged with the reason. */
+  #usable(module: LoadedModule, method: MethodModel, codec: JsonCodec): HttpBinding[] {
+    const { bindings, errors } = bindingsOf(method);
+    const usable: HttpBinding[] = [];
+    for (const binding of bindings) {
+      const problem =
+        (this.#reserved.has(binding.template.source) ? `${binding.template.source} is an admin path` : undefined) ??
+        (binding.body && binding.body !== "*" ? codec.fieldPathError(method.inputType, binding.body) : undefined) ??
+        (binding.responseBody ? codec.fieldPathError(method.outputType, binding.responseBody) : undefined) ??
+        binding.template.variables.map((v) => codec.fieldPathError(method.inputType, v.fieldPath.join("."))).find((e) => e !== undefined);
+      if (problem) errors.push(`${binding.httpMethod} ${binding.template.source}: ${problem}`);
+      else usable.push(binding);
+    }
+    for (const error of errors) log().warn({ module: module.name, method: method.path, error }, "HTTP binding skipped");
+    return usable;
+  }
+}
+
+/** Splits the path on "/" and percent-decodes each segment (so an encoded "/" stays inside its segment). */
+function decodeSegments(pathname: string): string[] {
+  return pathname
+    .slice(1)
+    .split("/")
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        throw new KeystateError("INVALID_REQUEST", `the path segment "${segment}" is not valid percent-encoding`);
+      }
+    });
+}
+
+/** Query parameters fill request fields, except when the body already is the whole request. */
+function queryFields(search: URLSearchParams, binding: HttpBinding): FieldValue[] {
+  const fields = [...search].map(([key, value]) => ({ fieldPath: key.split("."), value }));
+  if (fields.length > 0 && binding.body === "*") {
+    throw new KeystateError("INVALID_REQUEST", `${binding.template.source} takes the whole request as its body, so query parameters (${[...search.keys()].join(", ")}) are not allowed`);
+  }
+  return fields;
+}
