@@ -1,18 +1,31 @@
 // Keeps the active entities of this node: one mailbox each, created on first command
 // and dropped after the entity has been idle for its passivation timeout (its state is
-// in the store, so the next command reloads it).
+// in the store, so the next command reloads it). Event-sourced and value entities are
+// both kept here; they differ only in what processes a mailbox batch.
 import { KeystateError } from "../errors.js";
-import type { Journal } from "../journal/types.js";
+import type { EntityId, Journal, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
-import { Mailbox } from "./mailbox.js";
+import { Mailbox, type Envelope } from "./mailbox.js";
 import type { ServiceRuntime } from "./service-runtime.js";
+import { ValueEntity } from "./value-entity.js";
 
 /** Used when a module's manifest sets no passivation timeout. */
 export const DEFAULT_PASSIVATION_TIMEOUT_MS = 30_000;
 
+/** Where entity state lives: the event journal, and the value store (for value entities). */
+export interface EntityStorage {
+  readonly journal: Journal;
+  readonly values?: ValueStore;
+}
+
+/** What runs one mailbox batch for one entity, settling every envelope. */
+interface BatchProcessor {
+  process(batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void>;
+}
+
 interface ActiveEntity {
-  readonly entity: EventSourcedEntity;
+  readonly entity: BatchProcessor;
   readonly mailbox: Mailbox<EntityCommand, Uint8Array>;
   /** The service runtime (module version) the entity was activated with. */
   readonly service: ServiceRuntime;
@@ -21,11 +34,19 @@ interface ActiveEntity {
 
 export class EntityManager {
   readonly #journal: Journal;
+  readonly #values: ValueStore | undefined;
   readonly #active = new Map<string, ActiveEntity>();
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(journal: Journal, sweepIntervalMs = 1_000) {
-    this.#journal = journal;
+  /** `storage`: a Store (journal and values), or a bare Journal, which serves event-sourced entities only. */
+  constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000) {
+    if ("journal" in storage) {
+      this.#journal = storage.journal;
+      this.#values = storage.values;
+    } else {
+      this.#journal = storage;
+      this.#values = undefined;
+    }
     this.#sweeper = setInterval(() => this.passivateIdle(Date.now()), sweepIntervalMs);
     this.#sweeper.unref();
   }
@@ -36,10 +57,12 @@ export class EntityManager {
 
   /** Runs one command on the entity `key` of `service`, in that entity's mailbox. */
   command(service: ServiceRuntime, key: string, command: EntityCommand): Promise<Uint8Array> {
-    if (service.kind !== EntityKind.EVENT_SOURCED) {
-      throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: entity kind ${EntityKind[service.kind]} is not served yet`);
+    if (service.kind !== EntityKind.EVENT_SOURCED && service.kind !== EntityKind.VALUE) {
+      // Actions have no entity (the Router runs them directly); replicated ones are not served yet.
+      throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: entity kind ${EntityKind[service.kind]} has no keyed entities here`);
     }
-    const id = `${service.persistenceId}\u0000${key}`;
+    // The kind is part of the identity: two services of one module may share a persistence id.
+    const id = `${service.kind}\u0000${service.persistenceId}\u0000${key}`;
     let active = this.#active.get(id);
     if (active && active.service !== service && active.mailbox.idle) {
       // A new module version is live: let the next command rehydrate with it.
@@ -47,12 +70,20 @@ export class EntityManager {
       active = undefined;
     }
     if (!active) {
-      const entity = new EventSourcedEntity({ persistenceId: service.persistenceId, key }, service, this.#journal);
+      const entity = this.#activate(service, { persistenceId: service.persistenceId, key });
       active = { entity, mailbox: new Mailbox((batch) => entity.process(batch)), service, lastUsed: Date.now() };
       this.#active.set(id, active);
     }
     active.lastUsed = Date.now();
     return active.mailbox.post(command);
+  }
+
+  #activate(service: ServiceRuntime, id: EntityId): BatchProcessor {
+    if (service.kind === EntityKind.EVENT_SOURCED) return new EventSourcedEntity(id, service, this.#journal);
+    if (!this.#values) {
+      throw new KeystateError("STORAGE_UNAVAILABLE", `service ${service.name} is a value entity, but this node was started without a value store`);
+    }
+    return new ValueEntity(id, service, this.#values);
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */

@@ -7,6 +7,7 @@ import type { AbiEvent } from "../abi/abi-codec.js";
 import type { EntityId, Journal, JournalEvent } from "../journal/types.js";
 import { log } from "../log.js";
 import type { Envelope } from "./mailbox.js";
+import { asBytes, guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
@@ -53,16 +54,13 @@ export class EventSourcedEntity {
     for (const envelope of batch) {
       const sawUncommitted = pending.length > 0;
       try {
-        const result = this.#service.pool.run((guest) =>
-          guest.command({
-            service: this.#service.name,
-            method: envelope.command.method,
-            entityKey: this.id.key,
-            sequence: resident.seq + pending.length,
-            state,
-            payload: envelope.command.payload,
-          }),
-        );
+        const result = guestCommand(this.#service, {
+          method: envelope.command.method,
+          entityKey: this.id.key,
+          sequence: resident.seq + pending.length,
+          state,
+          payload: envelope.command.payload,
+        });
         if (result.failure) {
           outcomes.push({ envelope, error: failureToError(result.failure), sawUncommitted });
           continue;
@@ -122,7 +120,7 @@ export class EventSourcedEntity {
         guest.replay({ service: this.#service.name, state, events: recovered.events }),
       );
       if (result.failure) throw failureToError(result.failure);
-      state = result.state;
+      state = asBytes(result.state);
     }
     return { state, seq: recovered.lastSeq, snapshotSeq: recovered.snapshot?.seq ?? 0 };
   }

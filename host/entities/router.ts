@@ -1,8 +1,11 @@
 // Routes a call (service, method, request bytes) to what handles it: the entity that
-// owns the request's key. Ingress, forwards and side effects all come through here,
-// so the cluster can later send any of them to another node.
+// owns the request's key, or — for a stateless action — the module's instance pool.
+// Ingress, forwards and side effects all come through here, so the cluster can later
+// send any of them to another node.
 import { KeystateError } from "../errors.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
+import { EntityKind } from "../runtime/module-sections.js";
+import { runAction } from "./action.js";
 import type { EntityManager } from "./entity-manager.js";
 
 export class Router {
@@ -21,9 +24,27 @@ export class Router {
       throw new KeystateError("UNKNOWN_METHOD", `no method ${serviceName}/${methodName} is deployed`);
     }
     if (method.clientStreaming || method.serverStreaming) {
-      throw new KeystateError("UNKNOWN_METHOD", `${serviceName}/${methodName} is a streaming method; this entity kind serves unary calls only`);
+      // Checked before any guest code or storage is touched: the call changes nothing.
+      throw new KeystateError(
+        "UNKNOWN_METHOD",
+        `${serviceName}/${methodName} is a streaming method; ${kindLabel(service.kind)} serve unary calls only`,
+      );
     }
+    if (service.kind === EntityKind.ACTION) return runAction(service, { method: methodName, payload });
     const key = method.key!.read(payload);
     return this.#entities.command(service, key, { method: methodName, payload });
+  }
+}
+
+function kindLabel(kind: EntityKind): string {
+  switch (kind) {
+    case EntityKind.EVENT_SOURCED:
+      return "event-sourced entities";
+    case EntityKind.VALUE:
+      return "value entities";
+    case EntityKind.ACTION:
+      return "actions";
+    default:
+      return "entities of this kind";
   }
 }
