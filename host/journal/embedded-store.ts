@@ -1,0 +1,319 @@
+// The embedded default backend: one LMDB environment in a local data directory.
+// No server to install; commits are ACID and an append's check of the expected
+// sequence number and its writes happen in one write transaction.
+import { mkdir } from "node:fs/promises";
+import { open, type Database, type RootDatabase } from "lmdb";
+import { KeystateError } from "../errors.js";
+import type {
+  EntityId,
+  Journal,
+  JournalEvent,
+  ModuleStore,
+  ModuleVersionInfo,
+  Recovered,
+  Snapshot,
+  StoredEvent,
+  StoredModuleSummary,
+  Store,
+  ValueStore,
+} from "./types.js";
+
+// LMDB's default maximum key size is 1978 bytes; a journal key adds 8 bytes of seq.
+const MAX_ENTITY_KEY_BYTES = 1900;
+const MAX_TYPE_NAME_BYTES = 0xffff;
+const SEQ_BYTES = 8;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+type BinaryDb = Database<Buffer, Buffer>;
+
+/** What the module-metadata db stores per module name (msgpack-encoded; small). */
+interface ModuleRecord {
+  name: string;
+  activeVersion: number | null;
+  versions: ModuleVersionInfo[];
+}
+
+/**
+ * Both environments' key prefix for one entity: u16 length + utf8 persistence id,
+ * u16 length + utf8 key. Length prefixes make it binary-safe (no separator a string
+ * could contain) and keep an entity's rows contiguous, so a range read is one scan.
+ */
+function lengthPrefixed(parts: readonly string[]): Buffer {
+  const encoded = parts.map((part) => {
+    if (LONE_SURROGATE.test(part)) {
+      throw new KeystateError("INVALID_REQUEST", `storage key part is not well-formed Unicode: ${JSON.stringify(part)}`);
+    }
+    return Buffer.from(part, "utf8");
+  });
+  const total = encoded.reduce((sum, b) => sum + 2 + b.length, 0);
+  if (total > MAX_ENTITY_KEY_BYTES) {
+    throw new KeystateError("INVALID_REQUEST", `storage key is ${total} bytes; the embedded store allows ${MAX_ENTITY_KEY_BYTES}`);
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const b of encoded) {
+    at = out.writeUInt16BE(b.length, at);
+    at += b.copy(out, at);
+  }
+  return out;
+}
+
+function entityPrefix(id: EntityId): Buffer {
+  return lengthPrefixed([id.persistenceId, id.key]);
+}
+
+/** Prefix + big-endian seq: byte order equals numeric order, so ranges come back in seq order. */
+function withSeq(prefix: Buffer, seq: number): Buffer {
+  const out = Buffer.allocUnsafe(prefix.length + SEQ_BYTES);
+  prefix.copy(out, 0);
+  writeSeq(out, prefix.length, seq);
+  return out;
+}
+
+function writeSeq(buf: Buffer, at: number, seq: number): void {
+  buf.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), at);
+  buf.writeUInt32BE(seq >>> 0, at + 4);
+}
+
+function readSeq(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
+}
+
+/** Journal row value: u16 length + utf8 type name, then the payload bytes as they came. */
+function encodeEvent(event: JournalEvent): Buffer {
+  const type = Buffer.from(event.type, "utf8");
+  if (type.length > MAX_TYPE_NAME_BYTES) throw new KeystateError("INVALID_REQUEST", "event type name is too long");
+  const out = Buffer.allocUnsafe(2 + type.length + event.payload.length);
+  out.writeUInt16BE(type.length, 0);
+  type.copy(out, 2);
+  out.set(event.payload, 2 + type.length);
+  return out;
+}
+
+function decodeEvent(seq: number, row: Buffer): StoredEvent {
+  const typeLength = row.readUInt16BE(0);
+  return {
+    seq,
+    type: row.toString("utf8", 2, 2 + typeLength),
+    payload: row.subarray(2 + typeLength),
+  };
+}
+
+function checkSeq(seq: number, what: string): void {
+  if (!Number.isSafeInteger(seq) || seq < 0) {
+    throw new KeystateError("INVALID_REQUEST", `${what} must be a non-negative integer, got ${seq}`);
+  }
+}
+
+/** Runs a storage operation and translates platform failures once, at this edge. */
+async function guarded<T>(what: string, operation: () => Promise<T> | T): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    throw KeystateError.fromStorage(err, what);
+  }
+}
+
+class EmbeddedJournal implements Journal {
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly events: BinaryDb,
+    private readonly snapshots: BinaryDb,
+  ) {}
+
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void> {
+    return guarded("journal append", async () => {
+      checkSeq(expectedSeq, "expected seq");
+      const prefix = entityPrefix(id);
+      // Encode before entering the transaction: the write lock is held while the callback runs.
+      const rows = events.map(encodeEvent);
+      const journalSeq = await this.env.transaction(() => {
+        const last = this.lastSeqInTxn(prefix);
+        if (last === expectedSeq) rows.forEach((row, i) => this.events.put(withSeq(prefix, last + 1 + i), row));
+        return last;
+      });
+      if (journalSeq !== expectedSeq) {
+        throw new KeystateError(
+          "SEQUENCE_CONFLICT",
+          `append to ${id.persistenceId}/${id.key} expected seq ${expectedSeq} but the journal is at ${journalSeq}`,
+        );
+      }
+      // With overlapping sync (lmdb-js's default on Linux) a commit resolves once visible;
+      // waiting for `flushed` makes a resolved append durable on disk, as the interface promises.
+      await this.env.flushed;
+    });
+  }
+
+  saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void> {
+    return guarded("snapshot save", async () => {
+      checkSeq(snapshot.seq, "snapshot seq");
+      const prefix = entityPrefix(id);
+      const row = Buffer.allocUnsafe(SEQ_BYTES + snapshot.state.length);
+      writeSeq(row, 0, snapshot.seq);
+      row.set(snapshot.state, SEQ_BYTES);
+      const journalSeq = await this.env.transaction(() => {
+        const last = this.lastSeqInTxn(prefix);
+        if (snapshot.seq > last) return last;
+        const stored = this.snapshots.get(prefix);
+        // An older snapshot never replaces a newer one (a slow writer may finish late).
+        if (stored === undefined || readSeq(stored, 0) <= snapshot.seq) this.snapshots.put(prefix, row);
+        return last;
+      });
+      if (snapshot.seq > journalSeq) {
+        throw new KeystateError("INVALID_REQUEST", `snapshot seq ${snapshot.seq} is beyond the journal's last seq ${journalSeq}`);
+      }
+      await this.env.flushed;
+    });
+  }
+
+  recover(id: EntityId): Promise<Recovered> {
+    return guarded("journal recover", () => {
+      const prefix = entityPrefix(id);
+      const stored = this.snapshots.get(prefix);
+      const snapshot: Snapshot | undefined =
+        stored === undefined ? undefined : { seq: readSeq(stored, 0), state: stored.subarray(SEQ_BYTES) };
+      // The snapshot is read first; events only grow, so "snapshot + events after it" stays consistent.
+      const events: StoredEvent[] = [];
+      const range = this.events.getRange({
+        start: withSeq(prefix, (snapshot?.seq ?? 0) + 1),
+        end: withSeq(prefix, Number.MAX_SAFE_INTEGER),
+      });
+      for (const { key, value } of range) events.push(decodeEvent(readSeq(key, prefix.length), value));
+      const lastSeq = events.length > 0 ? events[events.length - 1]!.seq : (snapshot?.seq ?? 0);
+      return { snapshot, events, lastSeq };
+    });
+  }
+
+  /** Highest seq stored for the entity (0 when none); call inside a write transaction. */
+  private lastSeqInTxn(prefix: Buffer): number {
+    const newest = this.events.getKeys({
+      start: withSeq(prefix, Number.MAX_SAFE_INTEGER),
+      end: withSeq(prefix, 0),
+      reverse: true,
+      limit: 1,
+    });
+    for (const key of newest) return readSeq(key, prefix.length);
+    return 0;
+  }
+}
+
+class EmbeddedValues implements ValueStore {
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly values: BinaryDb,
+  ) {}
+
+  get(id: EntityId): Promise<Uint8Array | undefined> {
+    return guarded("value get", () => this.values.get(entityPrefix(id)));
+  }
+
+  put(id: EntityId, value: Uint8Array): Promise<void> {
+    return guarded("value put", async () => {
+      await this.values.put(entityPrefix(id), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      await this.env.flushed;
+    });
+  }
+
+  delete(id: EntityId): Promise<void> {
+    return guarded("value delete", async () => {
+      await this.values.remove(entityPrefix(id));
+      await this.env.flushed;
+    });
+  }
+}
+
+class EmbeddedModules implements ModuleStore {
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly records: Database<ModuleRecord, Buffer>,
+    private readonly bytes: BinaryDb,
+  ) {}
+
+  addVersion(name: string, bytes: Uint8Array, hash: string): Promise<ModuleVersionInfo> {
+    return guarded("module add", async () => {
+      const nameKey = lengthPrefixed([name]);
+      const deployedAt = Date.now();
+      const info = await this.env.transaction(() => {
+        const record = this.records.get(nameKey) ?? { name, activeVersion: null, versions: [] };
+        const version = (record.versions.at(-1)?.version ?? 0) + 1;
+        const added: ModuleVersionInfo = { name, version, hash, size: bytes.length, deployedAt };
+        this.bytes.put(withSeq(nameKey, version), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        this.records.put(nameKey, { ...record, versions: [...record.versions, added] });
+        return added;
+      });
+      await this.env.flushed;
+      return info;
+    });
+  }
+
+  setActive(name: string, version: number | undefined): Promise<void> {
+    return guarded("module activate", async () => {
+      const nameKey = lengthPrefixed([name]);
+      const found = await this.env.transaction(() => {
+        const record = this.records.get(nameKey);
+        if (record === undefined) return false;
+        if (version !== undefined && !record.versions.some((v) => v.version === version)) return false;
+        this.records.put(nameKey, { ...record, activeVersion: version ?? null });
+        return true;
+      });
+      if (!found) throw new KeystateError("MODULE_NOT_FOUND", `no module ${name}${version === undefined ? "" : ` version ${version}`}`);
+      await this.env.flushed;
+    });
+  }
+
+  getBytes(name: string, version: number): Promise<Uint8Array | undefined> {
+    return guarded("module read", () => this.bytes.get(withSeq(lengthPrefixed([name]), version)));
+  }
+
+  list(): Promise<StoredModuleSummary[]> {
+    return guarded("module list", () => {
+      const summaries: StoredModuleSummary[] = [];
+      for (const { value } of this.records.getRange({})) {
+        summaries.push({ name: value.name, activeVersion: value.activeVersion ?? undefined, versions: value.versions });
+      }
+      return summaries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    });
+  }
+}
+
+/** The embedded store: journal, snapshots, values and modules in one LMDB environment. */
+export class EmbeddedStore implements Store {
+  readonly kind = "embedded" as const;
+  readonly journal: Journal;
+  readonly values: ValueStore;
+  readonly modules: ModuleStore;
+  private closed = false;
+
+  private constructor(private readonly env: RootDatabase) {
+    const binary = { encoding: "binary", keyEncoding: "binary" } as const;
+    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary));
+    this.values = new EmbeddedValues(env, env.openDB("values", binary));
+    this.modules = new EmbeddedModules(
+      env,
+      env.openDB<ModuleRecord, Buffer>("modules", { encoding: "msgpack", keyEncoding: "binary" }),
+      env.openDB("module-bytes", binary),
+    );
+  }
+
+  /** Opens (creating if needed) the store in `dataDir`. Durable sync stays on: never noSync. */
+  static async open(dataDir: string): Promise<EmbeddedStore> {
+    return guarded(`open ${dataDir}`, async () => {
+      await mkdir(dataDir, { recursive: true });
+      return new EmbeddedStore(open({ path: dataDir, maxDbs: 8 }));
+    });
+  }
+
+  ping(): Promise<void> {
+    return guarded("ping", () => {
+      if (this.closed) throw new KeystateError("STORAGE_UNAVAILABLE", "the embedded store is closed");
+      // A real read, so a broken environment shows here rather than on the first call.
+      this.env.getStats();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await guarded("close", () => this.env.close());
+  }
+}

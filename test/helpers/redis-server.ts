@@ -1,0 +1,153 @@
+// Starts a real redis-server for a test: loopback only, a port of its own, a data dir
+// of its own. No mocks: if the binary is missing the test fails and says how to get it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants as fsConstants } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { delimiter, join } from "node:path";
+import { makeTempDir, removeDir } from "./temp-dir.js";
+
+export interface RedisServerOptions {
+  /** Default: a free loopback port. Pass a stopped server's port to restart it in place. */
+  readonly port?: number;
+  /** Append-only file with fsync on every write, so data survives a restart or kill -9. */
+  readonly appendOnly?: boolean;
+  /** Where the AOF lives. Default: a temp dir that stop() removes; pass your own to keep data across restarts. */
+  readonly dataDir?: string;
+}
+
+export interface RunningRedis {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Graceful shutdown (SIGTERM), waits for the process to exit. */
+  stop(): Promise<void>;
+  /** kill -9: no goodbye to clients, nothing flushed that was not already. */
+  kill(): void;
+  /** SIGSTOP / SIGCONT: the server keeps its connections open but answers nothing. */
+  pause(): void;
+  resume(): void;
+}
+
+const START_TIMEOUT_MS = 5000;
+const STOP_TIMEOUT_MS = 5000;
+const running = new Set<ChildProcess>();
+
+// A test process that dies must not leave servers behind.
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+function findOnPath(binary: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const candidate = join(dir, binary);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** True once the server answers PING on a fresh connection. */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once("error", () => done(false));
+    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.once("data", (data) => done(data.toString().startsWith("+PONG")));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+async function launch(binary: string, port: number, dataDir: string, appendOnly: boolean): Promise<ChildProcess> {
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir, "--save", "", "--daemonize", "no"];
+  args.push("--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "always");
+  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  let output = "";
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}:\n${output}`);
+    if (await answersPing(port)) return child;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`redis-server did not answer PING on port ${port} within ${START_TIMEOUT_MS} ms:\n${output}`);
+}
+
+export async function startRedis(options: RedisServerOptions = {}): Promise<RunningRedis> {
+  const binary = findOnPath("redis-server");
+  if (binary === undefined) {
+    throw new Error(
+      "redis-server is not installed (not found on PATH); the Redis tests need a real server. " +
+        "Install it with `apt-get install redis-server`, or run `bash scripts/ensure-system-deps.sh` as root.",
+    );
+  }
+  const ownsDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await makeTempDir("redis"));
+  let child: ChildProcess | undefined;
+  let port = options.port ?? 0;
+  // An auto-picked port can be taken between probing and binding: try a few.
+  for (let attempt = 0; child === undefined; attempt++) {
+    if (options.port === undefined) port = await freeLoopbackPort();
+    try {
+      child = await launch(binary, port, dataDir, options.appendOnly ?? false);
+    } catch (err) {
+      if (options.port !== undefined || attempt >= 2) {
+        if (ownsDir) await removeDir(dataDir);
+        throw err;
+      }
+    }
+  }
+  const server = child;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pid: server.pid!,
+    async stop() {
+      server.kill("SIGTERM");
+      server.kill("SIGCONT"); // a paused server must wake up to handle the SIGTERM
+      const timer = setTimeout(() => server.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited(server);
+      clearTimeout(timer);
+      if (ownsDir) await removeDir(dataDir);
+    },
+    kill() {
+      server.kill("SIGKILL");
+      if (ownsDir) void exited(server).then(() => removeDir(dataDir));
+    },
+    pause() {
+      server.kill("SIGSTOP");
+    },
+    resume() {
+      server.kill("SIGCONT");
+    },
+  };
+}

@@ -1,0 +1,213 @@
+// The behaviour every Store backend must have, registered once per backend so the
+// embedded and Redis tests run the same cases against real storage.
+import { randomUUID } from "node:crypto";
+import test, { type ExecutionContext } from "ava";
+import { isKeystateError } from "../../host/errors.js";
+import type { EntityId, JournalEvent, Store, StoredEvent } from "../../host/journal/types.js";
+
+/** Opens a store for one test; the contract closes it when the test ends. */
+export type StoreFactory = (t: ExecutionContext) => Promise<Store>;
+
+export function newEntity(persistenceId = "contract.Entity"): EntityId {
+  return { persistenceId, key: randomUUID() };
+}
+
+export function eventsNumbered(from: number, count: number, tag = ""): JournalEvent[] {
+  return Array.from({ length: count }, (_, i) => ({
+    type: "contract.Happened",
+    payload: Buffer.from(`event ${from + i}${tag}`),
+  }));
+}
+
+/** Events as comparable plain values (Buffers and Uint8Arrays compare by content). */
+export function plain(events: readonly StoredEvent[]): { seq: number; type: string; payload: number[] }[] {
+  return events.map((e) => ({ seq: e.seq, type: e.type, payload: [...e.payload] }));
+}
+
+const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
+
+export function registerStoreContract(backend: string, open: StoreFactory): void {
+  const openFor = async (t: ExecutionContext): Promise<Store> => {
+    const store = await open(t);
+    t.teardown(() => store.close());
+    return store;
+  };
+  const title = (what: string) => `${backend}: ${what}`;
+
+  test(title("a new entity recovers empty at seq 0"), async (t) => {
+    const store = await openFor(t);
+    t.deepEqual(await store.journal.recover(newEntity()), { snapshot: undefined, events: [], lastSeq: 0 });
+  });
+
+  test(title("appended events recover in order with gap-free seqs"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity();
+    await store.journal.append(id, 0, eventsNumbered(1, 3));
+    await store.journal.append(id, 3, eventsNumbered(4, 1));
+    await store.journal.append(id, 4, eventsNumbered(5, 7));
+    const recovered = await store.journal.recover(id);
+    t.is(recovered.lastSeq, 11);
+    t.is(recovered.snapshot, undefined);
+    t.deepEqual(
+      plain(recovered.events),
+      plain(eventsNumbered(1, 11).map((e, i) => ({ ...e, seq: i + 1 }))),
+    );
+  });
+
+  test(title("an append with a stale or future expected seq is refused and writes nothing"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity();
+    await store.journal.append(id, 0, eventsNumbered(1, 2));
+    for (const expected of [0, 1, 3, 10]) {
+      const err = await t.throwsAsync(store.journal.append(id, expected, eventsNumbered(100, 2, " stale")));
+      t.true(isKeystateError(err, "SEQUENCE_CONFLICT"), `expected ${expected}: ${String(err)}`);
+    }
+    const recovered = await store.journal.recover(id);
+    t.is(recovered.lastSeq, 2);
+    t.deepEqual(recovered.events.map((e) => Buffer.from(e.payload).toString()), ["event 1", "event 2"]);
+  });
+
+  test(title("of appends racing with the same expected seq exactly one wins"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity();
+    await store.journal.append(id, 0, eventsNumbered(1, 1));
+    const contenders = Array.from({ length: 8 }, (_, i) => store.journal.append(id, 1, eventsNumbered(2, 2, ` by ${i}`)));
+    const outcomes = await Promise.allSettled(contenders);
+    const winners = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
+    t.is(winners.length, 1);
+    for (const o of outcomes) {
+      if (o.status === "rejected") t.true(isKeystateError(o.reason, "SEQUENCE_CONFLICT"), String(o.reason));
+    }
+    const recovered = await store.journal.recover(id);
+    t.is(recovered.lastSeq, 3);
+    t.deepEqual(
+      recovered.events.map((e) => Buffer.from(e.payload).toString()),
+      ["event 1", `event 2 by ${winners[0]}`, `event 3 by ${winners[0]}`],
+    );
+  });
+
+  test(title("entities are independent, even when ids contain / { } %"), async (t) => {
+    const store = await openFor(t);
+    const base = randomUUID();
+    const left: EntityId = { persistenceId: `p/${base}`, key: "k}{%2F" };
+    const right: EntityId = { persistenceId: "p", key: `${base}/k}{%2F` };
+    await store.journal.append(left, 0, eventsNumbered(1, 2, " left"));
+    await store.journal.append(right, 0, eventsNumbered(1, 1, " right"));
+    await store.values.put(left, Buffer.from("left value"));
+    t.is((await store.journal.recover(left)).lastSeq, 2);
+    t.deepEqual(plain((await store.journal.recover(right)).events), [
+      { seq: 1, type: "contract.Happened", payload: [...Buffer.from("event 1 right")] },
+    ]);
+    t.is(await store.values.get(right), undefined);
+  });
+
+  test(title("recover gives the latest snapshot plus the events after it"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity();
+    await store.journal.append(id, 0, eventsNumbered(1, 5));
+    await store.journal.saveSnapshot(id, { seq: 3, state: Buffer.from("state@3") });
+    let recovered = await store.journal.recover(id);
+    t.is(recovered.snapshot?.seq, 3);
+    t.deepEqual([...recovered.snapshot!.state], [...Buffer.from("state@3")]);
+    t.deepEqual(recovered.events.map((e) => e.seq), [4, 5]);
+    t.is(recovered.lastSeq, 5);
+
+    await store.journal.saveSnapshot(id, { seq: 5, state: Buffer.from("state@5") });
+    recovered = await store.journal.recover(id);
+    t.is(recovered.snapshot?.seq, 5);
+    t.deepEqual(recovered.events, []);
+    t.is(recovered.lastSeq, 5);
+    await store.journal.append(id, 5, eventsNumbered(6, 1));
+    t.deepEqual((await store.journal.recover(id)).events.map((e) => e.seq), [6]);
+  });
+
+  test(title("an older snapshot does not replace a newer one; one beyond the journal is refused"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity();
+    await store.journal.append(id, 0, eventsNumbered(1, 4));
+    await store.journal.saveSnapshot(id, { seq: 4, state: Buffer.from("new") });
+    await store.journal.saveSnapshot(id, { seq: 2, state: Buffer.from("old") });
+    const err = await t.throwsAsync(store.journal.saveSnapshot(id, { seq: 9, state: Buffer.from("ahead") }));
+    t.true(isKeystateError(err, "INVALID_REQUEST"), String(err));
+    const recovered = await store.journal.recover(id);
+    t.is(recovered.snapshot?.seq, 4);
+    t.is(Buffer.from(recovered.snapshot!.state).toString(), "new");
+  });
+
+  test(title("values: get, put, overwrite, delete"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity("contract.Value");
+    const other = newEntity("contract.Value");
+    t.is(await store.values.get(id), undefined);
+    await store.values.put(id, Buffer.from("first"));
+    await store.values.put(other, Buffer.from("other"));
+    t.is(Buffer.from((await store.values.get(id))!).toString(), "first");
+    await store.values.put(id, new Uint8Array([9, 8, 7]));
+    t.deepEqual([...(await store.values.get(id))!], [9, 8, 7]);
+    await store.values.delete(id);
+    t.is(await store.values.get(id), undefined);
+    await store.values.delete(id); // deleting what is gone is not an error
+    t.is(Buffer.from((await store.values.get(other))!).toString(), "other");
+  });
+
+  test(title("modules: versions, activate, undeploy, list, bytes"), async (t) => {
+    const store = await openFor(t);
+    const name = `module-${randomUUID()}`;
+    const before = Date.now();
+    const v1 = await store.modules.addVersion(name, Buffer.from("wasm one"), "hash-1");
+    const v2 = await store.modules.addVersion(name, ALL_BYTES, "hash-2");
+    t.like(v1, { name, version: 1, hash: "hash-1", size: 8 });
+    t.like(v2, { name, version: 2, hash: "hash-2", size: 256 });
+    t.true(v1.deployedAt >= before && v2.deployedAt <= Date.now());
+
+    const mine = async () => (await store.modules.list()).find((m) => m.name === name);
+    t.deepEqual(await mine(), { name, activeVersion: undefined, versions: [v1, v2] });
+    await store.modules.setActive(name, 2);
+    t.is((await mine())?.activeVersion, 2);
+    await store.modules.setActive(name, 1);
+    t.is((await mine())?.activeVersion, 1);
+    await store.modules.setActive(name, undefined);
+    t.deepEqual(await mine(), { name, activeVersion: undefined, versions: [v1, v2] });
+
+    t.deepEqual([...(await store.modules.getBytes(name, 2))!], [...ALL_BYTES]);
+    t.is(Buffer.from((await store.modules.getBytes(name, 1))!).toString(), "wasm one");
+    t.is(await store.modules.getBytes(name, 3), undefined);
+    t.true(isKeystateError(await t.throwsAsync(store.modules.setActive(name, 3)), "MODULE_NOT_FOUND"));
+    t.true(isKeystateError(await t.throwsAsync(store.modules.setActive(`${name}-missing`, 1)), "MODULE_NOT_FOUND"));
+  });
+
+  test(title("modules are listed by name, each with its own version numbers"), async (t) => {
+    const store = await openFor(t);
+    const prefix = `list-${randomUUID()}`;
+    await store.modules.addVersion(`${prefix}-b`, Buffer.from("b"), "hb");
+    await store.modules.addVersion(`${prefix}-a`, Buffer.from("a"), "ha");
+    await store.modules.addVersion(`${prefix}-b`, Buffer.from("b2"), "hb2");
+    const listed = (await store.modules.list()).filter((m) => m.name.startsWith(prefix));
+    t.deepEqual(
+      listed.map((m) => [m.name, m.versions.map((v) => v.version)]),
+      [[`${prefix}-a`, [1]], [`${prefix}-b`, [1, 2]]],
+    );
+  });
+
+  test(title("binary payloads with every byte value survive"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity("contract.Binary");
+    const events: JournalEvent[] = [
+      { type: "contract.Bytes", payload: ALL_BYTES },
+      { type: "contract.Empty", payload: new Uint8Array(0) },
+      { type: "contract.Ünïcödé✓", payload: ALL_BYTES.slice().reverse() },
+      { type: "contract.Big", payload: Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff) },
+    ];
+    await store.journal.append(id, 0, events);
+    t.deepEqual(plain((await store.journal.recover(id)).events), plain(events.map((e, i) => ({ ...e, seq: i + 1 }))));
+    await store.journal.saveSnapshot(id, { seq: 4, state: ALL_BYTES });
+    t.deepEqual([...(await store.journal.recover(id)).snapshot!.state], [...ALL_BYTES]);
+    await store.values.put(id, ALL_BYTES.subarray(100, 200));
+    t.deepEqual([...(await store.values.get(id))!], [...ALL_BYTES.subarray(100, 200)]);
+  });
+
+  test(title("ping answers while the store is open"), async (t) => {
+    const store = await openFor(t);
+    await t.notThrowsAsync(store.ping());
+  });
+}
