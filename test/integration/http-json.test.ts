@@ -1,0 +1,174 @@
+// HTTP/JSON transcoding end to end: a real node process, the shopping-cart (and counter,
+// when it builds) modules deployed with the CLI, and plain fetch() calls against the
+// routes their google.api.http annotations declare.
+import test from "ava";
+import { deploy, ensureExample, fetchJson, postJson, startDeployedNode, type DeployedNode } from "../helpers/deployed-node.js";
+
+let shared: DeployedNode;
+let counterWasm: string | undefined;
+const CART = "keystate.examples.shoppingcart.ShoppingCart";
+
+test.before(async () => {
+  const cart = await ensureExample("shopping-cart");
+  if (!cart) throw new Error("modules/shopping-cart does not build");
+  counterWasm = await ensureExample("counter");
+  shared = await startDeployedNode("http-json", counterWasm ? [cart, counterWasm] : [cart]);
+});
+
+test.after.always(async () => {
+  await shared?.stop();
+});
+
+const url = (path: string) => shared.http + path;
+
+test("annotated routes: add (body *), GET /carts/{user_id} and GET /carts/{user_id}/items (response_body)", async (t) => {
+  t.deepEqual(await postJson(url("/cart/alice/items/add"), { productId: "pen", name: "Pen", quantity: 2 }).then((r) => [r.status, r.body]), [200, {}]);
+  // Proto field names are accepted as well as lowerCamelCase; int32 may come as a string.
+  t.is((await postJson(url("/cart/alice/items/add"), { product_id: "ink", name: "Ink", quantity: "3" })).status, 200);
+  t.is((await postJson(url("/cart/alice/items/add"), { productId: "pen", name: "Pen", quantity: 1 })).status, 200);
+
+  const cart = await fetchJson(url("/carts/alice"));
+  t.is(cart.status, 200);
+  t.regex(cart.headers.get("content-type") ?? "", /^application\/json/);
+  t.deepEqual(cart.body, {
+    items: [
+      { productId: "pen", name: "Pen", quantity: 3 },
+      { productId: "ink", name: "Ink", quantity: 3 },
+    ],
+  });
+  const items = await fetchJson(url("/carts/alice/items"));
+  t.deepEqual([items.status, items.body], [200, cart.body.items]);
+});
+
+test("response_body of an empty repeated field is [], and an empty cart is {}", async (t) => {
+  t.deepEqual((await fetchJson(url("/carts/nobody/items"))).body, []);
+  t.deepEqual((await fetchJson(url("/carts/nobody"))).body, {});
+});
+
+test("remove: both fields from path parameters; removing a missing product is NOT_FOUND as 404 JSON", async (t) => {
+  await postJson(url("/cart/bob/items/add"), { productId: "a", name: "A", quantity: 1 });
+  await postJson(url("/cart/bob/items/add"), { productId: "b", name: "B", quantity: 1 });
+  const removed = await fetchJson(url("/cart/bob/items/a/remove"), { method: "POST" });
+  t.deepEqual([removed.status, removed.body], [200, {}]);
+  t.deepEqual((await fetchJson(url("/carts/bob"))).body, { items: [{ productId: "b", name: "B", quantity: 1 }] });
+
+  const missing = await fetchJson(url("/cart/bob/items/a/remove"), { method: "POST" });
+  t.is(missing.status, 404);
+  t.is(missing.body.error.status, "NOT_FOUND");
+  t.is(missing.body.error.code, 5);
+  t.regex(missing.body.error.message, /\ba\b.*not in the cart/);
+});
+
+test("default POST /<package.Service>/<Method> route takes the whole request as JSON", async (t) => {
+  const added = await postJson(url(`/${CART}/AddItem`), { userId: "carol", productId: "x", name: "X", quantity: 4 });
+  t.deepEqual([added.status, added.body], [200, {}]);
+  const got = await postJson(url(`/${CART}/GetCart`), { userId: "carol" });
+  t.deepEqual([got.status, got.body], [200, { items: [{ productId: "x", name: "X", quantity: 4 }] }]);
+  const removed = await postJson(url(`/${CART}/RemoveItem`), { user_id: "carol", product_id: "x" });
+  t.is(removed.status, 200);
+  t.deepEqual((await fetchJson(url("/carts/carol"))).body, {});
+});
+
+test("path parameters are percent-decoded and win over the same field in the body", async (t) => {
+  const added = await postJson(url("/cart/d%C3%A1n%20o%2Fk/items/add"), { userId: "mallory", productId: "p", name: "P", quantity: 1 });
+  t.is(added.status, 200);
+  t.deepEqual((await postJson(url(`/${CART}/GetCart`), { userId: "dán o/k" })).body.items, [{ productId: "p", name: "P", quantity: 1 }]);
+  t.deepEqual((await fetchJson(url("/carts/mallory"))).body, {});
+});
+
+test("a failure the entity chooses (quantity < 1: INVALID_ARGUMENT) is 400 and writes nothing", async (t) => {
+  const refused = await postJson(url("/cart/dave/items/add"), { productId: "z", name: "Z", quantity: 0 });
+  t.is(refused.status, 400);
+  t.deepEqual([refused.body.error.status, refused.body.error.code], ["INVALID_ARGUMENT", 3]);
+  t.deepEqual((await fetchJson(url("/carts/dave"))).body, {});
+});
+
+test("malformed JSON, wrong field types and unknown fields are 400s naming the problem", async (t) => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ["malformed JSON", '{"productId": "p",', /not valid JSON/],
+    ["a string for an int32", { productId: "p", quantity: "many" }, /quantity.*invalid integer/],
+    ["a fraction for an int32", { productId: "p", quantity: 1.5 }, /quantity.*not an integer/],
+    ["an int32 out of range", { productId: "p", quantity: 2 ** 40 }, /quantity.*out of range/],
+    ["an object for a string", { productId: { id: 1 }, quantity: 1 }, /product_?[iI]d/],
+    ["an unknown field", { productId: "p", quantity: 1, colour: "red" }, /unknown field.*colour/],
+    ["a JSON array body", [1, 2], /must be a JSON object/],
+  ];
+  for (const [what, body, message] of cases) {
+    const response = await postJson(url("/cart/erin/items/add"), body);
+    t.is(response.status, 400, what);
+    t.is(response.body.error.status, "INVALID_ARGUMENT", what);
+    t.is(response.body.error.code, 3, what);
+    t.regex(response.body.error.message, message, what);
+  }
+  t.deepEqual((await fetchJson(url("/carts/erin"))).body, {}, "no refused request reached the entity");
+});
+
+test("query parameters: unknown ones are 400; bad percent-encoding in the path is 400", async (t) => {
+  const unknown = await fetchJson(url("/carts/frank?colour=red"));
+  t.is(unknown.status, 400);
+  t.regex(unknown.body.error.message, /query parameter "colour"/);
+  // user_id from the query would be overridden by the path; a known field is accepted.
+  t.is((await fetchJson(url("/carts/frank?user_id=someone-else"))).status, 200);
+  const badEscape = await fetchJson(url("/carts/fr%ZZank"));
+  t.is(badEscape.status, 400);
+  t.regex(badEscape.body.error.message, /percent-encoding/);
+  const queryWithStarBody = await fetchJson(url("/cart/frank/items/add?quantity=1"), { method: "POST", body: "{}" });
+  t.is(queryWithStarBody.status, 400);
+  t.regex(queryWithStarBody.body.error.message, /query parameters/);
+});
+
+test("unknown route is 404, a known path with the wrong method is 405 with Allow", async (t) => {
+  const none = await fetchJson(url("/no/such/route"));
+  t.deepEqual([none.status, none.body.error.status, none.body.error.code], [404, "NOT_FOUND", 5]);
+  t.is((await fetchJson(url("/carts/alice/items/extra"))).status, 404);
+  t.is((await fetchJson(url("/carts/"))).status, 404, "an empty path parameter does not match");
+  const wrong = await fetchJson(url("/carts/alice"), { method: "DELETE" });
+  t.is(wrong.status, 405);
+  t.is(wrong.headers.get("allow"), "GET");
+  t.is(wrong.body.error.status, "UNIMPLEMENTED");
+});
+
+test("a body over the 4 MiB default limit is 413", async (t) => {
+  const name = "n".repeat(4 * 1024 * 1024);
+  const response = await postJson(url("/cart/gina/items/add"), { productId: "big", name, quantity: 1 });
+  t.is(response.status, 413);
+  t.is(response.body.error.status, "RESOURCE_EXHAUSTED");
+  t.regex(response.body.error.message, /limit/);
+  // The connection and the node are still fine afterwards.
+  t.is((await postJson(url("/cart/gina/items/add"), { productId: "small", name: "s", quantity: 1 })).status, 200);
+});
+
+test("admin routes keep working next to the transcoder", async (t) => {
+  t.deepEqual((await fetchJson(url("/healthz"))).body, { status: "ok" });
+  t.is((await fetchJson(url("/modules"))).status, 401);
+  const listed = await fetchJson(url("/modules"), { headers: { authorization: `Bearer ${shared.node.token}` } });
+  t.true(listed.body.modules.some((m: { name: string }) => m.name === "shopping-cart"));
+});
+
+test("counter routes (int64 values are JSON strings), when modules/counter builds", async (t) => {
+  if (!counterWasm) {
+    t.log("modules/counter is not built; skipping its routes");
+    t.pass();
+    return;
+  }
+  t.deepEqual((await fetchJson(url("/counters/c1"))).body, {});
+  t.deepEqual((await postJson(url("/counters/c1/increase"), { value: 5 })).body, { value: "5" });
+  t.deepEqual((await postJson(url("/counters/c1/increase"), { value: "9007199254740993" })).body, { value: "9007199254740998" });
+  t.deepEqual((await postJson(url("/counters/c1/decrease"), { value: 8 })).body, { value: "9007199254740990" });
+  const negative = await postJson(url("/counters/c1/decrease"), { value: -1 });
+  t.deepEqual([negative.status, negative.body.error.status], [400, "INVALID_ARGUMENT"]);
+  t.deepEqual((await fetchJson(url("/counters/c1"))).body, { value: "9007199254740990" });
+  t.deepEqual((await postJson(url("/counters/c1/reset"), {})).body, {});
+  t.deepEqual((await fetchJson(url("/counters/c1"))).body, {});
+});
+
+test("routes follow deploys: a route is 404 before its module is deployed and served right after", async (t) => {
+  const cart = (await ensureExample("shopping-cart"))!;
+  const fresh = await startDeployedNode("http-json-live", []);
+  t.teardown(() => fresh.stop());
+  const before = await fetchJson(fresh.http + "/carts/henry");
+  t.deepEqual([before.status, before.body.error.status], [404, "NOT_FOUND"]);
+  await deploy(fresh.node, cart);
+  t.is((await postJson(fresh.http + "/cart/henry/items/add", { productId: "p", name: "P", quantity: 1 })).status, 200);
+  t.deepEqual((await fetchJson(fresh.http + "/carts/henry/items")).body, [{ productId: "p", name: "P", quantity: 1 }]);
+});
