@@ -1,0 +1,27 @@
+// Storage that acknowledges every write at once and keeps nothing. With it, commands
+// still run for real (mailbox, guest call, events, state kept resident), but the figures
+// show the host and the guest alone: no storage latency, and no storage bytes in RSS.
+import type { EntityId, Journal, JournalEvent, Recovered, Snapshot, StoredEvent, ValueStore } from "../../host/journal/types.js";
+
+const EMPTY: Recovered = { snapshot: undefined, events: [], lastSeq: 0 };
+
+export const discardJournal: Journal = {
+  append(_id: EntityId, _expectedSeq: number, _events: readonly JournalEvent[]): Promise<void> {
+    return Promise.resolve();
+  },
+  saveSnapshot(_id: EntityId, _snapshot: Snapshot): Promise<void> {
+    return Promise.resolve();
+  },
+  recover(_id: EntityId): Promise<Recovered> {
+    return Promise.resolve(EMPTY);
+  },
+  readEvents(_id: EntityId, _fromSeq: number): Promise<StoredEvent[]> {
+    return Promise.resolve([]);
+  },
+};
+
+export const discardValues: ValueStore = {
+  get: () => Promise.resolve(undefined),
+  put: () => Promise.resolve(),
+  delete: () => Promise.resolve(),
+};

@@ -1,0 +1,64 @@
+// Before measuring: dist/ must match host/ (the end-to-end suites run the real CLI,
+// bin/keystate.js, which loads dist/), and each example module's .wasm must be newer
+// than its sources. Rebuilds only what is stale, so a second run starts at once.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { progress } from "./progress.js";
+import { KEYSTATE_BIN, REPO_ROOT } from "./paths.js";
+
+function newestMtime(path: string, filter: (file: string) => boolean): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return filter(path) ? stat.mtimeMs : 0;
+  let newest = 0;
+  for (const entry of readdirSync(path)) {
+    if (entry === "node_modules" || entry === "build" || entry === "generated") continue;
+    newest = Math.max(newest, newestMtime(join(path, entry), filter));
+  }
+  return newest;
+}
+
+function distIsStale(): boolean {
+  const hostDir = join(REPO_ROOT, "host");
+  const stale = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((entry) => {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) return stale(full);
+      if (!entry.name.endsWith(".ts")) return false;
+      const out = join(REPO_ROOT, "dist", relative(REPO_ROOT, full)).replace(/\.ts$/, ".js");
+      return !existsSync(out) || statSync(out).mtimeMs < statSync(full).mtimeMs;
+    });
+  return stale(hostDir);
+}
+
+export function ensureDist(suite: string): void {
+  if (!distIsStale()) return;
+  progress(suite, "dist/ is older than host/: running `npx tsc -p tsconfig.json`");
+  try {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  } catch {
+    // tsc still emits on type errors; a half-edited host/ must not stop the benchmarks.
+    progress(suite, "warning: tsc reported errors (output emitted anyway)");
+  }
+}
+
+/** The module's .wasm, built with `keystate build` when missing or older than its sources. */
+export function ensureModuleBuilt(suite: string, name: string): string | undefined {
+  const dir = join(REPO_ROOT, "modules", name);
+  if (!existsSync(join(dir, "module.json"))) return undefined;
+  const wasm = join(dir, "build", `${name}.wasm`);
+  const sources = Math.max(
+    newestMtime(dir, (f) => /\.(ts|proto|json)$/.test(f)),
+    newestMtime(join(REPO_ROOT, "guest-sdk", "assembly"), (f) => f.endsWith(".ts")),
+  );
+  if (existsSync(wasm) && statSync(wasm).mtimeMs >= sources) return wasm;
+  ensureDist(suite);
+  progress(suite, `building modules/${name} (its .wasm is missing or older than its sources)`);
+  try {
+    execFileSync(process.execPath, [KEYSTATE_BIN, "build", dir], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  } catch (err) {
+    progress(suite, `warning: building modules/${name} failed: ${(err as Error).message.split("\n")[0]}`);
+  }
+  return existsSync(wasm) ? wasm : undefined;
+}
