@@ -1,0 +1,70 @@
+// GET /metrics end to end: after a burst of calls over HTTP/JSON and gRPC, the Prometheus
+// exposition shows exactly the calls, failures and latency observations they caused.
+import test from "ava";
+import { join } from "node:path";
+import { contractClient, statusOf } from "../helpers/grpc-client.js";
+import { ensureExample, fetchJson, postJson, startDeployedNode } from "../helpers/deployed-node.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
+
+const CART = "keystate.examples.shoppingcart.ShoppingCart";
+
+/** Samples of the text exposition format, keyed by `name{labels}` exactly as printed. */
+async function scrape(base: string): Promise<{ contentType: string; samples: Map<string, number> }> {
+  const response = await fetch(`${base}/metrics`);
+  const text = await response.text();
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const at = line.lastIndexOf(" ");
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return { contentType: response.headers.get("content-type") ?? "", samples };
+}
+
+function labels(service: string, method: string, ingress: string, extra = ""): string {
+  return `{service="${service}",method="${method}",ingress="${ingress}"${extra}}`;
+}
+
+test("a burst of N calls shows as N calls, its failures by status, and N latency observations", async (t) => {
+  const cart = (await ensureExample("shopping-cart"))!;
+  const node = await startDeployedNode("metrics", [cart]);
+  t.teardown(() => node.stop());
+  const grpc = contractClient(join(REPO_ROOT, "modules", "shopping-cart", "proto"), "shoppingcart.proto", CART, node.node.grpcPort);
+  t.teardown(() => grpc.close());
+
+  const before = await scrape(node.http);
+  t.regex(before.contentType, /^text\/plain/);
+  t.is(before.samples.get("keystate_modules_deployed"), 1);
+  t.is(before.samples.get('keystate_module_deploys_total{result="ok"}'), 1);
+  t.is(before.samples.get("keystate_entities_active"), 0);
+
+  const N = 7;
+  for (let i = 0; i < N; i++) {
+    t.is((await postJson(`${node.http}/cart/user-${i % 3}/items/add`, { productId: `p${i}`, name: "P", quantity: 1 })).status, 200);
+  }
+  await Promise.all([0, 1, 2].map((i) => grpc.methods.GetCart!({ userId: `user-${i}` })));
+  t.is((await fetchJson(`${node.http}/cart/user-0/items/nothing/remove`, { method: "POST" })).status, 404);
+  t.is((await statusOf(grpc.methods.RemoveItem!({ userId: "user-1", productId: "nothing" }))).code, 5);
+  t.is((await postJson(`${node.http}/cart/user-2/items/add`, { productId: "p", quantity: "lots" })).status, 400);
+  t.is((await fetchJson(`${node.http}/not/a/route`)).status, 404);
+
+  const after = (await scrape(node.http)).samples;
+  const http = (method: string, extra = "") => labels(CART, method, "http", extra);
+  const grpcLabels = (method: string, extra = "") => labels(CART, method, "grpc", extra);
+  t.is(after.get(`keystate_calls_total${http("AddItem")}`), N + 1, "N adds and the refused one");
+  t.is(after.get(`keystate_calls_total${grpcLabels("GetCart")}`), 3);
+  t.is(after.get(`keystate_calls_total${http("RemoveItem")}`), 1);
+  t.is(after.get(`keystate_calls_total${grpcLabels("RemoveItem")}`), 1);
+  t.is(after.get(`keystate_call_failures_total${http("RemoveItem", ',status="NOT_FOUND"')}`), 1);
+  t.is(after.get(`keystate_call_failures_total${grpcLabels("RemoveItem", ',status="NOT_FOUND"')}`), 1);
+  t.is(after.get(`keystate_call_failures_total${http("AddItem", ',status="INVALID_ARGUMENT"')}`), 1);
+  t.is(after.get(`keystate_call_failures_total${grpcLabels("GetCart", ',status="NOT_FOUND"')}`), undefined, "successful calls are not failures");
+  t.is(after.get(`keystate_call_duration_seconds_count${http("AddItem")}`), N + 1);
+  t.is(after.get(`keystate_call_duration_seconds_count${grpcLabels("GetCart")}`), 3);
+  t.is(after.get(`keystate_call_duration_seconds_bucket{le="+Inf",service="${CART}",method="GetCart",ingress="grpc"}`), 3);
+  t.true(after.get(`keystate_call_duration_seconds_sum${http("AddItem")}`)! > 0);
+  // An unmatched route names no method, so it is not a call of any.
+  t.false([...after.keys()].some((key) => key.includes("not/a/route")));
+  t.is(after.get("keystate_entities_active"), 3, "three carts were touched and none has passivated yet");
+  t.true(after.has("process_cpu_user_seconds_total"), "process metrics are exported too");
+});
