@@ -56,7 +56,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   metrics.countEntitiesWith(() => entities.activeCount);
   const grpc = new GrpcIngress(registry, router, { metrics });
   const httpJson = new HttpJsonIngress(registry, router, metrics, { maxBodyBytes: config.maxJsonBodyBytes, reservedPaths: ADMIN_PATHS });
-  const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(18).toString("base64url"));
+  const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(20).toString("hex"));
   const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes, metrics, fallback: (req, res) => httpJson.handle(req, res) });
 
   await registry.loadFromStore();

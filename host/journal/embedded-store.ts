@@ -184,6 +184,14 @@ class EmbeddedJournal implements Journal {
     });
   }
 
+  readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]> {
+    return guarded("journal read", () => {
+      const prefix = entityPrefix(id);
+      const range = this.events.getRange({ start: withSeq(prefix, Math.max(1, fromSeq)), end: withSeq(prefix, Number.MAX_SAFE_INTEGER) });
+      return [...range].map(({ key, value }) => decodeEvent(readSeq(key, prefix.length), value));
+    });
+  }
+
   /** Highest seq stored for the entity (0 when none); call inside a write transaction. */
   private lastSeqInTxn(prefix: Buffer): number {
     const newest = this.events.getKeys({

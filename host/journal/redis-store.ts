@@ -184,6 +184,13 @@ class RedisJournal implements Journal {
       return { snapshot, events, lastSeq };
     });
   }
+
+  readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]> {
+    return guarded("journal read", async () => {
+      const entries = (await this.redis.xrangeBuffer(entityKeys(id).journal, `${Math.max(1, fromSeq)}-0`, "+")) as [Buffer, Buffer[]][];
+      return entries.map(decodeEntry);
+    });
+  }
 }
 
 class RedisValues implements ValueStore {

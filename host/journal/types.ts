@@ -44,6 +44,8 @@ export interface Journal {
   saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void>;
   /** The latest snapshot plus the events after it. */
   recover(id: EntityId): Promise<Recovered>;
+  /** Events with seq >= fromSeq, in order (for audits, projections and tests). */
+  readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]>;
 }
 
 /** Value (key-value) entity state, and CRDT state. */

@@ -39,13 +39,16 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
       clearTimeout(timer);
       reject(new Error(`keystate serve exited with ${code} before starting:\n${output.join("")}`));
     });
+    let ports: { grpcPort: number; httpPort: number } | undefined;
     createInterface({ input: child.stdout! }).on("line", (line) => {
       output.push(line + "\n");
-      if (!line.startsWith("{")) return;
-      const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
-      if (entry.msg === "node started") {
+      if (line.startsWith("{")) {
+        const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+        if (entry.msg === "node started") ports = { grpcPort: entry.grpcPort!, httpPort: entry.httpPort! };
+      } else if (line.startsWith("Keystate node ready") && ports) {
+        // The banner comes last: the admin token file is written by then.
         clearTimeout(timer);
-        resolve({ grpcPort: entry.grpcPort!, httpPort: entry.httpPort! });
+        resolve(ports);
       }
     });
   });

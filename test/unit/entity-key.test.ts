@@ -4,6 +4,7 @@ import protobuf from "protobufjs";
 import { entityKeyReader, keyFieldsOf } from "../../host/proto/entity-key.js";
 import { ENTITY_KEY_OPTION } from "../../host/proto/descriptors.js";
 import { isKeystateError } from "../../host/errors.js";
+import type { IFieldDescriptorProto } from "protobufjs/ext/descriptor.js";
 
 const root = protobuf.parse(`
   syntax = "proto3";
@@ -11,9 +12,8 @@ const root = protobuf.parse(`
 `).root;
 const Composite = root.lookupType("Composite");
 
-const field = (name: string, number: number, type: number, key = true) => ({
-  name, number, type, label: 1, options: key ? { [ENTITY_KEY_OPTION]: true } : {},
-});
+const field = (name: string, number: number, type: number, key = true): IFieldDescriptorProto =>
+  ({ name, number, type, label: 1, options: key ? { [ENTITY_KEY_OPTION]: true } : {} }) as IFieldDescriptorProto;
 
 test("a single string key is read as is, whatever other fields hold", (t) => {
   const fields = keyFieldsOf("Composite", { field: [field("tenant", 3, 9), field("note", 2, 9, false)] });
