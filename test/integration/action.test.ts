@@ -14,17 +14,25 @@ import { status } from "@grpc/grpc-js";
 import { startNode } from "../../host/node.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
-import { tempDirFor } from "../helpers/temp-dir.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "echo-action");
 const PROTO_DIR = join(FIXTURE_DIR, "proto");
-const WASM = join(FIXTURE_DIR, "build", "echo-action.wasm");
+// Built into a directory of this test's own, so a concurrent reader of build/ never sees a half-written file.
+let buildDir = "";
+let WASM = "";
 const ECHO = "keystate.test.echo.Echo";
 const TALLY = "keystate.test.tally.Tally";
 
 test.before(async () => {
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR], { cwd: REPO_ROOT });
+  const dir = (buildDir = await makeTempDir("echo-build"));
+  WASM = join(dir, "echo-action.wasm");
+  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", WASM], { cwd: REPO_ROOT });
+});
+
+test.after.always(async () => {
+  if (buildDir) await removeDir(buildDir);
 });
 
 async function startServe(t: ExecutionContext, dataDir: string): Promise<NodeProcess> {

@@ -11,16 +11,24 @@ import { status } from "@grpc/grpc-js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { startRedis } from "../helpers/redis-server.js";
-import { tempDirFor } from "../helpers/temp-dir.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 const MODULE_DIR = join(REPO_ROOT, "modules", "counter");
-const WASM = join(MODULE_DIR, "build", "counter.wasm");
+// Built into a directory of this test's own, so a concurrent reader of build/ never sees a half-written file.
+let buildDir = "";
+let WASM = "";
 const SERVICE = "keystate.examples.counter.Counter";
 
 test.before(async () => {
   // Build from source so the test runs the current SDK and module, not a stale artifact.
-  await run(process.execPath, [KEYSTATE_BIN, "build", MODULE_DIR], { cwd: REPO_ROOT });
+  const dir = (buildDir = await makeTempDir("counter-build"));
+  WASM = join(dir, "counter.wasm");
+  await run(process.execPath, [KEYSTATE_BIN, "build", MODULE_DIR, "-o", WASM], { cwd: REPO_ROOT });
+});
+
+test.after.always(async () => {
+  if (buildDir) await removeDir(buildDir);
 });
 
 async function deploy(node: NodeProcess): Promise<void> {
