@@ -56,7 +56,7 @@ export class ValueContext<S extends Message> extends Context {
     super();
   }
 
-  /** Replaces the stored value with `state` once the command succeeds. */
+  /** Replaces the stored value with `state`, encoded as it is when the handler returns, once the command succeeds. */
   updateState(state: S): void {
     this.updated = state;
     this.stateAction = StateAction.STATE_UPDATE;
