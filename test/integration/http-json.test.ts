@@ -2,6 +2,12 @@
 // when it builds) modules deployed with the CLI, and plain fetch() calls against the
 // routes their google.api.http annotations declare.
 import test from "ava";
+import protobuf from "protobufjs";
+import descriptor from "protobufjs/ext/descriptor.js";
+import { bindingsOf, parseTemplate, RouteTable, type HttpBinding } from "../../host/ingress/http-rules.js";
+import { JsonCodec } from "../../host/ingress/json-codec.js";
+import type { LoadedModule } from "../../host/runtime/loaded-module.js";
+import type { MethodModel } from "../../host/runtime/service-model.js";
 import { deploy, ensureExample, fetchJson, postJson, startDeployedNode, type DeployedNode } from "../helpers/deployed-node.js";
 
 let shared: DeployedNode;
@@ -171,4 +177,152 @@ test("routes follow deploys: a route is 404 before its module is deployed and se
   await deploy(fresh.node, cart);
   t.is((await postJson(fresh.http + "/cart/henry/items/add", { productId: "p", name: "P", quantity: 1 })).status, 200);
   t.deepEqual((await fetchJson(fresh.http + "/carts/henry/items")).body, [{ productId: "p", name: "P", quantity: 1 }]);
+});
+
+// The shopping-cart contract uses only simple templates, so the rest of the google.api.http
+// grammar and the JSON mapping are checked here on the real matcher and codec.
+
+function binding(httpMethod: string, path: string, method = path): HttpBinding {
+  return { httpMethod, template: parseTemplate(path), body: undefined, responseBody: undefined, service: "lib.Library", method };
+}
+
+function match(table: RouteTable, httpMethod: string, path: string) {
+  const result = table.match(httpMethod, path.slice(1).split("/"));
+  if (result.kind !== "match") return result.kind;
+  return { method: result.binding.method, params: Object.fromEntries(result.params.map((p) => [p.fieldPath.join("."), p.value])) };
+}
+
+test("path templates: {field=segments/*}, **, :verb, nested field paths, most specific wins", (t) => {
+  const table = new RouteTable([
+    binding("GET", "/v1/{name=shelves/*/books/*}", "GetBook"),
+    binding("GET", "/v1/files/{path=**}", "GetFile"),
+    binding("POST", "/v1/{name=messages/*}:cancel", "Cancel"),
+    binding("GET", "/v1/shelves/{shelf.name}", "GetShelf"),
+    binding("GET", "/v1/shelves/special", "Special"),
+    binding("GET", "/v1/*/{id}/x", "Wild"),
+  ]);
+  t.deepEqual(match(table, "GET", "/v1/shelves/1/books/2"), { method: "GetBook", params: { name: "shelves/1/books/2" } });
+  t.is(match(table, "GET", "/v1/shelves/1/books"), "none");
+  t.is(match(table, "GET", "/v1/racks/1/books/2"), "none", "literals inside a variable must match");
+  t.deepEqual(match(table, "GET", "/v1/files/a/b/c.txt"), { method: "GetFile", params: { path: "a/b/c.txt" } });
+  t.deepEqual(match(table, "GET", "/v1/files"), { method: "GetFile", params: { path: "" } }, "** matches zero segments");
+  t.deepEqual(match(table, "POST", "/v1/messages/5:cancel"), { method: "Cancel", params: { name: "messages/5" } });
+  t.is(match(table, "POST", "/v1/messages/5"), "none", "the verb is required");
+  t.deepEqual(match(table, "GET", "/v1/shelves/7"), { method: "GetShelf", params: { "shelf.name": "7" } });
+  t.deepEqual(match(table, "GET", "/v1/shelves/special"), { method: "Special", params: {} });
+  t.deepEqual(match(table, "GET", "/v1/any/9/x"), { method: "Wild", params: { id: "9" } });
+  t.is(match(table, "DELETE", "/v1/shelves/7"), "wrong-method");
+
+  for (const bad of ["v1/x", "/v1/**/x", "/v1/{name", "/v1/{na-me}", "/v1//x", "/v1/{a={b}}", "/v1/x:"]) {
+    t.throws(() => parseTemplate(bad), undefined, bad);
+  }
+});
+
+test("bindings: every verb, custom, additional_bindings, body and response_body, plus the default POST route", (t) => {
+  const method = {
+    service: "lib.Library",
+    name: "Update",
+    options: {
+      ".google.api.http": {
+        patch: "/v1/{shelf.name=shelves/*}",
+        body: "shelf",
+        additionalBindings: [
+          { put: "/v1/shelves/{shelf.name}", body: "*" },
+          { custom: { kind: "REPORT", path: "/v1/report" }, responseBody: "books" },
+        ],
+      },
+    },
+  } as unknown as MethodModel;
+  const { bindings, errors } = bindingsOf(method);
+  t.deepEqual(errors, []);
+  t.deepEqual(
+    bindings.map((b) => [b.httpMethod, b.template.source, b.body, b.responseBody]),
+    [
+      ["PATCH", "/v1/{shelf.name=shelves/*}", "shelf", undefined],
+      ["PUT", "/v1/shelves/{shelf.name}", "*", undefined],
+      ["REPORT", "/v1/report", undefined, "books"],
+      ["POST", "/lib.Library/Update", "*", undefined],
+    ],
+  );
+  const broken = bindingsOf({ service: "lib.Library", name: "Bad", options: { ".google.api.http": { get: "/v1/**/x" } } } as unknown as MethodModel);
+  t.is(broken.bindings.length, 1, "only the default route survives a bad template");
+  t.regex(broken.errors[0]!, /lib\.Library\.Bad.*"\*\*" must be the last segment/);
+});
+
+const LIBRARY_PROTO = `
+syntax = "proto3";
+package lib;
+enum Genre { GENRE_UNSPECIFIED = 0; NOVEL = 1; POETRY = 2; }
+message Shelf { string name = 1; int64 capacity = 2; }
+message Book { string title = 1; Genre genre = 2; bool in_print = 3; double price = 4; }
+message UpdateRequest { Shelf shelf = 1; string book_id = 2; Book book = 3; bool validate_only = 4; repeated int32 editions = 5; Genre genre = 6; }
+message ShelfReply { Shelf shelf = 1; repeated Book books = 2; uint64 total = 3; }
+`;
+
+function libraryCodec(): { codec: JsonCodec; root: protobuf.Root } {
+  const root = protobuf.parse(LIBRARY_PROTO, { keepCase: true }).root;
+  const set = (root as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor("proto3");
+  const module = { descriptorBytes: descriptor.FileDescriptorSet.encode(set).finish() } as unknown as LoadedModule;
+  return { codec: JsonCodec.forModule(module), root };
+}
+
+test("JSON codec: a body field, repeated query parameters and nested path parameters fill one request", (t) => {
+  const { codec, root } = libraryCodec();
+  const bytes = codec.requestBytes("lib.UpdateRequest", {
+    body: { title: "Odes", genre: "POETRY", inPrint: true, price: "12.5" },
+    bodyField: "book",
+    query: [
+      { fieldPath: ["validate_only"], value: "true" },
+      { fieldPath: ["editions"], value: "1" },
+      { fieldPath: ["editions"], value: "2" },
+      { fieldPath: ["genre"], value: "NOVEL" },
+      { fieldPath: ["shelf", "capacity"], value: "9007199254740993" },
+    ],
+    pathParams: [
+      { fieldPath: ["shelf", "name"], value: "shelves/7" },
+      { fieldPath: ["book_id"], value: "b 1" },
+    ],
+  });
+  const type = root.lookupType("lib.UpdateRequest");
+  t.deepEqual(type.toObject(type.decode(bytes), { longs: String, enums: String }), {
+    shelf: { name: "shelves/7", capacity: "9007199254740993" },
+    book_id: "b 1",
+    book: { title: "Odes", genre: "POETRY", in_print: true, price: 12.5 },
+    validate_only: true,
+    editions: [1, 2],
+    genre: "NOVEL",
+  });
+});
+
+test("JSON codec: string parameters that do not fit their field are INVALID_REQUEST naming the parameter", (t) => {
+  const { codec } = libraryCodec();
+  const attempt = (query: Array<[string, string]>, pathParams: Array<[string, string]> = []) =>
+    t.throws(() =>
+      codec.requestBytes("lib.UpdateRequest", {
+        body: undefined,
+        bodyField: undefined,
+        query: query.map(([k, value]) => ({ fieldPath: k.split("."), value })),
+        pathParams: pathParams.map(([k, value]) => ({ fieldPath: k.split("."), value })),
+      }),
+    );
+  t.regex(attempt([["validate_only", "yes"]])!.message, /validate_only.*true or false/);
+  t.regex(attempt([["editions", "x"]])!.message, /editions.*invalid integer/);
+  t.regex(attempt([["genre", "OPERA"]])!.message, /genre.*unknown enum value/);
+  t.regex(attempt([["shelf", "x"]])!.message, /message field "shelf"/);
+  t.regex(attempt([["book_id.x", "x"]])!.message, /not a singular message field/);
+  t.regex(attempt([], [["shelf.nope", "x"]])!.message, /path parameter "shelf.nope".*lib.Shelf has no field "nope"/);
+  t.is(attempt([["validate_only", "yes"]])!.name, "KeystateError");
+});
+
+test("JSON codec: replies use lowerCamelCase and int64 strings; response_body picks a (nested) field or its default", (t) => {
+  const { codec, root } = libraryCodec();
+  const type = root.lookupType("lib.ShelfReply");
+  const bytes = type.encode(type.fromObject({ shelf: { name: "s", capacity: 3 }, total: "18446744073709551615" })).finish();
+  t.deepEqual(codec.replyJson("lib.ShelfReply", bytes, undefined), { shelf: { name: "s", capacity: "3" }, total: "18446744073709551615" });
+  t.is(codec.replyJson("lib.ShelfReply", bytes, "shelf.name"), "s");
+  t.deepEqual(codec.replyJson("lib.ShelfReply", bytes, "books"), []);
+  t.is(codec.replyJson("lib.ShelfReply", new Uint8Array(), "total"), "0");
+  t.deepEqual(codec.replyJson("lib.ShelfReply", new Uint8Array(), "shelf"), {});
+  t.is(codec.fieldPathError("lib.ShelfReply", "shelf.name"), undefined);
+  t.regex(codec.fieldPathError("lib.ShelfReply", "shelf.title") ?? "", /no field "title"/);
 });
