@@ -63,8 +63,9 @@ function encodeMap(f: FieldPlan): string[] {
   const writeValue = f.className
     ? [`__pb.writeMessage(w, ${key(2, WIRE_LEN)}, v);`]
     : [`w.uint32(${key(2, f.mapValue!.wireType)});`, `w.${f.mapValue!.method}(v);`];
+  // keys() allocates, so an empty map (the usual case) is tested first.
   return [
-    "{",
+    `if (this.${f.prop}.size != 0) {`,
     `  const keys = this.${f.prop}.keys();`,
     "  for (let i = 0, n = keys.length; i < n; i++) {",
     "    const k = unchecked(keys[i]);",
