@@ -6,6 +6,7 @@ import protobuf from "protobufjs";
 import "protobufjs/ext/descriptor.js";
 import protojson from "protobufjs/ext/protojson.js";
 import { KeystateError } from "../errors.js";
+import { log } from "../log.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 
 export interface FieldValue {
@@ -108,6 +109,8 @@ export class JsonCodec {
     try {
       json = protojson.toJson(type, type.decode(bytes));
     } catch (err) {
+      // The caller gets a generic INTERNAL; the details are for the operator.
+      log().error({ err, replyType: typeName }, "an entity's reply does not decode as its declared type");
       throw new KeystateError("GUEST_TRAP", `the entity's reply is not a valid ${typeName}`, { cause: err });
     }
     if (responseBody === undefined) return json;
