@@ -1,9 +1,7 @@
 // A real `keystate serve` process for ingress tests, with example modules built (when their
 // .wasm is missing) and deployed through the `keystate deploy` CLI, as an operator would.
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
@@ -42,11 +40,7 @@ export interface DeployedNode {
 
 export async function startDeployedNode(label: string, wasms: readonly string[]): Promise<DeployedNode> {
   const dataDir = await makeTempDir(label);
-  // `serve` writes <data>/admin-token only after it logs "node started", which is when
-  // startNodeProcess reads it; writing the same token first removes that race.
-  const token = randomBytes(18).toString("base64url");
-  await writeFile(join(dataDir, "admin-token"), token + "\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, extraArgs: ["--admin-token", token] });
+  const node = await startNodeProcess({ dataDir });
   for (const wasm of wasms) await deploy(node, wasm);
   return {
     node,
