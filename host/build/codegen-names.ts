@@ -113,10 +113,12 @@ export function reachableTypes(index: Map<string, TypeEntry>, ownFiles: IFileDes
   return order;
 }
 
-// Names the generated file itself uses; a proto type of that name would shadow them.
+// Names the generated file itself uses (globals, and locals of generated methods); a
+// proto type of that name would shadow them or be shadowed.
 const RESERVED_CLASS_NAMES = new Set([
   "Array", "Map", "Set", "Uint8Array", "String", "Math", "Object", "Error", "Date", "JSON",
   "Number", "Boolean", "ArrayBuffer", "StaticArray", "DataView", "Function", "Symbol",
+  "__pb", "r", "w", "end", "tag", "wt", "m", "k", "v", "x", "i", "n", "keys", "mark", "outer",
 ]);
 
 /**

@@ -369,3 +369,43 @@ test("generateMessages reports a file that is not in the set", (t) => {
   const err = t.throws(() => generateMessages(fixture.set, { files: ["nope.proto"], sdkImport: SDK_IMPORT }));
   t.regex(err!.message, /nope\.proto is not in the descriptor set/);
 });
+
+// Hand-written descriptors reach corners the fixture does not: clashes with the names the
+// generated code relies on, and descriptors the generator must refuse.
+const syntheticSet = (syntax: string, fields: IFileDescriptorSet["file"][number]["messageType"]): IFileDescriptorSet => ({
+  file: [{ name: "s.proto", package: "syn.pkg", syntax, messageType: fields }],
+});
+const TYPE_INT32 = 5;
+const TYPE_GROUP = 10;
+const TYPE_MESSAGE = 11;
+const LABEL_OPTIONAL = 1;
+
+test("generateMessages steps around names the generated code needs", (t) => {
+  const set = syntheticSet("proto3", [
+    { name: "Map", field: [{ name: "self", number: 1, label: LABEL_OPTIONAL, type: TYPE_MESSAGE, typeName: ".syn.pkg.Map" }] },
+    {
+      name: "Message",
+      field: [
+        { name: "has_x", number: 1, label: LABEL_OPTIONAL, type: TYPE_INT32 },
+        { name: "x", number: 2, label: LABEL_OPTIONAL, type: TYPE_INT32, oneofIndex: 0, proto3Optional: true },
+        { name: "merge_from", number: 3, label: LABEL_OPTIONAL, type: TYPE_INT32 },
+      ],
+      oneofDecl: [{ name: "_x" }],
+    },
+  ]);
+  const { source, classNames } = generateMessages(set, { files: ["s.proto"], sdkImport: "sdk" });
+  t.is(classNames.get("syn.pkg.Map"), "SynPkg_Map", "a class called Map would hide the global Map");
+  t.is(classNames.get("syn.pkg.Message"), "Message", "the runtime is imported as __pb, so Message is free");
+  t.regex(source, /self: SynPkg_Map \| null = null;/);
+  t.regex(source, /hasX: i32 = 0;/, "the field keeps its name");
+  t.regex(source, /hasX_: bool = false;/, "the presence flag of x yields to the field");
+  t.regex(source, /mergeFrom_: i32 = 0;/);
+  t.false(/clear_?X|xCase/.test(source), "proto3 optional is not a real oneof");
+});
+
+test("generateMessages refuses groups and editions with the field or file named", (t) => {
+  const group = syntheticSet("proto2", [{ name: "G", field: [{ name: "old", number: 1, label: LABEL_OPTIONAL, type: TYPE_GROUP }] }]);
+  t.throws(() => generateMessages(group, { files: ["s.proto"], sdkImport: "sdk" }), { message: /syn\.pkg\.G\.old is a group/ });
+  const editions = syntheticSet("editions", [{ name: "E", field: [] }]);
+  t.throws(() => generateMessages(editions, { files: ["s.proto"], sdkImport: "sdk" }), { message: /s\.proto uses editions/ });
+});
