@@ -54,6 +54,15 @@ function abiTypes(): NonNullable<typeof types> {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * `value` as a Uint8Array. protobufjs decodes an absent bytes field as its default, a
+ * shared plain `[]`, and an empty message (an Empty reply, a counter at 0) is exactly that.
+ */
+export function asBytes(value: Uint8Array | ArrayLike<number> | null | undefined): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  return value && value.length > 0 ? Uint8Array.from(value) : EMPTY;
+}
+
 export function encodeCommandCall(call: CommandCall): Uint8Array {
   const { commandCall } = abiTypes();
   return commandCall.encode({
@@ -70,12 +79,12 @@ export function encodeCommandCall(call: CommandCall): Uint8Array {
 export function decodeCommandResult(bytes: Uint8Array): CommandResult {
   const decoded = abiTypes().commandResult.decode(bytes) as unknown as Partial<CommandResult> & { stateAction?: number };
   return {
-    reply: decoded.reply ?? EMPTY,
+    reply: asBytes(decoded.reply),
     failure: decoded.failure ?? undefined,
-    events: decoded.events ?? [],
-    state: decoded.state ?? EMPTY,
+    events: (decoded.events ?? []).map((event) => ({ type: event.type, payload: asBytes(event.payload) })),
+    state: asBytes(decoded.state),
     stateAction: decoded.stateAction ?? StateAction.KEEP,
-    forward: decoded.forward ?? undefined,
+    forward: decoded.forward ? { ...decoded.forward, payload: asBytes(decoded.forward.payload) } : undefined,
     sideEffects: decoded.sideEffects ?? [],
   };
 }
@@ -91,5 +100,5 @@ export function encodeReplayCall(call: ReplayCall): Uint8Array {
 
 export function decodeReplayResult(bytes: Uint8Array): ReplayResult {
   const decoded = abiTypes().replayResult.decode(bytes) as unknown as Partial<ReplayResult>;
-  return { state: decoded.state ?? EMPTY, failure: decoded.failure ?? undefined };
+  return { state: asBytes(decoded.state), failure: decoded.failure ?? undefined };
 }

@@ -1,10 +1,8 @@
 // The `keystate` command line: serve, build, deploy, modules.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { buildModule } from "../build/build-module.js";
 import { adminRequest, adminTarget } from "./admin-client.js";
 import { SERVE_SETTINGS, settingsHelp } from "./config.js";
-import { banner, serve } from "./serve.js";
 
 const USAGE = `keystate <command> [options]
 
@@ -50,6 +48,8 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case "serve": {
+      // Commands import what they need: `deploy` should not pay for loading the compiler.
+      const { banner, serve } = await import("./serve.js");
       const flags: Record<string, unknown> = values;
       const node = await serve(flags, process.env);
       const dataDir = flags.redis ? undefined : String(flags.data ?? process.env.KEYSTATE_DATA ?? "./data");
@@ -61,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case "build": {
       if (!args[0]) throw new Error("usage: keystate build <module-dir> [-o out.wasm]");
+      const { buildModule } = await import("../build/build-module.js");
       const result = await buildModule(args[0], { outFile: values.out });
       process.stdout.write(`built ${result.output} (${result.size} bytes; ${JSON.stringify(result.timingsMs)} ms)\n`);
       return;

@@ -7,7 +7,7 @@ import type { AbiEvent } from "../abi/abi-codec.js";
 import type { EntityId, Journal, JournalEvent } from "../journal/types.js";
 import { log } from "../log.js";
 import type { Envelope } from "./mailbox.js";
-import { asBytes, guestCommand } from "./guest-command.js";
+import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
@@ -120,7 +120,7 @@ export class EventSourcedEntity {
         guest.replay({ service: this.#service.name, state, events: recovered.events }),
       );
       if (result.failure) throw failureToError(result.failure);
-      state = asBytes(result.state);
+      state = result.state;
     }
     return { state, seq: recovered.lastSeq, snapshotSeq: recovered.snapshot?.seq ?? 0 };
   }
