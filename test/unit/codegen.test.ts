@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { compileProtos } from "../../host/build/buf.js";
 import { generateMessages, type GeneratedMessages } from "../../host/build/codegen-messages.js";
 import { message as arbitraryMessage } from "../fixtures/codegen/pbjs-arbitrary.js";
+import { bumpExpected, canonical } from "../fixtures/codegen/pbjs-expect.js";
 import { compileHarness, instantiate, Kind } from "../fixtures/codegen/wasm-harness.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -59,15 +60,6 @@ function loadWithProtobufjs(): protobuf.Root {
 const type = (name: string) => fixture.root.lookupType(name);
 const OBJECT_OPTIONS: protobuf.IConversionOptions = { longs: String, bytes: String, defaults: true, arrays: true, objects: true };
 
-// Map keys come back in JS object order, which is not insertion order for integer keys.
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Object.fromEntries(entries.map(([k, v]) => [k, canonical(v)]));
-  }
-  return value;
-}
 const decodeToObject = (t: protobuf.Type, bytes: Uint8Array) => canonical(t.toObject(t.decode(bytes), OBJECT_OPTIONS));
 const hex = (bytes: Uint8Array | null) => (bytes ? Buffer.from(bytes).toString("hex") : null);
 const bytesOf = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ""), "hex"));
@@ -130,46 +122,6 @@ test("random messages survive protobufjs -> AS -> protobufjs", (t) => {
   );
   t.pass();
 });
-
-// What harness.ts's bump() does to each value, computed on a protobufjs object.
-function bumpExpected(t: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const field of t.fieldsArray) {
-    const one = (v: unknown): unknown => {
-      if (field.resolvedType instanceof protobuf.Type) return bumpExpected(field.resolvedType, v as Record<string, unknown>);
-      if (field.resolvedType instanceof protobuf.Enum) return ((v as number) + 1) | 0;
-      switch (field.type) {
-        case "double":
-        case "float":
-          return -(v as number);
-        case "int32":
-        case "sint32":
-        case "sfixed32":
-          return ((v as number) + 1) | 0;
-        case "uint32":
-        case "fixed32":
-          return ((v as number) + 1) >>> 0;
-        case "int64":
-        case "sint64":
-        case "sfixed64":
-          return BigInt.asIntN(64, BigInt(v as string) + 1n).toString();
-        case "uint64":
-        case "fixed64":
-          return BigInt.asUintN(64, BigInt(v as string) + 1n).toString();
-        case "bool":
-          return !v;
-        case "string":
-          return (v as string) + "!";
-        case "bytes":
-          return Buffer.concat([Buffer.from(v as string, "base64"), Buffer.from([7])]).toString("base64");
-      }
-      throw new Error(`bumpExpected: ${field.type}`);
-    };
-    const v = obj[field.name];
-    out[field.name] = field.repeated ? (v as unknown[]).map(one) : one(v);
-  }
-  return out;
-}
 
 test("decoded values are the values protobufjs sent (checked by changing each one in AS)", (t) => {
   const harness = instantiate(fixture.module);
