@@ -18,10 +18,10 @@ export function adminTarget(flags: Record<string, unknown>, env: NodeJS.ProcessE
   return { url, token };
 }
 
-export async function adminRequest(target: AdminTarget, method: string, path: string, body?: Uint8Array): Promise<unknown> {
+export async function adminRequest(target: AdminTarget, method: string, path: string, body?: Uint8Array, contentType = "application/wasm"): Promise<unknown> {
   const headers: Record<string, string> = {};
   if (target.token) headers.authorization = `Bearer ${target.token}`;
-  if (body) headers["content-type"] = "application/wasm";
+  if (body) headers["content-type"] = contentType;
   let response: Response;
   try {
     response = await fetch(target.url + path, { method, headers, body: body as Uint8Array<ArrayBuffer> | undefined });

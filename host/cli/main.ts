@@ -11,6 +11,8 @@ Commands:
   build <module-dir> [-o f]  build an entity module (.proto + AssemblyScript + module.json) into one .wasm
   deploy <file.wasm>         upload a module to a running node (--admin URL, --token T)
   modules                    list the modules a node has (--admin URL, --token T)
+  undeploy <name>            stop serving a module (its versions stay stored)
+  rollback <name> <version>  make a stored version of a module live again
 
 serve options (flag, environment variable):
 ${settingsHelp()}
@@ -78,6 +80,20 @@ async function main(argv: string[]): Promise<void> {
       for (const m of modules) {
         process.stdout.write(`${m.name}\tv${m.version ?? "-"}\t${m.size ?? "-"} B\t${String(m.hash ?? "").slice(0, 12)}\t${(m.services as string[]).join(", ")}\n`);
       }
+      return;
+    }
+    case "undeploy": {
+      if (!args[0]) throw new Error("usage: keystate undeploy <module-name>");
+      await adminRequest(adminTarget(values, process.env), "DELETE", `/modules/${encodeURIComponent(args[0])}`);
+      process.stdout.write(`undeployed ${args[0]}\n`);
+      return;
+    }
+    case "rollback": {
+      const version = Number(args[1]);
+      if (!args[0] || !Number.isInteger(version)) throw new Error("usage: keystate rollback <module-name> <version>");
+      const body = Buffer.from(JSON.stringify({ version }));
+      const active = (await adminRequest(adminTarget(values, process.env), "PUT", `/modules/${encodeURIComponent(args[0])}/active`, body, "application/json")) as Record<string, unknown>;
+      process.stdout.write(`${active.name} version ${active.version} is live\n`);
       return;
     }
     default:

@@ -68,7 +68,7 @@ export class AdminServer {
         res.end(text);
       };
     }
-    const handler = routes[`${req.method} ${path}`];
+    const handler = routes[`${req.method} ${path}`] ?? this.#moduleRoute(req, res, path);
     if (!handler && this.#options.fallback) {
       await this.#options.fallback(req, res);
       return;
@@ -102,6 +102,35 @@ export class AdminServer {
       }
       await handler(req, res);
     };
+  }
+
+  /** DELETE /modules/<name> (undeploy) and PUT /modules/<name>/active {"version": n} (rollback). */
+  #moduleRoute(req: http.IncomingMessage, res: http.ServerResponse, path: string): Handler | undefined {
+    const match = /^\/modules\/([^/]+)(\/active)?$/.exec(path);
+    if (!match) return undefined;
+    const name = decodeURIComponent(match[1]!);
+    if (req.method === "DELETE" && !match[2]) {
+      return this.#authenticated(async () => {
+        await this.#registry.undeploy(name);
+        sendJson(res, 200, { name, undeployed: true });
+      });
+    }
+    if (req.method === "PUT" && match[2]) {
+      return this.#authenticated(async () => {
+        const body = await readBody(req, 4096, "the request");
+        let version: unknown;
+        try {
+          version = (JSON.parse(Buffer.from(body).toString("utf8")) as { version?: unknown }).version;
+        } catch {
+          throw new KeystateError("INVALID_REQUEST", 'the body must be JSON like {"version": 2}');
+        }
+        if (!Number.isInteger(version) || (version as number) < 1) {
+          throw new KeystateError("INVALID_REQUEST", '"version" must be a positive whole number');
+        }
+        sendJson(res, 200, await this.#registry.activateVersion(name, version as number));
+      });
+    }
+    return undefined;
   }
 
   async #deploy(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

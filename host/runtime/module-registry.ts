@@ -68,6 +68,43 @@ export class ModuleRegistry {
     return describe(loaded);
   }
 
+  /**
+   * Makes a stored version live again (a rollback, or a roll forward). Calls in flight
+   * finish on the version they started on.
+   */
+  async activateVersion(name: string, version: number): Promise<DeployedModule> {
+    const bytes = await this.#store.modules.getBytes(name, version).catch((err: unknown) => {
+      throw KeystateError.fromStorage(err, "reading the module");
+    });
+    if (!bytes) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
+    const loaded = await compileModule(bytes, version);
+    this.#checkServiceOwnership(loaded);
+    try {
+      await this.#store.modules.setActive(name, version);
+    } catch (err) {
+      throw KeystateError.fromStorage(err, "activating the module");
+    }
+    this.#activate(loaded);
+    log().info({ module: name, version }, "module version activated");
+    return describe(loaded);
+  }
+
+  /** Stops serving the module's services; its stored versions stay for a later rollback. */
+  async undeploy(name: string): Promise<void> {
+    const module = this.#modules.get(name);
+    if (!module) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} is not deployed`);
+    try {
+      await this.#store.modules.setActive(name, undefined);
+    } catch (err) {
+      throw KeystateError.fromStorage(err, "undeploying the module");
+    }
+    const removed = [...module.api.services.keys()];
+    for (const service of removed) this.#services.delete(service);
+    this.#modules.delete(name);
+    for (const listener of this.#listeners) listener({ added: [], removed });
+    log().info({ module: name, version: module.version }, "module undeployed");
+  }
+
   /** Activates the stored active version of every module (at start-up). Bad stored modules are logged and skipped. */
   async loadFromStore(): Promise<void> {
     for (const summary of await this.#store.modules.list()) {

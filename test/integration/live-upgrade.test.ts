@@ -1,0 +1,86 @@
+// Versions: deploying a module that is live makes a new version live without failing a
+// call; rollback makes an earlier one live again; undeploy stops serving.
+import test from "ava";
+import { status } from "@grpc/grpc-js";
+import { execFile } from "node:child_process";
+import { cp, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { contractClient, statusOf } from "../helpers/grpc-client.js";
+import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+
+const run = promisify(execFile);
+const FIXTURE = join(REPO_ROOT, "test", "fixtures", "versioned");
+let workDir = "";
+const wasm = { v1: "", v2: "" };
+
+test.before(async () => {
+  workDir = await makeTempDir("versioned");
+  for (const version of ["v1", "v2"] as const) {
+    const dir = join(workDir, version);
+    await cp(FIXTURE, dir, { recursive: true, filter: (source) => !source.includes("/build") && !source.includes("/generated") });
+    const source = join(dir, "assembly", "index.ts");
+    await writeFile(source, (await readFile(source, "utf8")).replace('const VERSION = "v1";', `const VERSION = "${version}";`));
+    wasm[version] = join(workDir, `${version}.wasm`);
+    await run(process.execPath, [KEYSTATE_BIN, "build", dir, "-o", wasm[version]], { cwd: REPO_ROOT });
+  }
+});
+
+test.after.always(async () => {
+  if (workDir) await removeDir(workDir);
+});
+
+const cli = (node: NodeProcess, ...args: string[]) =>
+  run(process.execPath, [KEYSTATE_BIN, ...args, "--admin", node.adminUrl, `--token=${node.token}`]);
+
+test("calls never fail while v2 is deployed and v1 rolled back; replies switch exactly once each way", async (t) => {
+  const node = await startNodeProcess({ dataDir: await tempDirFor(t, "upgrade") });
+  t.teardown(() => node.kill());
+  await cli(node, "deploy", wasm.v1);
+  const client = contractClient(join(FIXTURE, "proto"), "visits.proto", "keystate.test.versioned.Visits", node.grpcPort);
+  t.teardown(() => client.close());
+
+  let stop = false;
+  const failures: unknown[] = [];
+  // Four sequential callers on their own pages: each one's replies are in order.
+  const callers = Array.from({ length: 4 }, async (_, caller) => {
+    const seen: string[] = [];
+    let last = 0;
+    while (!stop) {
+      try {
+        const reply = await client.methods.Visit({ page: `page-${caller}` });
+        seen.push(reply.servedBy);
+        t.is(Number(reply.count), last + 1, "no visit lost or counted twice across versions");
+        last = Number(reply.count);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    return seen;
+  });
+
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  t.regex((await cli(node, "deploy", wasm.v2)).stdout, /deployed versioned version 2/);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  t.regex((await cli(node, "rollback", "versioned", "1")).stdout, /versioned version 1 is live/);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  stop = true;
+  const sequences = await Promise.all(callers);
+
+  t.deepEqual(failures, []);
+  for (const seen of sequences) {
+    const switches = seen.filter((version, i) => i === 0 || version !== seen[i - 1]);
+    t.deepEqual(switches, ["v1", "v2", "v1"], "each caller saw v1, then v2, then v1 again");
+  }
+
+  const { stdout } = await cli(node, "modules");
+  t.regex(stdout, /^versioned\tv1\t/m);
+
+  t.regex((await cli(node, "undeploy", "versioned")).stdout, /undeployed versioned/);
+  t.is((await statusOf(client.methods.Visit({ page: "page-0" }))).code, status.UNIMPLEMENTED);
+  await t.throwsAsync(cli(node, "rollback", "versioned", "7"), { message: /NOT_FOUND: module versioned has no version 7/ });
+  t.regex((await cli(node, "rollback", "versioned", "2")).stdout, /versioned version 2 is live/);
+  const reply = await client.methods.Visit({ page: "page-0" });
+  t.is(reply.servedBy, "v2");
+});
