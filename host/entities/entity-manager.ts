@@ -7,6 +7,7 @@ import type { EntityId, Journal, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import { Mailbox, type Envelope } from "./mailbox.js";
+import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import { ValueEntity } from "./value-entity.js";
 
@@ -84,6 +85,12 @@ export class EntityManager {
       throw new KeystateError("STORAGE_UNAVAILABLE", `service ${service.name} is a value entity, but this node was started without a value store`);
     }
     return new ValueEntity(id, service, this.#values);
+  }
+
+  /** Opens a streamed command on a replicated entity. */
+  openStream(service: ServiceRuntime, key: string, command: StreamCommand, sink: StreamSink): StreamHandle {
+    void key, command, sink;
+    throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: replicated entities are not served yet`);
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */

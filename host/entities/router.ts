@@ -7,6 +7,8 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { runAction } from "./action.js";
 import type { EntityManager } from "./entity-manager.js";
+import type { StreamHandle, StreamSink } from "./replicated-stream.js";
+import { openStream } from "./stream-route.js";
 
 export class Router {
   readonly #registry: ModuleRegistry;
@@ -15,6 +17,11 @@ export class Router {
   constructor(registry: ModuleRegistry, entities: EntityManager) {
     this.#registry = registry;
     this.#entities = entities;
+  }
+
+  /** Opens a server-streaming call (replicated entities only); throws, opening nothing, when the method cannot stream. */
+  openStream(serviceName: string, methodName: string, payload: Uint8Array, sink: StreamSink): StreamHandle {
+    return openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink);
   }
 
   async call(serviceName: string, methodName: string, payload: Uint8Array): Promise<Uint8Array> {

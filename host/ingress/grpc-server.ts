@@ -9,6 +9,7 @@ import type { ServiceRuntime } from "../entities/service-runtime.js";
 import type { Router } from "../entities/router.js";
 import { toStatus } from "../errors.js";
 import { Metrics } from "../metrics.js";
+import { streamingHandler } from "./grpc-streaming.js";
 import { addReflection } from "./reflection.js";
 import { ReflectionIndex } from "./reflection-index.js";
 
@@ -106,6 +107,11 @@ export class GrpcIngress {
   #handlers(service: ServiceRuntime): grpc.UntypedServiceImplementation {
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const method of service.methods.values()) {
+      if (method.clientStreaming || method.serverStreaming) {
+        // grpc-js calls each shape with other arguments: a streaming method must get a streaming handler.
+        handlers[method.name] = streamingHandler(this.#router, this.#metrics, service, method);
+        continue;
+      }
       handlers[method.name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         const finish = this.#metrics.startCall(service.name, method.name, "grpc");
         this.#router.call(service.name, method.name, call.request).then(
