@@ -1,0 +1,100 @@
+// In-process command rates, no network: (1) the guest alone (ABI encode, guest call,
+// decode, state threaded from call to call), (2) the node's whole command path (router,
+// key extraction, mailbox, entity, guest) with storage that acknowledges at once, and
+// (3) the same path durable on Redis. (2) and (3) keep many commands in flight.
+import type { CommandResult } from "../../host/abi/abi-codec.js";
+import { Recorder, type Latency } from "../lib/histogram.js";
+import { inProcessNode, type EntityStorageChoice, type InProcessNode } from "../lib/inproc.js";
+import { fmtRate, fmtUs, progress } from "../lib/progress.js";
+import type { SuiteContext } from "../lib/result.js";
+import type { Workload } from "../lib/workloads.js";
+
+export interface RateFigure {
+  readonly label: string;
+  readonly rate: number;
+  /** Per-command latency (closed loop with `inFlight` commands outstanding), when measured. */
+  readonly latency?: Latency;
+  readonly inFlight?: number;
+  readonly keys?: number;
+}
+
+/** Commands per second through the guest alone, in blocks of 1000 (median block rate). */
+export async function guestOnlyRate(node: InProcessNode, workload: Workload, budgetMs: number): Promise<number> {
+  const service = node.registry.service(workload.service)!;
+  const payload = workload.writePayload("k");
+  const guest = service.pool.acquire();
+  let state: Uint8Array | undefined;
+  const rates: number[] = [];
+  const deadline = performance.now() + budgetMs;
+  let seq = 0;
+  while (performance.now() < deadline || rates.length < 5) {
+    const start = performance.now();
+    for (let i = 0; i < 1000; i++) {
+      const result: CommandResult = guest.command({ service: workload.service, method: workload.writeMethod, entityKey: "k", sequence: seq++, state, payload });
+      if (result.failure) throw new Error(`guest refused the command: ${result.failure.message}`);
+      state = result.state.length > 0 ? result.state : state;
+    }
+    rates.push(1000 / ((performance.now() - start) / 1000));
+  }
+  service.pool.release(guest);
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)]!;
+}
+
+/** Closed loop: `inFlight` callers, each sending its next command as soon as the last is answered. */
+export async function routerRate(node: InProcessNode, workload: Workload, keys: number, inFlight: number, budgetMs: number): Promise<{ rate: number; latency: Latency }> {
+  const payloads = Array.from({ length: keys }, (_, i) => workload.writePayload(`key-${i}`));
+  const recorder = new Recorder();
+  let next = 0;
+  let done = 0;
+  let deadline = 0;
+  const caller = async () => {
+    // A clock check, not a timer: with storage that answers at once every await resolves
+    // as a microtask, and a timer callback would never get its turn.
+    while (performance.now() < deadline) {
+      const payload = payloads[next++ % keys]!;
+      const start = process.hrtime.bigint();
+      await node.router.call(workload.service, workload.writeMethod, payload);
+      recorder.recordNs(Number(process.hrtime.bigint() - start));
+      done++;
+    }
+  };
+  // Warm-up: every key activated once and the JIT settled before the clock starts.
+  await Promise.all(payloads.map((p) => node.router.call(workload.service, workload.writeMethod, p)));
+  const start = performance.now();
+  deadline = start + budgetMs;
+  await Promise.all(Array.from({ length: inFlight }, caller));
+  return { rate: done / ((performance.now() - start) / 1000), latency: recorder.summary() };
+}
+
+export async function measureInProcessThroughput(ctx: SuiteContext, workload: Workload, moduleBytes: Uint8Array, redisUrl: string): Promise<RateFigure[]> {
+  const suite = "throughput";
+  const figures: RateFigure[] = [];
+  const budget = ctx.budget(3000, 600);
+  const inFlight = 256;
+  const storages: Array<{ storage: EntityStorageChoice; label: string }> = [
+    { storage: "discard", label: "storage acknowledges at once" },
+    { storage: { redisUrl }, label: "durable on Redis" },
+  ];
+  for (const { storage, label } of storages) {
+    const node = await inProcessNode(storage);
+    try {
+      await node.registry.deploy(moduleBytes);
+      if (storage === "discard") {
+        progress(suite, `${workload.module}: guest alone (ABI + guest call, state threaded)`);
+        const rate = await guestOnlyRate(node, workload, budget);
+        progress(suite, `  ${fmtRate(rate)}`);
+        figures.push({ label: `${workload.module}: guest call alone (no host path)`, rate });
+      }
+      for (const keys of [1, ctx.quick ? 1000 : 10_000]) {
+        progress(suite, `${workload.module}: router → entity → guest, ${label}, ${keys} key(s), ${inFlight} in flight`);
+        const { rate, latency } = await routerRate(node, workload, keys, inFlight, budget);
+        progress(suite, `  ${fmtRate(rate)}, p50 ${fmtUs(latency.p50)} p99 ${fmtUs(latency.p99)}`);
+        figures.push({ label: `${workload.module}: node command path, ${label}, ${keys === 1 ? "one hot key" : `${keys} keys`}`, rate, latency, inFlight, keys });
+      }
+    } finally {
+      await node.close();
+    }
+  }
+  return figures;
+}
