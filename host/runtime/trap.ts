@@ -1,0 +1,47 @@
+// Tells why a guest call failed, so the host can answer RESOURCE_EXHAUSTED for a limit the
+// caller hit ("fuel", "memory") and INTERNAL for a failure of the guest's code ("stack",
+// "trap"). Call it on whatever the call threw, with the instance it ran in; the host then
+// discards that instance either way.
+import { findFuelGlobal, type InstanceExports } from "./fuel.js";
+
+export type TrapKind = "fuel" | "memory" | "stack" | "trap";
+
+const PAGE = 65536;
+
+/**
+ * - "fuel": the fuel global is at 0 or below. Only the injected check writes it and that
+ *   check traps as soon as it reaches 0, so this is unambiguous.
+ * - "stack": V8's RangeError "Maximum call stack size exceeded" (deep recursion that ran
+ *   out of stack before it ran out of fuel).
+ * - "memory": a RangeError from growing or allocating a memory (host-side Memory.grow past
+ *   the maximum, V8 out of address space); AssemblyScript's "Allocation too large" abort;
+ *   or an `unreachable` trap while the exported memory is at `maxMemoryPages` -- what
+ *   AssemblyScript's allocator does when memory.grow fails.
+ *   Limitation: one allocation larger than the headroom left fails below the maximum and
+ *   is classified "trap" (nothing in the trap tells the two apart).
+ * - "trap": everything else (WebAssembly.RuntimeError, an abort thrown by a host import).
+ *
+ * `maxMemoryPages` is the memory's effective maximum: `report.memories[0].maxPages` from
+ * instrumentModule (the cap, or the module's own lower maximum).
+ */
+export function classifyTrap(err: unknown, instance: InstanceExports, maxMemoryPages: number): TrapKind {
+  const fuel = findFuelGlobal(instance);
+  if (fuel && (fuel.value as number) <= 0) return "fuel";
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof RangeError) {
+    if (/call stack/i.test(message)) return "stack";
+    if (/memory|grow|allocat/i.test(message)) return "memory";
+  }
+  if (/Allocation too large/.test(message)) return "memory";
+  if (err instanceof WebAssembly.RuntimeError && /unreachable/i.test(message) && memoryAtMax(instance, maxMemoryPages)) {
+    return "memory";
+  }
+  return "trap";
+}
+
+function memoryAtMax(instance: InstanceExports, maxMemoryPages: number): boolean {
+  for (const value of Object.values(instance.exports)) {
+    if (value instanceof WebAssembly.Memory) return value.buffer.byteLength / PAGE >= maxMemoryPages;
+  }
+  return false; // a memory the host cannot see cannot be judged: report a plain trap
+}
