@@ -17,6 +17,7 @@ const ERROR_TABLE = {
   UNKNOWN_METHOD: { status: GrpcStatus.UNIMPLEMENTED, retryable: false, message: "no such service or method is deployed" },
   GUEST_FAILURE: { status: GrpcStatus.FAILED_PRECONDITION, retryable: false, message: "the entity refused the command" },
   GUEST_TRAP: { status: GrpcStatus.INTERNAL, retryable: false, message: "the entity's code failed" },
+  EFFECT_LOOP: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false, message: "the chain of forwards and side effects is too deep (a loop?)" },
   RESOURCE_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false, message: "the call exceeded its resource limit" },
   STORAGE_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, retryable: true, message: "storage is unavailable" },
   SEQUENCE_CONFLICT: { status: GrpcStatus.ABORTED, retryable: true, message: "the journal refused the append: the expected sequence number is stale" },

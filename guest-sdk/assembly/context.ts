@@ -2,12 +2,40 @@
 // plain reply. One context class per entity kind, so each kind offers only what it
 // can do: event-sourced entities emit events, value entities replace or delete their
 // value, actions only reply or fail. Failing is shared by all of them.
-import { Message } from "./proto/index";
-import { Failure, StateAction } from "./abi/messages";
+import { Message, encode } from "./proto/index";
+import { Failure, ServiceCall, SideEffect, StateAction } from "./abi/messages";
 
 export class Context {
   /** Set by fail(); the host answers the caller with it and writes nothing. */
   failure: Failure | null = null;
+  /** Set by forward(): the caller's reply comes from this call. */
+  forwarded: ServiceCall | null = null;
+  /** Added by sideEffect(), in order. */
+  readonly sideEffects: Array<SideEffect> = [];
+
+  /**
+   * Answers the caller with the reply of `service`/`method` called with `message`
+   * (e.g. "shop.Ledger", "Record"). The host persists this command's state change first,
+   * then makes the call; the handler may return null after it. The target must be
+   * deployed and reply with this method's reply type, else the command fails with
+   * UNIMPLEMENTED and nothing of it is stored. The last forward() of a command wins.
+   */
+  forward(service: string, method: string, message: Message): void {
+    this.forwarded = serviceCall(service, method, message);
+  }
+
+  /**
+   * Calls `service`/`method` with `message` once this command's state change is
+   * persisted; its reply is dropped. synchronous: the call completes before the caller
+   * gets its reply, and a failure of it is the caller's answer (the state change stays
+   * stored). Otherwise it runs after the reply and is retried with backoff on failure.
+   */
+  sideEffect(service: string, method: string, message: Message, synchronous: bool = false): void {
+    const effect = new SideEffect();
+    effect.call = serviceCall(service, method, message);
+    effect.synchronous = synchronous;
+    this.sideEffects.push(effect);
+  }
 
   /** Refuses the command with a gRPC status code and a message for the caller. Return null after it. */
   fail(code: u32, message: string): void {
@@ -71,3 +99,11 @@ export class ValueContext<S extends Message> extends Context {
 
 /** Stateless actions: no entity key, no state; a handler replies or fails. */
 export class ActionContext extends Context {}
+
+function serviceCall(service: string, method: string, message: Message): ServiceCall {
+  const call = new ServiceCall();
+  call.service = service;
+  call.method = method;
+  call.payload = encode(message);
+  return call;
+}

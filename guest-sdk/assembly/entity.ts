@@ -34,17 +34,24 @@ export function failure(code: u32, message: string): Failure {
 
 /**
  * Writes a handler's outcome into `out`: the failure it chose, INTERNAL for a null reply
- * without ctx.fail(), or the encoded reply. True when the command succeeded.
+ * without ctx.fail() or ctx.forward(), or the encoded reply and effects. True when the command succeeded.
  */
 export function settleReply(ctx: Context, reply: Message | null, method: string, out: CommandResult): bool {
   if (ctx.failure != null) {
     out.failure = ctx.failure;
     return false;
   }
-  if (reply == null) {
-    out.failure = failure(Status.INTERNAL, "the handler for " + method + " returned null without ctx.fail()");
+  if (reply == null && ctx.forwarded == null) {
+    out.failure = failure(Status.INTERNAL, "the handler for " + method + " returned null without ctx.fail() or ctx.forward()");
     return false;
   }
-  out.reply = encode(reply);
+  if (reply != null) out.reply = encode(reply);
+  writeEffects(ctx, out);
   return true;
+}
+
+/** Copies a successful command's forward and side effects into `out` (a failed command has none). */
+export function writeEffects(ctx: Context, out: CommandResult): void {
+  out.forward = ctx.forwarded;
+  out.sideEffects = ctx.sideEffects;
 }

@@ -3,7 +3,7 @@
 // the command, fold the emitted events into the state, return reply + events + state.
 import { CommandCall, CommandResult, Event, ReplayCall, ReplayResult, StateAction } from "./abi/messages";
 import { CommandContext } from "./context";
-import { EntityHandler, failure } from "./entity";
+import { EntityHandler, failure, writeEffects } from "./entity";
 import { Message, decode, encode } from "./proto/index";
 import { Status } from "./status";
 
@@ -32,8 +32,8 @@ export abstract class EventSourcedEntity<S extends Message> extends EntityHandle
       out.failure = ctx.failure;
       return;
     }
-    if (reply == null) {
-      out.failure = failure(Status.INTERNAL, "the handler for " + call.method + " returned null without ctx.fail()");
+    if (reply == null && ctx.forwarded == null) {
+      out.failure = failure(Status.INTERNAL, "the handler for " + call.method + " returned null without ctx.fail() or ctx.forward()");
       return;
     }
     let current: S = state;
@@ -52,7 +52,8 @@ export abstract class EventSourcedEntity<S extends Message> extends EntityHandle
       record.payload = encode(event);
       out.events.push(record);
     }
-    out.reply = encode(reply);
+    if (reply != null) out.reply = encode(reply);
+    writeEffects(ctx, out);
     out.state = encode(current);
     out.stateAction = StateAction.STATE_UPDATE;
   }

@@ -85,7 +85,11 @@ export function decodeCommandResult(bytes: Uint8Array): CommandResult {
     state: asBytes(decoded.state),
     stateAction: decoded.stateAction ?? StateAction.KEEP,
     forward: decoded.forward ? { ...decoded.forward, payload: asBytes(decoded.forward.payload) } : undefined,
-    sideEffects: decoded.sideEffects ?? [],
+    // A side effect without a call (a guest bug) keeps an empty target, which no service matches.
+    sideEffects: (decoded.sideEffects ?? []).map((effect) => ({
+      call: { service: effect.call?.service ?? "", method: effect.call?.method ?? "", payload: asBytes(effect.call?.payload) },
+      synchronous: effect.synchronous === true,
+    })),
   };
 }
 

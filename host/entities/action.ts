@@ -13,5 +13,6 @@ export function runAction(service: ServiceRuntime, command: EntityCommand): Uint
     throw trapToError(err, { module: service.moduleName, service: service.name, method: command.method });
   }
   if (result.failure) throw failureToError(result.failure);
+  command.effects?.accept(result);
   return result.reply;
 }

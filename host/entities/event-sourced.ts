@@ -10,10 +10,13 @@ import type { Envelope } from "./mailbox.js";
 import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
+import type { CommandEffects } from "./effects.js";
 
 export interface EntityCommand {
   readonly method: string;
   readonly payload: Uint8Array;
+  /** Receives the command's forward and side effects; throws (failing the command) when one cannot be made. */
+  readonly effects?: CommandEffects;
 }
 
 interface Resident {
@@ -66,6 +69,8 @@ export class EventSourcedEntity {
           continue;
         }
         this.#checkEvents(result.events);
+        // Before its events join the batch: a forward to an undeployed service stores nothing.
+        envelope.command.effects?.accept(result);
         pending.push(...result.events);
         state = result.state;
         outcomes.push({ envelope, reply: result.reply, sawUncommitted });

@@ -6,17 +6,31 @@ import { KeystateError } from "../errors.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { runAction } from "./action.js";
+import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
+import { CommandEffects, checkEffectTarget, checkHops } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
+
+export interface RouterOptions {
+  /** Retries of asynchronous side effects (default DEFAULT_SIDE_EFFECT_RETRY). */
+  readonly sideEffectRetry?: RetryPolicy;
+}
+
+export interface CallOptions {
+  /** How many forwards / side effects deep this call is: 0 from ingress. */
+  readonly hops?: number;
+}
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
 import { openStream } from "./stream-route.js";
 
 export class Router {
   readonly #registry: ModuleRegistry;
   readonly #entities: EntityManager;
+  readonly #effects: EffectRunner;
 
-  constructor(registry: ModuleRegistry, entities: EntityManager) {
+  constructor(registry: ModuleRegistry, entities: EntityManager, options: RouterOptions = {}) {
     this.#registry = registry;
     this.#entities = entities;
+    this.#effects = new EffectRunner((service, method, payload, hops) => this.call(service, method, payload, { hops }), options.sideEffectRetry);
   }
 
   /** Opens a server-streaming call (replicated entities only); throws, opening nothing, when the method cannot stream. */
@@ -24,7 +38,9 @@ export class Router {
     return openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink);
   }
 
-  async call(serviceName: string, methodName: string, payload: Uint8Array): Promise<Uint8Array> {
+  async call(serviceName: string, methodName: string, payload: Uint8Array, options: CallOptions = {}): Promise<Uint8Array> {
+    const hops = options.hops ?? 0;
+    checkHops(`${serviceName}/${methodName}`, hops); // async side effects are not checked before they are stored
     const service = this.#registry.service(serviceName);
     const method = service?.methods.get(methodName);
     if (!service || !method) {
@@ -37,9 +53,27 @@ export class Router {
         `${serviceName}/${methodName} is a streaming method; ${kindLabel(service.kind)} serve unary calls only`,
       );
     }
-    if (service.kind === EntityKind.ACTION) return runAction(service, { method: methodName, payload });
+    // The entity checks the command's forward and side effects with this before it persists anything.
+    const effects = new CommandEffects((call, replyType) => checkEffectTarget(this.#registry, call, replyType, hops + 1), method.outputType);
+    const origin = { module: service.moduleName, service: serviceName, method: methodName };
+    if (service.kind === EntityKind.ACTION) {
+      const reply = runAction(service, { method: methodName, payload, effects });
+      return effects.none ? reply : this.#effects.complete(reply, effects, origin, hops);
+    }
     const key = method.key!.read(payload);
-    return this.#entities.command(service, key, { method: methodName, payload });
+    const reply = await this.#entities.command(service, key, { method: methodName, payload, effects });
+    // Resolved: the command's state change is durable, so its effects may run.
+    return effects.none ? reply : this.#effects.complete(reply, effects, { ...origin, entityKey: key }, hops);
+  }
+
+  /** Asynchronous side effects still waiting for a retry. */
+  get pendingSideEffects(): number {
+    return this.#effects.pending;
+  }
+
+  /** Stops retrying asynchronous side effects (node shutdown). */
+  close(): void {
+    this.#effects.close();
   }
 }
 

@@ -64,6 +64,8 @@ export class ValueEntity {
           outcomes.push({ envelope, error: failureToError(result.failure), needsWrite: sawUnwritten });
           continue;
         }
+        // Before its change joins the batch: a forward to an undeployed service stores nothing.
+        envelope.command.effects?.accept(result);
         if (result.stateAction === StateAction.UPDATE) {
           value = result.state;
           changed = true;

@@ -1,0 +1,196 @@
+// Forwards and side effects across two modules, over gRPC against a real `keystate
+// serve` on a real redis-server. test/fixtures/effects-orders (an event-sourced Orders
+// entity and an OrderDesk action) forwards to and side-effects into
+// test/fixtures/effects-ledger (a Ledger value entity per account).
+import test, { type ExecutionContext } from "ava";
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { status } from "@grpc/grpc-js";
+import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
+import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+
+const run = promisify(execFile);
+const FIXTURES = join(REPO_ROOT, "test", "fixtures");
+const ORDERS = "keystate.test.orders.Orders";
+const DESK = "keystate.test.orders.OrderDesk";
+const LEDGER = "keystate.test.ledger.Ledger";
+const NOWHERE = "keystate.test.nowhere.Nowhere";
+
+let buildDir = "";
+const wasm = { orders: "", ledger: "" };
+let redis: RunningRedis | undefined;
+
+test.before(async () => {
+  buildDir = await makeTempDir("effects-build");
+  wasm.orders = join(buildDir, "orders.wasm");
+  wasm.ledger = join(buildDir, "ledger.wasm");
+  // Each test gets a database of its own on one server (SELECT n in the URL).
+  const [started] = await Promise.all([
+    startRedis(),
+    run(process.execPath, [KEYSTATE_BIN, "build", join(FIXTURES, "effects-orders"), "-o", wasm.orders], { cwd: REPO_ROOT }),
+    run(process.execPath, [KEYSTATE_BIN, "build", join(FIXTURES, "effects-ledger"), "-o", wasm.ledger], { cwd: REPO_ROOT }),
+  ]);
+  redis = started;
+});
+
+test.after.always(async () => {
+  await redis?.stop();
+  if (buildDir) await removeDir(buildDir);
+});
+
+async function serve(t: ExecutionContext, db: number, dataDir?: string): Promise<NodeProcess & { dataDir: string }> {
+  const dir = dataDir ?? (await tempDirFor(t, "effects"));
+  const token = "effects-test-token";
+  await writeFile(join(dir, "admin-token"), token + "\n", { mode: 0o600 });
+  const node = await startNodeProcess({ dataDir: dir, redisUrl: `${redis!.url}/${db}`, extraArgs: ["--admin-token", token] });
+  t.teardown(() => node.kill());
+  return Object.assign(node, { dataDir: dir });
+}
+
+async function deploy(node: NodeProcess, file: string): Promise<void> {
+  await run(process.execPath, [KEYSTATE_BIN, "deploy", file, "--admin", node.adminUrl, "--token", node.token]);
+}
+
+interface Clients {
+  orders: ContractClient;
+  desk: ContractClient;
+  ledger: ContractClient;
+}
+
+function clients(t: ExecutionContext, node: NodeProcess): Clients {
+  const orders = join(FIXTURES, "effects-orders", "proto");
+  const made = {
+    orders: contractClient(orders, "orders.proto", ORDERS, node.grpcPort),
+    desk: contractClient(orders, "orders.proto", DESK, node.grpcPort),
+    ledger: contractClient(join(FIXTURES, "effects-ledger", "proto"), "ledger.proto", LEDGER, node.grpcPort),
+  };
+  t.teardown(() => Object.values(made).forEach((c) => c.close()));
+  return made;
+}
+
+const balance = async (c: Clients, account: string) => (await c.ledger.methods.Get!({ account })) as { balance: string; entries: string; lastReference: string };
+const order = async (c: Clients, orderId: string) => (await c.orders.methods.Get!({ orderId })) as { placed: string; total: string };
+
+async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The JSON log lines of `node` with message `msg`. */
+function logLines(node: NodeProcess, msg: string): Array<Record<string, unknown>> {
+  return node.output
+    .join("")
+    .split("\n")
+    .filter((line) => line.startsWith("{") && line.includes(msg))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((entry) => entry.msg === msg);
+}
+
+test.serial("a forward answers with the other module's reply; sync side effects land before the reply, async ones after", async (t) => {
+  const node = await serve(t, 1);
+  await deploy(node, wasm.orders);
+  await deploy(node, wasm.ledger);
+  const c = clients(t, node);
+
+  // Event-sourced entity -> value entity in another module: the caller gets the Ledger's Balance.
+  t.like(await c.orders.methods.PlaceAndForward!({ orderId: "o1", account: "alice", amount: 5 }), { account: "alice", balance: "5", entries: "1", lastReference: "o1" });
+  t.like(await order(c, "o1"), { placed: "1", total: "5" }, "the forwarding command's own event was persisted");
+
+  // Action -> event-sourced -> value entity: two hops, still one reply.
+  t.like(await c.desk.methods.Submit!({ orderId: "o2", account: "alice", amount: 10 }), { balance: "15", entries: "2", lastReference: "o2" });
+  t.like(await order(c, "o2"), { placed: "1", total: "10" });
+
+  // Synchronous side effect: done by the time the caller has its (own) reply.
+  t.like(await c.orders.methods.PlaceWithSyncEffect!({ orderId: "o3", account: "alice", amount: 7 }), { orderId: "o3", placed: "1", total: "7" });
+  t.like(await balance(c, "alice"), { balance: "22", entries: "3", lastReference: "o3" });
+
+  // A synchronous side effect the target refuses: the caller gets that refusal; its own
+  // state change was persisted before the side effect ran and stays (documented choice).
+  const refused = await statusOf(c.orders.methods.PlaceWithSyncEffect!({ orderId: "o4", account: "alice", amount: -1 }));
+  t.deepEqual(refused, { code: status.OUT_OF_RANGE, details: "the ledger refuses a negative amount for alice" });
+  t.like(await order(c, "o4"), { placed: "1", total: "-1" });
+  t.like(await balance(c, "alice"), { balance: "22", entries: "3" }, "the refused side effect changed nothing in the ledger");
+
+  // Asynchronous side effect: the caller's reply does not wait for it; it lands shortly after.
+  t.like(await c.orders.methods.PlaceWithAsyncEffect!({ orderId: "o5", account: "bob", amount: 3 }), { orderId: "o5", placed: "1", total: "3" });
+  t.like(await eventually(() => balance(c, "bob"), (b) => b.balance === "3", 5_000), { balance: "3", entries: "1", lastReference: "o5" });
+  // Exactly once when nothing failed: no retry ran.
+  await new Promise((r) => setTimeout(r, 300));
+  t.like(await balance(c, "bob"), { entries: "1" });
+  t.is(logLines(node, "asynchronous side effect failed; retrying").length, 0);
+
+  // A command that forwards to itself forever is cut off with a clear status.
+  const loop = await statusOf(c.orders.methods.Bounce!({ orderId: "loop" }));
+  t.is(loop.code, status.RESOURCE_EXHAUSTED);
+  t.regex(loop.details, /chain of 17 forwards and side effects \(the limit is 16; a loop\?\)/);
+
+  // All of it survives a restart (kill -9): the state is in Redis.
+  await node.kill("SIGKILL");
+  const again = clients(t, await serve(t, 1, node.dataDir));
+  t.like(await balance(again, "alice"), { balance: "22", entries: "3" });
+  t.like(await order(again, "o4"), { placed: "1", total: "-1" });
+});
+
+test.serial("a forward or sync side effect to a service that is not deployed fails with UNIMPLEMENTED and persists nothing", async (t) => {
+  const node = await serve(t, 2);
+  await deploy(node, wasm.orders);
+  await deploy(node, wasm.ledger);
+  const c = clients(t, node);
+
+  const forward = await statusOf(c.orders.methods.PlaceAndForward!({ orderId: "f1", account: "alice", amount: 5, ledgerService: NOWHERE }));
+  t.is(forward.code, status.UNIMPLEMENTED);
+  t.is(forward.details, `the command calls ${NOWHERE}/Record, which is not deployed`);
+  const sync = await statusOf(c.orders.methods.PlaceWithSyncEffect!({ orderId: "f1", account: "alice", amount: 5, ledgerService: NOWHERE }));
+  t.is(sync.code, status.UNIMPLEMENTED);
+  // A deployed service that has no such method: refused the same way.
+  const noMethod = await statusOf(c.orders.methods.PlaceAndForward!({ orderId: "f1", account: "alice", amount: 5, ledgerService: ORDERS }));
+  t.deepEqual(noMethod, { code: status.UNIMPLEMENTED, details: `the command calls ${ORDERS}/Record, which is not deployed` });
+
+  // Commands queued together with the refused ones are unaffected.
+  const [bad, good] = await Promise.allSettled([
+    c.orders.methods.PlaceAndForward!({ orderId: "f2", account: "carol", amount: 1, ledgerService: NOWHERE }),
+    c.orders.methods.PlaceAndForward!({ orderId: "f2", account: "carol", amount: 2 }),
+  ]);
+  t.is(bad.status === "rejected" && (bad.reason as { code: number }).code, status.UNIMPLEMENTED);
+  t.like(good.status === "fulfilled" ? good.value : {}, { balance: "2", entries: "1" });
+
+  t.like(await order(c, "f1"), { placed: "0", total: "0" }, "no event of the refused commands is in the resident state");
+  t.like(await order(c, "f2"), { placed: "1", total: "2" });
+  t.like(await balance(c, "alice"), { balance: "0", entries: "0" });
+
+  // Nor in the journal: a fresh process replays Redis and finds the same.
+  await node.kill("SIGKILL");
+  const again = clients(t, await serve(t, 2, node.dataDir));
+  t.like(await order(again, "f1"), { placed: "0", total: "0" });
+  t.like(await order(again, "f2"), { placed: "1", total: "2" });
+});
+
+test.serial("an async side effect to a service not yet deployed is retried and logged, the caller has its reply, and it lands once the target is deployed", async (t) => {
+  const node = await serve(t, 3);
+  await deploy(node, wasm.orders);
+  const c = clients(t, node);
+
+  t.like(await c.orders.methods.PlaceWithAsyncEffect!({ orderId: "a1", account: "dave", amount: 4 }), { orderId: "a1", placed: "1", total: "4" });
+  t.like(await order(c, "a1"), { placed: "1", total: "4" });
+
+  // Retries are logged with who issued the side effect and what it calls.
+  const retries = await eventually(async () => logLines(node, "asynchronous side effect failed; retrying"), (lines) => lines.length >= 2, 5_000);
+  t.true(retries.length >= 2, "at least two failed attempts were logged");
+  t.like(retries[0], { module: "effects-orders", service: ORDERS, method: "PlaceWithAsyncEffect", entityKey: "a1", target: `${LEDGER}/Record`, attempt: 1 });
+  t.like(retries[1], { attempt: 2 });
+  t.like(retries[0]!.err as object, { code: "UNKNOWN_METHOD", message: `no method ${LEDGER}/Record is deployed` });
+
+  // The node kept serving; once the ledger is deployed, a later retry lands the entry.
+  t.like(await order(c, "a1"), { placed: "1" });
+  await deploy(node, wasm.ledger);
+  const landed = await eventually(() => balance(c, "dave"), (b) => b.balance === "4", 10_000);
+  t.like(landed, { balance: "4", entries: "1", lastReference: "a1" });
+});
