@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseBenchArgs } from "./lib/args.js";
 import { outputPaths } from "./lib/outputs.js";
-import { BENCH_DIR, tsNodeArgs } from "./lib/paths.js";
+import { BENCH_DIR, REPO_ROOT, tsNodeArgs } from "./lib/paths.js";
 import { progress } from "./lib/progress.js";
 import { writeMarkdown } from "./lib/report.js";
 import type { SuiteResult } from "./lib/result.js";
@@ -14,6 +14,9 @@ import { ensureDist } from "./lib/prepare.js";
 
 const args = parseBenchArgs(process.argv.slice(2));
 const paths = outputPaths(args.quick);
+// The same means the tests use to get redis-server and h2load (installs only when missing, needs root).
+const deps = spawnSync("bash", [join(REPO_ROOT, "scripts", "ensure-system-deps.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+if (deps.status !== 0) progress("bench", "warning: scripts/ensure-system-deps.sh failed; suites that need redis-server or h2load will say so");
 ensureDist("bench");
 
 const failed: string[] = [];

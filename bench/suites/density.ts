@@ -1,4 +1,123 @@
-import type { SuiteBody, SuiteContext } from "../lib/result.js";
-export async function runDensity(_ctx: SuiteContext): Promise<SuiteBody> {
-  throw new Error("todo");
+// `npm run bench:density`: resident entities per GiB of RSS. One process touches N
+// distinct entities with a real command each (counter Increase, else cart AddItem): the
+// guest runs, the new state is kept resident by the entity manager. Storage acknowledges
+// at once and keeps nothing (lib/discard-store.ts), so the RSS growth is what the node
+// itself holds per active entity, not a storage engine's cache.
+import { readFileSync } from "node:fs";
+import { inProcessNode } from "../lib/inproc.js";
+import { ensureModuleBuilt } from "../lib/prepare.js";
+import { fmtRate, progress } from "../lib/progress.js";
+import { goal, type SuiteBody, type SuiteContext } from "../lib/result.js";
+import { cartWorkload, counterWorkload, type Workload } from "../lib/workloads.js";
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+function settle(): { rss: number; heap: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+}
+
+interface Point {
+  readonly entities: number;
+  readonly rss: number;
+  readonly heap: number;
+}
+
+async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array, total: number): Promise<{ points: Point[]; seconds: number; active: number }> {
+  const node = await inProcessNode("discard");
+  try {
+    await node.registry.deploy(bytes);
+    // One command first, so the instance, JIT and pools exist before the baseline.
+    await node.router.call(workload.service, workload.writeMethod, workload.writePayload("warm"));
+    const base = settle();
+    const points: Point[] = [{ entities: 0, rss: base.rss, heap: base.heap }];
+    const step = total / 10;
+    const started = performance.now();
+    const batch = 2000;
+    for (let done = 0; done < total; ) {
+      const calls: Promise<Uint8Array>[] = [];
+      for (let i = 0; i < batch && done < total; i++, done++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload(`entity-${done}`)));
+      await Promise.all(calls);
+      if (done % step === 0) {
+        const now = settle();
+        points.push({ entities: done, rss: now.rss, heap: now.heap });
+        progress("density", `  ${done.toLocaleString("en")} entities: RSS ${(now.rss / MiB).toFixed(0)} MiB (+${((now.rss - base.rss) / MiB).toFixed(0)} MiB)`);
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { points, seconds, active: node.entities.activeCount };
+  } finally {
+    await node.close();
+  }
+}
+
+/** Least-squares slope of RSS over entities: bytes per entity, robust to a noisy end point. */
+function slope(points: Point[], pick: (p: Point) => number): number {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.entities, 0) / n;
+  const my = points.reduce((s, p) => s + pick(p), 0) / n;
+  const num = points.reduce((s, p) => s + (p.entities - mx) * (pick(p) - my), 0);
+  const den = points.reduce((s, p) => s + (p.entities - mx) ** 2, 0);
+  return num / den;
+}
+
+export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
+  let workload = counterWorkload;
+  let wasm = ensureModuleBuilt("density", workload.module);
+  const notes: string[] = [];
+  if (wasm) {
+    const probe = await inProcessNode("discard");
+    try {
+      await probe.registry.deploy(readFileSync(wasm));
+      await probe.router.call(workload.service, workload.writeMethod, workload.writePayload("probe"));
+    } catch (err) {
+      notes.push(`The counter is not served by this checkout (${(err as Error).message.split("\n")[0]}); the shopping cart stands in.`);
+      wasm = undefined;
+    } finally {
+      await probe.close();
+    }
+  }
+  if (!wasm) {
+    workload = cartWorkload;
+    wasm = ensureModuleBuilt("density", workload.module);
+    if (!wasm) throw new Error("no example module builds");
+  }
+  const total = ctx.quick ? 100_000 : 1_000_000;
+  progress("density", `touching ${total.toLocaleString("en")} distinct ${workload.module} entities (one ${workload.writeMethod} each), RSS after GC every ${(total / 10).toLocaleString("en")}`);
+  const { points, seconds, active } = await touchAll(ctx, workload, readFileSync(wasm), total);
+  const last = points[points.length - 1]!;
+  const first = points[0]!;
+  const perEntityRss = slope(points, (p) => p.rss);
+  const perEntityHeap = slope(points, (p) => p.heap);
+  const perGiB = GiB / perEntityRss;
+  const endToEndPerGiB = total / ((last.rss - first.rss) / GiB);
+  return {
+    title: "Density: resident entities per GiB of RSS",
+    tables: [
+      {
+        title: `${total.toLocaleString("en")} resident ${workload.module} entities in one process (${workload.describe}), storage discarded`,
+        columns: ["entities", "RSS", "RSS growth", "JS heap + external"],
+        rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`]),
+        notes: [
+          `Entities active at the end: ${active.toLocaleString("en")} (passivation disabled for the run). Touching them took ${seconds.toFixed(1)} s (${fmtRate(total / seconds)} first commands).`,
+          `RSS per entity (least-squares slope over the 11 points): ${perEntityRss.toFixed(0)} B; JS heap per entity: ${perEntityHeap.toFixed(0)} B. Entities per GiB from the slope: ${(perGiB / 1e6).toFixed(2)}M; from first and last point: ${(endToEndPerGiB / 1e6).toFixed(2)}M.`,
+        ],
+      },
+    ],
+    goals: [goal(">= 5M resident counter entities per GiB of RSS", `${(perGiB / 1e6).toFixed(2)}M per GiB (${perEntityRss.toFixed(0)} B RSS per ${workload.module} entity)`, workload === counterWorkload ? perGiB >= 5e6 : undefined)],
+    notes,
+    charts: [
+      {
+        file: "density.svg",
+        title: `RSS growth (MiB) vs resident ${workload.module} entities`,
+        unit: "MiB",
+        bars: points.slice(1).map((p) => ({ label: `${p.entities.toLocaleString("en")} entities`, value: (p.rss - first.rss) / MiB })),
+      },
+    ],
+    figures: { entities: total, rssBytesPerEntity: perEntityRss, heapBytesPerEntity: perEntityHeap, entitiesPerGiB: perGiB },
+  };
 }

@@ -69,9 +69,9 @@ export async function measureEndToEndStartup(ctx: SuiteContext, workload: Worklo
   try {
     // First start deploys the module into the embedded store; the timed starts find it there.
     await (await startServe({ dataDir: data.path, deploy: [wasmFile], readyMessage: "deployed" })).stop();
-    const runs = ctx.quick ? 3 : 12;
+    const runs = ctx.quick ? 2 : 12;
     const deadline = performance.now() + ctx.budget(15_000, 4000);
-    for (let i = 0; i < runs && (i < 3 || performance.now() < deadline); i++) {
+    for (let i = 0; i < runs && (i < 2 || performance.now() < deadline); i++) {
       const start = performance.now();
       const serve = await startServe({ dataDir: data.path });
       const c = new GrpcClient(serve.grpcPort);

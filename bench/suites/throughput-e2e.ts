@@ -1,6 +1,6 @@
 // End-to-end throughput over HTTP/2 with h2load: each system is started, warmed up, then
 // loaded twice with 64 requests in flight: one hot key (one h2load process, 1 connection x
-// 64 streams) and 16 keys (16 h2load processes, one key each, 1 connection x 4 streams).
+// 64 streams) and 8 keys (8 h2load processes, one key each, 1 connection x 8 streams).
 // After each run the state is read back: the writes it shows applied must cover what
 // h2load counted as answered (h2load sees HTTP status only, not grpc-status).
 import { runLoad, type LoadResult } from "../lib/h2load.js";
@@ -9,7 +9,7 @@ import { fmtRate, fmtUs, progress } from "../lib/progress.js";
 import type { SuiteContext } from "../lib/result.js";
 import type { SystemSpec } from "./throughput-systems.js";
 
-export type LoadShape = "one hot key" | "16 keys";
+export type LoadShape = "one hot key" | "8 keys";
 
 export interface SystemRun {
   readonly system: string;
@@ -23,14 +23,14 @@ export interface SystemRun {
 
 const SHAPES: Record<LoadShape, { keys: number; streams: number }> = {
   "one hot key": { keys: 1, streams: 64 },
-  "16 keys": { keys: 16, streams: 4 },
+  "8 keys": { keys: 8, streams: 8 },
 };
 
 export async function measureEndToEnd(ctx: SuiteContext, specs: SystemSpec[], pin: Pinning): Promise<SystemRun[]> {
   const suite = "throughput";
   const durationS = ctx.quick ? 2 : 8;
   const warmupS = ctx.quick ? 1 : 2;
-  const shapes: LoadShape[] = ctx.quick ? ["16 keys"] : ["one hot key", "16 keys"];
+  const shapes: LoadShape[] = ctx.quick ? ["8 keys"] : ["one hot key", "8 keys"];
   const runs: SystemRun[] = [];
   for (const spec of specs) {
     if (spec.skip) {
@@ -49,7 +49,7 @@ export async function measureEndToEnd(ctx: SuiteContext, specs: SystemSpec[], pi
     }
     try {
       const run = `r${Date.now() % 100000}`;
-      await runLoad(system.target(Array.from({ length: 16 }, (_, i) => `${run}-warm-${i}`)), { durationS: warmupS, connections: 1, streamsPerConnection: 4, pin: pin.load });
+      await runLoad(system.target(Array.from({ length: 8 }, (_, i) => `${run}-warm-${i}`)), { durationS: warmupS, connections: 1, streamsPerConnection: 8, pin: pin.load });
       for (const shape of shapes) {
         const { keys: keyCount, streams } = SHAPES[shape];
         const keys = Array.from({ length: keyCount }, (_, i) => `${run}-${shape === "one hot key" ? "hot" : "k"}-${i}`);
