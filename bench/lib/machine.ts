@@ -34,6 +34,7 @@ export function machineInfo(): MachineInfo {
     redis: tryRun("redis-server", ["--version"]).split(" ").find((p) => p.startsWith("v="))?.slice(2) ?? "not found",
     h2load: tryRun("h2load", ["--version"]).split("\n")[0] ?? "not found",
     loadAverage: Math.round(os.loadavg()[0]! * 100) / 100,
-    commit: tryRun("git", ["rev-parse", "--short", "HEAD"]) + (dirty ? " (+ uncommitted changes)" : ""),
+    // A run in a clean export (git archive, no .git) names its commit through the environment.
+    commit: process.env.KEYSTATE_BENCH_COMMIT ?? tryRun("git", ["rev-parse", "--short", "HEAD"]) + (dirty ? " (+ uncommitted changes)" : ""),
   };
 }

@@ -54,7 +54,7 @@ export async function runStartup(ctx: SuiteContext): Promise<SuiteBody> {
   ];
   const phaseRows = (phases: Record<string, Latency>): Cell[][] => Object.entries(phases).map(([name, l]) => [name, fmtUs(l.p50), fmtUs(l.p99), l.n]);
   const instrumentP50 = inproc.deployPhases["instrumentation (fuel + memory cap), standalone"]?.p50;
-  const deployWithInstrument = inproc.deploy.p50 + (instrumentP50 ?? 0);
+  const deployWithInstrument = inproc.deploy.p50 + (inproc.instrumentInDeploy ? 0 : (instrumentP50 ?? 0));
   const upTo10 = rehydration.filter((r) => r.k <= 10);
   const worstUpTo10 = Math.max(...upTo10.map((r) => r.recover.p50));
   const coldVsWorker = baselines.worker.p50 / inproc.coldStart.p50;
@@ -94,7 +94,9 @@ export async function runStartup(ctx: SuiteContext): Promise<SuiteBody> {
         "deploy p50 < 5 ms for the shopping cart, instrumentation included",
         instrumentP50 === undefined
           ? `${fmtUs(inproc.deploy.p50)} (no instrumentation pass exists yet)`
-          : `${fmtUs(deployWithInstrument)} = deploy ${fmtUs(inproc.deploy.p50)} + instrumentation ${fmtUs(instrumentP50)} (not yet in the deploy path)`,
+          : inproc.instrumentInDeploy
+            ? `${fmtUs(inproc.deploy.p50)} (instrumentation in the deploy path; alone ${fmtUs(instrumentP50)})`
+            : `${fmtUs(deployWithInstrument)} = deploy ${fmtUs(inproc.deploy.p50)} + instrumentation ${fmtUs(instrumentP50)} (not yet in the deploy path)`,
         deployWithInstrument < 5000,
       ),
       goal("fresh instance p50 <= 15 us", fmtUs(inproc.freshInstance.p50), inproc.freshInstance.p50 <= 15),

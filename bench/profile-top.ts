@@ -1,0 +1,33 @@
+// Prints the top self-time entries of a V8 .cpuprofile (from `node --cpu-prof`), so a
+// profile can be read without a browser: bench/profile-top.ts <file.cpuprofile> [n].
+import { readFileSync } from "node:fs";
+import { relative } from "node:path";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const [file, count] = process.argv.slice(2);
+if (!file) throw new Error("usage: profile-top.ts <file.cpuprofile> [n]");
+const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const selfUs = new Map<string, number>();
+let total = 0;
+profile.samples.forEach((id, i) => {
+  const node = byId.get(id)!;
+  const dt = profile.timeDeltas[i] ?? 0;
+  const { functionName, url, lineNumber } = node.callFrame;
+  const where = url ? `${relative(process.cwd(), url.replace(/^file:\/\//, ""))}:${lineNumber + 1}` : "";
+  const key = `${functionName || "(anonymous)"} ${where}`.trim();
+  selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
+  total += dt;
+});
+const top = [...selfUs.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(count ?? 25));
+for (const [name, us] of top) process.stdout.write(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}\n`);
