@@ -13,6 +13,15 @@ import {
   type ReplayResult,
 } from "./abi-codec.js";
 import { readAssemblyScriptString } from "./guest-strings.js";
+import { findFuelGlobal } from "../runtime/fuel.js";
+import { classifyTrap } from "../runtime/trap.js";
+import { replayFuel, WASM_PAGE_BYTES } from "../runtime/guest-limits.js";
+
+/** What one instance runs under: the per-call fuel budget and its memory's effective maximum. */
+export interface InstanceLimits {
+  readonly fuelPerCall: number;
+  readonly maxMemoryPages: number;
+}
 
 export interface GuestExports {
   readonly memory: WebAssembly.Memory;
@@ -32,9 +41,14 @@ export class GuestAbort extends Error {
 
 export class GuestInstance {
   readonly #exports: GuestExports;
+  readonly #instance: WebAssembly.Instance;
+  readonly #limits: InstanceLimits;
+  /** The injected fuel counter; undefined for a module instrumented without metering. */
+  readonly #fuel: WebAssembly.Global | undefined;
   #output: Uint8Array | undefined;
 
-  constructor(module: WebAssembly.Module, log: GuestLogger) {
+  constructor(module: WebAssembly.Module, log: GuestLogger, limits: InstanceLimits) {
+    this.#limits = limits;
     const imports = {
       keystate: {
         output: (ptr: number, length: number) => {
@@ -54,8 +68,10 @@ export class GuestInstance {
         },
       },
     };
-    const instance = new WebAssembly.Instance(module, imports);
-    this.#exports = instance.exports as unknown as GuestExports;
+    // The start function runs here on the fuel the instrumenter gave the global initially.
+    this.#instance = new WebAssembly.Instance(module, imports);
+    this.#exports = this.#instance.exports as unknown as GuestExports;
+    this.#fuel = findFuelGlobal(this.#instance);
   }
 
   /** The instance's exports, for fuel and memory inspection. */
@@ -64,21 +80,44 @@ export class GuestInstance {
   }
 
   command(call: CommandCall): CommandResult {
-    return decodeCommandResult(this.#invoke(encodeCommandCall(call), (length) => this.#exports.ks_command(length)));
+    return decodeCommandResult(this.#invoke(encodeCommandCall(call), this.#limits.fuelPerCall, (length) => this.#exports.ks_command(length)));
   }
 
   replay(call: ReplayCall): ReplayResult {
-    return decodeReplayResult(this.#invoke(encodeReplayCall(call), (length) => this.#exports.ks_replay(length)));
+    const fuel = replayFuel(this.#limits.fuelPerCall, call.events.length);
+    return decodeReplayResult(this.#invoke(encodeReplayCall(call), fuel, (length) => this.#exports.ks_replay(length)));
   }
 
-  #invoke(input: Uint8Array, run: (length: number) => void): Uint8Array {
-    const ptr = this.#exports.ks_input(input.length);
-    this.#view(ptr, input.length).set(input);
+  #invoke(input: Uint8Array, fuel: number, run: (length: number) => void): Uint8Array {
+    if (this.#fuel) this.#fuel.value = fuel;
     this.#output = undefined;
-    run(input.length);
+    try {
+      const ptr = this.#exports.ks_input(input.length);
+      this.#view(ptr, input.length).set(input);
+      run(input.length);
+    } catch (err) {
+      throw this.#translateTrap(err, fuel);
+    }
     const output = this.#output;
     if (!output) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
     return output;
+  }
+
+  /** Why the call stopped, as the error the caller sees (the instance is discarded by the pool). */
+  #translateTrap(err: unknown, fuel: number): unknown {
+    if (err instanceof KeystateError) return err;
+    switch (classifyTrap(err, this.#instance, this.#limits.maxMemoryPages)) {
+      case "fuel":
+        return new KeystateError("RESOURCE_LIMIT", `the call used up its CPU budget (${fuel} fuel units)`, { cause: err });
+      case "memory": {
+        const mib = (this.#limits.maxMemoryPages * WASM_PAGE_BYTES) / (1024 * 1024);
+        return new KeystateError("RESOURCE_LIMIT", `the call exceeded the module's memory limit (${mib} MiB)`, { cause: err });
+      }
+      case "stack":
+        return new KeystateError("GUEST_TRAP", "the entity's code overflowed its stack", { cause: err });
+      default:
+        return new KeystateError("GUEST_TRAP", undefined, { cause: err });
+    }
   }
 
   /** A bounds-checked view of guest memory (re-created per call: memory may have grown). */

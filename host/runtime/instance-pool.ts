@@ -1,17 +1,19 @@
 // A small pool of instances per loaded module. Guest calls are synchronous, so one
 // instance serves a whole process; the pool exists so that a trapped instance is
 // thrown away and a fresh one (microseconds from the compiled module) takes its place.
-import { GuestInstance, type GuestLogger } from "../abi/guest-instance.js";
+import { GuestInstance, type GuestLogger, type InstanceLimits } from "../abi/guest-instance.js";
 
 export class InstancePool {
   readonly #module: WebAssembly.Module;
   readonly #log: GuestLogger;
   readonly #idle: GuestInstance[] = [];
   readonly #maxIdle: number;
+  readonly #limits: InstanceLimits;
   #created = 0;
 
-  constructor(module: WebAssembly.Module, log: GuestLogger, maxIdle = 2) {
+  constructor(module: WebAssembly.Module, log: GuestLogger, limits: InstanceLimits, maxIdle = 2) {
     this.#module = module;
+    this.#limits = limits;
     this.#log = log;
     this.#maxIdle = maxIdle;
   }
@@ -25,7 +27,7 @@ export class InstancePool {
     const instance = this.#idle.pop();
     if (instance) return instance;
     this.#created++;
-    return new GuestInstance(this.#module, this.#log);
+    return new GuestInstance(this.#module, this.#log, this.#limits);
   }
 
   /** Returns a healthy instance for reuse. */

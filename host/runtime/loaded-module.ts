@@ -6,6 +6,12 @@ import { REQUIRED_EXPORTS } from "../abi/guest-instance.js";
 import { decodeDescriptorSet } from "../proto/descriptors.js";
 import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, type Manifest } from "./module-sections.js";
 import { buildApiModel, type ApiModel } from "./service-model.js";
+import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
+import { instrumentModule, type InstrumentReport } from "./instrument.js";
+import type { InstanceLimits } from "../abi/guest-instance.js";
+
+/** A module's API descriptor may not exceed this (a hostile one could make every lookup slow). */
+export const MAX_DESCRIPTOR_BYTES = 4 * 1024 * 1024;
 
 export interface ModuleIdentity {
   readonly name: string;
@@ -20,6 +26,10 @@ export interface LoadedModule extends ModuleIdentity {
   readonly api: ApiModel;
   /** The raw descriptor set bytes, for reflection. */
   readonly descriptorBytes: Uint8Array;
+  /** What every instance of this module runs under. */
+  readonly limits: InstanceLimits;
+  /** What the deploy-time instrumentation did and how long it took. */
+  readonly instrumentation: InstrumentReport;
 }
 
 export function hashModule(bytes: Uint8Array): string {
@@ -27,15 +37,22 @@ export function hashModule(bytes: Uint8Array): string {
 }
 
 /** Everything that can be checked without running guest code; throws INVALID_MODULE naming the problem. */
-export async function compileModule(bytes: Uint8Array, version = 0): Promise<LoadedModule> {
+export async function compileModule(bytes: Uint8Array, version = 0, limits: GuestLimits = DEFAULT_GUEST_LIMITS): Promise<LoadedModule> {
   if (bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw new KeystateError("INVALID_MODULE", "the upload is not a WebAssembly module (no \\0asm header)");
   }
+  if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
+    // Compiling only to get V8's message saying what is wrong.
+    const reason = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>).then(() => "unknown", (err: Error) => err.message);
+    throw new KeystateError("INVALID_MODULE", `the module is not valid WebAssembly: ${reason}`);
+  }
+  // Caps every memory and injects the fuel counter; the stored bytes stay the uploaded ones.
+  const instrumented = instrumentModule(bytes, { maxMemoryPages: limits.maxMemoryPages, meterFuel: true });
   let compiled: WebAssembly.Module;
   try {
-    compiled = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    compiled = await WebAssembly.compile(instrumented.bytes);
   } catch (err) {
-    throw new KeystateError("INVALID_MODULE", `the module is not valid WebAssembly: ${(err as Error).message}`, { cause: err });
+    throw new KeystateError("INVALID_MODULE", `the module is not valid WebAssembly after instrumentation: ${(err as Error).message}`, { cause: err });
   }
   checkImports(compiled);
   const exported = new Set(WebAssembly.Module.exports(compiled).map((e) => e.name));
@@ -45,6 +62,16 @@ export async function compileModule(bytes: Uint8Array, version = 0): Promise<Loa
   }
   const manifest = decodeManifest(readSection(compiled, MANIFEST_SECTION));
   const descriptorBytes = readSection(compiled, DESCRIPTOR_SECTION);
+  if (descriptorBytes.length > MAX_DESCRIPTOR_BYTES) {
+    throw new KeystateError("INVALID_MODULE", `the module's API descriptor is ${descriptorBytes.length} bytes; the limit is ${MAX_DESCRIPTOR_BYTES}`);
+  }
   const api = buildApiModel(decodeDescriptorSet(descriptorBytes), manifest);
-  return { name: manifest.name, version, hash: hashModule(bytes), size: bytes.length, compiled, manifest, api, descriptorBytes };
+  const instanceLimits: InstanceLimits = {
+    fuelPerCall: manifest.fuelPerCall || limits.fuelPerCall,
+    maxMemoryPages: instrumented.report.memories[0]?.maxPages ?? limits.maxMemoryPages,
+  };
+  return {
+    name: manifest.name, version, hash: hashModule(bytes), size: bytes.length, compiled, manifest, api, descriptorBytes,
+    limits: instanceLimits, instrumentation: instrumented.report,
+  };
 }

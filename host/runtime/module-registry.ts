@@ -7,6 +7,7 @@ import { log } from "../log.js";
 import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
 import { InstancePool } from "./instance-pool.js";
 import { compileModule, hashModule, type LoadedModule } from "./loaded-module.js";
+import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 
 /** Default upload limit; `--max-module-size` changes it. */
 export const DEFAULT_MAX_MODULE_BYTES = 16 * 1024 * 1024;
@@ -27,11 +28,13 @@ export interface DeployedModule {
 export class ModuleRegistry {
   readonly #store: Store;
   readonly #maxModuleBytes: number;
+  readonly #limits: GuestLimits;
   readonly #modules = new Map<string, LoadedModule>();
   readonly #services = new Map<string, ServiceRuntime>();
   readonly #listeners: Array<(change: ServiceChange) => void> = [];
 
-  constructor(store: Store, options: { maxModuleBytes?: number } = {}) {
+  constructor(store: Store, options: { maxModuleBytes?: number; guestLimits?: GuestLimits } = {}) {
+    this.#limits = options.guestLimits ?? DEFAULT_GUEST_LIMITS;
     this.#store = store;
     this.#maxModuleBytes = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
   }
@@ -53,8 +56,9 @@ export class ModuleRegistry {
     if (bytes.length > this.#maxModuleBytes) {
       throw new KeystateError("MODULE_TOO_LARGE", `the module is ${bytes.length} bytes; the limit is ${this.#maxModuleBytes}`);
     }
-    const candidate = await compileModule(bytes);
+    const candidate = await compileModule(bytes, 0, this.#limits);
     this.#checkServiceOwnership(candidate);
+    const pool = this.#startPool(candidate);
     let info: ModuleVersionInfo;
     try {
       info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes));
@@ -63,7 +67,7 @@ export class ModuleRegistry {
       throw KeystateError.fromStorage(err, "storing the module");
     }
     const loaded = { ...candidate, version: info.version };
-    this.#activate(loaded);
+    this.#activate(loaded, pool);
     log().info({ module: loaded.name, version: loaded.version, hash: loaded.hash, services: [...loaded.api.services.keys()] }, "module deployed");
     return describe(loaded);
   }
@@ -77,14 +81,15 @@ export class ModuleRegistry {
       throw KeystateError.fromStorage(err, "reading the module");
     });
     if (!bytes) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
-    const loaded = await compileModule(bytes, version);
+    const loaded = await compileModule(bytes, version, this.#limits);
     this.#checkServiceOwnership(loaded);
+    const pool = this.#startPool(loaded);
     try {
       await this.#store.modules.setActive(name, version);
     } catch (err) {
       throw KeystateError.fromStorage(err, "activating the module");
     }
-    this.#activate(loaded);
+    this.#activate(loaded, pool);
     log().info({ module: name, version }, "module version activated");
     return describe(loaded);
   }
@@ -112,7 +117,7 @@ export class ModuleRegistry {
       const bytes = await this.#store.modules.getBytes(summary.name, summary.activeVersion);
       if (!bytes) continue;
       try {
-        const loaded = await compileModule(bytes, summary.activeVersion);
+        const loaded = await compileModule(bytes, summary.activeVersion, this.#limits);
         this.#checkServiceOwnership(loaded);
         this.#activate(loaded);
       } catch (err) {
@@ -130,13 +135,25 @@ export class ModuleRegistry {
     }
   }
 
-  #activate(loaded: LoadedModule): void {
-    const previous = this.#modules.get(loaded.name);
+  /**
+   * A pool for `loaded`, with one instance made at once: that proves the module's start
+   * function runs (within its fuel and memory) before anything is stored or served.
+   */
+  #startPool(loaded: LoadedModule): InstancePool {
     const pool = new InstancePool(loaded.compiled, (level, message) => {
       log().info({ module: loaded.name, guestLevel: level }, message);
-    });
-    // Instantiating once here proves the module starts before any call depends on it.
-    pool.release(pool.acquire());
+    }, loaded.limits);
+    try {
+      pool.release(pool.acquire());
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new KeystateError("INVALID_MODULE", `the module failed while starting: ${reason}`, { cause: err });
+    }
+    return pool;
+  }
+
+  #activate(loaded: LoadedModule, pool: InstancePool = this.#startPool(loaded)): void {
+    const previous = this.#modules.get(loaded.name);
     const added: ServiceRuntime[] = [];
     for (const model of loaded.api.services.values()) {
       const runtime = serviceRuntime(loaded, model, pool);
