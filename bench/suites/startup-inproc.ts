@@ -2,8 +2,8 @@
 // deploy (with its phases measured one by one), and a fresh instance from a compiled
 // module. Every compile gets unique bytes (lib/unique-module.ts), so V8's code cache
 // never turns a cold start into a warm one.
-import { GuestInstance } from "../../host/abi/guest-instance.js";
 import { compileModule, hashModule } from "../../host/runtime/loaded-module.js";
+import { freshGuest } from "../lib/guest.js";
 import { sample, type Latency } from "../lib/histogram.js";
 import { callPath, openInProcessStore } from "../lib/inproc.js";
 import { fmtUs, progress } from "../lib/progress.js";
@@ -81,10 +81,10 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
       "WebAssembly.validate": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => WebAssembly.validate(b as Uint8Array<ArrayBuffer>)),
       "WebAssembly.compile": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => WebAssembly.compile(b as Uint8Array<ArrayBuffer>)),
       "compileModule (compile + checks + manifest + API model)": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => compileModule(b)),
-      "instantiate a freshly compiled module": await sample(phaseOptions, async () => (await compileModule(uniqueCopy(moduleBytes))).compiled, (m) => new GuestInstance(m, noLog)),
+      "instantiate a freshly compiled module": await sample(phaseOptions, async () => (await compileModule(uniqueCopy(moduleBytes))).compiled, (m) => freshGuest(m)),
       "first guest call on a fresh instance": await sample(
         phaseOptions,
-        async () => new GuestInstance((await compileModule(uniqueCopy(moduleBytes))).compiled, noLog),
+        async () => freshGuest((await compileModule(uniqueCopy(moduleBytes))).compiled),
         (guest, i) =>
           guest.command({ service: workload.service, method: workload.readMethod, entityKey: `k${i}`, sequence: 0, state: undefined, payload: workload.readPayload(`k${i}`) }),
       ),
@@ -126,7 +126,7 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
 
     progress(suite, "fresh instance from an already compiled module");
     const instanceOptions = { budgetMs: ctx.budget(2000, 300), maxIterations: ctx.quick ? 2000 : 20000, warmup: 200 };
-    const freshInstance = await sample(instanceOptions, () => undefined, () => new GuestInstance(compiled.compiled, noLog));
+    const freshInstance = await sample(instanceOptions, () => undefined, () => freshGuest(compiled.compiled));
     const imports = { keystate: { output: noLog, log: noLog }, env: { abort: noLog } };
     const rawInstance = await sample(instanceOptions, () => undefined, () => new WebAssembly.Instance(compiled.compiled, imports));
     progress(suite, `  fresh GuestInstance p50 ${fmtUs(freshInstance.p50)}, raw WebAssembly.Instance p50 ${fmtUs(rawInstance.p50)}`);
