@@ -2,6 +2,7 @@
 // the encoders from the .proto at start-up, so host and guest share one definition.
 import type { Type } from "protobufjs";
 import { lookupType } from "../proto/proto-root.js";
+import { replicatedCallFields, replicatedResultOf, type ReplicatedCall, type ReplicatedResult } from "./replicated-abi.js";
 
 export interface Failure { code: number; message: string }
 export interface AbiEvent { type: string; payload: Uint8Array }
@@ -17,6 +18,8 @@ export interface CommandCall {
   sequence: number;
   state: Uint8Array | undefined;
   payload: Uint8Array;
+  /** Replicated entities and their streams (see replicated-abi.ts). */
+  replicated?: ReplicatedCall;
 }
 
 export interface CommandResult {
@@ -27,6 +30,8 @@ export interface CommandResult {
   stateAction: StateAction;
   forward: ServiceCall | undefined;
   sideEffects: SideEffect[];
+  /** Replicated entities: the CRDT ops, write consistency and stream actions. */
+  replicated: ReplicatedResult;
 }
 
 export interface ReplayCall {
@@ -73,6 +78,7 @@ export function encodeCommandCall(call: CommandCall): Uint8Array {
     state: call.state ?? EMPTY,
     hasState: call.state !== undefined,
     payload: call.payload,
+    ...(call.replicated ? replicatedCallFields(call.replicated) : {}),
   }).finish();
 }
 
@@ -84,6 +90,7 @@ export function decodeCommandResult(bytes: Uint8Array): CommandResult {
     events: (decoded.events ?? []).map((event) => ({ type: event.type, payload: asBytes(event.payload) })),
     state: asBytes(decoded.state),
     stateAction: decoded.stateAction ?? StateAction.KEEP,
+    replicated: replicatedResultOf(decoded),
     forward: decoded.forward ? { ...decoded.forward, payload: asBytes(decoded.forward.payload) } : undefined,
     // A side effect without a call (a guest bug) keeps an empty target, which no service matches.
     sideEffects: (decoded.sideEffects ?? []).map((effect) => ({

@@ -12,7 +12,7 @@ import { compileProtos } from "./buf.js";
 import { generateHandlers } from "./codegen-handlers.js";
 import { generateMessages } from "./codegen-messages.js";
 import { appendCustomSections } from "./custom-sections.js";
-import { KIND_BY_NAME, readModuleConfig, type ModuleConfig } from "./module-config.js";
+import { crdtTypeOf, KIND_BY_NAME, readModuleConfig, type ModuleConfig } from "./module-config.js";
 
 export const SDK_IMPORT = "keystate-guest-sdk/assembly/index";
 export const SDK_PROTO_IMPORT = "keystate-guest-sdk/assembly/proto/index";
@@ -89,6 +89,7 @@ export function encodeManifest(config: ModuleConfig): Uint8Array {
       passivationTimeoutMs: entity.passivationTimeoutMs ?? 0,
       stateType: entity.state ?? "",
       eventTypes: entity.events ?? [],
+      crdtType: entity.kind === "replicated" ? crdtTypeOf(entity.crdt) ?? "" : "",
     })),
   }).finish();
 }

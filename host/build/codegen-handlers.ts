@@ -5,6 +5,7 @@
 import type { IServiceDescriptorProto } from "protobufjs/ext/descriptor.js";
 import { actionBase } from "./codegen-action-handlers.js";
 import { classResolver, dispatchBody, rpcMethods, type GeneratedBase, type HandlerCodegenInput } from "./codegen-handler-parts.js";
+import { replicatedBase } from "./codegen-replicated-handlers.js";
 import { valueBase } from "./codegen-value-handlers.js";
 import type { EntityConfig } from "./module-config.js";
 
@@ -16,6 +17,7 @@ const GENERATORS: Partial<Record<EntityConfig["kind"], KindGenerator>> = {
   "event-sourced": eventSourcedBase,
   value: valueBase,
   action: actionBase,
+  replicated: replicatedBase,
 };
 
 export function generateHandlers(input: HandlerCodegenInput): string {

@@ -2,6 +2,7 @@
 // the module name, its proto files, and each service's state model.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { CRDT_TYPES, type CrdtType } from "../crdt/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 
 export interface EntityConfig {
@@ -16,6 +17,13 @@ export interface EntityConfig {
   readonly events?: string[];
   readonly snapshotEvery?: number;
   readonly passivationTimeoutMs?: number;
+  /** Replicated entities: the CRDT, by name in any case ("vote", "GCounter", "ormap", ...). */
+  readonly crdt?: string;
+}
+
+/** The CRDT type a module.json `crdt` names (case-insensitive), or undefined. */
+export function crdtTypeOf(name: string | undefined): CrdtType | undefined {
+  return CRDT_TYPES.find((type) => type.toLowerCase() === name?.toLowerCase());
 }
 
 export interface ModuleConfig {
@@ -50,6 +58,9 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
     if (!(entity.kind in KIND_BY_NAME)) problems.push(`entities[${i}].kind must be one of ${Object.keys(KIND_BY_NAME).join(", ")}`);
     if (entity.kind === "event-sourced" && (!entity.state || !entity.events?.length)) {
       problems.push(`entities[${i}] (event-sourced) needs "state" and "events"`);
+    }
+    if (entity.kind === "replicated" && !crdtTypeOf(entity.crdt)) {
+      problems.push(`entities[${i}] (replicated) needs "crdt": one of ${CRDT_TYPES.map((type) => type.toLowerCase()).join(", ")}`);
     }
   }
   if (problems.length > 0) throw new Error(`${path}: ${problems.join("; ")}`);

@@ -7,6 +7,7 @@ import type { EntityId, Journal, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import { Mailbox, type Envelope } from "./mailbox.js";
+import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import { ValueEntity } from "./value-entity.js";
@@ -36,6 +37,7 @@ interface ActiveEntity {
 export class EntityManager {
   readonly #journal: Journal;
   readonly #values: ValueStore | undefined;
+  #replicatedEntities: ReplicatedEntities | undefined;
   readonly #active = new Map<string, ActiveEntity>();
   readonly #sweeper: NodeJS.Timeout;
 
@@ -53,13 +55,14 @@ export class EntityManager {
   }
 
   get activeCount(): number {
-    return this.#active.size;
+    return this.#active.size + (this.#replicatedEntities?.activeCount ?? 0);
   }
 
   /** Runs one command on the entity `key` of `service`, in that entity's mailbox. */
   command(service: ServiceRuntime, key: string, command: EntityCommand): Promise<Uint8Array> {
+    if (service.kind === EntityKind.REPLICATED) return this.replicated.command(service, key, command);
     if (service.kind !== EntityKind.EVENT_SOURCED && service.kind !== EntityKind.VALUE) {
-      // Actions have no entity (the Router runs them directly); replicated ones are not served yet.
+      // Actions have no entity (the Router runs them directly).
       throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: entity kind ${EntityKind[service.kind]} has no keyed entities here`);
     }
     // The kind is part of the identity: two services of one module may share a persistence id.
@@ -89,13 +92,18 @@ export class EntityManager {
 
   /** Opens a streamed command on a replicated entity. */
   openStream(service: ServiceRuntime, key: string, command: StreamCommand, sink: StreamSink): StreamHandle {
-    void key, command, sink;
-    throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: replicated entities are not served yet`);
+    return this.replicated.openStream(service, key, command, sink);
+  }
+
+  /** Replicated (CRDT) entities: kept by their own registry (replicated-entities.ts), state in the value store. */
+  get replicated(): ReplicatedEntities {
+    if (!this.#values) throw new KeystateError("STORAGE_UNAVAILABLE", "replicated entities need a value store, and this node was started without one");
+    return (this.#replicatedEntities ??= new ReplicatedEntities(this.#values));
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */
   passivateIdle(now: number): number {
-    let dropped = 0;
+    let dropped = this.#replicatedEntities?.passivateIdle(now, DEFAULT_PASSIVATION_TIMEOUT_MS) ?? 0;
     for (const [id, active] of this.#active) {
       const timeout = active.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS;
       if (active.mailbox.idle && now - active.lastUsed >= timeout) {
@@ -108,6 +116,7 @@ export class EntityManager {
 
   close(): void {
     clearInterval(this.#sweeper);
+    this.#replicatedEntities?.close();
     this.#active.clear();
   }
 }

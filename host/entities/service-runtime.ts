@@ -12,6 +12,8 @@ export interface ServiceRuntime {
   readonly snapshotEvery: number;
   readonly passivationTimeoutMs: number;
   readonly eventTypes: ReadonlySet<string>;
+  /** Replicated entities: the CRDT type (a host/crdt CrdtType name). */
+  readonly crdtType: string;
   readonly methods: ReadonlyMap<string, MethodModel>;
   readonly moduleName: string;
   readonly moduleVersion: number;
@@ -26,6 +28,7 @@ export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: 
     snapshotEvery: model.snapshotEvery,
     passivationTimeoutMs: model.passivationTimeoutMs,
     eventTypes: new Set(model.eventTypes),
+    crdtType: model.crdtType,
     methods: model.methods,
     moduleName: module.name,
     moduleVersion: module.version,

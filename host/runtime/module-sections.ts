@@ -31,6 +31,8 @@ export interface ServiceManifest {
   passivationTimeoutMs: number;
   stateType: string;
   eventTypes: string[];
+  /** Replicated entities: the CRDT type name (host/crdt CrdtType); "" for other kinds. */
+  crdtType: string;
 }
 
 export interface Manifest {

@@ -1,6 +1,7 @@
 // Joins a module's manifest with its API descriptor into what the host serves:
 // each service's state model and each method's gRPC shape and entity-key reader.
 import type { IFileDescriptorSet } from "protobufjs/ext/descriptor.js";
+import { CRDT_TYPES, isCrdtType } from "../crdt/types.js";
 import { KeystateError } from "../errors.js";
 import { indexDescriptorSet, stripLeadingDot, type DescriptorIndex } from "../proto/descriptors.js";
 import { entityKeyReader, keyFieldsOf, type EntityKeyReader } from "../proto/entity-key.js";
@@ -50,6 +51,9 @@ function buildService(descriptors: DescriptorIndex, entry: ServiceManifest): Ser
   if (!ENTITY_KINDS.has(entry.kind)) throw new KeystateError("INVALID_MODULE", `service ${entry.service} has no valid entity kind`);
   if (entry.kind !== EntityKind.ACTION && !entry.persistenceId) {
     throw new KeystateError("INVALID_MODULE", `service ${entry.service} needs a persistence id`);
+  }
+  if (entry.kind === EntityKind.REPLICATED && !isCrdtType(entry.crdtType)) {
+    throw new KeystateError("INVALID_MODULE", `service ${entry.service} is replicated but names no valid CRDT type (got "${entry.crdtType}"; expected one of ${CRDT_TYPES.join(", ")})`);
   }
   for (const typeName of [entry.stateType, ...entry.eventTypes]) {
     if (typeName && !descriptors.messages.has(typeName)) {

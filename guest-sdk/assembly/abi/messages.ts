@@ -8,6 +8,43 @@ export class StateAction {
   static readonly STATE_DELETE: i32 = 2;
 }
 
+/** Values of enum keystate.abi.WriteConsistency. */
+export class WriteConsistency {
+  static readonly WRITE_LOCAL: i32 = 0;
+  static readonly WRITE_MAJORITY: i32 = 1;
+  static readonly WRITE_ALL: i32 = 2;
+}
+
+/** Values of enum keystate.abi.StreamEvent. */
+export class StreamEvent {
+  static readonly STREAM_NONE: i32 = 0;
+  static readonly STREAM_STARTED: i32 = 1;
+  static readonly STREAM_CHANGED: i32 = 2;
+  static readonly STREAM_CANCELLED: i32 = 3;
+}
+
+/** Values of enum keystate.abi.CrdtOpKind. */
+export class CrdtOpKind {
+  static readonly CRDT_OP_NONE: i32 = 0;
+  static readonly CRDT_OP_INCREMENT: i32 = 1;
+  static readonly CRDT_OP_DECREMENT: i32 = 2;
+  static readonly CRDT_OP_ADD: i32 = 3;
+  static readonly CRDT_OP_REMOVE: i32 = 4;
+  static readonly CRDT_OP_CLEAR: i32 = 5;
+  static readonly CRDT_OP_SET: i32 = 6;
+  static readonly CRDT_OP_ENABLE: i32 = 7;
+  static readonly CRDT_OP_VOTE: i32 = 8;
+  static readonly CRDT_OP_UPDATE: i32 = 9;
+}
+
+/** Values of enum keystate.abi.LwwClock. */
+export class LwwClock {
+  static readonly LWW_CLOCK_DEFAULT: i32 = 0;
+  static readonly LWW_CLOCK_REVERSE: i32 = 1;
+  static readonly LWW_CLOCK_CUSTOM: i32 = 2;
+  static readonly LWW_CLOCK_CUSTOM_AUTO_INCREMENT: i32 = 3;
+}
+
 /** Message keystate.abi.Failure. */
 export class Failure extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.Failure";
@@ -202,6 +239,10 @@ export class CommandCall extends __pb.Message {
   state: Uint8Array = new Uint8Array(0);
   hasState: bool = false;
   payload: Uint8Array = new Uint8Array(0);
+  crdt: CrdtValue | null = null;
+  streamEvent: i32 = 0;
+  previousCrdt: CrdtValue | null = null;
+  otherStreams: u32 = 0;
 
   typeName(): string {
     return CommandCall.TYPE;
@@ -235,6 +276,20 @@ export class CommandCall extends __pb.Message {
     if (this.payload.length != 0) {
       w.uint32(58);
       w.bytes(this.payload);
+    }
+    if (this.crdt != null) {
+      __pb.writeMessage(w, 66, this.crdt!);
+    }
+    if (this.streamEvent != 0) {
+      w.uint32(72);
+      w.int32(this.streamEvent);
+    }
+    if (this.previousCrdt != null) {
+      __pb.writeMessage(w, 82, this.previousCrdt!);
+    }
+    if (this.otherStreams != 0) {
+      w.uint32(88);
+      w.uint32(this.otherStreams);
     }
   }
 
@@ -278,6 +333,238 @@ export class CommandCall extends __pb.Message {
           this.payload = r.bytes();
           break;
         }
+        case 8: {
+          if (wt != 2) { r.skip(wt); break; }
+          let m = this.crdt;
+          if (m == null) m = new CrdtValue();
+          this.crdt = m;
+          __pb.readMessage(r, m);
+          break;
+        }
+        case 9: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.streamEvent = r.int32();
+          break;
+        }
+        case 10: {
+          if (wt != 2) { r.skip(wt); break; }
+          let m = this.previousCrdt;
+          if (m == null) m = new CrdtValue();
+          this.previousCrdt = m;
+          __pb.readMessage(r, m);
+          break;
+        }
+        case 11: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.otherStreams = r.uint32();
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
+/** Message keystate.abi.CrdtValue. */
+export class CrdtValue extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.CrdtValue";
+  type: string = "";
+  counter: i64 = 0;
+  elements: Array<Uint8Array> = new Array<Uint8Array>();
+  register: Uint8Array = new Uint8Array(0);
+  hasRegister: bool = false;
+  flag: bool = false;
+  vote: CrdtVote | null = null;
+  entries: Array<CrdtMapEntry> = new Array<CrdtMapEntry>();
+
+  typeName(): string {
+    return CrdtValue.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.type.length != 0) {
+      w.uint32(10);
+      w.string(this.type);
+    }
+    if (this.counter != 0) {
+      w.uint32(16);
+      w.sint64(this.counter);
+    }
+    for (let i = 0, n = this.elements.length; i < n; i++) {
+      const x = unchecked(this.elements[i]);
+      w.uint32(26);
+      w.bytes(x);
+    }
+    if (this.register.length != 0) {
+      w.uint32(34);
+      w.bytes(this.register);
+    }
+    if (this.hasRegister) {
+      w.uint32(40);
+      w.bool(this.hasRegister);
+    }
+    if (this.flag) {
+      w.uint32(48);
+      w.bool(this.flag);
+    }
+    if (this.vote != null) {
+      __pb.writeMessage(w, 58, this.vote!);
+    }
+    for (let i = 0, n = this.entries.length; i < n; i++) {
+      const x = unchecked(this.entries[i]);
+      __pb.writeMessage(w, 66, x);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.type = r.string();
+          break;
+        }
+        case 2: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.counter = r.sint64();
+          break;
+        }
+        case 3: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.elements.push(r.bytes());
+          break;
+        }
+        case 4: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.register = r.bytes();
+          break;
+        }
+        case 5: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.hasRegister = r.bool();
+          break;
+        }
+        case 6: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.flag = r.bool();
+          break;
+        }
+        case 7: {
+          if (wt != 2) { r.skip(wt); break; }
+          let m = this.vote;
+          if (m == null) m = new CrdtVote();
+          this.vote = m;
+          __pb.readMessage(r, m);
+          break;
+        }
+        case 8: {
+          if (wt != 2) { r.skip(wt); break; }
+          const m = new CrdtMapEntry();
+          __pb.readMessage(r, m);
+          this.entries.push(m);
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
+/** Message keystate.abi.CrdtVote. */
+export class CrdtVote extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.CrdtVote";
+  selfVote: bool = false;
+  votesFor: u32 = 0;
+  total: u32 = 0;
+
+  typeName(): string {
+    return CrdtVote.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.selfVote) {
+      w.uint32(8);
+      w.bool(this.selfVote);
+    }
+    if (this.votesFor != 0) {
+      w.uint32(16);
+      w.uint32(this.votesFor);
+    }
+    if (this.total != 0) {
+      w.uint32(24);
+      w.uint32(this.total);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.selfVote = r.bool();
+          break;
+        }
+        case 2: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.votesFor = r.uint32();
+          break;
+        }
+        case 3: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.total = r.uint32();
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
+/** Message keystate.abi.CrdtMapEntry. */
+export class CrdtMapEntry extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.CrdtMapEntry";
+  key: Uint8Array = new Uint8Array(0);
+  value: CrdtValue | null = null;
+
+  typeName(): string {
+    return CrdtMapEntry.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.key.length != 0) {
+      w.uint32(10);
+      w.bytes(this.key);
+    }
+    if (this.value != null) {
+      __pb.writeMessage(w, 18, this.value!);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.key = r.bytes();
+          break;
+        }
+        case 2: {
+          if (wt != 2) { r.skip(wt); break; }
+          let m = this.value;
+          if (m == null) m = new CrdtValue();
+          this.value = m;
+          __pb.readMessage(r, m);
+          break;
+        }
         default:
           r.skip(wt);
       }
@@ -295,6 +582,10 @@ export class CommandResult extends __pb.Message {
   stateAction: i32 = 0;
   forward: ServiceCall | null = null;
   sideEffects: Array<SideEffect> = new Array<SideEffect>();
+  crdtOps: Array<CrdtOp> = new Array<CrdtOp>();
+  writeConsistency: i32 = 0;
+  streamSend: bool = false;
+  endStream: bool = false;
 
   typeName(): string {
     return CommandResult.TYPE;
@@ -326,6 +617,22 @@ export class CommandResult extends __pb.Message {
     for (let i = 0, n = this.sideEffects.length; i < n; i++) {
       const x = unchecked(this.sideEffects[i]);
       __pb.writeMessage(w, 58, x);
+    }
+    for (let i = 0, n = this.crdtOps.length; i < n; i++) {
+      const x = unchecked(this.crdtOps[i]);
+      __pb.writeMessage(w, 66, x);
+    }
+    if (this.writeConsistency != 0) {
+      w.uint32(72);
+      w.int32(this.writeConsistency);
+    }
+    if (this.streamSend) {
+      w.uint32(80);
+      w.bool(this.streamSend);
+    }
+    if (this.endStream) {
+      w.uint32(88);
+      w.bool(this.endStream);
     }
   }
 
@@ -377,6 +684,143 @@ export class CommandResult extends __pb.Message {
           const m = new SideEffect();
           __pb.readMessage(r, m);
           this.sideEffects.push(m);
+          break;
+        }
+        case 8: {
+          if (wt != 2) { r.skip(wt); break; }
+          const m = new CrdtOp();
+          __pb.readMessage(r, m);
+          this.crdtOps.push(m);
+          break;
+        }
+        case 9: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.writeConsistency = r.int32();
+          break;
+        }
+        case 10: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.streamSend = r.bool();
+          break;
+        }
+        case 11: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.endStream = r.bool();
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
+/** Message keystate.abi.CrdtOp. */
+export class CrdtOp extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.CrdtOp";
+  kind: i32 = 0;
+  amount: i64 = 0;
+  element: Uint8Array = new Uint8Array(0);
+  vote: bool = false;
+  clock: i32 = 0;
+  customClock: i64 = 0;
+  key: Uint8Array = new Uint8Array(0);
+  valueType: string = "";
+  ops: Array<CrdtOp> = new Array<CrdtOp>();
+
+  typeName(): string {
+    return CrdtOp.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.kind != 0) {
+      w.uint32(8);
+      w.int32(this.kind);
+    }
+    if (this.amount != 0) {
+      w.uint32(16);
+      w.sint64(this.amount);
+    }
+    if (this.element.length != 0) {
+      w.uint32(26);
+      w.bytes(this.element);
+    }
+    if (this.vote) {
+      w.uint32(32);
+      w.bool(this.vote);
+    }
+    if (this.clock != 0) {
+      w.uint32(40);
+      w.int32(this.clock);
+    }
+    if (this.customClock != 0) {
+      w.uint32(48);
+      w.sint64(this.customClock);
+    }
+    if (this.key.length != 0) {
+      w.uint32(58);
+      w.bytes(this.key);
+    }
+    if (this.valueType.length != 0) {
+      w.uint32(66);
+      w.string(this.valueType);
+    }
+    for (let i = 0, n = this.ops.length; i < n; i++) {
+      const x = unchecked(this.ops[i]);
+      __pb.writeMessage(w, 74, x);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.kind = r.int32();
+          break;
+        }
+        case 2: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.amount = r.sint64();
+          break;
+        }
+        case 3: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.element = r.bytes();
+          break;
+        }
+        case 4: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.vote = r.bool();
+          break;
+        }
+        case 5: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.clock = r.int32();
+          break;
+        }
+        case 6: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.customClock = r.sint64();
+          break;
+        }
+        case 7: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.key = r.bytes();
+          break;
+        }
+        case 8: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.valueType = r.string();
+          break;
+        }
+        case 9: {
+          if (wt != 2) { r.skip(wt); break; }
+          const m = new CrdtOp();
+          __pb.readMessage(r, m);
+          this.ops.push(m);
           break;
         }
         default:

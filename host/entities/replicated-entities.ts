@@ -1,0 +1,130 @@
+// Keeps the active replicated (CRDT) entities of this node, one mailbox each, and opens
+// streamed calls on them. Its own registry (not the EntityManager's) because the rules
+// differ: an entity holding open streams is never passivated, and its module version is
+// kept until its streams close.
+import { KeystateError } from "../errors.js";
+import type { ValueStore } from "../journal/types.js";
+import { log } from "../log.js";
+import { Mailbox } from "./mailbox.js";
+import { ReplicatedEntity, type ReplicatedCommand, type Subscriber } from "./replicated-entity.js";
+import type { CrdtDeltaObserver } from "./replicated-observer.js";
+import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
+import type { ServiceRuntime } from "./service-runtime.js";
+
+/** The replica id of a single node. The cluster will give each node its own. */
+export const LOCAL_REPLICA_ID = "local";
+
+interface Active {
+  readonly entity: ReplicatedEntity;
+  readonly mailbox: Mailbox<ReplicatedCommand, Uint8Array | undefined>;
+  lastUsed: number;
+}
+
+export class ReplicatedEntities {
+  readonly #values: ValueStore;
+  readonly #replicaId: string;
+  readonly #active = new Map<string, Active>();
+  /** Entities this process has loaded at least once (a Vote's own vote is reset on the first load only). */
+  readonly #loaded = new Set<string>();
+  readonly #observers: CrdtDeltaObserver[] = [];
+
+  constructor(values: ValueStore, replicaId = LOCAL_REPLICA_ID) {
+    this.#values = values;
+    this.#replicaId = replicaId;
+  }
+
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /** Subscribes to every local CRDT change (the deltas the cluster will replicate). */
+  onDelta(observer: CrdtDeltaObserver): void {
+    this.#observers.push(observer);
+  }
+
+  command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array }): Promise<Uint8Array> {
+    return this.#get(service, key)
+      .mailbox.post({ kind: "command", method: command.method, payload: command.payload })
+      .then((reply) => reply ?? new Uint8Array(0));
+  }
+
+  openStream(service: ServiceRuntime, key: string, command: StreamCommand, sink: StreamSink): StreamHandle {
+    const active = this.#get(service, key);
+    const stream: Subscriber = { method: command.method, payload: command.payload, sink, state: "queued" };
+    const post = (kind: "stream-start" | "stream-cancel") =>
+      active.mailbox.post({ kind, stream }).catch((err: unknown) => {
+        // The entity settles every envelope itself; this only catches a bug, which must not leave the stream hanging.
+        log().error({ service: service.name, entityKey: key, err }, `replicated entity ${kind} failed`);
+        if (kind === "stream-start" && stream.state !== "closed") {
+          stream.state = "closed";
+          sink.fail(err);
+        }
+      });
+    void post("stream-start");
+    return {
+      cancel: () => {
+        active.lastUsed = Date.now();
+        if (stream.state === "closed") return;
+        const started = stream.state === "started";
+        stream.state = "closed";
+        active.entity.streams.delete(stream);
+        // Only a stream whose start ran has anything to undo; the callback runs in the mailbox like any command.
+        if (started) void post("stream-cancel");
+      },
+    };
+  }
+
+  #get(service: ServiceRuntime, key: string): Active {
+    const id = `${service.persistenceId}\u0000${key}`;
+    let active = this.#active.get(id);
+    if (active && active.entity.service !== service && active.mailbox.idle && active.entity.streams.size === 0) {
+      // A new module version is live: let the next command load the entity with it.
+      this.#active.delete(id);
+      active = undefined;
+    }
+    if (!active) {
+      const entity = new ReplicatedEntity(
+        // Prefixed so a value entity sharing the persistence id never reads CRDT bytes as its value.
+        { persistenceId: `replicated:${service.persistenceId}`, key },
+        service,
+        this.#values,
+        { replicaId: this.#replicaId, firstLoad: !this.#loaded.has(id), observer: (event) => this.#publish(event) },
+      );
+      this.#loaded.add(id);
+      active = { entity, mailbox: new Mailbox((batch) => entity.process(batch)), lastUsed: Date.now() };
+      this.#active.set(id, active);
+    }
+    active.lastUsed = Date.now();
+    return active;
+  }
+
+  #publish(event: Parameters<CrdtDeltaObserver>[0]): void {
+    for (const observer of this.#observers) {
+      try {
+        observer(event);
+      } catch (err) {
+        log().error({ service: event.service, entityKey: event.id.key, err }, "a CRDT delta observer failed");
+      }
+    }
+  }
+
+  /** Drops entities idle past their timeout that hold no streams. */
+  passivateIdle(now: number, defaultTimeoutMs: number): number {
+    let dropped = 0;
+    for (const [id, active] of this.#active) {
+      const timeout = active.entity.service.passivationTimeoutMs || defaultTimeoutMs;
+      if (active.mailbox.idle && active.entity.streams.size === 0 && now - active.lastUsed >= timeout) {
+        this.#active.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  close(): void {
+    for (const active of this.#active.values()) {
+      for (const stream of active.entity.streams) stream.sink.fail(new KeystateError("STORAGE_UNAVAILABLE", "the node is shutting down"));
+    }
+    this.#active.clear();
+  }
+}

@@ -1,0 +1,230 @@
+// An active replicated (CRDT) entity on this node: its CRDT (host/crdt), loaded from the
+// value store on first use, and the streamed calls it holds. Each mailbox batch runs its
+// commands through the guest one after another, each on the CRDT the previous one left:
+// the guest reads the value and returns ops, which are applied to a working copy (a
+// refused op drops the copy: state unchanged, INVALID_ARGUMENT). The batch's final state
+// is written once, and only then are replies sent, deltas handed to the observer and
+// open streams told about the change. Streams never hold the mailbox: a stream's
+// callbacks are mailbox commands like any other, and its writes do not wait.
+import { StreamEvent, type ReplicatedResult, type WireCrdtValue } from "../abi/replicated-abi.js";
+import { createCrdt, decodeCrdtState, encodeCrdtState, isCrdtType, type AnyCrdt } from "../crdt/index.js";
+import { KeystateError } from "../errors.js";
+import type { EntityId, ValueStore } from "../journal/types.js";
+import { log } from "../log.js";
+import { guestCommand } from "./guest-command.js";
+import { failureToError, trapToError } from "./guest-errors.js";
+import type { Envelope } from "./mailbox.js";
+import { applyCrdtOps } from "./replicated-ops.js";
+import type { StreamSink } from "./replicated-stream.js";
+import { crdtValueToWire } from "./replicated-value.js";
+import type { ServiceRuntime } from "./service-runtime.js";
+import type { CrdtDeltaObserver } from "./replicated-observer.js";
+
+/** One streamed call held by the entity. */
+export interface Subscriber {
+  readonly method: string;
+  readonly payload: Uint8Array;
+  readonly sink: StreamSink;
+  /** queued: its start has not run; started: the guest accepted it (or is deciding); closed: ended, failed or cancelled. */
+  state: "queued" | "started" | "closed";
+  /** The state it last saw (canonical bytes, and as the guest reads it). */
+  seen?: { readonly bytes: Uint8Array; readonly wire: WireCrdtValue };
+}
+
+export type ReplicatedCommand =
+  | { readonly kind: "command"; readonly method: string; readonly payload: Uint8Array }
+  | { readonly kind: "stream-start" | "stream-cancel"; readonly stream: Subscriber };
+
+type ReplicatedEnvelope = Envelope<ReplicatedCommand, Uint8Array | undefined>;
+
+interface Outcome {
+  readonly envelope: ReplicatedEnvelope;
+  readonly result?: ReplicatedResult & { reply: Uint8Array };
+  readonly error?: unknown;
+}
+
+export interface ReplicatedEntityOptions {
+  readonly replicaId: string;
+  /** True the first time this process loads the entity (see #load: a Vote's own vote is reset). */
+  readonly firstLoad: boolean;
+  readonly observer?: CrdtDeltaObserver;
+}
+
+export class ReplicatedEntity {
+  readonly id: EntityId;
+  readonly service: ServiceRuntime;
+  readonly streams = new Set<Subscriber>();
+  readonly #values: ValueStore;
+  readonly #options: ReplicatedEntityOptions;
+  #firstLoad: boolean;
+  #crdt: AnyCrdt | undefined;
+
+  constructor(id: EntityId, service: ServiceRuntime, values: ValueStore, options: ReplicatedEntityOptions) {
+    this.id = id;
+    this.service = service;
+    this.#values = values;
+    this.#options = options;
+    this.#firstLoad = options.firstLoad;
+  }
+
+  async process(batch: ReplicatedEnvelope[]): Promise<void> {
+    let crdt: AnyCrdt;
+    const changes: Array<{ delta: NonNullable<ReturnType<AnyCrdt["takeDelta"]>>; writeConsistency: number }> = [];
+    try {
+      crdt = this.#crdt ?? (await this.#load(changes));
+    } catch (err) {
+      const error = KeystateError.fromStorage(err, "loading a replicated entity");
+      for (const envelope of batch) this.#settle({ envelope, error });
+      return;
+    }
+
+    const outcomes: Outcome[] = [];
+    for (const envelope of batch) {
+      const command = envelope.command;
+      if (command.kind === "stream-start" && command.stream.state === "closed") {
+        envelope.resolve(undefined); // cancelled before it started: nothing ran, nothing to undo
+        continue;
+      }
+      const stream = command.kind === "command" ? undefined : command.stream;
+      const event = command.kind === "command" ? StreamEvent.NONE : command.kind === "stream-start" ? StreamEvent.STARTED : StreamEvent.CANCELLED;
+      try {
+        const result = this.#call(crdt, command.kind === "command" ? command : stream!, event, undefined);
+        if (result.failure) throw failureToError(result.failure);
+        if (result.replicated.ops.length > 0) {
+          const working = crdt.clone();
+          applyCrdtOps(working, result.replicated.ops); // throws on a refused op: `crdt` is untouched
+          const delta = working.takeDelta();
+          if (delta !== undefined) {
+            crdt = working;
+            changes.push({ delta, writeConsistency: result.replicated.writeConsistency });
+          }
+        }
+        if (stream && event === StreamEvent.STARTED) {
+          stream.state = "started";
+          if (!result.replicated.endStream) this.streams.add(stream);
+          stream.seen = this.#snapshot(crdt);
+        }
+        outcomes.push({ envelope, result: { ...result.replicated, reply: result.reply } });
+      } catch (err) {
+        outcomes.push({ envelope, error: err instanceof KeystateError ? err : trapToError(err, this.#context(stream?.method ?? (command as { method: string }).method)) });
+      }
+    }
+
+    if (changes.length > 0) {
+      try {
+        await this.#values.put(this.id, encodeCrdtState(crdt));
+      } catch (err) {
+        // The write may or may not have landed: reload on the next command rather than guess.
+        this.#crdt = undefined;
+        const error = KeystateError.fromStorage(err, "writing a replicated entity");
+        for (const outcome of outcomes) this.#settle({ envelope: outcome.envelope, error });
+        return;
+      }
+    }
+    this.#crdt = crdt;
+    for (const outcome of outcomes) this.#settle(outcome);
+    for (const { delta, writeConsistency } of changes) this.#options.observer?.({ id: this.id, service: this.service.name, delta, writeConsistency });
+    this.#notifyStreams(crdt);
+  }
+
+  async #load(changes: Array<{ delta: NonNullable<ReturnType<AnyCrdt["takeDelta"]>>; writeConsistency: number }>): Promise<AnyCrdt> {
+    const type = this.service.crdtType;
+    if (!isCrdtType(type)) throw new KeystateError("INVALID_MODULE", `service ${this.service.name} declares no valid CRDT type`);
+    const bytes = await this.#values.get(this.id);
+    const crdt = bytes === undefined ? createCrdt(type, this.#options.replicaId) : decodeCrdtState(bytes, this.#options.replicaId);
+    if (crdt.type !== type) {
+      throw new KeystateError("GUEST_FAILURE", `the stored state of ${this.id.key} is a ${crdt.type}, but ${this.service.name} declares a ${type}`);
+    }
+    if (this.#firstLoad && crdt.type === "Vote" && crdt.value().selfVote) {
+      // This node's vote says something about the node now (presence: "I hold a connection").
+      // A node that restarted holds nothing: its old vote must not keep the user online forever.
+      crdt.vote(false);
+      changes.push({ delta: crdt.takeDelta()!, writeConsistency: 0 });
+    }
+    this.#firstLoad = false;
+    return crdt;
+  }
+
+  #call(crdt: AnyCrdt, target: { method: string; payload: Uint8Array }, streamEvent: StreamEvent, previous: WireCrdtValue | undefined) {
+    const otherStreams = [...this.streams].filter((s) => s.method === target.method && s !== target).length;
+    return guestCommand(this.service, {
+      method: target.method,
+      entityKey: this.id.key,
+      sequence: 0,
+      state: undefined,
+      payload: target.payload,
+      replicated: { crdt: crdtValueToWire(crdt), streamEvent, previousCrdt: previous, otherStreams },
+    });
+  }
+
+  #settle(outcome: Outcome): void {
+    const { envelope, result, error } = outcome;
+    const command = envelope.command;
+    if (command.kind === "command") {
+      if (error !== undefined) envelope.reject(error);
+      else envelope.resolve(result!.reply);
+      return;
+    }
+    envelope.resolve(undefined);
+    const stream = command.stream;
+    if (command.kind === "stream-cancel") {
+      if (error !== undefined) log().warn({ ...this.#context(stream.method), err: error }, "a stream's cancellation callback failed; its changes were dropped");
+      return;
+    }
+    if (error !== undefined || stream.state === "closed") {
+      // Refused at start, or cancelled while its start was being written (the cancellation callback is queued).
+      this.streams.delete(stream);
+      if (stream.state !== "closed") {
+        stream.state = "closed";
+        stream.sink.fail(error);
+      }
+      return;
+    }
+    stream.sink.opened();
+    this.#deliver(stream, result!);
+  }
+
+  /** Sends what a callback decided; ends the stream if it said so. */
+  #deliver(stream: Subscriber, result: ReplicatedResult & { reply: Uint8Array }): void {
+    if (result.streamSend) stream.sink.send(result.reply);
+    if (result.endStream) {
+      stream.state = "closed";
+      this.streams.delete(stream);
+      stream.sink.end();
+    }
+  }
+
+  /** Calls back every open stream whose last seen state differs from `crdt`. */
+  #notifyStreams(crdt: AnyCrdt): void {
+    if (this.streams.size === 0) return;
+    const now = this.#snapshot(crdt);
+    for (const stream of [...this.streams]) {
+      if (stream.state !== "started" || (stream.seen && equalBytes(stream.seen.bytes, now.bytes))) continue;
+      try {
+        const result = this.#call(crdt, stream, StreamEvent.CHANGED, stream.seen?.wire);
+        stream.seen = now;
+        if (result.failure) throw failureToError(result.failure);
+        if (result.replicated.ops.length > 0) {
+          log().warn(this.#context(stream.method), "a stream's state-change callback returned CRDT ops; only commands and cancellations change state, so they were ignored");
+        }
+        this.#deliver(stream, { ...result.replicated, reply: result.reply });
+      } catch (err) {
+        stream.state = "closed";
+        this.streams.delete(stream);
+        stream.sink.fail(err instanceof KeystateError ? err : trapToError(err, this.#context(stream.method)));
+      }
+    }
+  }
+
+  #snapshot(crdt: AnyCrdt): { bytes: Uint8Array; wire: WireCrdtValue } {
+    return { bytes: encodeCrdtState(crdt), wire: crdtValueToWire(crdt) };
+  }
+
+  #context(method: string) {
+    return { module: this.service.moduleName, service: this.service.name, method, entityKey: this.id.key };
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}

@@ -1,0 +1,124 @@
+// modules/presence (contract shared/contracts/presence.proto, a Vote CRDT) against a real
+// `keystate serve` process on a real redis-server, with plain gRPC clients built from the
+// contract: Connect keeps a user online while its stream is open, Monitor reports the
+// status at once and each flip, and cancelling the last Connect takes the user offline.
+import test, { type ExecutionContext } from "ava";
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { status } from "@grpc/grpc-js";
+import { streamClient, type StreamClient } from "../helpers/grpc-stream.js";
+import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+
+const run = promisify(execFile);
+const MODULE_DIR = join(REPO_ROOT, "modules", "presence");
+const SERVICE = "keystate.examples.presence.Presence";
+let buildDir = "";
+let WASM = "";
+let redis: RunningRedis | undefined;
+
+test.before(async () => {
+  buildDir = await makeTempDir("presence-build");
+  WASM = join(buildDir, "presence.wasm");
+  await run(process.execPath, [KEYSTATE_BIN, "build", MODULE_DIR, "-o", WASM], { cwd: REPO_ROOT });
+  redis = await startRedis();
+});
+
+test.after.always(async () => {
+  await redis?.stop();
+  if (buildDir) await removeDir(buildDir);
+});
+
+async function startPresenceNode(t: ExecutionContext, redisUrl: string): Promise<NodeProcess> {
+  const dataDir = await tempDirFor(t, "presence");
+  await writeFile(join(dataDir, "admin-token"), "presence-token\n", { mode: 0o600 });
+  const node = await startNodeProcess({ dataDir, redisUrl, extraArgs: ["--admin-token", "presence-token"] });
+  t.teardown(() => node.kill());
+  await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", node.adminUrl, "--token", node.token]);
+  return node;
+}
+
+function presence(t: ExecutionContext, node: NodeProcess): StreamClient {
+  const client = streamClient(join(MODULE_DIR, "proto"), "presence.proto", SERVICE, node.grpcPort);
+  t.teardown(() => client.close());
+  return client;
+}
+
+/** Resolves when `ms` passed without `stream` receiving more than `count` messages. */
+async function quietFor(t: ExecutionContext, stream: { messages: unknown[] }, count: number, ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  t.is(stream.messages.length, count, `no more messages: ${JSON.stringify(stream.messages)}`);
+}
+
+test("Connect keeps a user online; Monitor sees online, then offline within a second of the last Connect's cancel", async (t) => {
+  const node = await startPresenceNode(t, redis!.url);
+  const client = presence(t, node);
+
+  const monitor = client.open<{ online: boolean }>("Monitor", { name: "alice" });
+  t.deepEqual(await monitor.nth(0), { online: false }, "the current status at once: nobody connected");
+
+  const connect = client.open("Connect", { name: "alice" });
+  t.deepEqual(await monitor.nth(1), { online: true }, "Connect took alice online");
+  // A second monitor opened now sees the current status, online.
+  const late = client.open<{ online: boolean }>("Monitor", { name: "alice" });
+  t.deepEqual(await late.nth(0), { online: true });
+  // Other users are independent.
+  const bob = client.open<{ online: boolean }>("Monitor", { name: "bob" });
+  t.deepEqual(await bob.nth(0), { online: false });
+
+  // Stays online while the stream is open: no flip, no message.
+  await quietFor(t, monitor, 2, 700);
+  t.deepEqual(connect.messages, [], "Connect sends nothing");
+
+  const cancelledAt = Date.now();
+  connect.cancel();
+  t.deepEqual(await monitor.nth(2, 1_000), { online: false }, "offline within a second of the cancel");
+  t.true(Date.now() - cancelledAt < 1_000);
+  t.deepEqual(await late.nth(1, 1_000), { online: false });
+  t.is((await connect.ended).code, status.CANCELLED);
+  t.deepEqual(bob.messages, [{ online: false }], "bob's monitor never flipped");
+  for (const s of [monitor, late, bob]) s.cancel();
+});
+
+test("two Connects: cancelling one keeps the user online, cancelling the last takes them offline", async (t) => {
+  const node = await startPresenceNode(t, redis!.url);
+  const client = presence(t, node);
+  const first = client.open("Connect", { name: "carol" });
+  const second = client.open("Connect", { name: "carol" });
+  const monitor = client.open<{ online: boolean }>("Monitor", { name: "carol" });
+  t.deepEqual(await monitor.nth(0), { online: true });
+
+  first.cancel();
+  await quietFor(t, monitor, 1, 800);
+
+  second.cancel();
+  t.deepEqual(await monitor.nth(1, 1_000), { online: false });
+
+  // And back: a new Connect flips it again.
+  const third = client.open("Connect", { name: "carol" });
+  t.deepEqual(await monitor.nth(2), { online: true });
+  third.cancel();
+  t.deepEqual(await monitor.nth(3), { online: false });
+  monitor.cancel();
+});
+
+test("a node killed with SIGKILL while a Connect was open does not keep the user online after restart", async (t) => {
+  const node = await startPresenceNode(t, redis!.url);
+  const client = presence(t, node);
+  client.open("Connect", { name: "dave" });
+  const monitor = client.open<{ online: boolean }>("Monitor", { name: "dave" });
+  t.deepEqual(await monitor.nth(0), { online: true });
+  await node.kill("SIGKILL");
+
+  // Same Redis, fresh process: the vote stored as true belongs to a node that holds no connection now.
+  const dataDir = await tempDirFor(t, "presence-restart");
+  await writeFile(join(dataDir, "admin-token"), "presence-token\n", { mode: 0o600 });
+  const again = await startNodeProcess({ dataDir, redisUrl: redis!.url, extraArgs: ["--admin-token", "presence-token"] });
+  t.teardown(() => again.kill());
+  const after = presence(t, again).open<{ online: boolean }>("Monitor", { name: "dave" });
+  t.deepEqual(await after.nth(0), { online: false });
+  after.cancel();
+});
