@@ -13,6 +13,7 @@ import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { MethodModel } from "../runtime/service-model.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
+import { streamNdjson } from "./http-streaming.js";
 import { bindingsOf, RouteTable, type HttpBinding } from "./http-rules.js";
 import { grpcStatusName, httpStatusFor } from "./http-status.js";
 import { JsonCodec, type FieldValue } from "./json-codec.js";
@@ -86,6 +87,10 @@ export class HttpJsonIngress {
         query: queryFields(url.searchParams, binding),
         pathParams: params,
       });
+      if (target.method.serverStreaming) {
+        const toJson = (message: Uint8Array) => target.codec.replyJson(target.method.outputType, message, binding.responseBody);
+        return await streamNdjson(this.#router, res, { service: binding.service, method: binding.method, payload: requestBytes, toJson, finish });
+      }
       const reply = await this.#router.call(binding.service, binding.method, requestBytes);
       sendJson(res, 200, target.codec.replyJson(target.method.outputType, reply, binding.responseBody));
       finish(GrpcStatus.OK);
@@ -141,8 +146,8 @@ export class HttpJsonIngress {
       const codec = JsonCodec.forModule(module);
       for (const service of module.api.services.values()) {
         for (const method of service.methods.values()) {
-          // Only unary methods have an HTTP/JSON form: one request, one reply.
-          if (method.clientStreaming || method.serverStreaming) continue;
+          // Unary methods answer one JSON reply; server-streaming ones newline-delimited JSON (http-streaming.ts).
+          if (method.clientStreaming) continue;
           targets.set(`${method.service}/${method.name}`, { method, codec });
           for (const binding of this.#usable(module, method, codec)) {
             const key = `${binding.httpMethod} ${binding.template.source}`;

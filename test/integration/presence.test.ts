@@ -122,3 +122,66 @@ test("a node killed with SIGKILL while a Connect was open does not keep the user
   t.deepEqual(await after.nth(0), { online: false });
   after.cancel();
 });
+
+/** A server-streaming call over HTTP/JSON: newline-delimited JSON lines, read as they arrive. */
+async function ndjson(url: string, body: object) {
+  const abort = new AbortController();
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: abort.signal });
+  const lines: any[] = [];
+  let waiting: (() => void) | undefined;
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of response.body!) {
+        buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+        let at: number;
+        while ((at = buffered.indexOf("\n")) >= 0) {
+          lines.push(JSON.parse(buffered.slice(0, at)));
+          buffered = buffered.slice(at + 1);
+          waiting?.();
+        }
+      }
+    } catch {
+      // aborted by the test
+    }
+  })();
+  const nth = async (i: number, ms = 2_000) => {
+    const deadline = Date.now() + ms;
+    while (lines.length <= i) {
+      if (Date.now() > deadline) throw new Error(`line #${i} did not arrive within ${ms} ms (got ${JSON.stringify(lines)})`);
+      await new Promise<void>((r) => ((waiting = r), setTimeout(r, 50)));
+    }
+    return lines[i];
+  };
+  return { response, lines, nth, cancel: () => abort.abort(), reading };
+}
+
+test("presence over HTTP: newline-delimited JSON streams; aborting the HTTP Connect takes the user offline", async (t) => {
+  const node = await startPresenceNode(t, redis!.url);
+  const base = `http://127.0.0.1:${node.httpPort}/${SERVICE}`;
+  const monitor = await ndjson(`${base}/Monitor`, { name: "erin" });
+  t.is(monitor.response.status, 200);
+  t.regex(monitor.response.headers.get("content-type") ?? "", /application\/x-ndjson/);
+  // proto3 JSON mapping (as for unary replies): a false bool is omitted.
+  t.deepEqual(await monitor.nth(0), {});
+
+  const connect = await ndjson(`${base}/Connect`, { name: "erin" });
+  t.is(connect.response.status, 200, "headers come as soon as the stream is open, before any message");
+  t.deepEqual(await monitor.nth(1), { online: true });
+  // A gRPC monitor sees the same entity.
+  const grpcMonitor = presence(t, node).open<{ online: boolean }>("Monitor", { name: "erin" });
+  t.deepEqual(await grpcMonitor.nth(0), { online: true });
+
+  connect.cancel();
+  t.deepEqual(await monitor.nth(2, 1_000), {});
+  t.deepEqual(await grpcMonitor.nth(1, 1_000), { online: false });
+  t.deepEqual(connect.lines, []);
+
+  // A bad request is refused before any stream opens: a plain JSON error with its HTTP status.
+  const bad = await fetch(`${base}/Monitor`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "" }) });
+  t.is(bad.status, 400);
+  t.is(((await bad.json()) as { error: { status: string } }).error.status, "INVALID_ARGUMENT");
+  monitor.cancel();
+  grpcMonitor.cancel();
+});
