@@ -1,0 +1,183 @@
+// Hostile modules against a real `keystate serve`: test/fixtures/hostile has one method per
+// misbehaviour (loops forever, grows memory without end, aborts, hits `unreachable`,
+// overflows the stack) as an action, and a value entity that updates its state and then
+// misbehaves. Each costs only its own call: the right status and message, the node keeps
+// serving another module (the shopping cart), the trapped instance is replaced (the next
+// call on the same module works, with fresh memory), and the entity's state stays exactly
+// as before the command. Huge descriptors are refused here too.
+// Also covered elsewhere, not repeated: a forbidden import and missing or garbled sections
+// (deploy-validation.test.ts), a trap in the middle of a mailbox batch (action.test.ts).
+import test from "ava";
+import { status } from "@grpc/grpc-js";
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
+import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { makeTempDir, removeDir } from "../helpers/temp-dir.js";
+import { parseSections, withCustomSection } from "../helpers/wasm-sections.js";
+
+const run = promisify(execFile);
+const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "hostile");
+const CART_DIR = join(REPO_ROOT, "modules", "shopping-cart");
+const CART_WASM = join(CART_DIR, "build", "shopping-cart.wasm");
+const TOKEN = "hostile-test-token";
+
+let workDir = "";
+let node: NodeProcess;
+let hostile: ContractClient;
+let vault: ContractClient;
+let cart: ContractClient;
+
+async function upload(bytes: Uint8Array): Promise<{ status: number; message: string }> {
+  const response = await fetch(`${node.adminUrl}/modules`, {
+    method: "POST",
+    headers: { "content-type": "application/wasm", authorization: `Bearer ${TOKEN}` },
+    body: bytes as Uint8Array<ArrayBuffer>,
+  });
+  const body = (await response.json()) as { error?: { message: string } };
+  return { status: response.status, message: body.error?.message ?? "" };
+}
+
+test.before(async () => {
+  workDir = await makeTempDir("hostile");
+  const wasm = join(workDir, "hostile.wasm");
+  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", wasm], { cwd: REPO_ROOT });
+  const dataDir = join(workDir, "data");
+  await run("mkdir", ["-p", dataDir]);
+  await writeFile(join(dataDir, "admin-token"), TOKEN + "\n", { mode: 0o600 });
+  node = await startNodeProcess({ dataDir, extraArgs: ["--admin-token", TOKEN] });
+  for (const file of [wasm, CART_WASM]) {
+    const deployed = await upload(await readFile(file));
+    if (deployed.status !== 201) throw new Error(`deploying ${file} failed: ${deployed.message}`);
+  }
+  const protoDir = join(FIXTURE_DIR, "proto");
+  hostile = contractClient(protoDir, "hostile.proto", "keystate.test.hostile.Hostile", node.grpcPort);
+  vault = contractClient(protoDir, "hostile.proto", "keystate.test.hostile.Vault", node.grpcPort);
+  cart = contractClient(join(CART_DIR, "proto"), "shoppingcart.proto", "keystate.examples.shoppingcart.ShoppingCart", node.grpcPort);
+});
+
+test.after.always(async () => {
+  for (const client of [hostile, vault, cart]) client?.close();
+  await node?.kill();
+  if (workDir) await removeDir(workDir);
+});
+
+const FUEL = { code: status.RESOURCE_EXHAUSTED, details: /used up its CPU budget \(10000000 fuel units\)/ };
+const MEMORY = { code: status.RESOURCE_EXHAUSTED, details: /exceeded the module's memory limit \(32 MiB\)/ };
+const TRAP = { code: status.INTERNAL, details: /^the entity's code failed$/ };
+const STACK = { code: status.INTERNAL, details: /overflowed its stack/ };
+
+/** The node still serves another module, and the same module on a fresh instance. */
+async function assertStillServing(t: import("ava").ExecutionContext, label: string): Promise<void> {
+  const user = `u-${label}`;
+  await cart.methods.AddItem!({ userId: user, productId: "p", name: "P", quantity: 2 });
+  t.is((await cart.methods.GetCart!({ userId: user })).items[0]?.quantity, 2, `${label}: the cart module still serves`);
+  // `value` is the size of the guest's hoard: 0 proves the instance that grew it is gone.
+  t.deepEqual(await hostile.methods.Ok!({ text: label }), { text: `ok ${label}`, value: 0 }, `${label}: the same module serves again`);
+}
+
+test.serial("each hostile behaviour fails only its own call, with the right status and message", async (t) => {
+  const cases = [
+    { method: "LoopForever", request: {}, expect: FUEL },
+    { method: "GrowMemory", request: { chunkKib: 64 }, expect: MEMORY },
+    { method: "GrowMemory", request: { chunkKib: 1 }, expect: MEMORY },
+    { method: "Abort", request: { text: "secret-detail" }, expect: TRAP },
+    { method: "Unreachable", request: {}, expect: TRAP },
+    { method: "OverflowStack", request: {}, expect: STACK },
+  ];
+  await assertStillServing(t, "before");
+  for (const [i, c] of cases.entries()) {
+    const label = `${c.method}(${JSON.stringify(c.request)})`;
+    const result = await statusOf(hostile.methods[c.method]!(c.request));
+    t.is(result.code, c.expect.code, label);
+    t.regex(result.details, c.expect.details, label);
+    await assertStillServing(t, `${c.method}-${i}`);
+  }
+  const logged = node.output.join("");
+  t.true(logged.includes("hostile abort requested: secret-detail"), "the abort's own message is logged, not sent");
+  t.regex(logged, /Maximum call stack size exceeded/, "the stack overflow is logged with V8's reason");
+});
+
+test.serial("a fuel-exhausted call costs tens of milliseconds with the default budget", async (t) => {
+  const time = async (call: () => Promise<unknown>): Promise<number> => {
+    const start = performance.now();
+    await call().catch(() => undefined);
+    return performance.now() - start;
+  };
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const loops: number[] = [];
+  const oks: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    loops.push(await time(() => hostile.methods.LoopForever!({})));
+    oks.push(await time(() => hostile.methods.Ok!({ text: "x" })));
+  }
+  const loopMs = median(loops);
+  t.log(`fuel-exhausted call (10M fuel, gRPC round trip): median ${loopMs.toFixed(1)} ms; a healthy call: ${median(oks).toFixed(2)} ms`);
+  // The budget stops a loop quickly: far under a second (it is ~10-40 ms of CPU), and
+  // clearly longer than a healthy call, so the loop really ran until the fuel ran out.
+  t.true(loopMs < 1000, `${loopMs} ms`);
+  t.true(loopMs > median(oks), "the loop ran until its fuel ran out");
+});
+
+test.serial("a value entity that updated its state and then misbehaved keeps its state; other entities are untouched", async (t) => {
+  const balance = async (id: string) => vault.methods.Get!({ id });
+  t.deepEqual(await vault.methods.Deposit!({ id: "alice", amount: 5 }), { balance: "5", deposits: 1 });
+  t.deepEqual(await vault.methods.Deposit!({ id: "bob", amount: 7 }), { balance: "7", deposits: 1 });
+  const misbehaviours = [
+    { then: 1, expect: FUEL },
+    { then: 2, expect: TRAP },
+    { then: 3, expect: TRAP },
+    { then: 4, expect: MEMORY },
+    { then: 5, expect: STACK },
+  ];
+  for (const m of misbehaviours) {
+    const result = await statusOf(vault.methods.Deposit!({ id: "alice", amount: 1000, then: m.then }));
+    t.is(result.code, m.expect.code, `then=${m.then}`);
+    t.regex(result.details, m.expect.details, `then=${m.then}`);
+    t.deepEqual(await balance("alice"), { balance: "5", deposits: 1 }, `then=${m.then}: alice's state is as before the command`);
+    t.deepEqual(await balance("bob"), { balance: "7", deposits: 1 }, `then=${m.then}: bob is unaffected`);
+  }
+  // A looping command queued between two good ones: both neighbours land, the loop does not.
+  const [a, b, c] = await Promise.allSettled([
+    vault.methods.Deposit!({ id: "alice", amount: 1 }),
+    vault.methods.Deposit!({ id: "alice", amount: 1000, then: 1 }),
+    vault.methods.Deposit!({ id: "alice", amount: 10 }),
+  ]);
+  t.deepEqual(a.status === "fulfilled" && a.value, { balance: "6", deposits: 2 });
+  t.is(b.status === "rejected" && (b.reason as { code: number }).code, status.RESOURCE_EXHAUSTED);
+  t.deepEqual(c.status === "fulfilled" && c.value, { balance: "16", deposits: 3 });
+  t.deepEqual(await balance("bob"), { balance: "7", deposits: 1 });
+});
+
+test.serial("a descriptor over 4 MiB is refused with a message; a big one under the limit deploys and serves", async (t) => {
+  const cartBytes = await readFile(CART_WASM);
+  const descriptor = parseSections(cartBytes).find((s) => s.name === "keystate.descriptor")!.payload;
+
+  // 5 MiB: under the 16 MiB upload limit, so the descriptor limit is what refuses it.
+  const huge = withCustomSection(cartBytes, "keystate.descriptor", new Uint8Array(5 * 1024 * 1024).fill(0x0a));
+  const refused = await upload(huge);
+  t.is(refused.status, 400);
+  t.is(refused.message, `the module's API descriptor is ${5 * 1024 * 1024} bytes; the limit is ${4 * 1024 * 1024}`);
+
+  // 3.5 MiB: the real descriptor plus one unknown length-delimited field (number 15) that
+  // protobuf decoders skip. Allowed, and the cart keeps working on the new version.
+  const padding = new Uint8Array(3.5 * 1024 * 1024);
+  const big = withCustomSection(cartBytes, "keystate.descriptor", Buffer.concat([descriptor, Uint8Array.from([0x7a, ...varint(padding.length)]), padding]));
+  const start = performance.now();
+  const deployed = await upload(big);
+  t.log(`a ${(big.length / 1024 / 1024).toFixed(1)} MiB module with a 3.5 MiB descriptor deployed in ${(performance.now() - start).toFixed(0)} ms`);
+  t.is(deployed.status, 201, deployed.message);
+  await assertStillServing(t, "big-descriptor");
+});
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  while (value >= 0x80) {
+    out.push((value & 0x7f) | 0x80);
+    value >>>= 7;
+  }
+  out.push(value);
+  return out;
+}
