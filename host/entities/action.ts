@@ -5,12 +5,12 @@ import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
-export function runAction(service: ServiceRuntime, command: EntityCommand): Uint8Array {
+export function runAction(service: ServiceRuntime, command: EntityCommand, requestId?: string): Uint8Array {
   let result;
   try {
     result = guestCommand(service, { method: command.method, entityKey: "", sequence: 0, state: undefined, payload: command.payload });
   } catch (err) {
-    throw trapToError(err, { module: service.moduleName, service: service.name, method: command.method });
+    throw trapToError(err, { module: service.moduleName, service: service.name, method: command.method, requestId });
   }
   if (result.failure) throw failureToError(result.failure);
   command.effects?.accept(result);

@@ -6,6 +6,7 @@ import { KeystateError } from "../errors.js";
 import type { EntityId, Journal, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
+import type { CallContext } from "./call-context.js";
 import { Mailbox, type Envelope } from "./mailbox.js";
 import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
@@ -59,7 +60,7 @@ export class EntityManager {
   }
 
   /** Runs one command on the entity `key` of `service`, in that entity's mailbox. */
-  command(service: ServiceRuntime, key: string, command: EntityCommand): Promise<Uint8Array> {
+  command(service: ServiceRuntime, key: string, command: EntityCommand, context?: CallContext): Promise<Uint8Array> {
     if (service.kind === EntityKind.REPLICATED) return this.replicated.command(service, key, command);
     if (service.kind !== EntityKind.EVENT_SOURCED && service.kind !== EntityKind.VALUE) {
       // Actions have no entity (the Router runs them directly).
@@ -79,7 +80,7 @@ export class EntityManager {
       this.#active.set(id, active);
     }
     active.lastUsed = Date.now();
-    return active.mailbox.post(command);
+    return active.mailbox.post(command, context);
   }
 
   #activate(service: ServiceRuntime, id: EntityId): BatchProcessor {

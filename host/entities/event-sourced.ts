@@ -7,6 +7,7 @@ import type { AbiEvent } from "../abi/abi-codec.js";
 import type { EntityId, Journal, JournalEvent } from "../journal/types.js";
 import { log } from "../log.js";
 import type { Envelope } from "./mailbox.js";
+import { callerGone } from "./call-context.js";
 import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -55,6 +56,12 @@ export class EventSourcedEntity {
     const pending: JournalEvent[] = [];
     const outcomes: Array<{ envelope: Envelope<EntityCommand, Uint8Array>; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean }> = [];
     for (const envelope of batch) {
+      // A caller that left while earlier commands ran: its command never reaches the guest.
+      const gone = callerGone(envelope.context);
+      if (gone) {
+        envelope.reject(gone);
+        continue;
+      }
       const sawUncommitted = pending.length > 0;
       try {
         const result = guestCommand(this.#service, {
@@ -76,7 +83,7 @@ export class EventSourcedEntity {
         outcomes.push({ envelope, reply: result.reply, sawUncommitted });
       } catch (err) {
         // The command changed nothing: `state` still holds the state before it.
-        outcomes.push({ envelope, error: trapToError(err, this.#context(envelope.command.method)), sawUncommitted });
+        outcomes.push({ envelope, error: trapToError(err, this.#context(envelope)), sawUncommitted });
       }
     }
 
@@ -141,7 +148,8 @@ export class EventSourcedEntity {
     });
   }
 
-  #context(method: string) {
-    return { module: this.#service.moduleName, service: this.#service.name, method, entityKey: this.id.key };
+  #context(envelope: Envelope<EntityCommand, Uint8Array>) {
+    const { command, context } = envelope;
+    return { module: this.#service.moduleName, service: this.#service.name, method: command.method, entityKey: this.id.key, requestId: context?.requestId };
   }
 }

@@ -19,6 +19,7 @@ export interface GuestCallContext {
   readonly service: string;
   readonly method?: string;
   readonly entityKey?: string;
+  readonly requestId?: string;
 }
 
 /** For an error thrown out of a guest call: log it in full, return what the caller may see. */

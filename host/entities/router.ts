@@ -6,6 +6,7 @@ import { KeystateError } from "../errors.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { runAction } from "./action.js";
+import { callerGone, type CallContext } from "./call-context.js";
 import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
 import { CommandEffects, checkEffectTarget, checkHops } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
@@ -18,6 +19,8 @@ export interface RouterOptions {
 export interface CallOptions {
   /** How many forwards / side effects deep this call is: 0 from ingress. */
   readonly hops?: number;
+  /** The ingress call's request id, deadline and cancellation (absent for internal calls). */
+  readonly context?: CallContext;
 }
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
 import { openStream } from "./stream-route.js";
@@ -56,12 +59,14 @@ export class Router {
     // The entity checks the command's forward and side effects with this before it persists anything.
     const effects = new CommandEffects((call, replyType) => checkEffectTarget(this.#registry, call, replyType, hops + 1), method.outputType);
     const origin = { module: service.moduleName, service: serviceName, method: methodName };
+    const gone = callerGone(options.context);
+    if (gone) throw gone;
     if (service.kind === EntityKind.ACTION) {
-      const reply = runAction(service, { method: methodName, payload, effects });
+      const reply = runAction(service, { method: methodName, payload, effects }, options.context?.requestId);
       return effects.none ? reply : this.#effects.complete(reply, effects, origin, hops);
     }
     const key = method.key!.read(payload);
-    const reply = await this.#entities.command(service, key, { method: methodName, payload, effects });
+    const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
     // Resolved: the command's state change is durable, so its effects may run.
     return effects.none ? reply : this.#effects.complete(reply, effects, { ...origin, entityKey: key }, hops);
   }

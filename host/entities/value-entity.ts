@@ -7,6 +7,7 @@ import { StateAction } from "../abi/abi-codec.js";
 import { KeystateError } from "../errors.js";
 import type { EntityId, ValueStore } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
+import { callerGone } from "./call-context.js";
 import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { Envelope } from "./mailbox.js";
@@ -51,6 +52,12 @@ export class ValueEntity {
     let changed = false;
     const outcomes: Outcome[] = [];
     for (const envelope of batch) {
+      // A caller that left while earlier commands ran: its command never reaches the guest.
+      const gone = callerGone(envelope.context);
+      if (gone) {
+        envelope.reject(gone);
+        continue;
+      }
       const sawUnwritten = changed;
       try {
         const result = guestCommand(this.#service, {
@@ -77,7 +84,7 @@ export class ValueEntity {
         outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue });
       } catch (err) {
         // The command changed nothing: `value` still holds the value before it.
-        outcomes.push({ envelope, error: trapToError(err, this.#context(envelope.command.method)), needsWrite: false });
+        outcomes.push({ envelope, error: trapToError(err, this.#context(envelope)), needsWrite: false });
       }
     }
 
@@ -99,8 +106,9 @@ export class ValueEntity {
     for (const outcome of outcomes) settle(outcome, undefined);
   }
 
-  #context(method: string) {
-    return { module: this.#service.moduleName, service: this.#service.name, method, entityKey: this.id.key };
+  #context(envelope: Envelope<EntityCommand, Uint8Array>) {
+    const { command, context } = envelope;
+    return { module: this.#service.moduleName, service: this.#service.name, method: command.method, entityKey: this.id.key, requestId: context?.requestId };
   }
 }
 

@@ -3,15 +3,14 @@
 // without a restart; each call resolves the current module version when it arrives.
 // Server reflection (v1 and v1alpha) describes whatever is served at that moment.
 import * as grpc from "@grpc/grpc-js";
-import { log } from "../log.js";
 import type { ModuleRegistry, ServiceChange } from "../runtime/module-registry.js";
 import type { ServiceRuntime } from "../entities/service-runtime.js";
 import type { Router } from "../entities/router.js";
-import { toStatus } from "../errors.js";
 import { Metrics } from "../metrics.js";
 import { streamingHandler } from "./grpc-streaming.js";
 import { addReflection } from "./reflection.js";
 import { ReflectionIndex } from "./reflection-index.js";
+import { unaryHandler } from "./grpc-unary.js";
 
 const passthrough = {
   serialize: (value: Buffer): Buffer => value,
@@ -112,23 +111,7 @@ export class GrpcIngress {
         handlers[method.name] = streamingHandler(this.#router, this.#metrics, service, method);
         continue;
       }
-      handlers[method.name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        const finish = this.#metrics.startCall(service.name, method.name, "grpc");
-        this.#router.call(service.name, method.name, call.request).then(
-          (reply) => {
-            finish(grpc.status.OK);
-            callback(null, Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength));
-          },
-          (err: unknown) => {
-            const status = toStatus(err);
-            finish(status.code);
-            if (status.code === grpc.status.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
-              log().error({ service: service.name, method: method.name, err }, "unexpected error in a call");
-            }
-            callback({ code: status.code, details: status.details });
-          },
-        );
-      };
+      handlers[method.name] = unaryHandler({ router: this.#router, metrics: this.#metrics, registry: this.#registry }, service.name, method.name);
     }
     return handlers;
   }

@@ -12,6 +12,9 @@ import type { Metrics } from "../metrics.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { MethodModel } from "../runtime/service-model.js";
+import { requestIdFrom, startCallContext } from "../entities/call-context.js";
+import { logCallFailure, type FailedCall } from "./call-log.js";
+import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { streamNdjson } from "./http-streaming.js";
 import { bindingsOf, RouteTable, type HttpBinding } from "./http-rules.js";
@@ -70,6 +73,15 @@ export class HttpJsonIngress {
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let finish: ((code: GrpcStatus) => void) | undefined;
+    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    let call: FailedCall = { ingress: "http", requestId };
+    const scope = startCallContext(requestId, undefined);
+    // A client that hung up waits for nothing: its command need not run (nor hold the mailbox).
+    const onClose = () => res.writableFinished || scope.cancel();
+    res.once("close", onClose);
+    // The client may have hung up before this request was even read (the node was busy).
+    if (req.socket.destroyed) scope.cancel();
     try {
       const url = new URL(req.url ?? "/", "http://ingress");
       const match = this.#table.match(req.method ?? "GET", decodeSegments(url.pathname));
@@ -81,28 +93,32 @@ export class HttpJsonIngress {
       const { binding, params } = match;
       const target = this.#targets.get(`${binding.service}/${binding.method}`)!;
       finish = this.#metrics.startCall(binding.service, binding.method, "http");
+      call = { ...call, service: binding.service, method: binding.method };
       const requestBytes = target.codec.requestBytes(target.method.inputType, {
         body: binding.body === undefined ? undefined : await this.#readJson(req),
         bodyField: binding.body,
         query: queryFields(url.searchParams, binding),
         pathParams: params,
       });
+      call = { ...call, payload: requestBytes };
       if (target.method.serverStreaming) {
         const toJson = (message: Uint8Array) => target.codec.replyJson(target.method.outputType, message, binding.responseBody);
         return await streamNdjson(this.#router, res, { service: binding.service, method: binding.method, payload: requestBytes, toJson, finish });
       }
-      const reply = await this.#router.call(binding.service, binding.method, requestBytes);
+      const reply = await this.#router.call(binding.service, binding.method, requestBytes, { context: scope.context });
       sendJson(res, 200, target.codec.replyJson(target.method.outputType, reply, binding.responseBody));
       finish(GrpcStatus.OK);
     } catch (err) {
-      this.#fail(res, err, finish);
+      this.#fail(res, err, finish, call);
     } finally {
+      scope.dispose();
+      res.off("close", onClose);
       // Whatever of the body was not read is discarded, so the connection can be reused.
       if (!req.readableEnded) req.resume();
     }
   }
 
-  #fail(res: http.ServerResponse, err: unknown, finish: ((code: GrpcStatus) => void) | undefined): void {
+  #fail(res: http.ServerResponse, err: unknown, finish: ((code: GrpcStatus) => void) | undefined, call: FailedCall): void {
     let httpStatus: number;
     let code: GrpcStatus;
     let message: string;
@@ -113,10 +129,10 @@ export class HttpJsonIngress {
       [httpStatus, code, message] = [413, GrpcStatus.RESOURCE_EXHAUSTED, err.message];
     } else {
       const status = toStatus(err);
-      if (!(err instanceof KeystateError)) log().error({ err }, "unexpected error in an HTTP/JSON call");
       [httpStatus, code, message] = [httpStatusFor(status.code), status.code, status.details];
     }
     finish?.(code);
+    logCallFailure(this.#registry, call, err, code);
     if (res.headersSent) {
       res.destroy();
       return;

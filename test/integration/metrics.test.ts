@@ -4,26 +4,10 @@ import test from "ava";
 import { join } from "node:path";
 import { contractClient, statusOf } from "../helpers/grpc-client.js";
 import { ensureExample, fetchJson, postJson, startDeployedNode } from "../helpers/deployed-node.js";
+import { callLabels as labels, scrapeMetrics as scrape } from "../helpers/metrics-scrape.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 
 const CART = "keystate.examples.shoppingcart.ShoppingCart";
-
-/** Samples of the text exposition format, keyed by `name{labels}` exactly as printed. */
-async function scrape(base: string): Promise<{ contentType: string; samples: Map<string, number> }> {
-  const response = await fetch(`${base}/metrics`);
-  const text = await response.text();
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return { contentType: response.headers.get("content-type") ?? "", samples };
-}
-
-function labels(service: string, method: string, ingress: string, extra = ""): string {
-  return `{service="${service}",method="${method}",ingress="${ingress}"${extra}}`;
-}
 
 test("a burst of N calls shows as N calls, its failures by status, and N latency observations", async (t) => {
   const cart = (await ensureExample("shopping-cart"))!;
