@@ -28,8 +28,10 @@ export interface NodeConfig {
   /** Serve the admin API without a token (local development only). */
   readonly insecureAdmin?: boolean;
   readonly maxModuleBytes?: number;
-  /** Largest HTTP/JSON request body, in bytes. Default 4 MiB. */
+  /** Largest HTTP/JSON request body, in bytes. Default: maxRequestBytes. */
   readonly maxJsonBodyBytes?: number;
+  /** Largest request on either ingress (gRPC message, HTTP/JSON body), in bytes. Default 4 MiB. */
+  readonly maxRequestBytes?: number;
 }
 
 export interface KeystateNode {
@@ -54,8 +56,9 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   const metrics = new Metrics();
   metrics.countModulesWith(() => registry.modules.length);
   metrics.countEntitiesWith(() => entities.activeCount);
-  const grpc = new GrpcIngress(registry, router, { metrics });
-  const httpJson = new HttpJsonIngress(registry, router, metrics, { maxBodyBytes: config.maxJsonBodyBytes, reservedPaths: ADMIN_PATHS });
+  const grpc = new GrpcIngress(registry, router, { metrics, maxReceiveMessageBytes: config.maxRequestBytes });
+  const maxBodyBytes = config.maxJsonBodyBytes ?? config.maxRequestBytes;
+  const httpJson = new HttpJsonIngress(registry, router, metrics, { maxBodyBytes, reservedPaths: ADMIN_PATHS });
   const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(20).toString("hex"));
   const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes, metrics, fallback: (req, res) => httpJson.handle(req, res) });
 

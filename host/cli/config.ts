@@ -17,6 +17,7 @@ export const SERVE_SETTINGS = {
   adminToken: { flag: "admin-token", env: "KEYSTATE_ADMIN_TOKEN", kind: "string", help: "bearer token the admin API requires (generated and printed when unset)" },
   insecureAdmin: { flag: "insecure-admin", env: "KEYSTATE_INSECURE_ADMIN", kind: "boolean", help: "serve the admin API without a token (local development only)" },
   maxModuleSize: { flag: "max-module-size", env: "KEYSTATE_MAX_MODULE_SIZE", kind: "number", defaultValue: String(16 * 1024 * 1024), help: "largest accepted module upload, in bytes" },
+  maxRequestSize: { flag: "max-request-size", env: "KEYSTATE_MAX_REQUEST_SIZE", kind: "number", defaultValue: String(4 * 1024 * 1024), help: "largest gRPC message or HTTP/JSON body accepted, in bytes" },
   logLevel: { flag: "log-level", env: "KEYSTATE_LOG_LEVEL", kind: "string", defaultValue: "info", help: "log level: trace, debug, info, warn, error" },
 } as const satisfies Record<string, SettingSpec>;
 

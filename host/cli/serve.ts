@@ -20,6 +20,7 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     adminToken: resolveSetting("adminToken", flags, env),
     insecureAdmin: booleanSetting("insecureAdmin", flags, env),
     maxModuleBytes: numberSetting("maxModuleSize", flags, env),
+    maxRequestBytes: numberSetting("maxRequestSize", flags, env),
   });
   if (node.adminToken !== undefined) {
     // The CLI on this machine finds the token here, so `keystate deploy` just works.
