@@ -8,6 +8,7 @@ import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
 import { Mailbox, type Envelope } from "./mailbox.js";
+import { MemoryBudget, type Charged } from "./memory-budget.js";
 import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -25,9 +26,18 @@ export interface EntityStorage {
 /** What runs one mailbox batch for one entity, settling every envelope. */
 interface BatchProcessor {
   process(batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void>;
+  /** State bytes it keeps between batches, charged against the memory budget. */
+  readonly residentBytes?: number;
 }
 
-interface ActiveEntity {
+export interface EntityManagerOptions {
+  /** Bytes resident entities may hold (state + a fixed overhead each) before the least recently used idle ones leave. Default 256 MiB. */
+  readonly memoryBudgetBytes?: number;
+}
+
+interface ActiveEntity extends Charged {
+  /** Its key in the active map. */
+  readonly id: string;
   readonly entity: BatchProcessor;
   readonly mailbox: Mailbox<EntityCommand, Uint8Array>;
   /** The service runtime (module version) the entity was activated with. */
@@ -41,9 +51,13 @@ export class EntityManager {
   #replicatedEntities: ReplicatedEntities | undefined;
   readonly #active = new Map<string, ActiveEntity>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly #budget: MemoryBudget<ActiveEntity>;
+  /** The shortest passivation timeout of any entity activated so far (lets the sweep stop early). */
+  #minTimeoutMs = Infinity;
 
   /** `storage`: a Store (journal and values), or a bare Journal, which serves event-sourced entities only. */
-  constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000) {
+  constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000, options: EntityManagerOptions = {}) {
+    this.#budget = new MemoryBudget(options.memoryBudgetBytes);
     if ("journal" in storage) {
       this.#journal = storage.journal;
       this.#values = storage.values;
@@ -59,6 +73,11 @@ export class EntityManager {
     return this.#active.size + (this.#replicatedEntities?.activeCount ?? 0);
   }
 
+  /** What resident entities are charged against the memory budget now. */
+  get residentBytes(): number {
+    return this.#budget.usedBytes;
+  }
+
   /** Runs one command on the entity `key` of `service`, in that entity's mailbox. */
   command(service: ServiceRuntime, key: string, command: EntityCommand, context?: CallContext): Promise<Uint8Array> {
     if (service.kind === EntityKind.REPLICATED) return this.replicated.command(service, key, command);
@@ -72,14 +91,19 @@ export class EntityManager {
     if (active && active.service !== service && active.mailbox.idle) {
       // A new module version is live: let the next command rehydrate with it.
       this.#active.delete(id);
+      this.#budget.release(active);
       active = undefined;
     }
     if (!active) {
       const entity = this.#activate(service, { persistenceId: service.persistenceId, key });
-      active = { entity, mailbox: new Mailbox((batch) => entity.process(batch)), service, lastUsed: Date.now() };
+      const mailbox = new Mailbox<EntityCommand, Uint8Array>((batch) => this.#run(started, batch));
+      const started: ActiveEntity = { id, entity, mailbox, service, lastUsed: 0, charged: 0, older: undefined, newer: undefined };
+      active = started;
       this.#active.set(id, active);
+      this.#minTimeoutMs = Math.min(this.#minTimeoutMs, service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS);
     }
     active.lastUsed = Date.now();
+    this.#budget.touch(active);
     return active.mailbox.post(command, context);
   }
 
@@ -102,13 +126,24 @@ export class EntityManager {
     return (this.#replicatedEntities ??= new ReplicatedEntities(this.#values));
   }
 
+  /** Runs a batch, then charges the entity for the state it now keeps and evicts over budget. */
+  async #run(active: ActiveEntity, batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void> {
+    await active.entity.process(batch);
+    if (this.#active.get(active.id) !== active) return;
+    this.#budget.measure(active, active.id.length * 2);
+    this.#budget.evict((evicted) => this.#active.delete(evicted.id));
+  }
+
   /** Drops entities idle past their timeout whose mailboxes are empty. */
   passivateIdle(now: number): number {
     let dropped = this.#replicatedEntities?.passivateIdle(now, DEFAULT_PASSIVATION_TIMEOUT_MS) ?? 0;
-    for (const [id, active] of this.#active) {
+    for (const active of this.#budget.oldestFirst()) {
+      // Least recently used first: once one is too recent for any timeout, so is every later one.
+      if (now - active.lastUsed < this.#minTimeoutMs) break;
       const timeout = active.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS;
       if (active.mailbox.idle && now - active.lastUsed >= timeout) {
-        this.#active.delete(id);
+        this.#active.delete(active.id);
+        this.#budget.release(active);
         dropped++;
       }
     }

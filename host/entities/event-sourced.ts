@@ -10,6 +10,7 @@ import type { Envelope } from "./mailbox.js";
 import { callerGone } from "./call-context.js";
 import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
+import { compactBytes } from "./memory-budget.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import type { CommandEffects } from "./effects.js";
 
@@ -36,6 +37,11 @@ export class EventSourcedEntity {
     this.id = id;
     this.#service = service;
     this.#journal = journal;
+  }
+
+  /** State bytes kept between commands (charged against the node's entity memory budget). */
+  get residentBytes(): number {
+    return this.#resident?.state?.byteLength ?? 0;
   }
 
   get sequence(): number {
@@ -105,7 +111,7 @@ export class EventSourcedEntity {
         return;
       }
       resident.seq += pending.length;
-      resident.state = state;
+      resident.state = state && compactBytes(state);
       this.#maybeSnapshot(resident);
     }
     for (const outcome of outcomes) {

@@ -10,6 +10,7 @@ import type { EntityCommand } from "./event-sourced.js";
 import { callerGone } from "./call-context.js";
 import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
+import { compactBytes } from "./memory-budget.js";
 import type { Envelope } from "./mailbox.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
@@ -36,6 +37,11 @@ export class ValueEntity {
     this.id = id;
     this.#service = service;
     this.#values = values;
+  }
+
+  /** Value bytes kept between commands (charged against the node's entity memory budget). */
+  get residentBytes(): number {
+    return this.#resident?.value?.byteLength ?? 0;
   }
 
   async process(batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void> {
@@ -101,7 +107,7 @@ export class ValueEntity {
         for (const outcome of outcomes) settle(outcome, outcome.needsWrite ? error : undefined);
         return;
       }
-      resident.value = value;
+      resident.value = value && compactBytes(value);
     }
     for (const outcome of outcomes) settle(outcome, undefined);
   }
