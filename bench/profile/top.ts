@@ -29,5 +29,19 @@ profile.samples.forEach((id, i) => {
   selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
   total += dt;
 });
+// Also by place: every guest Wasm function together, each package, each host file.
+const byPlace = new Map<string, number>();
+for (const [key, us] of selfUs) {
+  const place = key.startsWith("wasm-function") ? "guest Wasm code (all functions)"
+    : /node_modules\/(@[^/]+\/[^/]+|[^/]+)/.exec(key)?.[0].replace("node_modules/", "package ")
+    ?? /(host|bench)\/[\w/.-]+\.ts/.exec(key)?.[0]
+    ?? (key.includes("node:") ? "node internals" : key);
+  byPlace.set(place, (byPlace.get(place) ?? 0) + us);
+}
+process.stdout.write("-- by place --\n");
+for (const [place, us] of [...byPlace.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+  process.stdout.write(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${place}\n`);
+}
+process.stdout.write("-- by function --\n");
 const top = [...selfUs.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(count ?? 25));
 for (const [name, us] of top) process.stdout.write(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}\n`);

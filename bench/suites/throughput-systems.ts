@@ -47,11 +47,11 @@ function grpcSystem(port: number, workload: Workload, stop: () => Promise<void>,
   };
 }
 
-export function systems(workload: Workload, wasmFile: string, redisUrl: string, pin: Pinning, restateSkip: string | undefined): SystemSpec[] {
+export function systems(workload: Workload, wasmFile: string, redisUrl: string, pin: Pinning, restateSkip: string | undefined, redisDurability = REDIS_DURABILITY): SystemSpec[] {
   return [
     {
       name: `Keystate (${workload.module} module, \`keystate serve --redis\`)`,
-      durability: `journal/state in ${REDIS_DURABILITY}; reply after the write is acknowledged`,
+      durability: `state in ${redisDurability}; reply after the write is acknowledged`,
       async start() {
         const dir = await tempDir("serve");
         const serve = await startServe({ dataDir: dir.path, redisUrl, deploy: [wasmFile], readyMessage: "deployed", prefix: pin.server });
@@ -71,7 +71,7 @@ export function systems(workload: Workload, wasmFile: string, redisUrl: string, 
     },
     {
       name: "baseline (b): FaaS + CRUD (grpc-js + Redis GET, compare-and-set Lua, retry)",
-      durability: REDIS_DURABILITY,
+      durability: redisDurability,
       async start() {
         const server = await startChildServer([...pin.server, process.execPath, ...tsNodeArgs("servers/faas-crud.ts", workload.module, redisUrl)]);
         return grpcSystem(server.port, workload, server.stop, true);

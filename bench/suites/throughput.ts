@@ -6,12 +6,17 @@ import { inProcessNode } from "../lib/inproc.js";
 import { choosePinning } from "../lib/pinning.js";
 import { ensureModuleBuilt } from "../lib/prepare.js";
 import { fmtRate, fmtRatio, fmtUs, progress } from "../lib/progress.js";
-import { startBenchRedis } from "../lib/redis.js";
+import { REDIS_EVERYSEC, setAppendFsync, startBenchRedis } from "../lib/redis.js";
 import { goal, type Cell, type Goal, type SuiteBody, type SuiteContext } from "../lib/result.js";
 import { cartWorkload, counterWorkload, type Workload } from "../lib/workloads.js";
 import { measureEndToEnd, type SystemRun } from "./throughput-e2e.js";
 import { measureInProcessThroughput, type RateFigure } from "./throughput-inproc.js";
 import { systems } from "./throughput-systems.js";
+
+/** "Keystate (counter module, ...)" → "Keystate"; "baseline (b): FaaS + CRUD (...)" → "FaaS + CRUD". */
+function shortName(system: string): string {
+  return system.replace(/ \(.*$/, "").replace(/^baseline \(.\): /, "");
+}
 
 interface Available {
   readonly workload: Workload;
@@ -64,6 +69,7 @@ export async function runThroughput(ctx: SuiteContext): Promise<SuiteBody> {
 
   const inproc: RateFigure[] = [];
   let e2e: SystemRun[] = [];
+  let everysec: SystemRun[] = [];
   try {
     for (const m of modules) inproc.push(...(await measureInProcessThroughput(ctx, m.workload, m.bytes, redis.url)));
     if (!hasH2load()) {
@@ -71,18 +77,26 @@ export async function runThroughput(ctx: SuiteContext): Promise<SuiteBody> {
     } else {
       const restateSkip = ctx.noRestate ? "skipped (--no-restate)" : ctx.quick ? "skipped in --quick mode (its start alone takes several seconds)" : undefined;
       e2e = await measureEndToEnd(ctx, systems(primary.workload, primary.wasm, redis.url, pin, restateSkip), pin);
+      if (!ctx.quick) {
+        // The same two Redis-backed systems without an fsync per write: shows how much of
+        // each figure is the disk's fsync latency and how much is the server's own work.
+        progress(suite, "again with Redis appendfsync everysec (Keystate and FaaS + CRUD only)");
+        await setAppendFsync(redis.url, "everysec");
+        const redisBacked = systems(primary.workload, primary.wasm, redis.url, pin, restateSkip, REDIS_EVERYSEC).filter((s) => /^Keystate|^baseline \(b\)/.test(s.name));
+        everysec = await measureEndToEnd(ctx, redisBacked, pin);
+      }
     }
   } finally {
     await redis.stop();
   }
 
-  const rps = (system: string, shape: string) => e2e.find((r) => r.system.startsWith(system) && r.shape === shape)?.result?.rps;
-  const e2eRows: Cell[][] = e2e.map((r) => {
+  const rps = (system: string, shape: string, runs = e2e) => runs.find((r) => r.system.startsWith(system) && r.shape === shape)?.result?.rps;
+  const rowsOf = (runs: SystemRun[]): Cell[][] => runs.map((r) => {
     if (!r.result) return [r.system, r.durability, r.shape, r.error ?? "n/a", "", "", "", "", "", ""];
     const l = r.result.latency;
     return [
       r.system, r.durability, r.shape, fmtRate(r.result.rps), fmtUs(l.p50), fmtUs(l.p99),
-      fmtRatio(r.result.rps, rps("baseline (a)", r.shape)), fmtRatio(r.result.rps, rps("baseline (b)", r.shape)), fmtRatio(r.result.rps, rps("baseline (c)", r.shape)),
+      fmtRatio(r.result.rps, rps("baseline (a)", r.shape)), fmtRatio(r.result.rps, rps("baseline (b)", r.shape, runs)), fmtRatio(r.result.rps, rps("baseline (c)", r.shape)),
       `${r.result.succeeded} / ${r.applied ?? "n/a"}${r.result.failed ? ` (${r.result.failed} failed)` : ""}`,
     ];
   });
@@ -119,13 +133,21 @@ export async function runThroughput(ctx: SuiteContext): Promise<SuiteBody> {
       {
         title: `End to end over gRPC (h2load), ${primary.workload.describe}`,
         columns: ["system", "durability", "load", "req/s", "p50", "p99", "vs bare grpc-js", "vs FaaS + CRUD", "vs Restate", "answered / applied"],
-        rows: e2eRows,
+        rows: rowsOf(e2e),
         notes: [
           `64 requests in flight for every row: "one hot key" = 1 h2load process (1 connection x 64 streams) on one key; "8 keys" = 8 h2load processes (one key each, 1 connection x 8 streams; with 16 processes h2load measurably contended with itself on its one core). gRPC frames (5-byte header + message) with \`content-type: application/grpc\`, \`te: trailers\`; Restate gets JSON over HTTP/2 to its ingress. Pinning: ${pin.describe}.`,
           "answered = requests h2load saw complete (HTTP level); applied = writes the system's state shows afterwards (read back per key). applied >= answered means no answered write was lost; the excess is requests still in flight when h2load stopped.",
           "Restate serves a counter (add 1, return the new value) whichever Keystate module is measured; its ingress is JSON, not gRPC.",
         ],
       },
+      ...(everysec.length > 0
+        ? [{
+            title: `The Redis-backed rows again, with ${REDIS_EVERYSEC}`,
+            columns: ["system", "durability", "load", "req/s", "p50", "p99", "vs bare grpc-js (above)", "vs FaaS + CRUD (this setting)", "vs Restate (above)", "answered / applied"],
+            rows: rowsOf(everysec),
+            notes: ["Same load and pinning as above; only Redis's fsync policy changed (CONFIG SET appendfsync everysec), so the difference between the two tables is the cost of one fsync per acknowledged write on this disk."],
+          }]
+        : []),
     ],
     goals,
     notes,
@@ -134,12 +156,16 @@ export async function runThroughput(ctx: SuiteContext): Promise<SuiteBody> {
         file: "throughput.svg",
         title: `End-to-end req/s, ${shape}, 64 in flight (${primary.workload.module})`,
         unit: "k req/s",
-        bars: e2e.filter((r) => r.shape === shape && r.result).map((r) => ({ label: r.system.replace(/ \(.*$/, "").replace(/^baseline \(.\): /, ""), value: r.result!.rps / 1000, baseline: !r.system.startsWith("Keystate") })),
+        bars: [
+          ...e2e.filter((r) => r.shape === shape && r.result).map((r) => ({ label: shortName(r.system), value: r.result!.rps / 1000, baseline: !r.system.startsWith("Keystate") })),
+          ...everysec.filter((r) => r.shape === shape && r.result).map((r) => ({ label: `${shortName(r.system)}, fsync everysec`, value: r.result!.rps / 1000, baseline: !r.system.startsWith("Keystate") })),
+        ],
       },
     ],
     figures: {
       ...Object.fromEntries(inproc.map((f) => [f.label, f.rate])),
       ...Object.fromEntries(e2e.filter((r) => r.result).map((r) => [`${r.system} | ${r.shape} | rps`, r.result!.rps])),
+      ...Object.fromEntries(everysec.filter((r) => r.result).map((r) => [`${r.system} | ${r.shape} | everysec | rps`, r.result!.rps])),
     },
   };
 }
