@@ -91,7 +91,9 @@ export class GSet extends Crdt {
     const o = op(CrdtOpKind.CRDT_OP_ADD);
     o.element = element;
     this.record(o);
-    if (!this.contains(element)) this.elements.push(element);
+    if (this.contains(element)) return;
+    // Kept sorted by bytes, as the host orders them, so a handler reads what a later call will.
+    insertSorted(this.elements, element);
   }
   addString(element: string): void {
     this.add(utf8(element));
@@ -259,8 +261,11 @@ export class ORMap extends Crdt {
     fresh.key = key;
     if (at >= 0) this.values[at] = fresh;
     else {
-      this.entryKeys.push(key);
+      // Keys stay sorted by bytes, as the host orders them.
+      const slot = insertSorted(this.entryKeys, key);
       this.values.push(fresh);
+      for (let i = this.values.length - 1; i > slot; i--) this.values[i] = this.values[i - 1];
+      this.values[slot] = fresh;
     }
     // Creating the key is itself a change (an empty update), as with the host's getOrCreate.
     const create = new CrdtOp();
@@ -338,6 +343,22 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): bool {
   if (a.length != b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] != b[i]) return false;
   return true;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): i32 {
+  const n = min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] != b[i]) return i32(a[i]) - i32(b[i]);
+  return a.length - b.length;
+}
+
+/** Inserts `element` in byte order; returns where it went. */
+function insertSorted(list: Array<Uint8Array>, element: Uint8Array): i32 {
+  let at = 0;
+  while (at < list.length && compareBytes(list[at], element) < 0) at++;
+  list.push(element);
+  for (let i = list.length - 1; i > at; i--) list[i] = list[i - 1];
+  list[at] = element;
+  return at;
 }
 
 function indexOf(list: Array<Uint8Array>, element: Uint8Array): i32 {

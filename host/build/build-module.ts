@@ -84,7 +84,8 @@ export function encodeManifest(config: ModuleConfig): Uint8Array {
     services: config.entities.map((entity) => ({
       service: entity.service,
       kind: KIND_BY_NAME[entity.kind],
-      persistenceId: entity.kind === "action" ? "" : (entity.persistenceId ?? config.name),
+      // Replicated services of one module hold different CRDTs, so each defaults to a persistence id of its own.
+      persistenceId: entity.kind === "action" ? "" : (entity.persistenceId ?? (entity.kind === "replicated" ? entity.service : config.name)),
       snapshotEvery: entity.snapshotEvery ?? 0,
       passivationTimeoutMs: entity.passivationTimeoutMs ?? 0,
       stateType: entity.state ?? "",

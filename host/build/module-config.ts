@@ -9,7 +9,7 @@ export interface EntityConfig {
   /** Fully qualified gRPC service name. */
   readonly service: string;
   readonly kind: "event-sourced" | "value" | "replicated" | "action";
-  /** Storage name of the entity type; defaults to the module name. */
+  /** Storage name of the entity type; defaults to the module name (replicated: the service name). */
   readonly persistenceId?: string;
   /** Fully qualified name of the state message (event-sourced and value entities). */
   readonly state?: string;

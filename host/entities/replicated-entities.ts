@@ -44,13 +44,13 @@ export class ReplicatedEntities {
 
   command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array }): Promise<Uint8Array> {
     return this.#get(service, key)
-      .mailbox.post({ kind: "command", method: command.method, payload: command.payload })
+      .mailbox.post({ kind: "command", service, method: command.method, payload: command.payload })
       .then((reply) => reply ?? new Uint8Array(0));
   }
 
   openStream(service: ServiceRuntime, key: string, command: StreamCommand, sink: StreamSink): StreamHandle {
     const active = this.#get(service, key);
-    const stream: Subscriber = { method: command.method, payload: command.payload, sink, state: "queued" };
+    const stream: Subscriber = { service, method: command.method, payload: command.payload, sink, state: "queued" };
     const post = (kind: "stream-start" | "stream-cancel") =>
       active.mailbox.post({ kind, stream }).catch((err: unknown) => {
         // The entity settles every envelope itself; this only catches a bug, which must not leave the stream hanging.

@@ -22,6 +22,8 @@ import type { CrdtDeltaObserver } from "./replicated-observer.js";
 
 /** One streamed call held by the entity. */
 export interface Subscriber {
+  /** The service (module version) the stream was opened on: its handlers answer it. */
+  readonly service: ServiceRuntime;
   readonly method: string;
   readonly payload: Uint8Array;
   readonly sink: StreamSink;
@@ -32,7 +34,7 @@ export interface Subscriber {
 }
 
 export type ReplicatedCommand =
-  | { readonly kind: "command"; readonly method: string; readonly payload: Uint8Array }
+  | { readonly kind: "command"; readonly service: ServiceRuntime; readonly method: string; readonly payload: Uint8Array }
   | { readonly kind: "stream-start" | "stream-cancel"; readonly stream: Subscriber };
 
 type ReplicatedEnvelope = Envelope<ReplicatedCommand, Uint8Array | undefined>;
@@ -145,9 +147,13 @@ export class ReplicatedEntity {
     return crdt;
   }
 
-  #call(crdt: AnyCrdt, target: { method: string; payload: Uint8Array }, streamEvent: StreamEvent, previous: WireCrdtValue | undefined) {
+  #call(crdt: AnyCrdt, target: { service: ServiceRuntime; method: string; payload: Uint8Array }, streamEvent: StreamEvent, previous: WireCrdtValue | undefined) {
+    // Services that share a persistence id share the entity; each must declare its CRDT type.
+    if (target.service.crdtType !== crdt.type) {
+      throw new KeystateError("GUEST_FAILURE", `entity ${this.id.key} holds a ${crdt.type}, but ${target.service.name} declares a ${target.service.crdtType}`);
+    }
     const otherStreams = [...this.streams].filter((s) => s.method === target.method && s !== target).length;
-    return guestCommand(this.service, {
+    return guestCommand(target.service, {
       method: target.method,
       entityKey: this.id.key,
       sequence: 0,

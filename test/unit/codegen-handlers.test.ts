@@ -82,7 +82,7 @@ test("one module may mix kinds: one class each, one import of everything they us
 
 test("the generator refuses a value entity without a state type, and kinds it cannot generate", (t) => {
   t.throws(() => generate(counterApi, [{ service: COUNTER.service, kind: "value" }]), { message: /needs "state"/ });
-  t.throws(() => generate(counterApi, [{ ...COUNTER, kind: "replicated" }]), { message: /kind "replicated" is not supported/ });
+  t.throws(() => generate(counterApi, [{ ...COUNTER, kind: "replicated" }]), { message: /needs "crdt" in module.json/ });
   t.throws(() => generate(counterApi, [{ ...COUNTER, service: "keystate.examples.counter.Nope" }]), { message: /which the .proto files do not define/ });
   // Event-sourced entities still refuse streaming methods at build time, as before.
   t.throws(() => generate(fixtureApi, [{ service: ECHO.service, kind: "event-sourced", state: "keystate.test.echo.EchoReply", events: [] }]), {
