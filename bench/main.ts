@@ -32,7 +32,7 @@ for (const suite of args.suites) {
   }
 }
 
-writeMarkdown(paths, readFileSync(join(BENCH_DIR, "lib", "results-preamble.md"), "utf8"));
+writeMarkdown(paths, readFileSync(join(BENCH_DIR, "lib", "results-preamble.md"), "utf8"), readFileSync(join(BENCH_DIR, "lib", "results-notes.md"), "utf8"));
 const results = args.suites
   .filter((s) => !failed.includes(s))
   .map((s) => JSON.parse(readFileSync(join(paths.resultsDir, `${s}.json`), "utf8")) as SuiteResult);

@@ -9,12 +9,17 @@ function escapeCell(cell: Cell): string {
   return String(cell).replace(/\|/g, "\\|").replace(/\n/g, " ");
 }
 
+/** Figures (numbers, "12.3 ms", "x0.5", "n/a") are right-aligned; text columns are not. */
+function isFigure(cell: Cell | undefined): boolean {
+  return cell === undefined || typeof cell === "number" || cell === "" || /^([\d.,x(]|n\/a)/.test(cell);
+}
+
 function renderTable(table: Table): string {
   const lines = [
     `#### ${table.title}`,
     "",
     `| ${table.columns.map(escapeCell).join(" | ")} |`,
-    `|${table.columns.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`,
+    `|${table.columns.map((_, i) => (i > 0 && table.rows.every((row) => isFigure(row[i])) ? "---:" : "---")).join("|")}|`,
     ...table.rows.map((row) => `| ${row.map(escapeCell).join(" | ")} |`),
   ];
   for (const note of table.notes ?? []) lines.push("", `_${note}_`);
@@ -59,7 +64,8 @@ export function saveSuite(paths: OutputPaths, result: SuiteResult): void {
 
 const ORDER = ["startup", "throughput", "density"];
 
-export function writeMarkdown(paths: OutputPaths, preamble: string): void {
+/** `notes`: hand-written analysis (profiles) appended after the generated sections. */
+export function writeMarkdown(paths: OutputPaths, preamble: string, notes: string): void {
   const results = existsSync(paths.resultsDir)
     ? readdirSync(paths.resultsDir)
         .filter((f) => f.endsWith(".json"))
@@ -67,5 +73,5 @@ export function writeMarkdown(paths: OutputPaths, preamble: string): void {
         .sort((a, b) => ORDER.indexOf(a.suite) - ORDER.indexOf(b.suite))
     : [];
   mkdirSync(dirname(paths.markdown), { recursive: true });
-  writeFileSync(paths.markdown, [preamble, ...results.map(renderSuite)].join("\n"));
+  writeFileSync(paths.markdown, [preamble, ...results.map(renderSuite), notes].join("\n"));
 }
