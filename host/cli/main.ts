@@ -1,4 +1,4 @@
-// The `keystate` command line: serve, build, deploy, modules.
+// The `keystate` command line: serve, build, deploy, modules, call.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { adminRequest, adminTarget } from "./admin-client.js";
@@ -13,6 +13,9 @@ Commands:
   modules                    list the modules a node has (--admin URL, --token T)
   undeploy <name>            stop serving a module (its versions stay stored)
   rollback <name> <version>  make a stored version of a module live again
+  call <pkg.Service>/<Method> '<json>'
+                             call a unary method (found through gRPC reflection); prints the reply as JSON
+  call --list                list the methods a node serves
 
 serve options (flag, environment variable):
 ${settingsHelp()}
@@ -23,6 +26,11 @@ deploy / modules options:
   --admin <url>              the node's admin API (KEYSTATE_ADMIN_URL, default http://127.0.0.1:8081)
   --token <token>            admin token (KEYSTATE_ADMIN_TOKEN, else read from <data>/admin-token)
   --data <dir>               where to look for admin-token (KEYSTATE_DATA, default ./data)
+
+call options:
+  --address <host:port>      the node's gRPC port (KEYSTATE_ADDRESS, default 127.0.0.1:8080)
+  --deadline <ms>            the call's gRPC deadline (default 30000)
+  --request-id <id>          sent as x-request-id; the node's log lines for the call carry it
 `;
 
 const serveOptions = Object.fromEntries(
@@ -41,6 +49,10 @@ async function main(argv: string[]): Promise<void> {
       token: { type: "string" },
       out: { type: "string", short: "o" },
       help: { type: "boolean", short: "h" },
+      address: { type: "string" },
+      deadline: { type: "string" },
+      list: { type: "boolean" },
+      "request-id": { type: "string" },
     },
   });
   const [command, ...args] = positionals;
@@ -94,6 +106,11 @@ async function main(argv: string[]): Promise<void> {
       const body = Buffer.from(JSON.stringify({ version }));
       const active = (await adminRequest(adminTarget(values, process.env), "PUT", `/modules/${encodeURIComponent(args[0])}/active`, body, "application/json")) as Record<string, unknown>;
       process.stdout.write(`${active.name} version ${active.version} is live\n`);
+      return;
+    }
+    case "call": {
+      const { runCall } = await import("./call.js");
+      process.stdout.write(await runCall(args, values, process.env));
       return;
     }
     default:
