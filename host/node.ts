@@ -2,6 +2,7 @@
 // state in the embedded store or Redis, and an admin/ops HTTP port.
 import { randomBytes } from "node:crypto";
 import { EntityManager } from "./entities/entity-manager.js";
+import type { CrdtDeltaObserver } from "./entities/replicated-observer.js";
 import { Router } from "./entities/router.js";
 import { ADMIN_PATHS, AdminServer } from "./ingress/admin-http.js";
 import { GrpcIngress } from "./ingress/grpc-server.js";
@@ -11,6 +12,7 @@ import type { Store } from "./journal/types.js";
 import { log } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { DEFAULT_MAX_MODULE_BYTES, ModuleRegistry } from "./runtime/module-registry.js";
+import { DEFAULT_FUEL_PER_CALL, DEFAULT_MAX_MEMORY_MB, WASM_PAGE_BYTES } from "./runtime/guest-limits.js";
 
 export interface NodeConfig {
   /** Interface both ports bind to. Default 127.0.0.1. */
@@ -28,6 +30,12 @@ export interface NodeConfig {
   /** Serve the admin API without a token (local development only). */
   readonly insecureAdmin?: boolean;
   readonly maxModuleBytes?: number;
+  /** Every guest memory's maximum, in MiB (default 32). */
+  readonly guestMemoryMb?: number;
+  /** Fuel units a command may use unless its module sets its own (default 10,000,000). */
+  readonly guestFuelPerCall?: number;
+  /** Bytes resident entities may hold (state + fixed overhead each) before the least recently used idle ones are passivated. Default 256 MiB. */
+  readonly entityMemoryBudgetBytes?: number;
   /** Largest HTTP/JSON request body, in bytes. Default: maxRequestBytes. */
   readonly maxJsonBodyBytes?: number;
   /** Largest request on either ingress (gRPC message, HTTP/JSON body), in bytes. Default 4 MiB. */
@@ -43,6 +51,8 @@ export interface KeystateNode {
   readonly router: Router;
   readonly store: Store;
   readonly metrics: Metrics;
+  /** Every local change of a replicated entity, as a CRDT delta, once durable (what the cluster will replicate). */
+  onCrdtDelta(observer: CrdtDeltaObserver): void;
   stop(): Promise<void>;
 }
 
@@ -50,8 +60,12 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   const host = config.host ?? "127.0.0.1";
   const store = await openStore({ dataDir: config.dataDir ?? "data", redisUrl: config.redisUrl });
   const maxModuleBytes = config.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
-  const registry = new ModuleRegistry(store, { maxModuleBytes });
-  const entities = new EntityManager(store);
+  const guestLimits = {
+    maxMemoryPages: Math.max(1, Math.floor(((config.guestMemoryMb ?? DEFAULT_MAX_MEMORY_MB) * 1024 * 1024) / WASM_PAGE_BYTES)),
+    fuelPerCall: config.guestFuelPerCall ?? DEFAULT_FUEL_PER_CALL,
+  };
+  const registry = new ModuleRegistry(store, { maxModuleBytes, guestLimits });
+  const entities = new EntityManager(store, undefined, { memoryBudgetBytes: config.entityMemoryBudgetBytes });
   const router = new Router(registry, entities);
   const metrics = new Metrics();
   metrics.countModulesWith(() => registry.modules.length);
@@ -75,9 +89,11 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     router,
     store,
     metrics,
+    onCrdtDelta: (observer) => entities.replicated.onDelta(observer),
     async stop() {
       grpc.forceClose();
       await admin.close();
+      router.close();
       entities.close();
       await store.close();
     },

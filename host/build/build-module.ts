@@ -65,7 +65,9 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
       ].join("\n"),
     );
   });
-  const code = await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts")));
+  const maxMemoryMb = config.limits?.maxMemoryMb;
+  const ascFlags = maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [];
+  const code = await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags }));
   const wasm = appendCustomSections(code, [
     { name: DESCRIPTOR_SECTION, payload: descriptorBytes },
     { name: MANIFEST_SECTION, payload: encodeManifest(config) },
@@ -81,6 +83,7 @@ export function encodeManifest(config: ModuleConfig): Uint8Array {
   return type.encode({
     name: config.name,
     abiVersion: ABI_VERSION,
+    fuelPerCall: config.limits?.fuelPerCall ?? 0,
     services: config.entities.map((entity) => ({
       service: entity.service,
       kind: KIND_BY_NAME[entity.kind],

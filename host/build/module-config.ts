@@ -31,6 +31,13 @@ export interface ModuleConfig {
   /** The module's .proto files, relative to its proto/ folder. */
   readonly protos: string[];
   readonly entities: EntityConfig[];
+  /** Resource limits the module asks for; the node caps memory at its own maximum. */
+  readonly limits?: {
+    /** Fuel units one command may use (default: the node's --guest-fuel). */
+    readonly fuelPerCall?: number;
+    /** The module's own memory maximum in MiB (default: the node's --guest-memory-mb). */
+    readonly maxMemoryMb?: number;
+  };
 }
 
 export const KIND_BY_NAME: Record<EntityConfig["kind"], EntityKind> = {
@@ -62,6 +69,13 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
     if (entity.kind === "replicated" && !crdtTypeOf(entity.crdt)) {
       problems.push(`entities[${i}] (replicated) needs "crdt": one of ${CRDT_TYPES.map((type) => type.toLowerCase()).join(", ")}`);
     }
+  }
+  const { fuelPerCall, maxMemoryMb } = config.limits ?? {};
+  if (fuelPerCall !== undefined && (!Number.isInteger(fuelPerCall) || fuelPerCall < 1 || fuelPerCall > 0x7fffffff)) {
+    problems.push(`limits.fuelPerCall must be a whole number from 1 to ${0x7fffffff}`);
+  }
+  if (maxMemoryMb !== undefined && (!Number.isInteger(maxMemoryMb) || maxMemoryMb < 1 || maxMemoryMb > 4096)) {
+    problems.push("limits.maxMemoryMb must be a whole number of MiB from 1 to 4096");
   }
   if (problems.length > 0) throw new Error(`${path}: ${problems.join("; ")}`);
   return config;

@@ -20,6 +20,9 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     adminToken: resolveSetting("adminToken", flags, env),
     insecureAdmin: booleanSetting("insecureAdmin", flags, env),
     maxModuleBytes: numberSetting("maxModuleSize", flags, env),
+    guestMemoryMb: numberSetting("guestMemoryMb", flags, env),
+    guestFuelPerCall: numberSetting("guestFuel", flags, env),
+    entityMemoryBudgetBytes: numberSetting("entityMemoryBudget", flags, env),
     maxRequestBytes: numberSetting("maxRequestSize", flags, env),
   });
   if (node.adminToken !== undefined) {

@@ -24,11 +24,10 @@ export interface GuestCallContext {
 
 /** For an error thrown out of a guest call: log it in full, return what the caller may see. */
 export function trapToError(err: unknown, context: GuestCallContext): KeystateError {
-  if (err instanceof KeystateError) return err;
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
-    log().warn({ ...context, err }, "guest overflowed its stack");
-    return new KeystateError("GUEST_TRAP", "the entity's code overflowed its stack", { cause: err });
+  const error = err instanceof KeystateError ? err : new KeystateError("GUEST_TRAP", undefined, { cause: err });
+  if (error.code === "GUEST_TRAP" || error.code === "RESOURCE_LIMIT") {
+    // The caller sees the generic message; the log keeps the guest's own (error.cause).
+    log().warn({ ...context, err: error.cause ?? error, reason: error.message }, "guest call trapped");
   }
-  log().warn({ ...context, err }, "guest trapped");
-  return new KeystateError("GUEST_TRAP", undefined, { cause: err });
+  return error;
 }

@@ -39,6 +39,7 @@ export interface Manifest {
   name: string;
   services: ServiceManifest[];
   abiVersion: number;
+  fuelPerCall: number;
 }
 
 /** The single custom section `name`; INVALID_MODULE when absent or repeated. */
