@@ -1,0 +1,85 @@
+// In process, on a real node (embedded store) running test/fixtures/crdt-kinds: every
+// durable local change of a replicated entity reaches the delta hook (what the cluster
+// will replicate) with its write consistency, refused commands publish nothing, and a
+// stream opened through the Router is released by cancel without holding the entity.
+import test from "ava";
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import protobuf from "protobufjs";
+import { WriteConsistency } from "../../host/abi/replicated-abi.js";
+import { GCounter, decodeCrdtDelta, encodeCrdtDelta } from "../../host/crdt/index.js";
+import type { CrdtDeltaEvent } from "../../host/entities/replicated-observer.js";
+import { startNode } from "../../host/node.js";
+import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+
+const run = promisify(execFile);
+const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "crdt-kinds");
+const HITS = "keystate.test.crdts.Hits";
+let buildDir = "";
+
+test.before(async () => {
+  buildDir = await makeTempDir("crdt-deltas-build");
+  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", join(buildDir, "crdt-kinds.wasm")], { cwd: REPO_ROOT });
+});
+
+test.after.always(async () => {
+  if (buildDir) await removeDir(buildDir);
+});
+
+function fixtureRoot(): protobuf.Root {
+  const protobufjsDir = dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) =>
+    target.startsWith("google/protobuf/") ? join(protobufjsDir, target) : target.startsWith("keystate/") ? join(REPO_ROOT, "proto", target) : join(FIXTURE_DIR, "proto", target);
+  return root.loadSync("crdts.proto");
+}
+
+test("durable changes reach the delta hook with their write consistency; refusals publish nothing; cancelled streams are released", async (t) => {
+  const node = await startNode({ grpcPort: 0, httpPort: 0, dataDir: await tempDirFor(t, "crdt-deltas"), insecureAdmin: true });
+  t.teardown(() => node.stop());
+  await node.registry.deploy(await readFile(join(buildDir, "crdt-kinds.wasm")));
+  const root = fixtureRoot();
+  const encode = (type: string, value: object) => root.lookupType(`keystate.test.crdts.${type}`).encode(value).finish();
+  const total = (bytes: Uint8Array) => String((root.lookupType("keystate.test.crdts.HitsTotal").decode(bytes) as unknown as { total: unknown }).total);
+  const deltas: CrdtDeltaEvent[] = [];
+  node.onCrdtDelta((event) => deltas.push(event));
+
+  t.is(total(await node.router.call(HITS, "Add", encode("HitsAdd", { page: "p", amount: 3 }))), "3");
+  t.is(total(await node.router.call(HITS, "Add", encode("HitsAdd", { page: "p", amount: 4, majority: true }))), "7");
+  await t.throwsAsync(node.router.call(HITS, "Add", encode("HitsAdd", { page: "p", amount: -1 })));
+  t.is(total(await node.router.call(HITS, "Get", encode("HitsKey", { page: "p" }))), "7", "reads publish nothing");
+
+  t.deepEqual(deltas.map((d) => [d.service, d.id.key, d.delta.type, d.writeConsistency]), [
+    [HITS, "p", "GCounter", WriteConsistency.LOCAL],
+    [HITS, "p", "GCounter", WriteConsistency.MAJORITY],
+  ]);
+  // The deltas are real host/crdt deltas: joined into an empty replica elsewhere they give the value.
+  const elsewhere = new GCounter("n2");
+  for (const d of deltas) elsewhere.applyDelta(decodeCrdtDelta(encodeCrdtDelta(d.delta)));
+  t.is(elsewhere.value(), 7n);
+
+  // A stream through the Router: the first message, then cancel; the entity keeps answering at once.
+  const sent: string[] = [];
+  let ended = false;
+  const handle = node.router.openStream(HITS, "Watch", encode("HitsWatch", { page: "p", until: 100 }), {
+    opened: () => {},
+    send: (m) => sent.push(total(m)),
+    end: () => (ended = true),
+    fail: (err) => t.fail(String(err)),
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual(sent, ["7"]);
+  handle.cancel();
+  handle.cancel(); // twice is harmless
+  t.is(total(await node.router.call(HITS, "Add", encode("HitsAdd", { page: "p", amount: 1 }))), "8");
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(sent, ["7"], "a cancelled stream hears nothing more");
+  t.false(ended);
+
+  // A stream on a unary method is refused up front, opening nothing.
+  t.throws(() => node.router.openStream(HITS, "Get", encode("HitsKey", { page: "p" }), { opened() {}, send() {}, end() {}, fail() {} }), { message: /unary method/ });
+});
