@@ -10,12 +10,27 @@ export type Ingress = "grpc" | "http";
 export interface EntityObserver {
   /** An entity was loaded into memory (first command, or after passivation). */
   activated(service: string): void;
-  /** An idle entity was dropped from memory. */
+  /** An idle entity was dropped from memory (timeout or memory budget). */
   passivated(service: string): void;
+  /** A journal append was durable after `seconds`, writing `events` events (one mailbox batch). */
+  journalAppended(persistenceId: string, seconds: number, events: number): void;
+}
+
+/** What a guest command reports when it returns or traps. */
+export interface GuestObserver {
+  /**
+   * `fuel`: units the call used, once the runtime reports it (host/runtime meters fuel; the
+   * instance does not expose per-call use yet, so callers pass undefined and nothing is counted).
+   */
+  guestCall(service: string, seconds: number, fuel?: number): void;
 }
 
 /** Latency buckets in seconds: sub-millisecond in-memory calls up to multi-second cold starts. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Guest calls are synchronous and usually take microseconds; the fuel limit stops them at tens of ms. */
+const GUEST_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+/** Events per append: one command's events up to a full mailbox batch (256 commands). */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -25,6 +40,10 @@ export class Metrics {
   readonly #activations: Counter<"service">;
   readonly #passivations: Counter<"service">;
   readonly #deploys: Counter<"result">;
+  readonly #appendLatency: Histogram<"persistence_id">;
+  readonly #appendEvents: Histogram<"persistence_id">;
+  readonly #guestTime: Histogram<"service">;
+  readonly #guestFuel: Counter<"service">;
   #modulesSource: () => number = () => 0;
   #entitiesSource: () => number = () => 0;
 
@@ -46,6 +65,22 @@ export class Metrics {
     });
     this.#activations = new Counter({ name: "keystate_entity_activations_total", help: "Entities loaded into memory, by service", labelNames: ["service"], registers });
     this.#passivations = new Counter({ name: "keystate_entity_passivations_total", help: "Idle entities dropped from memory, by service", labelNames: ["service"], registers });
+    this.#appendLatency = new Histogram({
+      name: "keystate_journal_append_duration_seconds",
+      help: "Time until a journal append is durable, by persistence id (entity type)",
+      labelNames: ["persistence_id"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#appendEvents = new Histogram({
+      name: "keystate_journal_append_events",
+      help: "Events written per journal append (group commit of one mailbox batch), by persistence id",
+      labelNames: ["persistence_id"],
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.#guestTime = new Histogram({ name: "keystate_guest_call_duration_seconds", help: "Time inside the guest per command, by service", labelNames: ["service"], buckets: GUEST_BUCKETS, registers });
+    this.#guestFuel = new Counter({ name: "keystate_guest_fuel_used_total", help: "Fuel units guest commands used, by service (once the runtime reports it)", labelNames: ["service"], registers });
     this.#deploys = new Counter({ name: "keystate_module_deploys_total", help: "Module uploads through the admin API, by result (ok or the error status)", labelNames: ["result"], registers });
     // Gauges read the live value when scraped instead of being kept in step by hand.
     const sources = this;
@@ -100,6 +135,18 @@ export class Metrics {
   readonly entities: EntityObserver = {
     activated: (service) => this.#activations.inc({ service }),
     passivated: (service) => this.#passivations.inc({ service }),
+    journalAppended: (persistenceId, seconds, events) => {
+      this.#appendLatency.observe({ persistence_id: persistenceId }, seconds);
+      this.#appendEvents.observe({ persistence_id: persistenceId }, events);
+    },
+  };
+
+  /** The hook guest commands report to (pass it to the module registry). */
+  readonly guest: GuestObserver = {
+    guestCall: (service, seconds, fuel) => {
+      this.#guestTime.observe({ service }, seconds);
+      if (fuel !== undefined) this.#guestFuel.inc({ service }, fuel);
+    },
   };
 
   /** The exposition text and its content type, for GET /metrics. */

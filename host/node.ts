@@ -70,6 +70,8 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   const metrics = new Metrics();
   metrics.countModulesWith(() => registry.modules.length);
   metrics.countEntitiesWith(() => entities.activeCount);
+  entities.observe(metrics.entities);
+  registry.observeGuestCalls(metrics.guest);
   const grpc = new GrpcIngress(registry, router, { metrics, maxReceiveMessageBytes: config.maxRequestBytes });
   const maxBodyBytes = config.maxJsonBodyBytes ?? config.maxRequestBytes;
   const httpJson = new HttpJsonIngress(registry, router, metrics, { maxBodyBytes, reservedPaths: ADMIN_PATHS });

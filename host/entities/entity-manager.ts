@@ -8,6 +8,8 @@ import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
 import { Mailbox, type Envelope } from "./mailbox.js";
+import type { EntityObserver } from "../metrics.js";
+import { observedJournal } from "./observed-journal.js";
 import { MemoryBudget, type Charged } from "./memory-budget.js";
 import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
@@ -46,7 +48,7 @@ interface ActiveEntity extends Charged {
 }
 
 export class EntityManager {
-  readonly #journal: Journal;
+  #journal: Journal;
   readonly #values: ValueStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
   readonly #active = new Map<string, ActiveEntity>();
@@ -54,6 +56,7 @@ export class EntityManager {
   readonly #budget: MemoryBudget<ActiveEntity>;
   /** The shortest passivation timeout of any entity activated so far (lets the sweep stop early). */
   #minTimeoutMs = Infinity;
+  #observer: EntityObserver | undefined;
 
   /** `storage`: a Store (journal and values), or a bare Journal, which serves event-sourced entities only. */
   constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000, options: EntityManagerOptions = {}) {
@@ -67,6 +70,12 @@ export class EntityManager {
     }
     this.#sweeper = setInterval(() => this.passivateIdle(Date.now()), sweepIntervalMs);
     this.#sweeper.unref();
+  }
+
+  /** Reports activations, passivations and journal appends (the node's metrics) from now on; call before serving. */
+  observe(observer: EntityObserver): void {
+    this.#observer = observer;
+    this.#journal = observedJournal(this.#journal, observer);
   }
 
   get activeCount(): number {
@@ -92,6 +101,7 @@ export class EntityManager {
       // A new module version is live: let the next command rehydrate with it.
       this.#active.delete(id);
       this.#budget.release(active);
+      this.#observer?.passivated(active.service.name);
       active = undefined;
     }
     if (!active) {
@@ -100,6 +110,7 @@ export class EntityManager {
       const started: ActiveEntity = { id, entity, mailbox, service, lastUsed: 0, charged: 0, older: undefined, newer: undefined };
       active = started;
       this.#active.set(id, active);
+      this.#observer?.activated(service.name);
       this.#minTimeoutMs = Math.min(this.#minTimeoutMs, service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS);
     }
     active.lastUsed = Date.now();
@@ -131,7 +142,10 @@ export class EntityManager {
     await active.entity.process(batch);
     if (this.#active.get(active.id) !== active) return;
     this.#budget.measure(active, active.id.length * 2);
-    this.#budget.evict((evicted) => this.#active.delete(evicted.id));
+    this.#budget.evict((evicted) => {
+      this.#active.delete(evicted.id);
+      this.#observer?.passivated(evicted.service.name);
+    });
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */
@@ -144,6 +158,7 @@ export class EntityManager {
       if (active.mailbox.idle && now - active.lastUsed >= timeout) {
         this.#active.delete(active.id);
         this.#budget.release(active);
+        this.#observer?.passivated(active.service.name);
         dropped++;
       }
     }

@@ -1,5 +1,6 @@
 // What the entity layer needs to run one deployed service: its model, the module's
 // instance pool, and the module identity (for logs).
+import type { GuestObserver } from "../metrics.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { InstancePool } from "../runtime/instance-pool.js";
 import type { EntityKind } from "../runtime/module-sections.js";
@@ -18,9 +19,11 @@ export interface ServiceRuntime {
   readonly moduleName: string;
   readonly moduleVersion: number;
   readonly pool: InstancePool;
+  /** Where guest commands report their time (the node's metrics); absent in bare test setups. */
+  readonly observer?: GuestObserver;
 }
 
-export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: InstancePool): ServiceRuntime {
+export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: InstancePool, observer?: GuestObserver): ServiceRuntime {
   return {
     name: model.service,
     kind: model.kind,
@@ -33,5 +36,6 @@ export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: 
     moduleName: module.name,
     moduleVersion: module.version,
     pool,
+    observer,
   };
 }

@@ -4,6 +4,7 @@
 import { KeystateError } from "../errors.js";
 import type { ModuleVersionInfo, Store } from "../journal/types.js";
 import { log } from "../log.js";
+import type { GuestObserver } from "../metrics.js";
 import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
 import { InstancePool } from "./instance-pool.js";
 import { compileModule, hashModule, type LoadedModule } from "./loaded-module.js";
@@ -32,11 +33,17 @@ export class ModuleRegistry {
   readonly #modules = new Map<string, LoadedModule>();
   readonly #services = new Map<string, ServiceRuntime>();
   readonly #listeners: Array<(change: ServiceChange) => void> = [];
+  #guestObserver: GuestObserver | undefined;
 
   constructor(store: Store, options: { maxModuleBytes?: number; guestLimits?: GuestLimits } = {}) {
     this.#limits = options.guestLimits ?? DEFAULT_GUEST_LIMITS;
     this.#store = store;
     this.#maxModuleBytes = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
+  }
+
+  /** Where guest commands of modules activated from now on report their time (call before loadFromStore). */
+  observeGuestCalls(observer: GuestObserver): void {
+    this.#guestObserver = observer;
   }
 
   onServicesChanged(listener: (change: ServiceChange) => void): void {
@@ -156,7 +163,7 @@ export class ModuleRegistry {
     const previous = this.#modules.get(loaded.name);
     const added: ServiceRuntime[] = [];
     for (const model of loaded.api.services.values()) {
-      const runtime = serviceRuntime(loaded, model, pool);
+      const runtime = serviceRuntime(loaded, model, pool, this.#guestObserver);
       this.#services.set(model.service, runtime);
       added.push(runtime);
     }

@@ -3,9 +3,10 @@
 import test from "ava";
 import { join } from "node:path";
 import { contractClient, statusOf } from "../helpers/grpc-client.js";
-import { ensureExample, fetchJson, postJson, startDeployedNode } from "../helpers/deployed-node.js";
+import { deploy, ensureExample, fetchJson, postJson, startDeployedNode } from "../helpers/deployed-node.js";
 import { callLabels as labels, scrapeMetrics as scrape } from "../helpers/metrics-scrape.js";
-import { REPO_ROOT } from "../helpers/node-process.js";
+import { REPO_ROOT, startNodeProcess } from "../helpers/node-process.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const CART = "keystate.examples.shoppingcart.ShoppingCart";
 
@@ -51,4 +52,37 @@ test("a burst of N calls shows as N calls, its failures by status, and N latency
   t.false([...after.keys()].some((key) => key.includes("not/a/route")));
   t.is(after.get("keystate_entities_active"), 3, "three carts were touched and none has passivated yet");
   t.true(after.has("process_cpu_user_seconds_total"), "process metrics are exported too");
+
+  // The entity layer's hooks: activations, journal appends (7 sequential adds: 7 appends of
+  // one event each; refusals append nothing), and one guest call per command that reached
+  // the entity (the JSON that did not parse never did).
+  t.is(after.get(`keystate_entity_activations_total{service="${CART}"}`), 3);
+  t.is(after.get(`keystate_entity_passivations_total{service="${CART}"}`), undefined, "nothing passivated");
+  const journal = (name: string) => after.get(`keystate_journal_append_${name}{persistence_id="shopping-cart"}`);
+  t.is(journal("events_count"), N);
+  t.is(journal("events_sum"), N);
+  t.is(journal("duration_seconds_count"), N);
+  t.true(journal("duration_seconds_sum")! > 0);
+  t.is(after.get(`keystate_guest_call_duration_seconds_count{service="${CART}"}`), N + 3 + 2, "N adds, 3 gets, 2 refused removes");
+  t.true(after.get(`keystate_guest_call_duration_seconds_sum{service="${CART}"}`)! > 0);
+});
+
+test("entities pushed out by the memory budget count as passivated, and come back as new activations", async (t) => {
+  const cart = (await ensureExample("shopping-cart"))!;
+  // A 1-byte budget: after each batch every other idle entity leaves memory.
+  const node = await startNodeProcess({ dataDir: await tempDirFor(t, "metrics-passivation"), extraArgs: ["--entity-memory-budget", "1"] });
+  t.teardown(() => node.kill());
+  await deploy(node, cart);
+  const http = node.adminUrl;
+  for (const user of ["a", "b", "c"]) t.is((await postJson(`${http}/cart/${user}/items/add`, { productId: "p", name: "P", quantity: 1 })).status, 200);
+  let samples = (await scrape(http)).samples;
+  t.is(samples.get(`keystate_entity_activations_total{service="${CART}"}`), 3);
+  t.is(samples.get(`keystate_entity_passivations_total{service="${CART}"}`), 2, "a and b left when the next cart ran");
+  t.is(samples.get("keystate_entities_active"), 1);
+
+  // Cart a comes back from its journal (a fourth activation), and c leaves.
+  t.deepEqual((await fetchJson(`${http}/carts/a`)).body, { items: [{ productId: "p", name: "P", quantity: 1 }] });
+  samples = (await scrape(http)).samples;
+  t.is(samples.get(`keystate_entity_activations_total{service="${CART}"}`), 4);
+  t.is(samples.get(`keystate_entity_passivations_total{service="${CART}"}`), 3);
 });
