@@ -153,6 +153,12 @@ test.serial("a forward or sync side effect to a service that is not deployed fai
   // A deployed service that has no such method: refused the same way.
   const noMethod = await statusOf(c.orders.methods.PlaceAndForward!({ orderId: "f1", account: "alice", amount: 5, ledgerService: ORDERS }));
   t.deepEqual(noMethod, { code: status.UNIMPLEMENTED, details: `the command calls ${ORDERS}/Record, which is not deployed` });
+  // A forward to a method that replies with another type than the caller's method.
+  const wrongType = await statusOf(c.orders.methods.PlaceAndForward!({ orderId: "f1", account: "alice", amount: 5, ledgerService: DESK }));
+  t.deepEqual(wrongType, {
+    code: status.UNIMPLEMENTED,
+    details: `the command forwards to ${DESK}/Record, which replies with keystate.test.orders.OrderState, not keystate.test.ledger.Balance`,
+  });
 
   // Commands queued together with the refused ones are unaffected.
   const [bad, good] = await Promise.allSettled([
