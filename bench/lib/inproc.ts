@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EntityManager } from "../../host/entities/entity-manager.js";
+import { EntityManager, type EntityStorage } from "../../host/entities/entity-manager.js";
 import { Router } from "../../host/entities/router.js";
 import { openStore } from "../../host/journal/open-store.js";
 import type { Store } from "../../host/journal/types.js";
@@ -53,9 +53,13 @@ export async function openInProcessStore(storage: EntityStorageChoice): Promise<
 /** Builds the call path on `store` (which it does not close). */
 export function callPath(store: Store, storage: EntityStorageChoice, sweepMs = NO_SWEEP_MS): Omit<InProcessNode, "store" | "close"> & { close(): void } {
   const registry = new ModuleRegistry(store);
-  const entities = new EntityManager(
+  // No eviction either: the entity manager's memory budget (256 MiB by default) would
+  // passivate least-recently-used entities, and the density suite must count them all.
+  const Manager = EntityManager as unknown as new (storage: EntityStorage, sweepMs: number, options: { memoryBudgetBytes: number }) => EntityManager;
+  const entities = new Manager(
     storage === "discard" ? { journal: discardJournal, values: discardValues } : { journal: store.journal, values: store.values },
     sweepMs,
+    { memoryBudgetBytes: Number.MAX_SAFE_INTEGER },
   );
   const router = new Router(registry, entities);
   return { registry, entities, router, close: () => entities.close() };

@@ -49,7 +49,8 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       }
     }
     const seconds = (performance.now() - started) / 1000;
-    return { points, seconds, active: node.entities.activeCount };
+    // Minus the warm-up entity touched before the baseline.
+    return { points, seconds, active: node.entities.activeCount - 1 };
   } finally {
     await node.close();
   }
@@ -103,12 +104,16 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
         columns: ["entities", "RSS", "RSS growth", "JS heap + external"],
         rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`]),
         notes: [
-          `Entities active at the end: ${active.toLocaleString("en")} (passivation disabled for the run). Touching them took ${seconds.toFixed(1)} s (${fmtRate(total / seconds)} first commands).`,
+          `Entities active at the end: ${active.toLocaleString("en")} of ${total.toLocaleString("en")} (passivation and the entity manager's memory budget, 256 MiB by default, are disabled for the run so none is evicted). Touching them took ${seconds.toFixed(1)} s (${fmtRate(total / seconds)} first commands).`,
           `RSS per entity (least-squares slope over the 11 points): ${perEntityRss.toFixed(0)} B; JS heap per entity: ${perEntityHeap.toFixed(0)} B. Entities per GiB from the slope: ${(perGiB / 1e6).toFixed(2)}M; from first and last point: ${(endToEndPerGiB / 1e6).toFixed(2)}M.`,
         ],
       },
     ],
-    goals: [goal(">= 5M resident counter entities per GiB of RSS", `${(perGiB / 1e6).toFixed(2)}M per GiB (${perEntityRss.toFixed(0)} B RSS per ${workload.module} entity)`, workload === counterWorkload ? perGiB >= 5e6 : undefined)],
+    goals: [
+      active < total
+        ? goal(">= 5M resident counter entities per GiB of RSS", `not measured: only ${active.toLocaleString("en")} of ${total.toLocaleString("en")} entities stayed resident`, undefined)
+        : goal(">= 5M resident counter entities per GiB of RSS", `${(perGiB / 1e6).toFixed(2)}M per GiB (${perEntityRss.toFixed(0)} B RSS per ${workload.module} entity)`, workload === counterWorkload ? perGiB >= 5e6 : undefined),
+    ],
     notes,
     charts: [
       {
