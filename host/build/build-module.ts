@@ -9,6 +9,7 @@ import { decodeDescriptorSet, indexDescriptorSet } from "../proto/descriptors.js
 import { ABI_VERSION, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
 import { compileAssemblyScript } from "./asc-compile.js";
 import { compileProtos } from "./buf.js";
+import { generateCalls } from "./codegen-calls.js";
 import { generateHandlers } from "./codegen-handlers.js";
 import { generateMessages } from "./codegen-messages.js";
 import { appendCustomSections } from "./custom-sections.js";
@@ -55,6 +56,8 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
     await mkdir(generatedDir, { recursive: true });
     await writeFile(join(generatedDir, "messages.ts"), messages.source);
     await writeFile(join(generatedDir, "handlers.ts"), handlers);
+    const calls = generateCalls({ set, files, classNames: messages.classNames, sdkImport: SDK_IMPORT, messagesImport: "./messages" });
+    await writeFile(join(generatedDir, "calls.ts"), calls);
     await writeFile(
       join(generatedDir, "entry.ts"),
       [
