@@ -10,6 +10,8 @@ import { callerGone, type CallContext } from "./call-context.js";
 import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
 import { CommandEffects, checkEffectTarget, checkHops } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
+import type { StreamHandle, StreamSink } from "./replicated-stream.js";
+import { openStream } from "./stream-route.js";
 
 export interface RouterOptions {
   /** Retries of asynchronous side effects (default DEFAULT_SIDE_EFFECT_RETRY). */
@@ -22,8 +24,6 @@ export interface CallOptions {
   /** The ingress call's request id, deadline and cancellation (absent for internal calls). */
   readonly context?: CallContext;
 }
-import type { StreamHandle, StreamSink } from "./replicated-stream.js";
-import { openStream } from "./stream-route.js";
 
 export class Router {
   readonly #registry: ModuleRegistry;
