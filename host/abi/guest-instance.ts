@@ -13,7 +13,7 @@ import {
   type ReplayResult,
 } from "./abi-codec.js";
 import { readAssemblyScriptString } from "./guest-strings.js";
-import { findFuelGlobal } from "../runtime/fuel.js";
+import { findFuelGlobal, findGrowGlobal } from "../runtime/fuel.js";
 import { classifyTrap } from "../runtime/trap.js";
 import { replayFuel, WASM_PAGE_BYTES } from "../runtime/guest-limits.js";
 
@@ -45,6 +45,8 @@ export class GuestInstance {
   readonly #limits: InstanceLimits;
   /** The injected fuel counter; undefined for a module instrumented without metering. */
   readonly #fuel: WebAssembly.Global | undefined;
+  /** The page count of the guest's last memory.grow (see classifyTrap); zeroed before each call. */
+  readonly #grow: WebAssembly.Global | undefined;
   #output: Uint8Array | undefined;
 
   constructor(module: WebAssembly.Module, log: GuestLogger, limits: InstanceLimits) {
@@ -72,6 +74,7 @@ export class GuestInstance {
     this.#instance = new WebAssembly.Instance(module, imports);
     this.#exports = this.#instance.exports as unknown as GuestExports;
     this.#fuel = findFuelGlobal(this.#instance);
+    this.#grow = findGrowGlobal(this.#instance);
   }
 
   /** The instance's exports, for fuel and memory inspection. */
@@ -90,6 +93,7 @@ export class GuestInstance {
 
   #invoke(input: Uint8Array, fuel: number, run: (length: number) => void): Uint8Array {
     if (this.#fuel) this.#fuel.value = fuel;
+    if (this.#grow) this.#grow.value = 0;
     this.#output = undefined;
     try {
       const ptr = this.#exports.ks_input(input.length);

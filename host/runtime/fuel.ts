@@ -16,6 +16,13 @@ import type { ByteReader, ByteWriter } from "./instrument.js";
 
 /** The export through which the host sets and reads the fuel of an instance. */
 export const FUEL_EXPORT = "keystate_fuel";
+/**
+ * The export holding the page count the guest last asked `memory.grow` for (the host zeroes
+ * it before each call). A trap right after a grow the cap refused is then told from a plain
+ * trap even when the refused request came below the maximum (an allocator asking for a big
+ * block with a few pages of headroom left): see classifyTrap.
+ */
+export const GROW_EXPORT = "keystate_grow";
 /** Initial fuel: the start function's budget. AS start functions are short; 10M units is ~10-35 ms of tight code here. */
 export const DEFAULT_START_FUEL = 10_000_000;
 /** The largest budget an i32 holds. */
@@ -41,6 +48,11 @@ function uleb(value: number): number[] {
   return out;
 }
 
+/** Before every `memory.grow`: `global.set $grow  global.get $grow` records the delta, stack-neutral. */
+function growRecord(growGlobal: number): Uint8Array {
+  return Uint8Array.from([0x24, ...uleb(growGlobal), 0x23, ...uleb(growGlobal)]);
+}
+
 /** The injected check, for a fuel global at index `fuelGlobal`. */
 function fuelCheck(fuelGlobal: number): Uint8Array {
   const get = [0x23, ...uleb(fuelGlobal)];
@@ -54,15 +66,19 @@ function fuelCheck(fuelGlobal: number): Uint8Array {
 
 /**
  * Rewrites a code section (reader positioned at its contents) into `w`, injecting the fuel
- * check at every function entry and loop header.
+ * check at every function entry and loop header, and, given `growGlobal` (an i32 global;
+ * only for 32-bit memories), the grow record before every `memory.grow`.
  */
-export function meterCode(r: ByteReader, w: ByteWriter, fuelGlobal: number): { functions: number; sites: number } {
+export function meterCode(r: ByteReader, w: ByteWriter, fuelGlobal: number, growGlobal?: number): { functions: number; sites: number; grows: number } {
   const b = r.bytes;
   const check = fuelCheck(fuelGlobal);
+  const record = growGlobal === undefined ? undefined : growRecord(growGlobal);
   const count = r.u32();
   w.uleb(count);
   const loops: number[] = [];
+  const grows: number[] = [];
   let sites = 0;
+  let growSites = 0;
   for (let i = 0; i < count; i++) {
     const size = r.u32();
     const bodyStart = r.pos;
@@ -75,22 +91,27 @@ export function meterCode(r: ByteReader, w: ByteWriter, fuelGlobal: number): { f
     }
     const codeStart = r.pos;
     loops.length = 0;
-    scanInstructions(r, codeStart, bodyEnd, loops);
-    w.uleb(size + check.length * (1 + loops.length));
+    grows.length = 0;
+    scanInstructions(r, codeStart, bodyEnd, loops, record ? grows : undefined);
+    w.uleb(size + check.length * (1 + loops.length) + (record?.length ?? 0) * grows.length);
     w.bytes(b, bodyStart, codeStart);
     w.bytes(check);
     let from = codeStart;
-    for (const at of loops) {
+    // Both lists are in code order; a loop header and a grow never share an offset.
+    for (let l = 0, g = 0; l < loops.length || g < grows.length;) {
+      const isLoop = g >= grows.length || (l < loops.length && loops[l]! < grows[g]!);
+      const at = isLoop ? loops[l++]! : grows[g++]!;
       w.bytes(b, from, at);
-      w.bytes(check);
+      w.bytes(isLoop ? check : record!);
       from = at;
     }
     w.bytes(b, from, bodyEnd);
     sites += 1 + loops.length;
+    growSites += grows.length;
     r.pos = bodyEnd;
   }
   if (r.pos !== r.end) throw r.fail("code section has trailing bytes");
-  return { functions: count, sites };
+  return { functions: count, sites, grows: growSites };
 }
 
 // Immediate layout of each one-byte opcode.
@@ -193,9 +214,10 @@ function readU32(r: ByteReader, p: number): [number, number] {
 
 /**
  * Walks the instructions of one body in [start, end), appending to `loops` the offset just
- * after each loop header. Checks that the body is exactly one balanced expression.
+ * after each loop header (and to `grows` the offset of each memory.grow). Checks that the
+ * body is exactly one balanced expression.
  */
-function scanInstructions(r: ByteReader, start: number, end: number, loops: number[]): void {
+function scanInstructions(r: ByteReader, start: number, end: number, loops: number[], grows?: number[]): void {
   const b = r.bytes;
   let p = start;
   let depth = 1; // the body itself is a block
@@ -206,6 +228,7 @@ function scanInstructions(r: ByteReader, start: number, end: number, loops: numb
       case Imm.None:
         break;
       case Imm.Leb:
+        if (op === 0x40) grows?.push(at);
         while (b[p++]! & 0x80) { /* continuation */ }
         break;
       case Imm.Leb2:
@@ -334,6 +357,12 @@ export function setFuel(instance: InstanceExports, budget: number): void {
 /** The fuel left in an instrumented instance (0 or less once a call ran out). */
 export function readFuel(instance: InstanceExports): number {
   return fuelGlobal(instance).value as number;
+}
+
+/** The grow-request global, or undefined when the module has no 32-bit memory or was not metered. */
+export function findGrowGlobal(instance: InstanceExports): WebAssembly.Global | undefined {
+  const g = instance.exports[GROW_EXPORT];
+  return g instanceof WebAssembly.Global ? g : undefined;
 }
 
 /** The fuel global, or undefined when the instance was not metered. */

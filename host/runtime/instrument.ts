@@ -15,7 +15,7 @@
 //   a throw   `classifyTrap(err, instance, maxPages)`: "fuel" | "memory" -> RESOURCE_EXHAUSTED,
 //             "stack" | "trap" -> INTERNAL; discard the instance either way.
 import { KeystateError } from "../errors.js";
-import { DEFAULT_START_FUEL, FUEL_EXPORT, MAX_FUEL, fuelGlobalEntry, meterCode } from "./fuel.js";
+import { DEFAULT_START_FUEL, FUEL_EXPORT, GROW_EXPORT, MAX_FUEL, fuelGlobalEntry, meterCode } from "./fuel.js";
 import { type MemoryLimits, capMemorySection, scanImports } from "./memory-cap.js";
 
 export interface InstrumentOptions {
@@ -232,11 +232,11 @@ function splitSections(bytes: Uint8Array): Section[] {
  */
 function appendEntry(
   bytes: Uint8Array, section: Section | undefined, write: (w: ByteWriter) => void,
-  scan?: (r: ByteReader, count: number) => void,
+  scan?: (r: ByteReader, count: number) => void, added = 1,
 ): { contents: ByteWriter; count: number } {
-  const contents = new ByteWriter((section ? section.end - section.start : 0) + 32);
+  const contents = new ByteWriter((section ? section.end - section.start : 0) + 48);
   if (!section) {
-    contents.uleb(1);
+    contents.uleb(added);
     write(contents);
     return { contents, count: 0 };
   }
@@ -244,14 +244,17 @@ function appendEntry(
   const count = r.u32();
   const entriesStart = r.pos;
   scan?.(r, count);
-  contents.uleb(count + 1);
+  contents.uleb(count + added);
   contents.bytes(bytes, entriesStart, section.end);
   write(contents);
   return { contents, count };
 }
 
-/** The export section with `keystate_fuel` (kind global) appended; refuses a module that already has it. */
-function appendFuelExport(bytes: Uint8Array, section: Section | undefined, globalIndex: number): ByteWriter {
+/**
+ * The export section with `keystate_fuel` (kind global) appended, and `keystate_grow` when
+ * `growIndex` is given; refuses a module that already exports the fuel global.
+ */
+function appendFuelExport(bytes: Uint8Array, section: Section | undefined, globalIndex: number, growIndex?: number): ByteWriter {
   const name = new TextEncoder().encode(FUEL_EXPORT);
   const refuseFuelExport = (r: ByteReader, count: number): void => {
     for (let i = 0; i < count; i++) {
@@ -263,19 +266,26 @@ function appendFuelExport(bytes: Uint8Array, section: Section | undefined, globa
       r.u32(); // index
     }
   };
-  return appendEntry(bytes, section, (w) => {
-    w.uleb(name.length);
-    w.bytes(name);
+  const exportGlobal = (w: ByteWriter, exported: Uint8Array, index: number): void => {
+    w.uleb(exported.length);
+    w.bytes(exported);
     w.byte(0x03); // export kind: global
-    w.uleb(globalIndex);
-  }, refuseFuelExport).contents;
+    w.uleb(index);
+  };
+  return appendEntry(bytes, section, (w) => {
+    exportGlobal(w, name, globalIndex);
+    if (growIndex !== undefined) exportGlobal(w, new TextEncoder().encode(GROW_EXPORT), growIndex);
+  }, refuseFuelExport, growIndex === undefined ? 1 : 2).contents;
 }
 
-/** The global section with the fuel global appended, and that global's index. */
+/** The global section with the fuel global (and with `withGrow` the grow global after it) appended, and the fuel global's index. */
 function appendFuelGlobal(
-  bytes: Uint8Array, section: Section | undefined, importedGlobals: number, startFuel: number,
+  bytes: Uint8Array, section: Section | undefined, importedGlobals: number, startFuel: number, withGrow: boolean,
 ): { contents: ByteWriter; index: number } {
-  const { contents, count } = appendEntry(bytes, section, (w) => fuelGlobalEntry(w, startFuel));
+  const { contents, count } = appendEntry(bytes, section, (w) => {
+    fuelGlobalEntry(w, startFuel);
+    if (withGrow) w.bytes(Uint8Array.from([0x7f, 0x01, 0x41, 0x00, 0x0b])); // (global (mut i32) (i32.const 0))
+  }, undefined, withGrow ? 2 : 1);
   // After every imported and defined global, so no existing index moves.
   return { contents, index: importedGlobals + count };
 }
@@ -325,17 +335,26 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
   let functions = 0;
   let fuelSites = 0;
   if (options.meterFuel) {
-    const global = appendFuelGlobal(bytes, find(Sec.Global), imports.globals, startFuel);
-    replaced.set(Sec.Global, global.contents);
-    replaced.set(Sec.Export, appendFuelExport(bytes, find(Sec.Export), global.index));
+    // The new globals go after every imported and defined one, so no existing index moves.
+    const globalSection = find(Sec.Global);
+    const fuelIndex = imports.globals + (globalSection ? new ByteReader(bytes, globalSection.start, globalSection.end).u32() : 0);
+    // Grow requests are recorded for 32-bit memories only (a memory64 grow takes an i64),
+    // and the grow global exists only when some code grows memory.
+    let growIndex = memories.length > 0 && !memories.some((m) => m.memory64) ? fuelIndex + 1 : undefined;
     const codeSection = find(Sec.Code);
     if (codeSection) {
       const contents = new ByteWriter(Math.ceil((codeSection.end - codeSection.start) * 1.25) + 64);
-      const metered = meterCode(new ByteReader(bytes, codeSection.start, codeSection.end), contents, global.index);
+      const metered = meterCode(new ByteReader(bytes, codeSection.start, codeSection.end), contents, fuelIndex, growIndex);
       replaced.set(Sec.Code, contents);
       functions = metered.functions;
       fuelSites = metered.sites;
+      if (metered.grows === 0) growIndex = undefined;
+    } else {
+      growIndex = undefined;
     }
+    const global = appendFuelGlobal(bytes, globalSection, imports.globals, startFuel, growIndex !== undefined);
+    replaced.set(Sec.Global, global.contents);
+    replaced.set(Sec.Export, appendFuelExport(bytes, find(Sec.Export), global.index, growIndex));
   }
   const t3 = performance.now();
 

@@ -2,7 +2,7 @@
 // caller hit ("fuel", "memory") and INTERNAL for a failure of the guest's code ("stack",
 // "trap"). Call it on whatever the call threw, with the instance it ran in; the host then
 // discards that instance either way.
-import { findFuelGlobal, type InstanceExports } from "./fuel.js";
+import { findFuelGlobal, findGrowGlobal, type InstanceExports } from "./fuel.js";
 
 export type TrapKind = "fuel" | "memory" | "stack" | "trap";
 
@@ -16,9 +16,10 @@ const PAGE = 65536;
  * - "memory": a RangeError from growing or allocating a memory (host-side Memory.grow past
  *   the maximum, V8 out of address space); AssemblyScript's "Allocation too large" abort;
  *   or an `unreachable` trap while the exported memory is at `maxMemoryPages` -- what
- *   AssemblyScript's allocator does when memory.grow fails.
- *   Limitation: one allocation larger than the headroom left fails below the maximum and
- *   is classified "trap" (nothing in the trap tells the two apart).
+ *   AssemblyScript's allocator does when memory.grow fails; or any Wasm trap after the
+ *   call's last memory.grow asked for more than the headroom left (the `keystate_grow`
+ *   global: a big allocation refused below the maximum, then the allocator's trap).
+ *   A request that fit, followed later in the call by an unrelated trap, stays "trap".
  * - "trap": everything else (WebAssembly.RuntimeError, an abort thrown by a host import).
  *
  * `maxMemoryPages` is the memory's effective maximum: `report.memories[0].maxPages` from
@@ -33,10 +34,20 @@ export function classifyTrap(err: unknown, instance: InstanceExports, maxMemoryP
     if (/memory|grow|allocat/i.test(message)) return "memory";
   }
   if (/Allocation too large/.test(message)) return "memory";
+  if (err instanceof WebAssembly.RuntimeError && lastGrowRefused(instance, maxMemoryPages)) return "memory";
   if (err instanceof WebAssembly.RuntimeError && /unreachable/i.test(message) && memoryAtMax(instance, maxMemoryPages)) {
     return "memory";
   }
   return "trap";
+}
+
+/** The call's last memory.grow asked for more pages than the maximum leaves room for. */
+function lastGrowRefused(instance: InstanceExports, maxMemoryPages: number): boolean {
+  const requested = findGrowGlobal(instance)?.value as number | undefined;
+  if (!requested) return false;
+  const memory = Object.values(instance.exports).find((value) => value instanceof WebAssembly.Memory) as WebAssembly.Memory | undefined;
+  // Unsigned: memory.grow reads its operand as u32, so -1 asks for 4 Gi pages.
+  return memory !== undefined && memory.buffer.byteLength / PAGE + (requested >>> 0) > maxMemoryPages;
 }
 
 function memoryAtMax(instance: InstanceExports, maxMemoryPages: number): boolean {

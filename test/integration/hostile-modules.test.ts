@@ -83,6 +83,10 @@ test.serial("each hostile behaviour fails only its own call, with the right stat
     { method: "LoopForever", request: {}, expect: FUEL },
     { method: "GrowMemory", request: { chunkKib: 64 }, expect: MEMORY },
     { method: "GrowMemory", request: { chunkKib: 1 }, expect: MEMORY },
+    // Blocks too big for the headroom left: the allocator's last memory.grow is refused
+    // below the maximum (e.g. at 509 of 512 pages), which is still the memory limit.
+    { method: "GrowMemory", request: { chunkKib: 3000 }, expect: MEMORY },
+    { method: "GrowMemory", request: { chunkKib: 500 }, expect: MEMORY },
     { method: "Abort", request: { text: "secret-detail" }, expect: TRAP },
     { method: "Unreachable", request: {}, expect: TRAP },
     { method: "OverflowStack", request: {}, expect: STACK },
