@@ -104,7 +104,7 @@ test.serial("each hostile behaviour fails only its own call, with the right stat
   t.regex(logged, /Maximum call stack size exceeded/, "the stack overflow is logged with V8's reason");
 });
 
-test.serial("a fuel-exhausted call costs tens of milliseconds with the default budget", async (t) => {
+test.serial("a fuel-exhausted call ends within milliseconds with the default budget, not seconds", async (t) => {
   const time = async (call: () => Promise<unknown>): Promise<number> => {
     const start = performance.now();
     await call().catch(() => undefined);
