@@ -8,6 +8,8 @@ import { log } from "../log.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { Store } from "../journal/types.js";
 import type { Metrics } from "../metrics.js";
+import { requestIdFrom } from "../entities/call-context.js";
+import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { grpcStatusName, httpStatusFor } from "./http-status.js";
 
@@ -143,6 +145,9 @@ export class AdminServer {
       sendJson(res, 201, deployed);
     } catch (err) {
       this.#options.metrics?.deployed(err instanceof KeystateError ? err.code : "INTERNAL");
+      // A deploy that went through is logged by the registry ("module deployed"); a refused one here.
+      const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+      if (err instanceof KeystateError) log().warn({ requestId, result: err.code, error: err.message }, "module deploy refused");
       throw err;
     }
   }

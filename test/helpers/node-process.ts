@@ -45,7 +45,11 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
       if (line.startsWith("{")) {
         const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
         if (entry.msg === "node started") ports = { grpcPort: entry.grpcPort!, httpPort: entry.httpPort! };
-      } else if (line.startsWith("Keystate node ready") && ports) {
+      } else if (line.startsWith("Keystate node ready")) {
+        // Below --log-level info there is no "node started" line: the banner has the ports too.
+        const banner = /gRPC on [^ ]+:(\d+), admin HTTP on [^ ]+:(\d+)/.exec(line);
+        ports ??= banner ? { grpcPort: Number(banner[1]), httpPort: Number(banner[2]) } : undefined;
+        if (!ports) return;
         // The banner comes last: the admin token file is written by then.
         clearTimeout(timer);
         resolve(ports);
