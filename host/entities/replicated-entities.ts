@@ -11,6 +11,9 @@ import type { CrdtDeltaObserver } from "./replicated-observer.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
+/** Retries of a stream's cancellation callback while storage is unavailable (backoff 0.25 s doubling: ~1 min). */
+const CANCEL_RETRIES = 8;
+
 /** The replica id of a single node. The cluster will give each node its own. */
 export const LOCAL_REPLICA_ID = "local";
 
@@ -24,7 +27,7 @@ export class ReplicatedEntities {
   readonly #values: ValueStore;
   readonly #replicaId: string;
   readonly #active = new Map<string, Active>();
-  /** Entities this process has loaded at least once (a Vote's own vote is reset on the first load only). */
+  /** Vote entities this process has loaded at least once (their own vote is reset on the first load only). */
   readonly #loaded = new Set<string>();
   readonly #observers: CrdtDeltaObserver[] = [];
 
@@ -51,15 +54,24 @@ export class ReplicatedEntities {
   openStream(service: ServiceRuntime, key: string, command: StreamCommand, sink: StreamSink): StreamHandle {
     const active = this.#get(service, key);
     const stream: Subscriber = { service, method: command.method, payload: command.payload, sink, state: "queued" };
-    const post = (kind: "stream-start" | "stream-cancel") =>
-      active.mailbox.post({ kind, stream }).catch((err: unknown) => {
-        // The entity settles every envelope itself; this only catches a bug, which must not leave the stream hanging.
-        log().error({ service: service.name, entityKey: key, err }, `replicated entity ${kind} failed`);
-        if (kind === "stream-start" && stream.state !== "closed") {
-          stream.state = "closed";
-          sink.fail(err);
-        }
-      });
+    const post = (kind: "stream-start" | "stream-cancel", attempt = 0): Promise<void> =>
+      active.mailbox.post({ kind, stream }).then(
+        () => undefined,
+        (err: unknown) => {
+          if (kind === "stream-cancel" && err instanceof KeystateError && err.retryable && attempt < CANCEL_RETRIES) {
+            // Storage was unavailable: the cancellation's changes (e.g. a vote back to false) must still land.
+            log().warn({ service: service.name, entityKey: key, err, attempt }, "a stream's cancellation could not be written; retrying");
+            setTimeout(() => void post(kind, attempt + 1), 250 * 2 ** attempt).unref();
+            return;
+          }
+          // The entity settles a start itself; this catches a bug, which must not leave the stream hanging.
+          log().error({ service: service.name, entityKey: key, err }, `replicated entity ${kind} failed`);
+          if (kind === "stream-start" && stream.state !== "closed") {
+            stream.state = "closed";
+            sink.fail(err);
+          }
+        },
+      );
     void post("stream-start");
     return {
       cancel: () => {
@@ -90,7 +102,7 @@ export class ReplicatedEntities {
         this.#values,
         { replicaId: this.#replicaId, firstLoad: !this.#loaded.has(id), observer: (event) => this.#publish(event) },
       );
-      this.#loaded.add(id);
+      if (service.crdtType === "Vote") this.#loaded.add(id);
       active = { entity, mailbox: new Mailbox((batch) => entity.process(batch)), lastUsed: Date.now() };
       this.#active.set(id, active);
     }

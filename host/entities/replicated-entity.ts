@@ -171,12 +171,15 @@ export class ReplicatedEntity {
       else envelope.resolve(result!.reply);
       return;
     }
-    envelope.resolve(undefined);
     const stream = command.stream;
     if (command.kind === "stream-cancel") {
+      // Storage trouble: the caller retries, or a vote would say "connected" with nobody there.
+      if (error instanceof KeystateError && error.retryable) return envelope.reject(error);
+      envelope.resolve(undefined);
       if (error !== undefined) log().warn({ ...this.#context(stream.method), err: error }, "a stream's cancellation callback failed; its changes were dropped");
       return;
     }
+    envelope.resolve(undefined);
     if (error !== undefined || stream.state === "closed") {
       // Refused at start, or cancelled while its start was being written (the cancellation callback is queued).
       this.streams.delete(stream);
