@@ -63,7 +63,9 @@ export class GuestInstance {
       },
       env: {
         abort: (messagePtr: number, filePtr: number, line: number, column: number) => {
-          const memory = this.#exports.memory;
+          // Inside the start function the instance, and so its memory, does not exist yet.
+          const memory = (this.#exports as GuestExports | undefined)?.memory;
+          if (!memory) throw new GuestAbort(`abort() in the module's start function (line ${line}, column ${column})`);
           const message = readAssemblyScriptString(memory, messagePtr) ?? "abort";
           const file = readAssemblyScriptString(memory, filePtr) ?? "?";
           throw new GuestAbort(`${message} (${file}:${line}:${column})`);

@@ -8,6 +8,7 @@
 // Also covered elsewhere, not repeated: a forbidden import and missing or garbled sections
 // (deploy-validation.test.ts), a trap in the middle of a mailbox batch (action.test.ts).
 import test from "ava";
+import binaryen from "binaryen";
 import { status } from "@grpc/grpc-js";
 import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
@@ -174,6 +175,48 @@ test.serial("a descriptor over 4 MiB is refused with a message; a big one under 
   t.log(`a ${(big.length / 1024 / 1024).toFixed(1)} MiB module with a 3.5 MiB descriptor deployed in ${(performance.now() - start).toFixed(0)} ms`);
   t.is(deployed.status, 201, deployed.message);
   await assertStillServing(t, "big-descriptor");
+});
+
+/** A module with the required exports and the cart's sections whose start function runs `body`. */
+function moduleStartingWith(cartBytes: Uint8Array, body: string): Uint8Array {
+  const module = binaryen.parseText(`(module
+    (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
+    (memory (export "memory") 1)
+    (func $start ${body})
+    (start $start)
+    (func (export "ks_input") (param i32) (result i32) (i32.const 0))
+    (func (export "ks_command") (param i32))
+    (func (export "ks_replay") (param i32)))`);
+  let bytes: Uint8Array = module.emitBinary();
+  module.dispose();
+  for (const section of parseSections(cartBytes).filter((s) => s.name?.startsWith("keystate."))) {
+    bytes = withCustomSection(bytes, section.name!, section.payload);
+  }
+  return bytes;
+}
+
+test.serial("a module whose start function aborts, traps or loops forever is refused with a message and not stored", async (t) => {
+  const versions = async () => {
+    const response = await fetch(`${node.adminUrl}/modules`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const { modules } = (await response.json()) as { modules: Array<{ name: string; versions: unknown[] }> };
+    return modules.map((m) => `${m.name}:${m.versions.length}`).sort();
+  };
+  const before = await versions();
+  const cartBytes = await readFile(CART_WASM);
+  const cases = [
+    // The abort import runs before the instance exists: its message says so (it used to be a TypeError's).
+    { body: "(call $abort (i32.const 0) (i32.const 0) (i32.const 7) (i32.const 3))", message: /^the module failed while starting: abort\(\) in the module's start function \(line 7, column 3\)$/ },
+    { body: "(unreachable)", message: /^the module failed while starting: unreachable$/ },
+    // Stopped by the start fuel (10M units); V8 reports the meter's trap as `unreachable`.
+    { body: "(loop $l (br $l))", message: /^the module failed while starting: unreachable$/ },
+  ];
+  for (const c of cases) {
+    const refused = await upload(moduleStartingWith(cartBytes, c.body));
+    t.is(refused.status, 400, c.body);
+    t.regex(refused.message, c.message, c.body);
+  }
+  t.deepEqual(await versions(), before, "nothing was stored");
+  await assertStillServing(t, "start-refusals");
 });
 
 function varint(value: number): number[] {
