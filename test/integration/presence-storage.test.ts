@@ -3,37 +3,21 @@
 // back (same port, same append-only data) the user goes offline and Monitor sees it.
 // Real processes throughout: `keystate serve`, redis-server killed with SIGKILL.
 import test from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { streamClient } from "../helpers/grpc-stream.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess } from "../helpers/node-process.js";
+import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
 import { startRedis } from "../helpers/redis-server.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const MODULE_DIR = join(REPO_ROOT, "modules", "presence");
-let buildDir = "";
-
-test.before(async () => {
-  buildDir = await makeTempDir("presence-storage-build");
-  await run(process.execPath, [KEYSTATE_BIN, "build", MODULE_DIR, "-o", join(buildDir, "presence.wasm")], { cwd: REPO_ROOT });
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
+const wasm = buildBeforeAll(test, MODULE_DIR);
 
 test("a Connect cancelled while Redis is down still takes the user offline once Redis is back", async (t) => {
   const redisDir = await tempDirFor(t, "presence-redis");
   let redis = await startRedis({ appendOnly: true, dataDir: redisDir });
   t.teardown(() => redis.stop());
-  const dataDir = await tempDirFor(t, "presence-storage");
-  await writeFile(join(dataDir, "admin-token"), "presence-token\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, redisUrl: redis.url, extraArgs: ["--admin-token", "presence-token"] });
-  t.teardown(() => node.kill());
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", join(buildDir, "presence.wasm"), "--admin", node.adminUrl, "--token", node.token]);
+  const node = await serveWith(t, wasm(), redis.url);
 
   const client = streamClient(join(MODULE_DIR, "proto"), "presence.proto", "keystate.examples.presence.Presence", node.grpcPort);
   t.teardown(() => client.close());

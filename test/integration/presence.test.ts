@@ -3,43 +3,27 @@
 // contract: Connect keeps a user online while its stream is open, Monitor reports the
 // status at once and each flip, and cancelling the last Connect takes the user offline.
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { streamClient, type StreamClient } from "../helpers/grpc-stream.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
+import { REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
 import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const MODULE_DIR = join(REPO_ROOT, "modules", "presence");
 const SERVICE = "keystate.examples.presence.Presence";
-let buildDir = "";
-let WASM = "";
+const wasm = buildBeforeAll(test, MODULE_DIR);
 let redis: RunningRedis | undefined;
 
 test.before(async () => {
-  buildDir = await makeTempDir("presence-build");
-  WASM = join(buildDir, "presence.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", MODULE_DIR, "-o", WASM], { cwd: REPO_ROOT });
   redis = await startRedis();
 });
 
 test.after.always(async () => {
   await redis?.stop();
-  if (buildDir) await removeDir(buildDir);
 });
 
-async function startPresenceNode(t: ExecutionContext, redisUrl: string): Promise<NodeProcess> {
-  const dataDir = await tempDirFor(t, "presence");
-  await writeFile(join(dataDir, "admin-token"), "presence-token\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, redisUrl, extraArgs: ["--admin-token", "presence-token"] });
-  t.teardown(() => node.kill());
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", node.adminUrl, "--token", node.token]);
-  return node;
-}
+const startPresenceNode = (t: ExecutionContext, redisUrl: string) => serveWith(t, wasm(), redisUrl);
 
 function presence(t: ExecutionContext, node: NodeProcess): StreamClient {
   const client = streamClient(join(MODULE_DIR, "proto"), "presence.proto", SERVICE, node.grpcPort);
@@ -114,10 +98,7 @@ test("a node killed with SIGKILL while a Connect was open does not keep the user
   await node.kill("SIGKILL");
 
   // Same Redis, fresh process: the vote stored as true belongs to a node that holds no connection now.
-  const dataDir = await tempDirFor(t, "presence-restart");
-  await writeFile(join(dataDir, "admin-token"), "presence-token\n", { mode: 0o600 });
-  const again = await startNodeProcess({ dataDir, redisUrl: redis!.url, extraArgs: ["--admin-token", "presence-token"] });
-  t.teardown(() => again.kill());
+  const again = await serveWith(t, undefined, redis!.url);
   const after = presence(t, again).open<{ online: boolean }>("Monitor", { name: "dave" });
   t.deepEqual(await after.nth(0), { online: false });
   after.cancel();

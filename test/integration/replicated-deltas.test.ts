@@ -3,32 +3,21 @@
 // will replicate) with its write consistency, refused commands publish nothing, and a
 // stream opened through the Router is released by cancel without holding the entity.
 import test from "ava";
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
 import protobuf from "protobufjs";
 import { WriteConsistency } from "../../host/abi/replicated-abi.js";
 import { GCounter, decodeCrdtDelta, encodeCrdtDelta } from "../../host/crdt/index.js";
 import type { CrdtDeltaEvent } from "../../host/entities/replicated-observer.js";
 import { startNode } from "../../host/node.js";
-import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { buildBeforeAll } from "../helpers/built-module.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "crdt-kinds");
 const HITS = "keystate.test.crdts.Hits";
-let buildDir = "";
-
-test.before(async () => {
-  buildDir = await makeTempDir("crdt-deltas-build");
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", join(buildDir, "crdt-kinds.wasm")], { cwd: REPO_ROOT });
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
+const wasm = buildBeforeAll(test, FIXTURE_DIR);
 
 function fixtureRoot(): protobuf.Root {
   const protobufjsDir = dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
@@ -41,7 +30,7 @@ function fixtureRoot(): protobuf.Root {
 test("durable changes reach the delta hook with their write consistency; refusals publish nothing; cancelled streams are released", async (t) => {
   const node = await startNode({ grpcPort: 0, httpPort: 0, dataDir: await tempDirFor(t, "crdt-deltas"), insecureAdmin: true });
   t.teardown(() => node.stop());
-  await node.registry.deploy(await readFile(join(buildDir, "crdt-kinds.wasm")));
+  await node.registry.deploy(await readFile(wasm()));
   const root = fixtureRoot();
   const encode = (type: string, value: object) => root.lookupType(`keystate.test.crdts.${type}`).encode(value).finish();
   const total = (bytes: Uint8Array) => String((root.lookupType("keystate.test.crdts.HitsTotal").decode(bytes) as unknown as { total: unknown }).total);

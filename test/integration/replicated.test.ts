@@ -4,44 +4,29 @@
 // a type does not have (status, message, state unchanged), a stream the guest ends, and
 // state surviving kill -9 of the node.
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { streamClient } from "../helpers/grpc-stream.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
+import { REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
 import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "crdt-kinds");
 const PROTO_DIR = join(FIXTURE_DIR, "proto");
 const PKG = "keystate.test.crdts";
-let buildDir = "";
-let WASM = "";
+const wasm = buildBeforeAll(test, FIXTURE_DIR);
 let redis: RunningRedis | undefined;
 
 test.before(async () => {
-  buildDir = await makeTempDir("crdt-kinds-build");
-  WASM = join(buildDir, "crdt-kinds.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", WASM], { cwd: REPO_ROOT });
   redis = await startRedis();
 });
 
 test.after.always(async () => {
   await redis?.stop();
-  if (buildDir) await removeDir(buildDir);
 });
 
-async function startServe(t: ExecutionContext, dataDir: string, deploy: boolean): Promise<NodeProcess> {
-  await writeFile(join(dataDir, "admin-token"), "crdt-token\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, redisUrl: redis!.url, extraArgs: ["--admin-token", "crdt-token"] });
-  t.teardown(() => node.kill());
-  if (deploy) await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", node.adminUrl, "--token", node.token]);
-  return node;
-}
+const startServe = (t: ExecutionContext, deploy: boolean) => serveWith(t, deploy ? wasm() : undefined, redis!.url);
 
 function clients(t: ExecutionContext, node: NodeProcess): Record<"hits" | "tags" | "prefs", ContractClient> {
   const make = (service: string) => {
@@ -53,8 +38,7 @@ function clients(t: ExecutionContext, node: NodeProcess): Record<"hits" | "tags"
 }
 
 test("GCounter, ORSet and ORMap entities: values, refusals that change nothing, and state across kill -9", async (t) => {
-  const dataDir = await tempDirFor(t, "crdt");
-  const first = await startServe(t, dataDir, true);
+  const first = await startServe(t, true);
   const { hits, tags, prefs } = clients(t, first);
 
   // GCounter: grows; majority write consistency is accepted (local on one node).
@@ -95,7 +79,7 @@ test("GCounter, ORSet and ORMap entities: values, refusals that change nothing, 
 
   // kill -9 right after the last acknowledged write; a fresh process on the same Redis reads it all back.
   await first.kill("SIGKILL");
-  const second = await startServe(t, await tempDirFor(t, "crdt-second"), false);
+  const second = await startServe(t, false);
   const again = clients(t, second);
   t.deepEqual(await again.hits.methods.Get!({ page: "home" }), { total: "7" });
   t.deepEqual(await again.tags.methods.Get!({ owner: "ann" }), { tags: ["blue", "red"] });
@@ -106,7 +90,7 @@ test("GCounter, ORSet and ORMap entities: values, refusals that change nothing, 
 });
 
 test("a stream gets the value at once and on each change, and ends with OK when the guest ends it", async (t) => {
-  const node = await startServe(t, await tempDirFor(t, "crdt-watch"), true);
+  const node = await startServe(t, true);
   const { hits } = clients(t, node);
   const watcher = streamClient(PROTO_DIR, "crdts.proto", `${PKG}.Hits`, node.grpcPort);
   t.teardown(() => watcher.close());

@@ -3,35 +3,18 @@
 // answered UNIMPLEMENTED, and the node keeps serving. (Before, grpc-js handed the
 // streaming call to a unary handler, which crashed the whole node.)
 import test from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { contractClient } from "../helpers/grpc-client.js";
 import { streamClient } from "../helpers/grpc-stream.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
 
-const run = promisify(execFile);
 const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "echo-action");
-let buildDir = "";
-
-test.before(async () => {
-  buildDir = await makeTempDir("stream-refusal-build");
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", join(buildDir, "echo-action.wasm")], { cwd: REPO_ROOT });
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
+const wasm = buildBeforeAll(test, FIXTURE_DIR);
 
 test("server-streaming calls to an action and a value entity answer UNIMPLEMENTED and the node keeps serving", async (t) => {
-  const dataDir = await tempDirFor(t, "stream-refusal");
-  await writeFile(join(dataDir, "admin-token"), "stream-refusal-token\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, extraArgs: ["--admin-token", "stream-refusal-token"] });
-  t.teardown(() => node.kill());
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", join(buildDir, "echo-action.wasm"), "--admin", node.adminUrl, "--token", node.token]);
+  const node = await serveWith(t, wasm());
   const protoDir = join(FIXTURE_DIR, "proto");
 
   const echo = streamClient(protoDir, "echo.proto", "keystate.test.echo.Echo", node.grpcPort);

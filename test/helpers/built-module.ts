@@ -1,0 +1,42 @@
+// Building a module (with the real `keystate build` CLI) into a temp dir of one test
+// file's own, so a concurrent test never reads a half-written .wasm, and starting a
+// `keystate serve` process with that module deployed through `keystate deploy`.
+import type { ExecutionContext, TestFn } from "ava";
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { promisify } from "node:util";
+import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
+import { makeTempDir, removeDir, tempDirFor } from "./temp-dir.js";
+
+const run = promisify(execFile);
+
+/** Registers before/after hooks that build `moduleDir`; the returned function gives the .wasm path. */
+export function buildBeforeAll(test: TestFn, moduleDir: string): () => string {
+  let dir = "";
+  let wasm = "";
+  test.before(async () => {
+    dir = await makeTempDir(`${basename(moduleDir)}-build`);
+    wasm = join(dir, `${basename(moduleDir)}.wasm`);
+    await run(process.execPath, [KEYSTATE_BIN, "build", moduleDir, "-o", wasm], { cwd: REPO_ROOT });
+  });
+  test.after.always(async () => {
+    if (dir) await removeDir(dir);
+  });
+  return () => wasm;
+}
+
+export function deployWasm(node: NodeProcess, wasm: string): Promise<unknown> {
+  return run(process.execPath, [KEYSTATE_BIN, "deploy", wasm, "--admin", node.adminUrl, "--token", node.token]);
+}
+
+/** A `keystate serve` process (killed when `t` ends) on a fresh data dir, with `wasm` deployed unless undefined. */
+export async function serveWith(t: ExecutionContext, wasm: string | undefined, redisUrl?: string): Promise<NodeProcess> {
+  const dataDir = await tempDirFor(t, "serve");
+  // A fixed token written up front, so reading it cannot race the process writing it.
+  await writeFile(join(dataDir, "admin-token"), "test-token\n", { mode: 0o600 });
+  const node = await startNodeProcess({ dataDir, redisUrl, extraArgs: ["--admin-token", "test-token"] });
+  t.teardown(() => node.kill());
+  if (wasm) await deployWasm(node, wasm);
+  return node;
+}
