@@ -1,4 +1,4 @@
-// Replicated (CRDT) entities (test/fixtures/crdt-kinds: a GCounter, an ORSet, an ORMap)
+// Replicated (CRDT) entities (test/fixtures/crdt-kinds: GCounter, ORSet, ORMap, LWWRegister, GSet, Flag)
 // against a real `keystate serve` process on a real redis-server, through gRPC clients
 // built from the fixture's .proto: values as the CRDT types define them, refusals of ops
 // a type does not have (status, message, state unchanged), a stream the guest ends, and
@@ -28,13 +28,13 @@ test.after.always(async () => {
 
 const startServe = (t: ExecutionContext, deploy: boolean) => serveWith(t, deploy ? wasm() : undefined, redis!.url);
 
-function clients(t: ExecutionContext, node: NodeProcess): Record<"hits" | "tags" | "prefs", ContractClient> {
+function clients(t: ExecutionContext, node: NodeProcess): Record<"hits" | "tags" | "prefs" | "motto" | "badges" | "launch", ContractClient> {
   const make = (service: string) => {
     const c = contractClient(PROTO_DIR, "crdts.proto", `${PKG}.${service}`, node.grpcPort);
     t.teardown(() => c.close());
     return c;
   };
-  return { hits: make("Hits"), tags: make("Tags"), prefs: make("Prefs") };
+  return { hits: make("Hits"), tags: make("Tags"), prefs: make("Prefs"), motto: make("Motto"), badges: make("Badges"), launch: make("Launch") };
 }
 
 test("GCounter, ORSet and ORMap entities: values, refusals that change nothing, and state across kill -9", async (t) => {
@@ -107,4 +107,29 @@ test("a stream gets the value at once and on each change, and ends with OK when 
   t.is(watch.messages.length, 3);
   // The entity keeps serving after its stream ended.
   t.deepEqual(await hits.methods.Add!({ page: "w", amount: 1 }), { total: "14" });
+});
+
+test("LWWRegister, GSet and Flag entities: later write wins, first write wins with the reverse clock, grow-only refusals", async (t) => {
+  const node = await startServe(t, true);
+  const { motto, badges, launch } = clients(t, node);
+
+  t.deepEqual(await motto.methods.Get!({ team: "a" }), { team: "a", text: "" }, "never set: no value");
+  await motto.methods.Set!({ team: "a", text: "first" });
+  t.deepEqual(await motto.methods.Set!({ team: "a", text: "second" }), { team: "a", text: "second" });
+  t.deepEqual(await motto.methods.Get!({ team: "a" }), { team: "a", text: "second" }, "the later write wins");
+  // Reverse clock: the earliest write wins, so a later SetFirst is not applied (the host keeps the first).
+  await motto.methods.SetFirst!({ team: "b", text: "early" });
+  await motto.methods.SetFirst!({ team: "b", text: "late" });
+  t.deepEqual(await motto.methods.Get!({ team: "b" }), { team: "b", text: "early" });
+
+  await badges.methods.Add!({ owner: "x", tag: "gold" });
+  t.deepEqual(await badges.methods.Add!({ owner: "x", tag: "bronze" }), { tags: ["bronze", "gold"] });
+  const removal = await statusOf(badges.methods.Remove!({ owner: "x", tag: "gold" }));
+  t.is(removal.code, status.INVALID_ARGUMENT);
+  t.regex(removal.details, /GSet/);
+  t.deepEqual(await badges.methods.Add!({ owner: "x", tag: "gold" }), { tags: ["bronze", "gold"] }, "nothing was removed; adding again changes nothing");
+
+  t.deepEqual(await launch.methods.Get!({ owner: "x" }), { enabled: false });
+  t.deepEqual(await launch.methods.Enable!({ owner: "x" }), { enabled: true });
+  t.deepEqual(await launch.methods.Get!({ owner: "x" }), { enabled: true });
 });
