@@ -15,12 +15,12 @@ import { ensureDist } from "./lib/prepare.js";
 const args = parseBenchArgs(process.argv.slice(2));
 const paths = outputPaths(args.quick);
 // The same means the tests use to get redis-server and h2load (installs only when missing, needs root).
-const deps = spawnSync("bash", [join(REPO_ROOT, "scripts", "ensure-system-deps.sh")], { stdio: ["ignore", "inherit", "inherit"] });
+const deps = args.renderOnly ? { status: 0 } : spawnSync("bash", [join(REPO_ROOT, "scripts", "ensure-system-deps.sh")], { stdio: ["ignore", "inherit", "inherit"] });
 if (deps.status !== 0) progress("bench", "warning: scripts/ensure-system-deps.sh failed; suites that need redis-server or h2load will say so");
-ensureDist("bench");
+if (!args.renderOnly) ensureDist("bench");
 
 const failed: string[] = [];
-for (const suite of args.suites) {
+for (const suite of args.renderOnly ? [] : args.suites) {
   const flags = [args.quick ? "--quick" : "", args.noRestate ? "--no-restate" : ""].filter(Boolean);
   const run = spawnSync(process.execPath, ["--expose-gc", ...tsNodeArgs("run-suite.ts", suite, ...flags)], {
     stdio: ["ignore", "inherit", "inherit"],
