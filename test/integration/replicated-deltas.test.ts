@@ -1,7 +1,8 @@
 // In process, on a real node (embedded store) running test/fixtures/crdt-kinds: every
 // durable local change of a replicated entity reaches the delta hook (what the cluster
 // will replicate) with its write consistency, refused commands publish nothing, and a
-// stream opened through the Router is released by cancel without holding the entity.
+// stream opened through the Router is released by cancel without holding the entity; an
+// entity holding a stream is never passivated, and one without comes back from the store.
 import test from "ava";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -27,13 +28,17 @@ function fixtureRoot(): protobuf.Root {
   return root.loadSync("crdts.proto");
 }
 
-test("durable changes reach the delta hook with their write consistency; refusals publish nothing; cancelled streams are released", async (t) => {
+test("durable changes reach the delta hook with their write consistency; refusals publish nothing; cancelled streams are released; no passivation while a stream is held", async (t) => {
   const node = await startNode({ grpcPort: 0, httpPort: 0, dataDir: await tempDirFor(t, "crdt-deltas"), insecureAdmin: true });
   t.teardown(() => node.stop());
   await node.registry.deploy(await readFile(wasm()));
   const root = fixtureRoot();
   const encode = (type: string, value: object) => root.lookupType(`keystate.test.crdts.${type}`).encode(value).finish();
   const total = (bytes: Uint8Array) => String((root.lookupType("keystate.test.crdts.HitsTotal").decode(bytes) as unknown as { total: unknown }).total);
+  const activeEntities = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+    return Number(/^keystate_entities_active (\d+)/m.exec(text)?.[1]);
+  };
   const deltas: CrdtDeltaEvent[] = [];
   node.onCrdtDelta((event) => deltas.push(event));
 
@@ -68,6 +73,26 @@ test("durable changes reach the delta hook with their write consistency; refusal
   await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(sent, ["7"], "a cancelled stream hears nothing more");
   t.false(ended);
+
+  // Hits passivates after 200 ms idle (module.json), but never while it holds a stream: a
+  // stream open across several sweeps still hears the next change.
+  const watched: string[] = [];
+  const watch = node.router.openStream(HITS, "Watch", encode("HitsWatch", { page: "q", until: 100 }), {
+    opened: () => {},
+    send: (m) => watched.push(total(m)),
+    end: () => t.fail("ended"),
+    fail: (err) => t.fail(String(err)),
+  });
+  await new Promise((r) => setTimeout(r, 2_500));
+  t.is(await activeEntities(), 1, "page p passivated; page q, holding a stream, did not");
+  await node.router.call(HITS, "Add", encode("HitsAdd", { page: "q", amount: 2 }));
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(watched, ["0", "2"]);
+  watch.cancel();
+  // Without streams it does passivate, and comes back from the store with its value.
+  await new Promise((r) => setTimeout(r, 2_500));
+  t.is(await activeEntities(), 0);
+  t.is(total(await node.router.call(HITS, "Get", encode("HitsKey", { page: "q" }))), "2");
 
   // A stream on a unary method is refused up front, opening nothing.
   t.throws(() => node.router.openStream(HITS, "Get", encode("HitsKey", { page: "p" }), { opened() {}, send() {}, end() {}, fail() {} }), { message: /unary method/ });
