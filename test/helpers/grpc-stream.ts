@@ -16,7 +16,8 @@ export interface OpenStream<T> {
 }
 
 export interface StreamClient {
-  open<T = any>(method: string, request: object): OpenStream<T>;
+  /** `deadlineMs`: a gRPC deadline for the whole stream. */
+  open<T = any>(method: string, request: object, options?: { deadlineMs?: number }): OpenStream<T>;
   close(): void;
 }
 
@@ -25,8 +26,9 @@ export function streamClient(protoDir: string, protoFile: string, service: strin
   const Client = service.split(".").reduce((at: any, part) => at[part], grpc.loadPackageDefinition(definition)) as grpc.ServiceClientConstructor;
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   return {
-    open<T>(method: string, request: object): OpenStream<T> {
-      const call = (client as any)[method](request) as grpc.ClientReadableStream<T>;
+    open<T>(method: string, request: object, options: { deadlineMs?: number } = {}): OpenStream<T> {
+      const callOptions = options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) };
+      const call = (client as any)[method](request, new grpc.Metadata(), callOptions) as grpc.ClientReadableStream<T>;
       const messages: T[] = [];
       let waiters: Array<() => void> = [];
       const wake = () => {

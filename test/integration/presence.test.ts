@@ -166,3 +166,15 @@ test("presence over HTTP: newline-delimited JSON streams; aborting the HTTP Conn
   monitor.cancel();
   grpcMonitor.cancel();
 });
+
+test("a Connect whose gRPC deadline passes is cancelled like any other: the user goes offline", async (t) => {
+  const node = await startPresenceNode(t, redis!.url);
+  const client = presence(t, node);
+  const monitor = client.open<{ online: boolean }>("Monitor", { name: "gus" });
+  t.deepEqual(await monitor.nth(0), { online: false });
+  const connect = client.open("Connect", { name: "gus" }, { deadlineMs: 800 });
+  t.deepEqual(await monitor.nth(1), { online: true });
+  t.is((await connect.ended).code, status.DEADLINE_EXCEEDED);
+  t.deepEqual(await monitor.nth(2, 1_000), { online: false });
+  monitor.cancel();
+});
