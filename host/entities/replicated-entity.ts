@@ -124,6 +124,8 @@ export class ReplicatedEntity {
       }
     }
     this.#crdt = crdt;
+    // Only now: had the write of a reset vote failed, the next load must reset it again.
+    this.#firstLoad = false;
     for (const outcome of outcomes) this.#settle(outcome);
     for (const { delta, writeConsistency } of changes) this.#options.observer?.({ id: this.id, service: this.service.name, delta, writeConsistency });
     this.#notifyStreams(crdt);
@@ -143,7 +145,6 @@ export class ReplicatedEntity {
       crdt.vote(false);
       changes.push({ delta: crdt.takeDelta()!, writeConsistency: 0 });
     }
-    this.#firstLoad = false;
     return crdt;
   }
 
