@@ -18,6 +18,8 @@ export interface NodeProcess {
   /** Everything the process logged so far. */
   readonly output: string[];
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Resolves with the first output line containing `text`; rejects after `timeoutMs`. Log lines travel on another pipe than replies, so they may arrive after one. */
+  waitForOutput(text: string, timeoutMs?: number): Promise<string>;
 }
 
 export interface NodeProcessOptions {
@@ -63,6 +65,15 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     adminUrl: `http://127.0.0.1:${started.httpPort}`,
     token,
     output,
+    async waitForOutput(text: string, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = output.find((entry) => entry.includes(text));
+        if (line !== undefined) return line;
+        if (Date.now() > deadline) throw new Error(`no output line containing "${text}" within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     async kill(signal = "SIGKILL") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
