@@ -12,7 +12,7 @@ import type { Metrics } from "../metrics.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { MethodModel } from "../runtime/service-model.js";
-import { requestIdFrom, startCallContext } from "../entities/call-context.js";
+import { callerGone, requestIdFrom, startCallContext } from "../entities/call-context.js";
 import { logCallFailure, type FailedCall } from "./call-log.js";
 import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
@@ -109,7 +109,8 @@ export class HttpJsonIngress {
       sendJson(res, 200, target.codec.replyJson(target.method.outputType, reply, binding.responseBody));
       finish(GrpcStatus.OK);
     } catch (err) {
-      this.#fail(res, err, finish, call);
+      // A client that hung up mid-request makes the body read fail ("aborted"): that is a cancel, not a bug.
+      this.#fail(res, callerGone(scope.context) ?? err, finish, call);
     } finally {
       scope.dispose();
       res.off("close", onClose);
