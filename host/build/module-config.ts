@@ -31,9 +31,9 @@ export interface ModuleConfig {
   /** The module's .proto files, relative to its proto/ folder. */
   readonly protos: string[];
   readonly entities: EntityConfig[];
-  /** Resource limits the module asks for; the node caps memory at its own maximum. */
+  /** Resource limits the module asks for; a node never grants more than its own maximums. */
   readonly limits?: {
-    /** Fuel units one command may use (default: the node's --guest-fuel). */
+    /** Fuel units one command may use (default, and at most: the node's --guest-fuel). */
     readonly fuelPerCall?: number;
     /** The module's own memory maximum in MiB (default: the node's --guest-memory-mb). */
     readonly maxMemoryMb?: number;

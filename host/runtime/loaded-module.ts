@@ -67,7 +67,8 @@ export async function compileModule(bytes: Uint8Array, version = 0, limits: Gues
   }
   const api = buildApiModel(decodeDescriptorSet(descriptorBytes), manifest);
   const instanceLimits: InstanceLimits = {
-    fuelPerCall: manifest.fuelPerCall || limits.fuelPerCall,
+    // A module may ask for less CPU than the node allows, never more.
+    fuelPerCall: Math.min(manifest.fuelPerCall || limits.fuelPerCall, limits.fuelPerCall),
     maxMemoryPages: instrumented.report.memories[0]?.maxPages ?? limits.maxMemoryPages,
   };
   return {
