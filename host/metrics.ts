@@ -18,10 +18,7 @@ export interface EntityObserver {
 
 /** What a guest command reports when it returns or traps. */
 export interface GuestObserver {
-  /**
-   * `fuel`: units the call used, once the runtime reports it (host/runtime meters fuel; the
-   * instance does not expose per-call use yet, so callers pass undefined and nothing is counted).
-   */
+  /** `fuel`: units the call used (undefined for a module built without the fuel counter). */
   guestCall(service: string, seconds: number, fuel?: number): void;
 }
 
@@ -80,7 +77,7 @@ export class Metrics {
       registers,
     });
     this.#guestTime = new Histogram({ name: "keystate_guest_call_duration_seconds", help: "Time inside the guest per command, by service", labelNames: ["service"], buckets: GUEST_BUCKETS, registers });
-    this.#guestFuel = new Counter({ name: "keystate_guest_fuel_used_total", help: "Fuel units guest commands used, by service (once the runtime reports it)", labelNames: ["service"], registers });
+    this.#guestFuel = new Counter({ name: "keystate_guest_fuel_used_total", help: "Fuel units (function calls + loop iterations) guest commands used, by service", labelNames: ["service"], registers });
     this.#deploys = new Counter({ name: "keystate_module_deploys_total", help: "Module uploads through the admin API, by result (ok or the error status)", labelNames: ["result"], registers });
     // Gauges read the live value when scraped instead of being kept in step by hand.
     const sources = this;

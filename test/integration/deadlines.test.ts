@@ -62,7 +62,7 @@ async function spinsFor(slow: ContractClient, ms: number): Promise<number> {
  * From the node's /metrics: Work calls answered OK (they ran), answered DEADLINE_EXCEEDED or
  * CANCELLED (skipped), and the time guest commands of the service took in all.
  */
-async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: number; guestSeconds: number }> {
+async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: number; guestSeconds: number; fuel: number }> {
   const samples = (await scrapeMetrics(node.adminUrl)).samples;
   const labels = (extra = "") => callLabels(SLOW, "Work", "grpc", extra);
   let failures = 0;
@@ -72,6 +72,7 @@ async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: n
     ok: (samples.get(`keystate_calls_total${labels()}`) ?? 0) - failures,
     skipped: failed("DEADLINE_EXCEEDED") + failed("CANCELLED"),
     guestSeconds: samples.get(`keystate_guest_call_duration_seconds_sum{service="${SLOW}"}`) ?? 0,
+    fuel: samples.get(`keystate_guest_fuel_used_total{service="${SLOW}"}`) ?? 0,
   };
 }
 
@@ -111,6 +112,9 @@ test("calls whose deadline passed while queued never run; a normal call after th
   t.is(after, ranOnServer, "the count is exactly the Work commands that ran: skipped ones changed nothing");
   t.true(okClient <= after, "every call the client saw succeed is in the count");
   t.true(ranOnServer >= 1 && ranOnServer < N / 2, `some of the burst ran before the deadline (${ranOnServer})`);
+  // One fuel unit per loop iteration: the commands that ran used at least their spins; skipped ones none.
+  const fuel = after_.fuel - before.fuel;
+  t.true(fuel >= spins * ranOnServer && fuel < (spins + 100_000) * ranOnServer + 100_000, `fuel ${fuel} for ${ranOnServer} x ${spins} spins`);
   t.true(skippedWorkMs > 300, `the skipped commands were worth waiting for: ~${Math.round(skippedWorkMs)} ms of guest work`);
   t.true(latency < skippedWorkMs / 3, `the Get after the burst answered in ${Math.round(latency)} ms, not after the ~${Math.round(skippedWorkMs)} ms the skipped commands would have taken`);
 

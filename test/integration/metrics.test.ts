@@ -65,6 +65,7 @@ test("a burst of N calls shows as N calls, its failures by status, and N latency
   t.true(journal("duration_seconds_sum")! > 0);
   t.is(after.get(`keystate_guest_call_duration_seconds_count{service="${CART}"}`), N + 3 + 2, "N adds, 3 gets, 2 refused removes");
   t.true(after.get(`keystate_guest_call_duration_seconds_sum{service="${CART}"}`)! > 0);
+  t.true(after.get(`keystate_guest_fuel_used_total{service="${CART}"}`)! > N + 3 + 2, "each command runs at least one metered function");
 });
 
 test("entities pushed out by the memory budget count as passivated, and come back as new activations", async (t) => {
