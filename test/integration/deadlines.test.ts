@@ -7,6 +7,11 @@
 // equal the number that ran.
 import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
+import { readFile } from "node:fs/promises";
+import protobuf from "protobufjs";
+import { startCallContext } from "../../host/entities/call-context.js";
+import { KeystateError } from "../../host/errors.js";
+import { startNode } from "../../host/node.js";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -167,3 +172,30 @@ async function waitFor(condition: () => Promise<boolean>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test("in process: a cancel reaches a command queued behind a busy entity through the Router, and it never runs", async (t) => {
+  const node = await startNode({ grpcPort: 0, httpPort: 0, dataDir: await tempDirFor(t, "deadlines-inproc"), insecureAdmin: true });
+  t.teardown(() => node.stop());
+  await node.registry.deploy(await readFile(WASM));
+  const work = (key: string) => protobuf.Writer.create().uint32((1 << 3) | 2).string(key).uint32(2 << 3).int32(1000).finish();
+  const countOf = (reply: Uint8Array) => {
+    const reader = protobuf.Reader.create(reply);
+    let count = 0;
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag === 1 << 3) count = reader.int32();
+      else reader.skipType(tag & 7);
+    }
+    return count;
+  };
+
+  // The first command waits for the entity to load its value; the second queues behind it.
+  const first = node.router.call(SLOW, "Work", work("q"), { context: { requestId: "first" } });
+  const scope = startCallContext("second", undefined);
+  const second = node.router.call(SLOW, "Work", work("q"), { context: scope.context });
+  scope.cancel();
+  const err = await t.throwsAsync(second);
+  t.is((err as KeystateError).status, status.CANCELLED);
+  t.is(countOf(await first), 1);
+  t.is(countOf(await node.router.call(SLOW, "Get", protobuf.Writer.create().uint32((1 << 3) | 2).string("q").finish())), 1, "the cancelled command did not run");
+});
