@@ -5,7 +5,9 @@
 // state surviving kill -9 of the node.
 import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { streamClient } from "../helpers/grpc-stream.js";
 import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
@@ -132,4 +134,31 @@ test("LWWRegister, GSet and Flag entities: later write wins, first write wins wi
   t.deepEqual(await launch.methods.Get!({ owner: "x" }), { enabled: false });
   t.deepEqual(await launch.methods.Enable!({ owner: "x" }), { enabled: true });
   t.deepEqual(await launch.methods.Get!({ owner: "x" }), { enabled: true });
+});
+
+test("client-streaming and bidirectional calls on a replicated entity answer UNIMPLEMENTED; the node keeps serving", async (t) => {
+  const node = await startServe(t, true);
+  const definition = protoLoader.loadSync("crdts.proto", { includeDirs: [PROTO_DIR, join(REPO_ROOT, "proto")] });
+  const Hits = (grpc.loadPackageDefinition(definition) as any).keystate.test.crdts.Hits as grpc.ServiceClientConstructor;
+  const client = new Hits(`127.0.0.1:${node.grpcPort}`, grpc.credentials.createInsecure()) as any;
+  t.teardown(() => client.close());
+
+  const upload = await new Promise<grpc.ServiceError | null>((resolve) => {
+    const call = client.Upload((err: grpc.ServiceError | null) => resolve(err));
+    call.write({ page: "u", amount: 1 });
+    call.end();
+  });
+  t.is(upload?.code, status.UNIMPLEMENTED);
+  t.regex(upload?.details ?? "", /client-streaming/);
+
+  const exchange = await new Promise<grpc.ServiceError>((resolve) => {
+    const call = client.Exchange();
+    call.on("error", resolve);
+    call.on("data", () => t.fail("no message expected"));
+    call.write({ page: "u", amount: 1 });
+  });
+  t.is(exchange.code, status.UNIMPLEMENTED);
+
+  const { hits } = clients(t, node);
+  t.deepEqual(await hits.methods.Add!({ page: "u", amount: 2 }), { total: "2" }, "nothing was applied from the refused streams");
 });
