@@ -117,9 +117,8 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
       "registry.deploy(): validate, instrument, compile, store, activate": deployCall.summary(),
       "first reply after the deploy": replyAfterDeploy.summary(),
       "  within deploy(): validate + instrument + compile + API model (compileModule)": coldPhases["compileModule (compile + checks + manifest + API model)"]!,
-      "  within deploy(): store the version (addVersion + setActive, embedded LMDB)": await sample(phaseOptions, () => uniqueCopy(moduleBytes), async (bytes) => {
-        const info = await store.modules.addVersion(name, bytes, hashModule(bytes));
-        await store.modules.setActive(name, info.version);
+      "  within deploy(): store and activate the version (one addVersion commit, embedded LMDB)": await sample(phaseOptions, () => uniqueCopy(moduleBytes), async (bytes) => {
+        await store.modules.addVersion(name, bytes, hashModule(bytes), { activate: true });
       }),
     };
     let instrumentNote = "no instrumentation pass exists in this checkout";

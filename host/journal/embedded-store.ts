@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
 import type {
+  AddVersionOptions,
   EntityId,
   Journal,
   JournalEvent,
@@ -237,7 +238,7 @@ class EmbeddedModules implements ModuleStore {
     private readonly bytes: BinaryDb,
   ) {}
 
-  addVersion(name: string, bytes: Uint8Array, hash: string): Promise<ModuleVersionInfo> {
+  addVersion(name: string, bytes: Uint8Array, hash: string, options?: AddVersionOptions): Promise<ModuleVersionInfo> {
     return guarded("module add", async () => {
       const nameKey = lengthPrefixed([name]);
       const deployedAt = Date.now();
@@ -246,7 +247,8 @@ class EmbeddedModules implements ModuleStore {
         const version = (record.versions.at(-1)?.version ?? 0) + 1;
         const added: ModuleVersionInfo = { name, version, hash, size: bytes.length, deployedAt };
         this.bytes.put(withSeq(nameKey, version), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-        this.records.put(nameKey, { ...record, versions: [...record.versions, added] });
+        const activeVersion = options?.activate === true ? version : record.activeVersion;
+        this.records.put(nameKey, { ...record, activeVersion, versions: [...record.versions, added] });
         return added;
       });
       await this.env.flushed;

@@ -6,6 +6,7 @@
 import { Redis } from "ioredis";
 import { KeystateError } from "../errors.js";
 import type {
+  AddVersionOptions,
   EntityId,
   Journal,
   JournalEvent,
@@ -57,12 +58,14 @@ if stored == false or tonumber(stored) <= seq then
 end
 return last`,
   },
-  // KEYS: module meta hash, module bytes hash. ARGV: bytes, info JSON. Returns the new version.
+  // KEYS: module meta hash, module bytes hash. ARGV: bytes, info JSON, '1' to also make it active.
+  // Returns the new version.
   ksAddModuleVersion: {
     numberOfKeys: 2,
     lua: `local v = redis.call('HINCRBY', KEYS[1], 'latest', 1)
 redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[2])
 redis.call('HSET', KEYS[2], v, ARGV[1])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'active', v) end
 return v`,
   },
   // KEYS: module meta hash. ARGV: version, or '' to undeploy. Returns 0 when no such module/version.
@@ -80,7 +83,7 @@ return 1`,
 interface ScriptCommands {
   ksAppend(stream: string, expectedSeq: number, ...typeAndPayload: (string | Buffer)[]): Promise<number>;
   ksSaveSnapshot(stream: string, snapshotKey: string, seq: number, state: Buffer): Promise<number>;
-  ksAddModuleVersion(metaKey: string, bytesKey: string, bytes: Buffer, infoJson: string): Promise<number>;
+  ksAddModuleVersion(metaKey: string, bytesKey: string, bytes: Buffer, infoJson: string, activate: "1" | "0"): Promise<number>;
   ksSetActive(metaKey: string, version: string): Promise<number>;
 }
 
@@ -217,7 +220,7 @@ class RedisValues implements ValueStore {
 class RedisModules implements ModuleStore {
   constructor(private readonly redis: KeystateRedis) {}
 
-  addVersion(name: string, bytes: Uint8Array, hash: string): Promise<ModuleVersionInfo> {
+  addVersion(name: string, bytes: Uint8Array, hash: string, options?: AddVersionOptions): Promise<ModuleVersionInfo> {
     return guarded("module add", async () => {
       const keys = moduleKeys(name);
       const deployedAt = Date.now();
@@ -225,7 +228,8 @@ class RedisModules implements ModuleStore {
       // list() skips a name whose versions are not there (yet).
       await this.redis.sadd(MODULE_INDEX_KEY, name);
       const infoJson = JSON.stringify({ hash, size: bytes.length, deployedAt });
-      const version = await this.redis.ksAddModuleVersion(keys.meta, keys.bytes, asBuffer(bytes), infoJson);
+      const activate = options?.activate === true ? "1" : "0";
+      const version = await this.redis.ksAddModuleVersion(keys.meta, keys.bytes, asBuffer(bytes), infoJson, activate);
       return { name, version, hash, size: bytes.length, deployedAt };
     });
   }

@@ -72,9 +72,18 @@ export interface StoredModuleSummary {
   readonly versions: ModuleVersionInfo[];
 }
 
+export interface AddVersionOptions {
+  /** Make the new version the active one in the same atomic write. */
+  readonly activate?: boolean;
+}
+
 export interface ModuleStore {
-  /** Stores the bytes as the next version of `name` (1, 2, ...) and returns its info. Does not activate it. */
-  addVersion(name: string, bytes: Uint8Array, hash: string): Promise<ModuleVersionInfo>;
+  /**
+   * Stores the bytes as the next version of `name` (1, 2, ...) and returns its info. Does not
+   * activate it unless `options.activate`: then the new version is also made the active one
+   * in the same atomic write (one durable commit instead of addVersion + setActive).
+   */
+  addVersion(name: string, bytes: Uint8Array, hash: string, options?: AddVersionOptions): Promise<ModuleVersionInfo>;
   /** Makes `version` the active one; undefined undeploys the module (its versions stay). */
   setActive(name: string, version: number | undefined): Promise<void>;
   getBytes(name: string, version: number): Promise<Uint8Array | undefined>;

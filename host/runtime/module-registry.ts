@@ -68,8 +68,8 @@ export class ModuleRegistry {
     const pool = this.#startPool(candidate);
     let info: ModuleVersionInfo;
     try {
-      info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes));
-      await this.#store.modules.setActive(candidate.name, info.version);
+      // One atomic, durable write stores the version and makes it active.
+      info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes), { activate: true });
     } catch (err) {
       throw KeystateError.fromStorage(err, "storing the module");
     }

@@ -176,6 +176,26 @@ export function registerStoreContract(backend: string, open: StoreFactory): void
     t.true(isKeystateError(await t.throwsAsync(store.modules.setActive(`${name}-missing`, 1)), "MODULE_NOT_FOUND"));
   });
 
+  test(title("modules: addVersion with activate stores and activates in one write"), async (t) => {
+    const store = await openFor(t);
+    const name = `module-${randomUUID()}`;
+    const mine = async () => (await store.modules.list()).find((m) => m.name === name);
+    const v1 = await store.modules.addVersion(name, Buffer.from("wasm one"), "hash-1", { activate: true });
+    t.like(v1, { name, version: 1, hash: "hash-1", size: 8 });
+    t.deepEqual(await mine(), { name, activeVersion: 1, versions: [v1] });
+    // Without the option the active version stays where it was.
+    const v2 = await store.modules.addVersion(name, ALL_BYTES, "hash-2", { activate: false });
+    t.deepEqual(await mine(), { name, activeVersion: 1, versions: [v1, v2] });
+    const v3 = await store.modules.addVersion(name, Buffer.from("wasm three"), "hash-3", { activate: true });
+    t.like(v3, { version: 3 });
+    t.deepEqual(await mine(), { name, activeVersion: 3, versions: [v1, v2, v3] });
+    t.is(Buffer.from((await store.modules.getBytes(name, 3))!).toString(), "wasm three");
+    // Undeployed, then a new activated version is live again.
+    await store.modules.setActive(name, undefined);
+    const v4 = await store.modules.addVersion(name, Buffer.from("wasm four"), "hash-4", { activate: true });
+    t.is((await mine())?.activeVersion, v4.version);
+  });
+
   test(title("modules are listed by name, each with its own version numbers"), async (t) => {
     const store = await openFor(t);
     const prefix = `list-${randomUUID()}`;
