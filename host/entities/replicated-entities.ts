@@ -2,6 +2,7 @@
 // streamed calls on them. Its own registry (not the EntityManager's) because the rules
 // differ: an entity holding open streams is never passivated, and its module version is
 // kept until its streams close.
+import type { CommandEffects } from "./effects.js";
 import { KeystateError } from "../errors.js";
 import type { ValueStore } from "../journal/types.js";
 import { log } from "../log.js";
@@ -45,9 +46,9 @@ export class ReplicatedEntities {
     this.#observers.push(observer);
   }
 
-  command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array }): Promise<Uint8Array> {
+  command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array; effects?: CommandEffects }): Promise<Uint8Array> {
     return this.#get(service, key)
-      .mailbox.post({ kind: "command", service, method: command.method, payload: command.payload })
+      .mailbox.post({ kind: "command", service, method: command.method, payload: command.payload, effects: command.effects })
       .then((reply) => reply ?? new Uint8Array(0));
   }
 

@@ -6,6 +6,7 @@
 // is written once, and only then are replies sent, deltas handed to the observer and
 // open streams told about the change. Streams never hold the mailbox: a stream's
 // callbacks are mailbox commands like any other, and its writes do not wait.
+import type { CommandEffects } from "./effects.js";
 import { StreamEvent, type ReplicatedResult, type WireCrdtValue } from "../abi/replicated-abi.js";
 import { createCrdt, decodeCrdtState, encodeCrdtState, isCrdtType, type AnyCrdt } from "../crdt/index.js";
 import { KeystateError } from "../errors.js";
@@ -34,7 +35,7 @@ export interface Subscriber {
 }
 
 export type ReplicatedCommand =
-  | { readonly kind: "command"; readonly service: ServiceRuntime; readonly method: string; readonly payload: Uint8Array }
+  | { readonly kind: "command"; readonly service: ServiceRuntime; readonly method: string; readonly payload: Uint8Array; readonly effects?: CommandEffects }
   | { readonly kind: "stream-start" | "stream-cancel"; readonly stream: Subscriber };
 
 type ReplicatedEnvelope = Envelope<ReplicatedCommand, Uint8Array | undefined>;
@@ -92,6 +93,8 @@ export class ReplicatedEntity {
       try {
         const result = this.#call(crdt, command.kind === "command" ? command : stream!, event, undefined);
         if (result.failure) throw failureToError(result.failure);
+        // A forward or side effect that cannot be made fails the command before its ops apply.
+        if (command.kind === "command") command.effects?.accept(result);
         if (result.replicated.ops.length > 0) {
           const working = crdt.clone();
           applyCrdtOps(working, result.replicated.ops); // throws on a refused op: `crdt` is untouched
@@ -108,7 +111,8 @@ export class ReplicatedEntity {
         }
         outcomes.push({ envelope, result: { ...result.replicated, reply: result.reply } });
       } catch (err) {
-        outcomes.push({ envelope, error: err instanceof KeystateError ? err : trapToError(err, this.#context(stream?.method ?? (command as { method: string }).method)) });
+        // trapToError logs traps and limit hits (already KeystateErrors) and passes the rest through.
+        outcomes.push({ envelope, error: trapToError(err, this.#context(stream?.method ?? (command as { method: string }).method)) });
       }
     }
 
@@ -221,7 +225,7 @@ export class ReplicatedEntity {
       } catch (err) {
         stream.state = "closed";
         this.streams.delete(stream);
-        stream.sink.fail(err instanceof KeystateError ? err : trapToError(err, this.#context(stream.method)));
+        stream.sink.fail(trapToError(err, this.#context(stream.method)));
       }
     }
   }
