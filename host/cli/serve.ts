@@ -61,6 +61,26 @@ export function banner(node: KeystateNode, dataDir: string | undefined): string 
     `Keystate node ready: gRPC on 127.0.0.1:${node.grpcPort}, admin HTTP on 127.0.0.1:${node.httpPort} (store: ${node.store.kind})`,
     node.adminToken ? `Admin token: ${node.adminToken}${dataDir ? `  (saved to ${join(dataDir, "admin-token")})` : ""}` : "Admin API: no token required (--insecure-admin)",
     services.length ? "Serving:\n" + services.join("\n") : "No modules deployed yet: keystate deploy <file.wasm>",
+    ...(services.length ? ["", "Try it:", ...tryIt(node)] : []),
     "",
   ].join("\n");
+}
+
+/** Example calls for the example modules that are live, so a new user can start at once. */
+function tryIt(node: KeystateNode): string[] {
+  const live = new Set(node.registry.modules.flatMap((m) => [...m.api.services.keys()]));
+  const http = `http://127.0.0.1:${node.httpPort}`;
+  const grpc = node.grpcPort === 8080 ? "" : ` --address 127.0.0.1:${node.grpcPort}`;
+  const lines: string[] = [];
+  if (live.has("keystate.examples.shoppingcart.ShoppingCart")) {
+    lines.push(
+      `  node bin/keystate.js call${grpc} keystate.examples.shoppingcart.ShoppingCart/AddItem '{"user_id":"ann","product_id":"apple","name":"Apple","quantity":2}'`,
+      `  curl ${http}/carts/ann`,
+    );
+  }
+  if (live.has("keystate.examples.counter.Counter")) {
+    lines.push(`  curl -X POST ${http}/counters/c1/increase -d '{"value":3}'`, `  curl ${http}/counters/c1`);
+  }
+  lines.push(`  node bin/keystate.js call${grpc} --list`);
+  return lines;
 }

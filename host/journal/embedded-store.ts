@@ -309,7 +309,8 @@ export class EmbeddedStore implements Store {
   static async open(dataDir: string): Promise<EmbeddedStore> {
     return guarded(`open ${dataDir}`, async () => {
       await mkdir(dataDir, { recursive: true });
-      return new EmbeddedStore(open({ path: dataDir, maxDbs: 8 }));
+      // noSubdir: false, or lmdb-js takes a directory with a dot in its name ("my.data") for a file.
+      return new EmbeddedStore(open({ path: dataDir, maxDbs: 8, noSubdir: false }));
     });
   }
 

@@ -1,5 +1,7 @@
 // The embedded (LMDB) store: the shared contract, plus durability across reopen and kill -9.
 import { spawn } from "node:child_process";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import test from "ava";
@@ -35,6 +37,19 @@ test("embedded: everything written is there after close and reopen", async (t) =
   t.deepEqual(recovered.events.map((e) => e.seq), [3]);
   t.is(Buffer.from((await second.values.get(id))!).toString(), "value");
   t.like((await second.modules.list())[0], { name: "kept", activeVersion: 1 });
+});
+
+test("embedded: a data directory with a dot in its name is a directory, not a database file", async (t) => {
+  // lmdb-js takes a path with an extension for a single-file database unless told otherwise.
+  const dir = join(await tempDirFor(t, "lmdb"), "my.data");
+  const id = newEntity();
+  const first = await EmbeddedStore.open(dir);
+  await first.journal.append(id, 0, eventsNumbered(1, 2));
+  await first.close();
+  t.true((await stat(join(dir, "data.mdb"))).isFile());
+  const second = await EmbeddedStore.open(dir);
+  t.teardown(() => second.close());
+  t.deepEqual((await second.journal.readEvents(id, 1)).map((e) => e.seq), [1, 2]);
 });
 
 test("embedded: a closed store fails with STORAGE_UNAVAILABLE", async (t) => {
