@@ -5,28 +5,16 @@
 // --log-level filters. The test reads the lines the process actually wrote.
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { deploy, postJson } from "../helpers/deployed-node.js";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { useBuiltFixture } from "../helpers/fixture-build.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
-const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "echo-action");
 const ECHO = "keystate.test.echo.Echo";
 const TALLY = "keystate.test.tally.Tally";
-let buildDir = "";
-let WASM = "";
-
-test.before(async () => {
-  buildDir = await makeTempDir("logs-build");
-  WASM = join(buildDir, "echo-action.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", WASM], { cwd: REPO_ROOT });
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
+const wasm = useBuiltFixture(test, "echo-action");
 
 type LogLine = Record<string, unknown> & { msg: string; level: number };
 
@@ -51,7 +39,7 @@ async function linesFor(node: NodeProcess, requestId: string, count: number): Pr
 async function startWithFixture(t: ExecutionContext, extraArgs: string[] = []): Promise<NodeProcess> {
   const node = await startNodeProcess({ dataDir: await tempDirFor(t, "logs"), extraArgs });
   t.teardown(() => node.kill());
-  await deploy(node, WASM);
+  await deploy(node, wasm());
   return node;
 }
 
