@@ -23,17 +23,23 @@ export function unaryHandler(
     const deadline = call.getDeadline();
     const scope = startCallContext(requestId, deadline instanceof Date ? deadline.getTime() : deadline);
     // grpc-js emits "cancelled" when the client cancels, or the deadline it enforces itself passes.
+    // It also emits it when the stream closes after a reply was sent, so the listener goes
+    // when the call settles: a finished call must not build a cancellation error and abort.
     call.once("cancelled", scope.cancel);
+    const settle = () => {
+      call.off("cancelled", scope.cancel);
+      scope.dispose();
+    };
     const trailer = new grpc.Metadata();
     trailer.set(REQUEST_ID_HEADER, requestId);
     deps.router.call(service, method, call.request, { context: scope.context }).then(
       (reply) => {
-        scope.dispose();
+        settle();
         finish(grpc.status.OK);
         callback(null, Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), trailer);
       },
       (err: unknown) => {
-        scope.dispose();
+        settle();
         const status = toStatus(err);
         finish(status.code);
         logCallFailure(deps.registry, { ingress: "grpc", requestId, service, method, payload: call.request }, err, status.code);
