@@ -48,7 +48,8 @@ function runOne(args: string[], pin: readonly string[]): Promise<ProcessOutcome>
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr.on("data", (c: Buffer) => (out += c.toString()));
     child.once("error", reject);
-    child.once("exit", (code) => {
+    // "close", not "exit": exit can come before the last of stdout is read, and the summary is at its end.
+    child.once("close", (code) => {
       const finished = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out);
       const requests = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
       if (code !== 0 || !finished || !requests) return reject(new Error(`h2load exited ${code}:\n${out.slice(-1500)}`));
