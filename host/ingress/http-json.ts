@@ -110,7 +110,8 @@ export class HttpJsonIngress {
       finish(GrpcStatus.OK);
     } catch (err) {
       // A client that hung up mid-request makes the body read fail ("aborted"): that is a cancel, not a bug.
-      this.#fail(res, callerGone(scope.context) ?? err, finish, call);
+      // (A KeystateError is what really happened to the call, and stays.)
+      this.#fail(res, err instanceof KeystateError ? err : (callerGone(scope.context) ?? err), finish, call);
     } finally {
       scope.dispose();
       res.off("close", onClose);
