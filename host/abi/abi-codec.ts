@@ -88,8 +88,106 @@ function encodePlainCommandCall(call: CommandCall): Uint8Array {
   return w.finish();
 }
 
+const utf8 = protobuf.util.utf8;
+
+// protobufjs writes a string under 40 chars with its own UTF-8 code and longer ones with
+// Buffer's; they differ only on lone surrogates, so the sized encoder below does the same.
+function utf8Length(value: string): number {
+  return value.length < 40 ? utf8.length(value) : Buffer.byteLength(value);
+}
+
+function writeUtf8(buf: Buffer, pos: number, value: string): number {
+  return value.length < 40 ? utf8.write(value, buf, pos) : buf.write(value, pos);
+}
+
+/** Bytes of `value` (a non-negative safe integer) as a varint. */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value > 127) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, value: number): number {
+  while (value > 127) {
+    buf[pos++] = (value % 128) | 128;
+    value = Math.floor(value / 128);
+  }
+  buf[pos++] = value;
+  return pos;
+}
+
+/** Fields 1 and 2 (service, method) encoded once per pair: they repeat on every call. */
+const callPrefixes = new Map<string, Map<string, Uint8Array>>();
+const MAX_CACHED = 256;
+
+function callPrefix(service: string, method: string): Uint8Array {
+  let byMethod = callPrefixes.get(service);
+  if (byMethod === undefined) {
+    if (callPrefixes.size >= MAX_CACHED) callPrefixes.clear();
+    byMethod = new Map();
+    callPrefixes.set(service, byMethod);
+  }
+  let prefix = byMethod.get(method);
+  if (prefix === undefined) {
+    const w = protobuf.Writer.create();
+    if (service !== "") w.uint32(10).string(service);
+    if (method !== "") w.uint32(18).string(method);
+    prefix = Uint8Array.from(w.finish()); // off the Buffer pool: it is kept
+    if (byMethod.size < MAX_CACHED) byMethod.set(method, prefix);
+  }
+  return prefix;
+}
+
+/** encodePlainCommandCall into one buffer sized up front, with the service/method prefix cached. */
+function encodeSizedCommandCall(call: CommandCall): Uint8Array {
+  const { entityKey, sequence, state, payload } = call;
+  const prefix = callPrefix(call.service, call.method);
+  const keyLength = entityKey === "" ? 0 : utf8Length(entityKey);
+  let size = prefix.length;
+  if (entityKey !== "") size += 1 + varintSize(keyLength) + keyLength;
+  if (sequence !== 0) size += 1 + varintSize(sequence);
+  if (state !== undefined) size += (state.length > 0 ? 1 + varintSize(state.length) + state.length : 0) + 2;
+  if (payload.length > 0) size += 1 + varintSize(payload.length) + payload.length;
+  const buf = Buffer.allocUnsafe(size);
+  buf.set(prefix, 0);
+  let pos = prefix.length;
+  if (entityKey !== "") {
+    buf[pos++] = 26;
+    pos = writeVarint(buf, pos, keyLength);
+    pos += writeUtf8(buf, pos, entityKey);
+  }
+  if (sequence !== 0) {
+    buf[pos++] = 32;
+    pos = writeVarint(buf, pos, sequence);
+  }
+  if (state !== undefined) {
+    if (state.length > 0) {
+      buf[pos++] = 42;
+      pos = writeVarint(buf, pos, state.length);
+      buf.set(state, pos);
+      pos += state.length;
+    }
+    buf[pos++] = 48;
+    buf[pos++] = 1;
+  }
+  if (payload.length > 0) {
+    buf[pos++] = 58;
+    pos = writeVarint(buf, pos, payload.length);
+    buf.set(payload, pos);
+    pos += payload.length;
+  }
+  if (pos !== size) throw new Error(`CommandCall encoder wrote ${pos} bytes into ${size}`);
+  return buf;
+}
+
 export function encodeCommandCall(call: CommandCall): Uint8Array {
-  if (call.replicated === undefined) return encodePlainCommandCall(call);
+  if (call.replicated === undefined) {
+    // A negative or huge sequence (never sent by the host) takes the Writer's int64 path.
+    return Number.isSafeInteger(call.sequence) && call.sequence >= 0 ? encodeSizedCommandCall(call) : encodePlainCommandCall(call);
+  }
   return encodeCommandCallByReflection(call);
 }
 
