@@ -4,6 +4,7 @@
 import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
+import { checkSeq, guarded } from "./store-support.js";
 import type {
   AddVersionOptions,
   EntityId,
@@ -98,21 +99,6 @@ function decodeEvent(seq: number, row: Buffer): StoredEvent {
     type: row.toString("utf8", 2, 2 + typeLength),
     payload: row.subarray(2 + typeLength),
   };
-}
-
-function checkSeq(seq: number, what: string): void {
-  if (!Number.isSafeInteger(seq) || seq < 0) {
-    throw new KeystateError("INVALID_REQUEST", `${what} must be a non-negative integer, got ${seq}`);
-  }
-}
-
-/** Runs a storage operation and translates platform failures once, at this edge. */
-async function guarded<T>(what: string, operation: () => Promise<T> | T): Promise<T> {
-  try {
-    return await operation();
-  } catch (err) {
-    throw KeystateError.fromStorage(err, what);
-  }
 }
 
 class EmbeddedJournal implements Journal {

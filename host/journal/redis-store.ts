@@ -5,6 +5,7 @@
 // reconnecting in the background so the store works again without a restart.
 import { Redis } from "ioredis";
 import { KeystateError } from "../errors.js";
+import { checkSeq, guarded } from "./store-support.js";
 import type {
   AddVersionOptions,
   EntityId,
@@ -113,21 +114,6 @@ function moduleKeys(name: string): { meta: string; bytes: string } {
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function checkSeq(seq: number, what: string): void {
-  if (!Number.isSafeInteger(seq) || seq < 0) {
-    throw new KeystateError("INVALID_REQUEST", `${what} must be a non-negative integer, got ${seq}`);
-  }
-}
-
-/** Runs a storage operation and translates Redis/connection failures once, at this edge. */
-async function guarded<T>(what: string, operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (err) {
-    throw KeystateError.fromStorage(err, what);
-  }
 }
 
 /** One stream entry as xrangeBuffer returns it: id `<seq>-0`, fields t=<type>, p=<payload>. */
