@@ -163,9 +163,17 @@ const MISC_LEBS = [0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 2, 1, 2, 1, 1, 1];
 // br_on_cast(_fail) (24-25) flags, a label and two heap types: handled in skipGC.
 const GC_LEBS = [1, 1, 2, 2, 2, 2, 1, 1, 2, 2, 2, 1, 1, 1, 1, 0, 1, 2, 2, 2, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0];
 
-/** Skips LEB128s from `p`; returns the new position (past the end of `b` when truncated). */
+/**
+ * Skips LEB128s from `p`; returns the new position (past the end of `b` when truncated).
+ * Stops at the end of the input: a count read from hostile bytes (a br_table claiming
+ * 2^32 targets) must not turn into billions of iterations over nothing.
+ */
 function skipLebs(b: Uint8Array, p: number, n: number): number {
-  for (let i = 0; i < n; i++) while (b[p++]! & 0x80) { /* continuation */ }
+  for (let i = 0; i < n; i++) {
+    do {
+      if (p >= b.length) return b.length + 1;
+    } while (b[p++]! & 0x80);
+  }
   return p;
 }
 

@@ -524,3 +524,18 @@ test("an AssemblyScript module that keeps allocating hits the cap and is classif
   t.is(exports.memory.buffer.byteLength, maxPages * 65536);
   t.is(classifyTrap(err, instance, maxPages), "memory");
 });
+
+test("a hostile br_table count on truncated bytes is refused at once, not scanned for 2^32 targets", (t) => {
+  // 30 bytes: one function whose body is `br_table` claiming 0xFFFFFFFF targets, then `end`.
+  // The host validates before instrumenting; this is the instrumenter's own guard.
+  const bytes = Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: () -> ()
+    0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+    0x0a, 0x0a, 0x01, 0x08, 0x00, 0x0e, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b, // code: br_table 2^32-1
+  ]);
+  const started = performance.now();
+  const error = t.throws(() => instrumentModule(bytes, { maxMemoryPages: 16, meterFuel: true }));
+  t.true(isKeystateError(error, "INVALID_MODULE"));
+  t.true(performance.now() - started < 1_000, "refused in well under a second");
+});
