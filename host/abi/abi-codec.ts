@@ -45,7 +45,7 @@ export interface ReplayResult {
   failure: Failure | undefined;
 }
 
-let types: { commandCall: Type; commandResult: Type; replayCall: Type; replayResult: Type } | undefined;
+let types: { commandCall: Type; commandResult: Type; replayCall: Type; replayResult: Type; crdtOp: Type } | undefined;
 
 function abiTypes(): NonNullable<typeof types> {
   types ??= {
@@ -53,6 +53,7 @@ function abiTypes(): NonNullable<typeof types> {
     commandResult: lookupType("keystate.abi.CommandResult"),
     replayCall: lookupType("keystate.abi.ReplayCall"),
     replayResult: lookupType("keystate.abi.ReplayResult"),
+    crdtOp: lookupType("keystate.abi.CrdtOp"),
   };
   return types;
 }
@@ -206,7 +207,164 @@ export function encodeCommandCallByReflection(call: CommandCall): Uint8Array {
   }).finish();
 }
 
+type Reader = protobuf.Reader;
+
+/**
+ * Runs `body` over the `length` bytes of a sub-message at the reader's position, the way
+ * protobufjs's generated decoders do: the length must fit, and the body must end exactly there.
+ */
+function subMessage<T>(r: Reader, length: number, body: (r: Reader, end: number) => T): T {
+  const end = r.pos + length;
+  if (end > r.len) throw RangeError("index out of range");
+  const outer = r.len;
+  r.len = end;
+  const value = body(r, end);
+  if (r.pos !== end) throw RangeError("index out of range");
+  r.len = outer;
+  return value;
+}
+
+/** A sub-message of the top level, decoded by reflection at nesting depth 1 (its recursion limit counts from there). */
+function decodeNested(type: Type, r: Reader, length: number): unknown {
+  return (type.decode as (this: Type, r: Reader, length: number, endGroup: undefined, depth: number) => unknown).call(type, r, length, undefined, 1);
+}
+
+/** An unknown field, or a known one with the wrong wire type: skipped, as protobufjs does. */
+function skipField(r: Reader, tag: number, depth: number): void {
+  r.skipType(tag & 7, depth, tag >>> 3);
+}
+
+function readFailure(r: Reader, end: number, previous: Failure | undefined): Failure {
+  let code = previous?.code ?? 0;
+  let message = previous?.message ?? "";
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 8) code = r.uint32(); // 1: code
+    else if (tag === 18) message = r.stringVerify(); // 2: message
+    else skipField(r, tag, 1);
+  }
+  return { code, message };
+}
+
+function readServiceCall(r: Reader, end: number, depth: number, previous: ServiceCall | undefined): ServiceCall {
+  let service = previous?.service ?? "";
+  let method = previous?.method ?? "";
+  let payload: Uint8Array = previous?.payload ?? EMPTY;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 10) service = r.stringVerify(); // 1: service
+    else if (tag === 18) method = r.stringVerify(); // 2: method
+    else if (tag === 26) payload = asBytes(r.bytes()); // 3: payload
+    else skipField(r, tag, depth);
+  }
+  return { service, method, payload };
+}
+
+function readEvent(r: Reader, end: number): AbiEvent {
+  let type = "";
+  let payload: Uint8Array = EMPTY;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 10) type = r.stringVerify(); // 1: type
+    else if (tag === 18) payload = asBytes(r.bytes()); // 2: payload
+    else skipField(r, tag, 1);
+  }
+  return { type, payload };
+}
+
+function readSideEffect(r: Reader, end: number): SideEffect {
+  let call: ServiceCall | undefined;
+  let synchronous = false;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 10) call = subMessage(r, r.size(), (r2, end2) => readServiceCall(r2, end2, 2, call)); // 1: call
+    else if (tag === 16) synchronous = r.bool(); // 2: synchronous
+    else skipField(r, tag, 1);
+  }
+  // A side effect without a call (a guest bug) keeps an empty target, which no service matches.
+  return { call: call ?? { service: "", method: "", payload: EMPTY }, synchronous };
+}
+
+/**
+ * CommandResult read field by field with protobufjs's Reader (the hot path: one per guest
+ * call), with the same result as decodeCommandResultByReflection (test/unit/abi-codec.test.ts
+ * checks on random results). Field numbers as in abi.proto; a known field with the wrong wire
+ * type is skipped and a repeated singular message merges into the earlier one, as protobufjs
+ * does. The CRDT ops go to the reflection decoder. Malformed input throws.
+ */
+function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
+  const r = protobuf.Reader.create(bytes);
+  let reply: Uint8Array = EMPTY;
+  let failure: Failure | undefined;
+  const events: AbiEvent[] = [];
+  let state: Uint8Array = EMPTY;
+  let stateAction: StateAction = StateAction.KEEP;
+  let forward: ServiceCall | undefined;
+  const sideEffects: SideEffect[] = [];
+  let crdtOps: unknown[] | undefined;
+  let writeConsistency = 0;
+  let streamSend = false;
+  let endStream = false;
+  const end = r.len;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 10: // 1: reply
+        reply = asBytes(r.bytes());
+        break;
+      case 18: // 2: failure
+        failure = subMessage(r, r.size(), (r2, end2) => readFailure(r2, end2, failure));
+        break;
+      case 26: // 3: events
+        events.push(subMessage(r, r.size(), readEvent));
+        break;
+      case 34: // 4: state
+        state = asBytes(r.bytes());
+        break;
+      case 40: // 5: state_action
+        stateAction = r.int32();
+        break;
+      case 50: // 6: forward
+        forward = subMessage(r, r.size(), (r2, end2) => readServiceCall(r2, end2, 1, forward));
+        break;
+      case 58: // 7: side_effects
+        sideEffects.push(subMessage(r, r.size(), readSideEffect));
+        break;
+      case 66: // 8: crdt_ops
+        (crdtOps ??= []).push(decodeNested(abiTypes().crdtOp, r, r.size()));
+        break;
+      case 72: // 9: write_consistency
+        writeConsistency = r.int32();
+        break;
+      case 80: // 10: stream_send
+        streamSend = r.bool();
+        break;
+      case 88: // 11: end_stream
+        endStream = r.bool();
+        break;
+      default:
+        skipField(r, tag, 0);
+    }
+  }
+  return {
+    reply,
+    failure,
+    events,
+    state,
+    stateAction,
+    replicated: replicatedResultOf({ crdtOps, writeConsistency, streamSend, endStream }),
+    forward,
+    sideEffects,
+  };
+}
+
+
 export function decodeCommandResult(bytes: Uint8Array): CommandResult {
+  return decodeCommandResultFast(bytes);
+}
+
+/** The reflection decoder (protobufjs's generated code), kept as the reference for the test. */
+export function decodeCommandResultByReflection(bytes: Uint8Array): CommandResult {
   const decoded = abiTypes().commandResult.decode(bytes) as unknown as Partial<CommandResult> & { stateAction?: number };
   return {
     reply: asBytes(decoded.reply),
