@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
+import { deploy } from "./deployed-node.js";
 import { makeTempDir, removeDir, tempDirFor } from "./temp-dir.js";
 
 const run = promisify(execFile);
@@ -26,17 +27,21 @@ export function buildBeforeAll(test: TestFn, moduleDir: string): () => string {
   return () => wasm;
 }
 
-export function deployWasm(node: NodeProcess, wasm: string): Promise<unknown> {
-  return run(process.execPath, [KEYSTATE_BIN, "deploy", wasm, "--admin", node.adminUrl, "--token", node.token]);
-}
-
-/** A `keystate serve` process (killed when `t` ends) on a fresh data dir, with `wasm` deployed unless undefined. */
-export async function serveWith(t: ExecutionContext, wasm: string | undefined, redisUrl?: string): Promise<NodeProcess> {
-  const dataDir = await tempDirFor(t, "serve");
+/**
+ * A `keystate serve` process (killed when `t` ends), with `wasm` deployed unless undefined.
+ * Pass the `dataDir` of an earlier one to restart a node on the same store.
+ */
+export async function serveWith(
+  t: ExecutionContext,
+  wasm: string | undefined,
+  redisUrl?: string,
+  dataDir?: string,
+): Promise<NodeProcess & { dataDir: string }> {
+  dataDir ??= await tempDirFor(t, "serve");
   // A fixed token written up front, so reading it cannot race the process writing it.
   await writeFile(join(dataDir, "admin-token"), "test-token\n", { mode: 0o600 });
   const node = await startNodeProcess({ dataDir, redisUrl, extraArgs: ["--admin-token", "test-token"] });
   t.teardown(() => node.kill());
-  if (wasm) await deployWasm(node, wasm);
-  return node;
+  if (wasm) await deploy(node, wasm);
+  return Object.assign(node, { dataDir });
 }

@@ -3,56 +3,34 @@
 // entity and an OrderDesk action) forwards to and side-effects into
 // test/fixtures/effects-ledger (a Ledger value entity per account).
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
+import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
+import { deploy } from "../helpers/deployed-node.js";
 import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const FIXTURES = join(REPO_ROOT, "test", "fixtures");
 const ORDERS = "keystate.test.orders.Orders";
 const DESK = "keystate.test.orders.OrderDesk";
 const LEDGER = "keystate.test.ledger.Ledger";
 const NOWHERE = "keystate.test.nowhere.Nowhere";
 
-let buildDir = "";
-const wasm = { orders: "", ledger: "" };
+const wasm = { orders: buildBeforeAll(test, join(FIXTURES, "effects-orders")), ledger: buildBeforeAll(test, join(FIXTURES, "effects-ledger")) };
 let redis: RunningRedis | undefined;
 
 test.before(async () => {
-  buildDir = await makeTempDir("effects-build");
-  wasm.orders = join(buildDir, "orders.wasm");
-  wasm.ledger = join(buildDir, "ledger.wasm");
-  // Each test gets a database of its own on one server (SELECT n in the URL).
-  const [started] = await Promise.all([
-    startRedis(),
-    run(process.execPath, [KEYSTATE_BIN, "build", join(FIXTURES, "effects-orders"), "-o", wasm.orders], { cwd: REPO_ROOT }),
-    run(process.execPath, [KEYSTATE_BIN, "build", join(FIXTURES, "effects-ledger"), "-o", wasm.ledger], { cwd: REPO_ROOT }),
-  ]);
-  redis = started;
+  redis = await startRedis();
 });
 
 test.after.always(async () => {
   await redis?.stop();
-  if (buildDir) await removeDir(buildDir);
 });
 
-async function serve(t: ExecutionContext, db: number, dataDir?: string): Promise<NodeProcess & { dataDir: string }> {
-  const dir = dataDir ?? (await tempDirFor(t, "effects"));
-  const token = "effects-test-token";
-  await writeFile(join(dir, "admin-token"), token + "\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir: dir, redisUrl: `${redis!.url}/${db}`, extraArgs: ["--admin-token", token] });
-  t.teardown(() => node.kill());
-  return Object.assign(node, { dataDir: dir });
-}
-
-async function deploy(node: NodeProcess, file: string): Promise<void> {
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", file, "--admin", node.adminUrl, "--token", node.token]);
+/** A node on database `db` of the shared Redis (SELECT n in the URL): each test gets its own. */
+function serve(t: ExecutionContext, db: number, dataDir?: string): Promise<NodeProcess & { dataDir: string }> {
+  return serveWith(t, undefined, `${redis!.url}/${db}`, dataDir);
 }
 
 interface Clients {
@@ -96,8 +74,8 @@ function logLines(node: NodeProcess, msg: string): Array<Record<string, unknown>
 
 test.serial("a forward answers with the other module's reply; sync side effects land before the reply, async ones after", async (t) => {
   const node = await serve(t, 1);
-  await deploy(node, wasm.orders);
-  await deploy(node, wasm.ledger);
+  await deploy(node, wasm.orders());
+  await deploy(node, wasm.ledger());
   const c = clients(t, node);
 
   // Event-sourced entity -> value entity in another module: the caller gets the Ledger's Balance.
@@ -141,8 +119,8 @@ test.serial("a forward answers with the other module's reply; sync side effects 
 
 test.serial("a forward or sync side effect to a service that is not deployed fails with UNIMPLEMENTED and persists nothing", async (t) => {
   const node = await serve(t, 2);
-  await deploy(node, wasm.orders);
-  await deploy(node, wasm.ledger);
+  await deploy(node, wasm.orders());
+  await deploy(node, wasm.ledger());
   const c = clients(t, node);
 
   const forward = await statusOf(c.orders.methods.PlaceAndForward!({ orderId: "f1", account: "alice", amount: 5, ledgerService: NOWHERE }));
@@ -181,7 +159,7 @@ test.serial("a forward or sync side effect to a service that is not deployed fai
 
 test.serial("an async side effect to a service not yet deployed is retried and logged, the caller has its reply, and it lands once the target is deployed", async (t) => {
   const node = await serve(t, 3);
-  await deploy(node, wasm.orders);
+  await deploy(node, wasm.orders());
   const c = clients(t, node);
 
   t.like(await c.orders.methods.PlaceWithAsyncEffect!({ orderId: "a1", account: "dave", amount: 4 }), { orderId: "a1", placed: "1", total: "4" });
@@ -196,7 +174,7 @@ test.serial("an async side effect to a service not yet deployed is retried and l
 
   // The node kept serving; once the ledger is deployed, a later retry lands the entry.
   t.like(await order(c, "a1"), { placed: "1" });
-  await deploy(node, wasm.ledger);
+  await deploy(node, wasm.ledger());
   const landed = await eventually(() => balance(c, "dave"), (b) => b.balance === "4", 10_000);
   t.like(landed, { balance: "4", entries: "1", lastReference: "a1" });
 });

@@ -3,54 +3,33 @@
 // Tally) forwards to and side-effects into test/fixtures/effects-ledger (a Ledger value
 // entity per account).
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
+import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
+import { deploy } from "../helpers/deployed-node.js";
 import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const FIXTURES = join(REPO_ROOT, "test", "fixtures");
 const TALLY = "keystate.test.tally.Tally";
 const LEDGER = "keystate.test.ledger.Ledger";
 const NOWHERE = "keystate.test.nowhere.Nowhere";
 
-let buildDir = "";
-const wasm = { tally: "", ledger: "" };
+const wasm = { tally: buildBeforeAll(test, join(FIXTURES, "replicated-effects")), ledger: buildBeforeAll(test, join(FIXTURES, "effects-ledger")) };
 let redis: RunningRedis | undefined;
 
 test.before(async () => {
-  buildDir = await makeTempDir("replicated-effects-build");
-  wasm.tally = join(buildDir, "tally.wasm");
-  wasm.ledger = join(buildDir, "ledger.wasm");
-  const [started] = await Promise.all([
-    startRedis(),
-    run(process.execPath, [KEYSTATE_BIN, "build", join(FIXTURES, "replicated-effects"), "-o", wasm.tally], { cwd: REPO_ROOT }),
-    run(process.execPath, [KEYSTATE_BIN, "build", join(FIXTURES, "effects-ledger"), "-o", wasm.ledger], { cwd: REPO_ROOT }),
-  ]);
-  redis = started;
+  redis = await startRedis();
 });
 
 test.after.always(async () => {
   await redis?.stop();
-  if (buildDir) await removeDir(buildDir);
 });
 
-async function serve(t: ExecutionContext, db: number, dataDir?: string): Promise<NodeProcess & { dataDir: string }> {
-  const dir = dataDir ?? (await tempDirFor(t, "replicated-effects"));
-  const token = "replicated-effects-test-token";
-  await writeFile(join(dir, "admin-token"), token + "\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir: dir, redisUrl: `${redis!.url}/${db}`, extraArgs: ["--admin-token", token] });
-  t.teardown(() => node.kill());
-  return Object.assign(node, { dataDir: dir });
-}
-
-async function deploy(node: NodeProcess, file: string): Promise<void> {
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", file, "--admin", node.adminUrl, "--token", node.token]);
+/** A node on database `db` of the shared Redis (SELECT n in the URL): each test gets its own. */
+function serve(t: ExecutionContext, db: number, dataDir?: string): Promise<NodeProcess & { dataDir: string }> {
+  return serveWith(t, undefined, `${redis!.url}/${db}`, dataDir);
 }
 
 interface Clients {
@@ -72,8 +51,8 @@ const count = async (c: Clients, tally: string) => ((await c.tally.methods.Get!(
 
 test.serial("a replicated entity's forward answers with the target's reply; its sync side effect lands before the reply; an undeployed target fails with UNIMPLEMENTED and leaves the CRDT as it was", async (t) => {
   const node = await serve(t, 1);
-  await deploy(node, wasm.tally);
-  await deploy(node, wasm.ledger);
+  await deploy(node, wasm.tally());
+  await deploy(node, wasm.ledger());
   const c = clients(t, node);
 
   // Forward: the caller gets the Ledger's Balance, and the counter's own increment was stored.
