@@ -3,16 +3,14 @@
 // built from the contract .proto, SIGKILL, restart, and the same cart read back.
 import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { openStore } from "../../host/journal/open-store.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { deploy } from "../helpers/deployed-node.js";
 
-const run = promisify(execFile);
 const MODULE_DIR = join(REPO_ROOT, "modules", "shopping-cart");
 const WASM = join(MODULE_DIR, "build", "shopping-cart.wasm");
 const SERVICE = "keystate.examples.shoppingcart.ShoppingCart";
@@ -34,10 +32,7 @@ const backends: Backend[] = [
   },
 ];
 
-async function deploy(node: NodeProcess): Promise<string> {
-  const { stdout } = await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", node.adminUrl, "--token", node.token]);
-  return stdout;
-}
+const deployCart = (node: NodeProcess): Promise<string> => deploy(node, WASM);
 
 function cartClient(node: NodeProcess): ContractClient {
   return contractClient(join(MODULE_DIR, "proto"), "shoppingcart.proto", SERVICE, node.grpcPort);
@@ -50,7 +45,7 @@ for (const backend of backends) {
     t.teardown(() => node.kill());
 
     const uploadStart = performance.now();
-    t.regex(await deploy(node), /deployed shopping-cart version 1: keystate\.examples\.shoppingcart\.ShoppingCart/);
+    t.regex(await deployCart(node), /deployed shopping-cart version 1: keystate\.examples\.shoppingcart\.ShoppingCart/);
     let client = cartClient(node);
     const cart = client.methods;
     await cart.AddItem({ userId: "ann", productId: "apple", name: "Apple", quantity: 2 });
@@ -103,7 +98,7 @@ for (const backend of backends) {
     const setup = await backend.setUp(t);
     const node = await startNodeProcess(setup);
     t.teardown(() => node.kill());
-    await deploy(node);
+    await deployCart(node);
     const client = cartClient(node);
     t.teardown(() => client.close());
 
@@ -133,7 +128,7 @@ test.serial("bad calls get clear statuses and the node keeps serving", async (t)
   const dataDir = await tempDirFor(t, "cart-bad");
   const node = await startNodeProcess({ dataDir });
   t.teardown(() => node.kill());
-  await deploy(node);
+  await deployCart(node);
   const client = cartClient(node);
   t.teardown(() => client.close());
 

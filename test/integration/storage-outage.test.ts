@@ -2,15 +2,13 @@
 // not written; when Redis comes back the same node serves again without a restart.
 import test from "ava";
 import { status } from "@grpc/grpc-js";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { contractClient, statusOf } from "../helpers/grpc-client.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess } from "../helpers/node-process.js";
+import { REPO_ROOT, startNodeProcess } from "../helpers/node-process.js";
+import { deploy } from "../helpers/deployed-node.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const MODULE_DIR = join(REPO_ROOT, "modules", "shopping-cart");
 
 test("Redis down: UNAVAILABLE, nothing acknowledged is lost, nothing unacknowledged appears; back up: served again", async (t) => {
@@ -19,7 +17,7 @@ test("Redis down: UNAVAILABLE, nothing acknowledged is lost, nothing unacknowled
   t.teardown(() => redis.stop());
   const node = await startNodeProcess({ dataDir: await tempDirFor(t, "outage-node"), redisUrl: redis.url });
   t.teardown(() => node.kill());
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", join(MODULE_DIR, "build", "shopping-cart.wasm"), "--admin", node.adminUrl, `--token=${node.token}`]);
+  await deploy(node, join(MODULE_DIR, "build", "shopping-cart.wasm"));
   const client = contractClient(join(MODULE_DIR, "proto"), "shoppingcart.proto", "keystate.examples.shoppingcart.ShoppingCart", node.grpcPort);
   t.teardown(() => client.close());
   const cart = client.methods;
