@@ -2,7 +2,7 @@
 // as a new version, and swaps the module's services in atomically: calls that already
 // hold a ServiceRuntime finish on it, new calls resolve the new one.
 import { KeystateError } from "../errors.js";
-import type { ModuleVersionInfo, Store } from "../journal/types.js";
+import type { Store } from "../journal/types.js";
 import { log } from "../log.js";
 import type { GuestObserver } from "../metrics.js";
 import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
@@ -63,16 +63,10 @@ export class ModuleRegistry {
     if (bytes.length > this.#maxModuleBytes) {
       throw new KeystateError("MODULE_TOO_LARGE", `the module is ${bytes.length} bytes; the limit is ${this.#maxModuleBytes}`);
     }
-    const candidate = await compileModule(bytes, 0, this.#limits);
-    this.#checkServiceOwnership(candidate);
-    const pool = this.#startPool(candidate);
-    let info: ModuleVersionInfo;
-    try {
-      // One atomic, durable write stores the version and makes it active.
-      info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes), { activate: true });
-    } catch (err) {
-      throw KeystateError.fromStorage(err, "storing the module");
-    }
+    const { loaded: candidate, pool } = await this.#prepare(bytes, 0);
+    // One atomic, durable write stores the version and makes it active (the store
+    // reports its own failures as STORAGE_UNAVAILABLE).
+    const info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes), { activate: true });
     const loaded = { ...candidate, version: info.version };
     this.#activate(loaded, pool);
     log().info({ module: loaded.name, version: loaded.version, hash: loaded.hash, services: [...loaded.api.services.keys()] }, "module deployed");
@@ -84,18 +78,10 @@ export class ModuleRegistry {
    * finish on the version they started on.
    */
   async activateVersion(name: string, version: number): Promise<DeployedModule> {
-    const bytes = await this.#store.modules.getBytes(name, version).catch((err: unknown) => {
-      throw KeystateError.fromStorage(err, "reading the module");
-    });
+    const bytes = await this.#store.modules.getBytes(name, version);
     if (!bytes) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
-    const loaded = await compileModule(bytes, version, this.#limits);
-    this.#checkServiceOwnership(loaded);
-    const pool = this.#startPool(loaded);
-    try {
-      await this.#store.modules.setActive(name, version);
-    } catch (err) {
-      throw KeystateError.fromStorage(err, "activating the module");
-    }
+    const { loaded, pool } = await this.#prepare(bytes, version);
+    await this.#store.modules.setActive(name, version);
     this.#activate(loaded, pool);
     log().info({ module: name, version }, "module version activated");
     return describe(loaded);
@@ -105,11 +91,7 @@ export class ModuleRegistry {
   async undeploy(name: string): Promise<void> {
     const module = this.#modules.get(name);
     if (!module) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} is not deployed`);
-    try {
-      await this.#store.modules.setActive(name, undefined);
-    } catch (err) {
-      throw KeystateError.fromStorage(err, "undeploying the module");
-    }
+    await this.#store.modules.setActive(name, undefined);
     const removed = [...module.api.services.keys()];
     for (const service of removed) this.#services.delete(service);
     this.#modules.delete(name);
@@ -124,9 +106,8 @@ export class ModuleRegistry {
       const bytes = await this.#store.modules.getBytes(summary.name, summary.activeVersion);
       if (!bytes) continue;
       try {
-        const loaded = await compileModule(bytes, summary.activeVersion, this.#limits);
-        this.#checkServiceOwnership(loaded);
-        this.#activate(loaded);
+        const { loaded, pool } = await this.#prepare(bytes, summary.activeVersion);
+        this.#activate(loaded, pool);
       } catch (err) {
         log().error({ module: summary.name, version: summary.activeVersion, err }, "stored module failed to load");
       }
@@ -140,6 +121,13 @@ export class ModuleRegistry {
         throw new KeystateError("SERVICE_CONFLICT", `service ${name} is already served by module ${owner.moduleName}`);
       }
     }
+  }
+
+  /** Everything short of storing and serving: compile, check service ownership, start an instance. */
+  async #prepare(bytes: Uint8Array, version: number): Promise<{ loaded: LoadedModule; pool: InstancePool }> {
+    const loaded = await compileModule(bytes, version, this.#limits);
+    this.#checkServiceOwnership(loaded);
+    return { loaded, pool: this.#startPool(loaded) };
   }
 
   /**
@@ -159,7 +147,7 @@ export class ModuleRegistry {
     return pool;
   }
 
-  #activate(loaded: LoadedModule, pool: InstancePool = this.#startPool(loaded)): void {
+  #activate(loaded: LoadedModule, pool: InstancePool): void {
     const previous = this.#modules.get(loaded.name);
     const added: ServiceRuntime[] = [];
     for (const model of loaded.api.services.values()) {
