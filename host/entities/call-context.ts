@@ -13,7 +13,54 @@ export interface CallContext {
   /** Milliseconds since the epoch after which nobody waits for the reply. */
   readonly deadline?: number;
   /** Aborted (with a KeystateError reason) when the caller is gone. */
-  readonly signal?: AbortSignal;
+  readonly signal?: CallerSignal;
+}
+
+/**
+ * The part of AbortSignal the entity layer uses (an AbortSignal satisfies it). Calls get
+ * a CallerLeft instead: an AbortController and its EventTarget cost a few percent of a
+ * node's CPU per call, for an event that almost never happens.
+ */
+export interface CallerSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
+/** A one-shot "the caller is gone" signal: each listener runs once, on the first abort. */
+export class CallerLeft implements CallerSignal {
+  #reason: unknown;
+  #aborted = false;
+  /** Mostly zero or one listener (the mailbox the call waits in); no array until needed. */
+  #listeners: (() => void)[] | undefined;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    for (const listener of listeners ?? []) listener();
+  }
+
+  addEventListener(_type: "abort", listener: () => void): void {
+    if (this.#aborted) return; // like AbortSignal: an aborted signal does not fire again
+    (this.#listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: "abort", listener: () => void): void {
+    const at = this.#listeners?.indexOf(listener) ?? -1;
+    if (at >= 0) this.#listeners!.splice(at, 1);
+  }
 }
 
 /** Why the caller of `context` is gone, or undefined while it still waits. */
@@ -48,14 +95,14 @@ export function requestIdFrom(value: unknown): string {
 
 /** A context whose signal aborts at `deadline` (if any) and on `cancel()`; `dispose()` clears the timer. */
 export function startCallContext(requestId: string, deadline: number | undefined): { context: CallContext; cancel(): void; dispose(): void } {
-  const controller = new AbortController();
+  const signal = new CallerLeft();
   let timer: NodeJS.Timeout | undefined;
-  if (deadline !== undefined && Number.isFinite(deadline)) {
-    timer = setTimeout(() => controller.abort(deadlineError()), Math.max(0, deadline - Date.now()));
-  }
+  const finite = deadline !== undefined && Number.isFinite(deadline);
+  if (finite) timer = setTimeout(() => signal.abort(deadlineError()), Math.max(0, deadline - Date.now()));
   return {
-    context: { requestId, deadline: deadline !== undefined && Number.isFinite(deadline) ? deadline : undefined, signal: controller.signal },
-    cancel: () => controller.abort(cancelledError()),
-    dispose: () => clearTimeout(timer),
+    context: { requestId, deadline: finite ? deadline : undefined, signal },
+    // The error is built only if the caller really left; abort() ignores a second reason.
+    cancel: () => signal.aborted || signal.abort(cancelledError()),
+    dispose: () => timer !== undefined && clearTimeout(timer),
   };
 }
