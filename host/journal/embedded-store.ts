@@ -4,12 +4,14 @@
 import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
+import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
   AddVersionOptions,
   EntityId,
   Journal,
   JournalEvent,
+  ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
   Recovered,
@@ -217,11 +219,17 @@ class EmbeddedValues implements ValueStore {
   }
 }
 
+/** One artifact row per (module, artifact key, version). */
+function artifactRowKey(name: string, version: number, key: string): Buffer {
+  return withSeq(lengthPrefixed([name, key]), version);
+}
+
 class EmbeddedModules implements ModuleStore {
   constructor(
     private readonly env: RootDatabase,
     private readonly records: Database<ModuleRecord, Buffer>,
     private readonly bytes: BinaryDb,
+    private readonly artifacts: BinaryDb,
   ) {}
 
   addVersion(name: string, bytes: Uint8Array, hash: string, options?: AddVersionOptions): Promise<ModuleVersionInfo> {
@@ -233,6 +241,7 @@ class EmbeddedModules implements ModuleStore {
         const version = (record.versions.at(-1)?.version ?? 0) + 1;
         const added: ModuleVersionInfo = { name, version, hash, size: bytes.length, deployedAt };
         this.bytes.put(withSeq(nameKey, version), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        if (options?.artifact) this.artifacts.put(artifactRowKey(name, version, options.artifact.key), encodeArtifact(options.artifact));
         const activeVersion = options?.activate === true ? version : record.activeVersion;
         this.records.put(nameKey, { ...record, activeVersion, versions: [...record.versions, added] });
         return added;
@@ -259,6 +268,20 @@ class EmbeddedModules implements ModuleStore {
 
   getBytes(name: string, version: number): Promise<Uint8Array | undefined> {
     return guarded("module read", () => this.bytes.get(withSeq(lengthPrefixed([name]), version)));
+  }
+
+  getArtifact(name: string, version: number, key: string): Promise<ModuleArtifact | undefined> {
+    return guarded("module artifact read", () => {
+      const row = this.artifacts.get(artifactRowKey(name, version, key));
+      return row === undefined ? undefined : decodeArtifact(row);
+    });
+  }
+
+  putArtifact(name: string, version: number, artifact: ModuleArtifact): Promise<void> {
+    return guarded("module artifact write", async () => {
+      await this.artifacts.put(artifactRowKey(name, version, artifact.key), encodeArtifact(artifact));
+      await this.env.flushed;
+    });
   }
 
   list(): Promise<StoredModuleSummary[]> {
@@ -288,6 +311,7 @@ export class EmbeddedStore implements Store {
       env,
       env.openDB<ModuleRecord, Buffer>("modules", { encoding: "msgpack", keyEncoding: "binary" }),
       env.openDB("module-bytes", binary),
+      env.openDB("module-artifacts", binary),
     );
   }
 

@@ -5,12 +5,14 @@
 // reconnecting in the background so the store works again without a restart.
 import { Redis } from "ioredis";
 import { KeystateError } from "../errors.js";
+import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
   AddVersionOptions,
   EntityId,
   Journal,
   JournalEvent,
+  ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
   Recovered,
@@ -59,13 +61,14 @@ if stored == false or tonumber(stored) <= seq then
 end
 return last`,
   },
-  // KEYS: module meta hash, module bytes hash. ARGV: bytes, info JSON, '1' to also make it active.
-  // Returns the new version.
+  // KEYS: module meta hash, module bytes hash, module artifacts hash. ARGV: bytes, info JSON,
+  // '1' to also make it active, artifact key ('' for none), artifact row. Returns the new version.
   ksAddModuleVersion: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `local v = redis.call('HINCRBY', KEYS[1], 'latest', 1)
 redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[2])
 redis.call('HSET', KEYS[2], v, ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], v .. ':' .. ARGV[4], ARGV[5]) end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'active', v) end
 return v`,
   },
@@ -84,7 +87,16 @@ return 1`,
 interface ScriptCommands {
   ksAppend(stream: string, expectedSeq: number, ...typeAndPayload: (string | Buffer)[]): Promise<number>;
   ksSaveSnapshot(stream: string, snapshotKey: string, seq: number, state: Buffer): Promise<number>;
-  ksAddModuleVersion(metaKey: string, bytesKey: string, bytes: Buffer, infoJson: string, activate: "1" | "0"): Promise<number>;
+  ksAddModuleVersion(
+    metaKey: string,
+    bytesKey: string,
+    artifactsKey: string,
+    bytes: Buffer,
+    infoJson: string,
+    activate: "1" | "0",
+    artifactKey: string,
+    artifactRow: Buffer,
+  ): Promise<number>;
   ksSetActive(metaKey: string, version: string): Promise<number>;
 }
 
@@ -107,9 +119,14 @@ function entityKeys(id: EntityId): { journal: string; snapshot: string; value: s
   return { journal: `${tag}:j`, snapshot: `${tag}:s`, value: `${tag}:v` };
 }
 
-function moduleKeys(name: string): { meta: string; bytes: string } {
+function moduleKeys(name: string): { meta: string; bytes: string; artifacts: string } {
   const tag = `ks:mod:{${tagPart(name)}}`;
-  return { meta: `${tag}:m`, bytes: `${tag}:b` };
+  return { meta: `${tag}:m`, bytes: `${tag}:b`, artifacts: `${tag}:a` };
+}
+
+/** The artifacts hash's field for one (version, artifact key). */
+function artifactField(version: number, key: string): string {
+  return `${version}:${key}`;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -202,7 +219,10 @@ class RedisValues implements ValueStore {
   }
 }
 
-/** Per module: meta hash {latest, active, v:<n> = info JSON} and bytes hash {<n> = bytes}; names in one set. */
+/**
+ * Per module: meta hash {latest, active, v:<n> = info JSON}, bytes hash {<n> = bytes} and
+ * artifacts hash {<n>:<artifact key> = artifact row}; names in one set.
+ */
 class RedisModules implements ModuleStore {
   constructor(private readonly redis: KeystateRedis) {}
 
@@ -215,7 +235,17 @@ class RedisModules implements ModuleStore {
       await this.redis.sadd(MODULE_INDEX_KEY, name);
       const infoJson = JSON.stringify({ hash, size: bytes.length, deployedAt });
       const activate = options?.activate === true ? "1" : "0";
-      const version = await this.redis.ksAddModuleVersion(keys.meta, keys.bytes, asBuffer(bytes), infoJson, activate);
+      const artifact = options?.artifact;
+      const version = await this.redis.ksAddModuleVersion(
+        keys.meta,
+        keys.bytes,
+        keys.artifacts,
+        asBuffer(bytes),
+        infoJson,
+        activate,
+        artifact?.key ?? "",
+        artifact ? encodeArtifact(artifact) : Buffer.alloc(0),
+      );
       return { name, version, hash, size: bytes.length, deployedAt };
     });
   }
@@ -231,6 +261,19 @@ class RedisModules implements ModuleStore {
 
   getBytes(name: string, version: number): Promise<Uint8Array | undefined> {
     return guarded("module read", async () => (await this.redis.hgetBuffer(moduleKeys(name).bytes, String(version))) ?? undefined);
+  }
+
+  getArtifact(name: string, version: number, key: string): Promise<ModuleArtifact | undefined> {
+    return guarded("module artifact read", async () => {
+      const row = await this.redis.hgetBuffer(moduleKeys(name).artifacts, artifactField(version, key));
+      return row === null ? undefined : decodeArtifact(row);
+    });
+  }
+
+  putArtifact(name: string, version: number, artifact: ModuleArtifact): Promise<void> {
+    return guarded("module artifact write", async () => {
+      await this.redis.hset(moduleKeys(name).artifacts, artifactField(version, artifact.key), encodeArtifact(artifact));
+    });
   }
 
   list(): Promise<StoredModuleSummary[]> {

@@ -75,6 +75,25 @@ export interface StoredModuleSummary {
 export interface AddVersionOptions {
   /** Make the new version the active one in the same atomic write. */
   readonly activate?: boolean;
+  /** Store this deploy-time artifact of the version in the same atomic write. */
+  readonly artifact?: ModuleArtifact;
+}
+
+/**
+ * What a deploy made of a version's uploaded bytes (the instrumented module), kept next to
+ * them so a node that loads the version later skips validating, instrumenting and hashing.
+ * The store keeps one per (version, key) and never interprets it; the uploaded bytes stay
+ * what users download and roll back to.
+ */
+export interface ModuleArtifact {
+  /** What determines the artifact (instrumenter version, memory cap, fuel metering); opaque here. */
+  readonly key: string;
+  /** sha256 of the uploaded bytes it was made from, hex, and their length. */
+  readonly uploadHash: string;
+  readonly uploadSize: number;
+  readonly bytes: Uint8Array;
+  /** Whatever else the maker needs back (JSON); opaque here. */
+  readonly detail: string;
 }
 
 export interface ModuleStore {
@@ -87,6 +106,10 @@ export interface ModuleStore {
   /** Makes `version` the active one; undefined undeploys the module (its versions stay). */
   setActive(name: string, version: number | undefined): Promise<void>;
   getBytes(name: string, version: number): Promise<Uint8Array | undefined>;
+  /** The artifact stored for `version` under exactly `key`, if any. */
+  getArtifact(name: string, version: number, key: string): Promise<ModuleArtifact | undefined>;
+  /** Stores (or replaces) the artifact of an existing version under `artifact.key`. */
+  putArtifact(name: string, version: number, artifact: ModuleArtifact): Promise<void>;
   list(): Promise<StoredModuleSummary[]>;
 }
 

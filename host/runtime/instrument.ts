@@ -18,6 +18,12 @@ import { KeystateError } from "../errors.js";
 import { DEFAULT_START_FUEL, FUEL_EXPORT, GROW_EXPORT, MAX_FUEL, fuelGlobalEntry, meterCode } from "./fuel.js";
 import { type MemoryLimits, capMemorySection, scanImports } from "./memory-cap.js";
 
+/**
+ * Bump whenever this file (or fuel.ts / memory-cap.ts) changes what it emits: stored
+ * deploy-time artifacts carry it in their key, so a changed instrumenter never reuses them.
+ */
+export const INSTRUMENTER_VERSION = 1;
+
 export interface InstrumentOptions {
   /** Every memory's maximum, in 64 KiB pages. A module needing more at start is refused. */
   maxMemoryPages: number;

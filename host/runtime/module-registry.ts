@@ -2,12 +2,12 @@
 // as a new version, and swaps the module's services in atomically: calls that already
 // hold a ServiceRuntime finish on it, new calls resolve the new one.
 import { KeystateError } from "../errors.js";
-import type { Store } from "../journal/types.js";
+import type { ModuleArtifact, Store } from "../journal/types.js";
 import { log } from "../log.js";
 import type { GuestObserver } from "../metrics.js";
 import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
 import { InstancePool } from "./instance-pool.js";
-import { compileModule, hashModule, type LoadedModule } from "./loaded-module.js";
+import { artifactKey, buildArtifact, compileArtifact, type LoadedModule } from "./loaded-module.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 
 /** Default upload limit; `--max-module-size` changes it. */
@@ -63,10 +63,12 @@ export class ModuleRegistry {
     if (bytes.length > this.#maxModuleBytes) {
       throw new KeystateError("MODULE_TOO_LARGE", `the module is ${bytes.length} bytes; the limit is ${this.#maxModuleBytes}`);
     }
-    const { loaded: candidate, pool } = await this.#prepare(bytes, 0);
-    // One atomic, durable write stores the version and makes it active (the store
-    // reports its own failures as STORAGE_UNAVAILABLE).
-    const info = await this.#store.modules.addVersion(candidate.name, bytes, hashModule(bytes), { activate: true });
+    const artifact = await buildArtifact(bytes, this.#limits);
+    const { loaded: candidate, pool } = await this.#prepare(artifact, 0, "upload");
+    // One atomic, durable write stores the version, its artifact (so nodes that load it
+    // later skip validating and instrumenting) and makes it active (the store reports its
+    // own failures as STORAGE_UNAVAILABLE).
+    const info = await this.#store.modules.addVersion(candidate.name, bytes, artifact.uploadHash, { activate: true, artifact });
     const loaded = { ...candidate, version: info.version };
     this.#activate(loaded, pool);
     log().info({ module: loaded.name, version: loaded.version, hash: loaded.hash, services: [...loaded.api.services.keys()] }, "module deployed");
@@ -78,9 +80,9 @@ export class ModuleRegistry {
    * finish on the version they started on.
    */
   async activateVersion(name: string, version: number): Promise<DeployedModule> {
-    const bytes = await this.#store.modules.getBytes(name, version);
-    if (!bytes) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
-    const { loaded, pool } = await this.#prepare(bytes, version);
+    const prepared = await this.#prepareStored(name, version);
+    if (!prepared) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
+    const { loaded, pool } = prepared;
     await this.#store.modules.setActive(name, version);
     this.#activate(loaded, pool);
     log().info({ module: name, version }, "module version activated");
@@ -103,11 +105,9 @@ export class ModuleRegistry {
   async loadFromStore(): Promise<void> {
     for (const summary of await this.#store.modules.list()) {
       if (summary.activeVersion === undefined) continue;
-      const bytes = await this.#store.modules.getBytes(summary.name, summary.activeVersion);
-      if (!bytes) continue;
       try {
-        const { loaded, pool } = await this.#prepare(bytes, summary.activeVersion);
-        this.#activate(loaded, pool);
+        const prepared = await this.#prepareStored(summary.name, summary.activeVersion);
+        if (prepared) this.#activate(prepared.loaded, prepared.pool);
       } catch (err) {
         log().error({ module: summary.name, version: summary.activeVersion, err }, "stored module failed to load");
       }
@@ -124,10 +124,28 @@ export class ModuleRegistry {
   }
 
   /** Everything short of storing and serving: compile, check service ownership, start an instance. */
-  async #prepare(bytes: Uint8Array, version: number): Promise<{ loaded: LoadedModule; pool: InstancePool }> {
-    const loaded = await compileModule(bytes, version, this.#limits);
+  async #prepare(artifact: ModuleArtifact, version: number, from: LoadedModule["loadedFrom"]): Promise<{ loaded: LoadedModule; pool: InstancePool }> {
+    const loaded = await compileArtifact(artifact, version, this.#limits, from);
     this.#checkServiceOwnership(loaded);
     return { loaded, pool: this.#startPool(loaded) };
+  }
+
+  /**
+   * #prepare for a stored version (undefined when there is none): from its stored artifact
+   * when one matches this node's limits, otherwise from the uploaded bytes, and then the
+   * artifact is stored for next time (best effort: a failed write only costs the next load time).
+   */
+  async #prepareStored(name: string, version: number): Promise<{ loaded: LoadedModule; pool: InstancePool } | undefined> {
+    const stored = await this.#store.modules.getArtifact(name, version, artifactKey(this.#limits));
+    if (stored) return this.#prepare(stored, version, "artifact");
+    const bytes = await this.#store.modules.getBytes(name, version);
+    if (!bytes) return undefined;
+    const artifact = await buildArtifact(bytes, this.#limits);
+    const prepared = await this.#prepare(artifact, version, "upload");
+    await this.#store.modules.putArtifact(name, version, artifact).catch((err: unknown) => {
+      log().warn({ module: name, version, err }, "could not store the module's artifact; the next load rebuilds it");
+    });
+    return prepared;
   }
 
   /**

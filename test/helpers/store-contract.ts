@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import test, { type ExecutionContext } from "ava";
 import { isKeystateError } from "../../host/errors.js";
-import type { EntityId, JournalEvent, Store, StoredEvent } from "../../host/journal/types.js";
+import type { EntityId, JournalEvent, ModuleArtifact, Store, StoredEvent } from "../../host/journal/types.js";
 
 /** Opens a store for one test; the contract closes it when the test ends. */
 export type StoreFactory = (t: ExecutionContext) => Promise<Store>;
@@ -194,6 +194,38 @@ export function registerStoreContract(backend: string, open: StoreFactory): void
     await store.modules.setActive(name, undefined);
     const v4 = await store.modules.addVersion(name, Buffer.from("wasm four"), "hash-4", { activate: true });
     t.is((await mine())?.activeVersion, v4.version);
+  });
+
+  test(title("modules: artifacts are stored with a version, per key, and read back exactly"), async (t) => {
+    const store = await openFor(t);
+    const name = `module-${randomUUID()}`;
+    const artifact = (key: string, bytes: Uint8Array): ModuleArtifact => ({ key, uploadHash: "hash-1", uploadSize: 8, bytes, detail: `{"for":"${key}"}` });
+    const comparable = (a: ModuleArtifact | undefined) => a && { ...a, bytes: [...a.bytes] };
+    const deployed = artifact("instrument-v1/pages-512", ALL_BYTES);
+    const v1 = await store.modules.addVersion(name, Buffer.from("wasm one"), "hash-1", { activate: true, artifact: deployed });
+    t.like(v1, { version: 1, hash: "hash-1", size: 8 });
+    t.deepEqual(comparable(await store.modules.getArtifact(name, 1, deployed.key)), comparable(deployed));
+    // The upload is stored as it came, not replaced by the artifact.
+    t.is(Buffer.from((await store.modules.getBytes(name, 1))!).toString(), "wasm one");
+    // Another key, another version, another module: nothing.
+    t.is(await store.modules.getArtifact(name, 1, "instrument-v1/pages-64"), undefined);
+    t.is(await store.modules.getArtifact(name, 2, deployed.key), undefined);
+    t.is(await store.modules.getArtifact(`${name}-other`, 1, deployed.key), undefined);
+
+    // A version stored without an artifact (an older deploy) gets one later, next to any other key's.
+    await store.modules.addVersion(name, Buffer.from("wasm two"), "hash-2");
+    t.is(await store.modules.getArtifact(name, 2, deployed.key), undefined);
+    const small = artifact("instrument-v1/pages-64", Buffer.from("small"));
+    await store.modules.putArtifact(name, 2, small);
+    await store.modules.putArtifact(name, 1, small);
+    t.deepEqual(comparable(await store.modules.getArtifact(name, 2, small.key)), comparable(small));
+    t.deepEqual(comparable(await store.modules.getArtifact(name, 1, small.key)), comparable(small));
+    t.deepEqual(comparable(await store.modules.getArtifact(name, 1, deployed.key)), comparable(deployed));
+    // Replacing one under the same key.
+    const remade = { ...small, bytes: Buffer.from("remade"), detail: "{}" };
+    await store.modules.putArtifact(name, 2, remade);
+    t.deepEqual(comparable(await store.modules.getArtifact(name, 2, small.key)), comparable(remade));
+    t.deepEqual((await store.modules.list()).find((m) => m.name === name)?.versions.map((v) => v.version), [1, 2]);
   });
 
   test(title("modules are listed by name, each with its own version numbers"), async (t) => {
