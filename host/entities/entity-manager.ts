@@ -3,14 +3,14 @@
 // in the store, so the next command reloads it). Event-sourced and value entities are
 // both kept here; they differ only in what processes a mailbox batch.
 import { KeystateError } from "../errors.js";
-import type { EntityId, Journal, ValueStore } from "../journal/types.js";
+import type { Journal, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
-import { Mailbox, type Envelope } from "./mailbox.js";
+import { EntityRecord, EntityTable, type EntityProcessor } from "./entity-record.js";
 import type { EntityObserver } from "../metrics.js";
 import { observedJournal } from "./observed-journal.js";
-import { MemoryBudget, type Charged } from "./memory-budget.js";
+import { MemoryBudget } from "./memory-budget.js";
 import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -25,49 +25,41 @@ export interface EntityStorage {
   readonly values?: ValueStore;
 }
 
-/** What runs one mailbox batch for one entity, settling every envelope. */
-interface BatchProcessor {
-  process(batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void>;
-  /** State bytes it keeps between batches, charged against the memory budget. */
-  readonly residentBytes?: number;
-}
-
 export interface EntityManagerOptions {
   /** Bytes resident entities may hold (state + a fixed overhead each) before the least recently used idle ones leave. Default 256 MiB. */
   readonly memoryBudgetBytes?: number;
 }
 
-interface ActiveEntity extends Charged {
-  /** Its key in the active map. */
-  readonly id: string;
-  readonly entity: BatchProcessor;
-  readonly mailbox: Mailbox<EntityCommand, Uint8Array>;
-  /** The service runtime (module version) the entity was activated with. */
-  readonly service: ServiceRuntime;
-  lastUsed: number;
-}
-
 export class EntityManager {
-  #journal: Journal;
   readonly #values: ValueStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
-  readonly #active = new Map<string, ActiveEntity>();
+  /** One table per (kind, persistence id); an entity's key is looked up in its table alone. */
+  readonly #tables = new Map<string, EntityTable>();
+  /** Each service runtime's table, so a command finds it without building a string. */
+  readonly #tableOf = new WeakMap<ServiceRuntime, EntityTable>();
+  #activeCount = 0;
+  readonly #eventSourced: EventSourcedEntity;
+  readonly #valueEntities: ValueEntity | undefined;
   readonly #sweeper: NodeJS.Timeout;
-  readonly #budget: MemoryBudget<ActiveEntity>;
+  readonly #budget: MemoryBudget<EntityRecord>;
+  /** lastUsed counts milliseconds from here, so it stays a small integer in each record. */
+  readonly #epoch = Date.now();
   /** The shortest passivation timeout of any entity activated so far (lets the sweep stop early). */
   #minTimeoutMs = Infinity;
   #observer: EntityObserver | undefined;
+  readonly #afterBatch = (record: EntityRecord) => this.#charge(record);
 
   /** `storage`: a Store (journal and values), or a bare Journal, which serves event-sourced entities only. */
   constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000, options: EntityManagerOptions = {}) {
     this.#budget = new MemoryBudget(options.memoryBudgetBytes);
     if ("journal" in storage) {
-      this.#journal = storage.journal;
+      this.#eventSourced = new EventSourcedEntity(storage.journal);
       this.#values = storage.values;
     } else {
-      this.#journal = storage;
+      this.#eventSourced = new EventSourcedEntity(storage);
       this.#values = undefined;
     }
+    this.#valueEntities = this.#values && new ValueEntity(this.#values);
     this.#sweeper = setInterval(() => this.passivateIdle(Date.now()), sweepIntervalMs);
     this.#sweeper.unref();
   }
@@ -75,11 +67,11 @@ export class EntityManager {
   /** Reports activations, passivations and journal appends (the node's metrics) from now on; call before serving. */
   observe(observer: EntityObserver): void {
     this.#observer = observer;
-    this.#journal = observedJournal(this.#journal, observer);
+    this.#eventSourced.journal = observedJournal(this.#eventSourced.journal, observer);
   }
 
   get activeCount(): number {
-    return this.#active.size + (this.#replicatedEntities?.activeCount ?? 0);
+    return this.#activeCount + (this.#replicatedEntities?.activeCount ?? 0);
   }
 
   /** What resident entities are charged against the memory budget now. */
@@ -94,36 +86,43 @@ export class EntityManager {
       // Actions have no entity (the Router runs them directly).
       throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: entity kind ${EntityKind[service.kind]} has no keyed entities here`);
     }
-    // The kind is part of the identity: two services of one module may share a persistence id.
-    const id = `${service.kind}\u0000${service.persistenceId}\u0000${key}`;
-    let active = this.#active.get(id);
-    if (active && active.service !== service && active.mailbox.idle) {
+    const table = this.#tableOf.get(service) ?? this.#tableFor(service);
+    let record = table.records.get(key);
+    if (record !== undefined && record.service !== service && record.idle) {
       // A new module version is live: let the next command rehydrate with it.
-      this.#active.delete(id);
-      this.#budget.release(active);
-      this.#observer?.passivated(active.service.name);
-      active = undefined;
+      this.#drop(record);
+      record = undefined;
     }
-    if (!active) {
-      const entity = this.#activate(service, { persistenceId: service.persistenceId, key });
-      const mailbox = new Mailbox<EntityCommand, Uint8Array>((batch) => this.#run(started, batch));
-      const started: ActiveEntity = { id, entity, mailbox, service, lastUsed: 0, charged: 0, older: undefined, newer: undefined };
-      active = started;
-      this.#active.set(id, active);
+    if (record === undefined) {
+      record = new EntityRecord(table, key, service);
+      table.records.set(key, record);
+      this.#activeCount++;
       this.#observer?.activated(service.name);
       this.#minTimeoutMs = Math.min(this.#minTimeoutMs, service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS);
     }
-    active.lastUsed = Date.now();
-    this.#budget.touch(active);
-    return active.mailbox.post(command, context);
+    record.lastUsed = Date.now() - this.#epoch;
+    this.#budget.touch(record);
+    return record.post(command, context);
   }
 
-  #activate(service: ServiceRuntime, id: EntityId): BatchProcessor {
-    if (service.kind === EntityKind.EVENT_SOURCED) return new EventSourcedEntity(id, service, this.#journal);
-    if (!this.#values) {
+  /** The table of `service`'s kind and persistence id (the kind is part of the identity: two services of one module may share a persistence id). */
+  #tableFor(service: ServiceRuntime): EntityTable {
+    const name = `${service.kind}\u0000${service.persistenceId}`;
+    let table = this.#tables.get(name);
+    if (table === undefined) {
+      table = new EntityTable(service.persistenceId, this.#processorFor(service), this.#afterBatch);
+      this.#tables.set(name, table);
+    }
+    this.#tableOf.set(service, table);
+    return table;
+  }
+
+  #processorFor(service: ServiceRuntime): EntityProcessor {
+    if (service.kind === EntityKind.EVENT_SOURCED) return this.#eventSourced;
+    if (!this.#valueEntities) {
       throw new KeystateError("STORAGE_UNAVAILABLE", `service ${service.name} is a value entity, but this node was started without a value store`);
     }
-    return new ValueEntity(id, service, this.#values);
+    return this.#valueEntities;
   }
 
   /** Opens a streamed command on a replicated entity. */
@@ -137,37 +136,46 @@ export class EntityManager {
     return (this.#replicatedEntities ??= new ReplicatedEntities(this.#values));
   }
 
-  /** Runs a batch, then charges the entity for the state it now keeps and evicts over budget. */
-  async #run(active: ActiveEntity, batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void> {
-    await active.entity.process(batch);
-    if (this.#active.get(active.id) !== active) return;
-    this.#budget.measure(active, active.id.length * 2);
-    this.#budget.evict((evicted) => {
-      this.#active.delete(evicted.id);
-      this.#observer?.passivated(evicted.service.name);
-    });
+  /** After a batch: charges the entity for the state it now keeps and evicts over budget. */
+  #charge(record: EntityRecord): void {
+    if (record.table.records.get(record.key) !== record) return;
+    this.#budget.measure(record, record.key.length);
+    this.#budget.evict((evicted) => this.#forget(evicted));
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */
   passivateIdle(now: number): number {
     let dropped = this.#replicatedEntities?.passivateIdle(now, DEFAULT_PASSIVATION_TIMEOUT_MS) ?? 0;
-    for (const active of this.#budget.oldestFirst()) {
+    const sinceEpoch = now - this.#epoch;
+    for (const record of this.#budget.oldestFirst()) {
       // Least recently used first: once one is too recent for any timeout, so is every later one.
-      if (now - active.lastUsed < this.#minTimeoutMs) break;
-      const timeout = active.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS;
-      if (active.mailbox.idle && now - active.lastUsed >= timeout) {
-        this.#active.delete(active.id);
-        this.#budget.release(active);
-        this.#observer?.passivated(active.service.name);
+      if (sinceEpoch - record.lastUsed < this.#minTimeoutMs) break;
+      const timeout = record.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS;
+      if (record.idle && sinceEpoch - record.lastUsed >= timeout) {
+        this.#drop(record);
         dropped++;
       }
     }
     return dropped;
   }
 
+  /** Takes a resident entity out of memory (its state is in the store). */
+  #drop(record: EntityRecord): void {
+    this.#budget.release(record);
+    this.#forget(record);
+  }
+
+  /** Removes an entity the budget no longer counts from its table. */
+  #forget(record: EntityRecord): void {
+    record.table.records.delete(record.key);
+    this.#activeCount--;
+    this.#observer?.passivated(record.service.name);
+  }
+
   close(): void {
     clearInterval(this.#sweeper);
     this.#replicatedEntities?.close();
-    this.#active.clear();
+    for (const table of this.#tables.values()) table.records.clear();
+    this.#activeCount = 0;
   }
 }

@@ -1,16 +1,16 @@
-// An active event-sourced entity: its state bytes and sequence number, kept resident
-// between commands. Each mailbox batch runs its commands through the guest one after
+// Active event-sourced entities: each one's state bytes and sequence number, kept
+// resident in its EntityRecord between commands. Each mailbox batch runs its commands through the guest one after
 // another, appends all resulting events in one journal write that carries the expected
 // sequence number, and only then replies.
 import { KeystateError, isKeystateError } from "../errors.js";
 import type { AbiEvent } from "../abi/abi-codec.js";
-import type { EntityId, Journal, JournalEvent } from "../journal/types.js";
+import type { Journal, JournalEvent } from "../journal/types.js";
 import { log } from "../log.js";
-import type { Envelope } from "./mailbox.js";
 import { callerGone } from "./call-context.js";
-import { guestCommand } from "./guest-command.js";
+import type { EntityEnvelope, EntityProcessor, EntityRecord } from "./entity-record.js";
+import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
-import { compactBytes } from "./memory-budget.js";
+import { fromResident, toResident } from "./resident-bytes.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import type { CommandEffects } from "./effects.js";
 
@@ -21,46 +21,30 @@ export interface EntityCommand {
   readonly effects?: CommandEffects;
 }
 
-interface Resident {
-  state: Uint8Array | undefined;
-  seq: number;
-  snapshotSeq: number;
-}
+/** Runs the batches of every resident event-sourced entity of a node (the entity itself is an EntityRecord). */
+export class EventSourcedEntity implements EntityProcessor {
+  /** Replaced when the node starts observing its journal (entity-manager.ts). */
+  journal: Journal;
 
-export class EventSourcedEntity {
-  readonly id: EntityId;
-  readonly #service: ServiceRuntime;
-  readonly #journal: Journal;
-  #resident: Resident | undefined;
-
-  constructor(id: EntityId, service: ServiceRuntime, journal: Journal) {
-    this.id = id;
-    this.#service = service;
-    this.#journal = journal;
+  constructor(journal: Journal) {
+    this.journal = journal;
   }
 
-  /** State bytes kept between commands (charged against the node's entity memory budget). */
-  get residentBytes(): number {
-    return this.#resident?.state?.byteLength ?? 0;
-  }
-
-  get sequence(): number {
-    return this.#resident?.seq ?? 0;
-  }
-
-  async process(batch: Envelope<EntityCommand, Uint8Array>[]): Promise<void> {
+  async process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
     try {
-      await this.#processOnce(batch, true);
+      await this.#processOnce(record, batch, true);
     } catch (err) {
       for (const envelope of batch) envelope.reject(err);
     }
   }
 
-  async #processOnce(batch: Envelope<EntityCommand, Uint8Array>[], retryOnConflict: boolean): Promise<void> {
-    const resident = this.#resident ?? (this.#resident = await this.#recover());
-    let state = resident.state;
+  async #processOnce(record: EntityRecord, batch: EntityEnvelope[], retryOnConflict: boolean): Promise<void> {
+    if (!record.loaded) await this.#recover(record);
+    const service = record.service;
+    const baseSeq = record.seq;
+    let state = fromResident(record.state);
     const pending: JournalEvent[] = [];
-    const outcomes: Array<{ envelope: Envelope<EntityCommand, Uint8Array>; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean }> = [];
+    const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean }> = [];
     for (const envelope of batch) {
       // A caller that left while earlier commands ran: its command never reaches the guest.
       const gone = callerGone(envelope.context);
@@ -70,18 +54,12 @@ export class EventSourcedEntity {
       }
       const sawUncommitted = pending.length > 0;
       try {
-        const result = guestCommand(this.#service, {
-          method: envelope.command.method,
-          entityKey: this.id.key,
-          sequence: resident.seq + pending.length,
-          state,
-          payload: envelope.command.payload,
-        });
+        const result = keyedCommand(service, envelope.command.method, record.key, baseSeq + pending.length, state, envelope.command.payload);
         if (result.failure) {
           outcomes.push({ envelope, error: failureToError(result.failure), sawUncommitted });
           continue;
         }
-        this.#checkEvents(result.events);
+        checkEvents(service, result.events);
         // Before its events join the batch: a forward to an undeployed service stores nothing.
         envelope.command.effects?.accept(result);
         pending.push(...result.events);
@@ -89,18 +67,18 @@ export class EventSourcedEntity {
         outcomes.push({ envelope, reply: result.reply, sawUncommitted });
       } catch (err) {
         // The command changed nothing: `state` still holds the state before it.
-        outcomes.push({ envelope, error: trapToError(err, this.#context(envelope)), sawUncommitted });
+        outcomes.push({ envelope, error: trapToError(err, commandContext(record, envelope)), sawUncommitted });
       }
     }
 
     if (pending.length > 0) {
       try {
-        await this.#journal.append(this.id, resident.seq, pending);
+        await this.journal.append(record.id, baseSeq, pending);
       } catch (err) {
-        this.#resident = undefined; // Reload from the journal on the next command.
+        record.unload(); // Reload from the journal on the next command.
         if (retryOnConflict && isKeystateError(err, "SEQUENCE_CONFLICT")) {
-          log().warn({ entity: this.id, err }, "journal append refused; reloading the entity and retrying the batch once");
-          return this.#processOnce(batch, false);
+          log().warn({ entity: record.id, err }, "journal append refused; reloading the entity and retrying the batch once");
+          return this.#processOnce(record, batch, false);
         }
         // Nothing is acknowledged that was not written: every reply that depended on
         // the unwritten events fails with the storage error.
@@ -110,9 +88,9 @@ export class EventSourcedEntity {
         }
         return;
       }
-      resident.seq += pending.length;
-      resident.state = state && compactBytes(state);
-      this.#maybeSnapshot(resident);
+      record.seq = baseSeq + pending.length;
+      record.state = toResident(state);
+      this.#maybeSnapshot(record, state);
     }
     for (const outcome of outcomes) {
       if (outcome.reply !== undefined) outcome.envelope.resolve(outcome.reply);
@@ -120,42 +98,39 @@ export class EventSourcedEntity {
     }
   }
 
-  #checkEvents(events: AbiEvent[]): void {
-    const allowed = this.#service.eventTypes;
-    for (const event of events) {
-      if (allowed.size > 0 && !allowed.has(event.type)) {
-        throw new KeystateError("GUEST_TRAP", `the entity emitted an event of undeclared type ${event.type}`);
-      }
-    }
-  }
-
-  async #recover(): Promise<Resident> {
-    const recovered = await this.#journal.recover(this.id);
+  async #recover(record: EntityRecord): Promise<void> {
+    const service = record.service;
+    const recovered = await this.journal.recover(record.id);
     let state = recovered.snapshot?.state;
     if (recovered.events.length > 0) {
       // One guest call folds the whole batch of events.
-      const result = this.#service.pool.run((guest) =>
-        guest.replay({ service: this.#service.name, state, events: recovered.events }),
-      );
+      const result = service.pool.run((guest) => guest.replay({ service: service.name, state, events: recovered.events }));
       if (result.failure) throw failureToError(result.failure);
       state = result.state;
     }
-    return { state, seq: recovered.lastSeq, snapshotSeq: recovered.snapshot?.seq ?? 0 };
+    record.state = toResident(state);
+    record.seq = recovered.lastSeq;
+    record.snapshotSeq = recovered.snapshot?.seq ?? 0;
   }
 
-  #maybeSnapshot(resident: Resident): void {
-    const every = this.#service.snapshotEvery;
-    if (every <= 0 || resident.state === undefined || resident.seq - resident.snapshotSeq < every) return;
-    const snapshot = { seq: resident.seq, state: resident.state };
-    resident.snapshotSeq = resident.seq;
+  #maybeSnapshot(record: EntityRecord, state: Uint8Array | undefined): void {
+    const every = record.service.snapshotEvery;
+    if (every <= 0 || state === undefined || record.seq - record.snapshotSeq < every) return;
+    const snapshot = { seq: record.seq, state };
+    record.snapshotSeq = record.seq;
+    const id = record.id;
     // The journal is the source of truth; a lost snapshot only costs a longer replay.
-    this.#journal.saveSnapshot(this.id, snapshot).catch((err: unknown) => {
-      log().warn({ entity: this.id, err }, "snapshot write failed");
+    this.journal.saveSnapshot(id, snapshot).catch((err: unknown) => {
+      log().warn({ entity: id, err }, "snapshot write failed");
     });
   }
+}
 
-  #context(envelope: Envelope<EntityCommand, Uint8Array>) {
-    const { command, context } = envelope;
-    return { module: this.#service.moduleName, service: this.#service.name, method: command.method, entityKey: this.id.key, requestId: context?.requestId };
+function checkEvents(service: ServiceRuntime, events: AbiEvent[]): void {
+  const allowed = service.eventTypes;
+  for (const event of events) {
+    if (allowed.size > 0 && !allowed.has(event.type)) {
+      throw new KeystateError("GUEST_TRAP", `the entity emitted an event of undeclared type ${event.type}`);
+    }
   }
 }

@@ -2,20 +2,44 @@
 // back every bytes field as a real Uint8Array).
 import type { CommandCall, CommandResult } from "../abi/abi-codec.js";
 import { findFuelGlobal } from "../runtime/fuel.js";
+import type { Envelope } from "./mailbox.js";
+import type { GuestCallContext } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
 export type GuestCommand = Omit<CommandCall, "service">;
 
 /** Throws what the guest call threw (a trap); a failure the guest chose is in `failure`. */
 export function guestCommand(service: ServiceRuntime, call: GuestCommand): CommandResult {
+  return runCommand(service, { service: service.name, ...call });
+}
+
+/** guestCommand for a keyed entity's command (the hot path: one call object, no spread). */
+export function keyedCommand(
+  service: ServiceRuntime,
+  method: string,
+  entityKey: string,
+  sequence: number,
+  state: Uint8Array | undefined,
+  payload: Uint8Array,
+): CommandResult {
+  return runCommand(service, { service: service.name, method, entityKey, sequence, state, payload });
+}
+
+function runCommand(service: ServiceRuntime, call: CommandCall): CommandResult {
   const observer = service.observer;
-  if (!observer) return service.pool.run((guest) => guest.command({ service: service.name, ...call }));
+  if (!observer) {
+    // An instance that threw is not released, so it is never reused (as pool.run does).
+    const guest = service.pool.acquire();
+    const result = guest.command(call);
+    service.pool.release(guest);
+    return result;
+  }
   const start = performance.now();
   let fuelLeft: number | undefined;
   try {
     return service.pool.run((guest) => {
       try {
-        return guest.command({ service: service.name, ...call });
+        return guest.command(call);
       } finally {
         // The instance's fuel counter starts each call at the budget and counts down.
         fuelLeft = findFuelGlobal({ exports: guest.exports as unknown as WebAssembly.Exports })?.value as number | undefined;
@@ -27,4 +51,13 @@ export function guestCommand(service: ServiceRuntime, call: GuestCommand): Comma
     const fuelUsed = fuelLeft === undefined || budget === undefined ? undefined : budget - Math.max(0, fuelLeft);
     observer.guestCall(service.name, (performance.now() - start) / 1000, fuelUsed);
   }
+}
+
+/** Where a keyed command ran, for the log line of a trap. */
+export function commandContext(
+  entity: { readonly service: ServiceRuntime; readonly key: string },
+  envelope: Envelope<{ readonly method: string }, unknown>,
+): GuestCallContext {
+  const { service } = entity;
+  return { module: service.moduleName, service: service.name, method: envelope.command.method, entityKey: entity.key, requestId: envelope.context?.requestId };
 }

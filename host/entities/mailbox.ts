@@ -3,6 +3,11 @@
 // which lets the entity commit all of its events in one journal append (group commit).
 // An envelope whose caller left (deadline, cancel) while it queued is answered at once
 // and taken out, so abandoned calls never hold the mailbox.
+//
+// MailboxCore holds only a running flag and, while commands wait, their queue: a command
+// that finds the entity idle becomes a batch of one at once, so most entities never own
+// a queue array. The entity manager's resident records extend it directly (no mailbox
+// object or bound closure per entity); Mailbox is the stand-alone form.
 import { callerGone, type CallContext } from "./call-context.js";
 
 export interface Envelope<C, R> {
@@ -13,23 +18,30 @@ export interface Envelope<C, R> {
   reject(err: unknown): void;
 }
 
-export class Mailbox<C, R> {
-  readonly #queue: Envelope<C, R>[] = [];
-  readonly #process: (batch: Envelope<C, R>[]) => Promise<void>;
-  readonly #maxBatch: number;
-  #running = false;
+/** Commands per batch unless the mailbox says otherwise. */
+export const DEFAULT_MAX_BATCH = 256;
 
-  constructor(process: (batch: Envelope<C, R>[]) => Promise<void>, maxBatch = 256) {
-    this.#process = process;
-    this.#maxBatch = maxBatch;
+export abstract class MailboxCore<C, R> {
+  /** Envelopes waiting for the running batch; undefined whenever none wait. */
+  queued: Envelope<C, R>[] | undefined = undefined;
+  running = false;
+
+  /** Runs one batch, settling every envelope in it. */
+  protected abstract runBatch(batch: Envelope<C, R>[]): Promise<void>;
+
+  /** Runs after each batch has settled, before the next one starts. */
+  protected afterBatch(): void {}
+
+  protected get maxBatch(): number {
+    return DEFAULT_MAX_BATCH;
   }
 
   get idle(): boolean {
-    return !this.#running && this.#queue.length === 0;
+    return !this.running && this.queued === undefined;
   }
 
   get depth(): number {
-    return this.#queue.length;
+    return this.queued?.length ?? 0;
   }
 
   post(command: C, context?: CallContext): Promise<R> {
@@ -40,11 +52,13 @@ export class Mailbox<C, R> {
       const signal = context?.signal;
       if (signal) {
         const leave = () => {
-          const at = this.#queue.indexOf(envelope);
+          const queue = this.queued;
+          const at = queue ? queue.indexOf(envelope) : -1;
           // Still queued: it never reaches the entity. Already taken into a batch: the
           // processor checks callerGone before the guest runs it.
           if (at >= 0) {
-            this.#queue.splice(at, 1);
+            queue!.splice(at, 1);
+            if (queue!.length === 0) this.queued = undefined;
             reject(callerGone(context));
           }
         };
@@ -53,30 +67,66 @@ export class Mailbox<C, R> {
         envelope.resolve = (reply) => (settled(), resolve(reply));
         envelope.reject = (err) => (settled(), reject(err));
       }
-      this.#queue.push(envelope);
-      if (!this.#running) void this.#drain();
+      if (this.running) (this.queued ??= []).push(envelope);
+      else void this.#drain([envelope]);
     });
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
+  async #drain(first: Envelope<C, R>[]): Promise<void> {
+    this.running = true;
     try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch).filter((envelope) => {
-          const gone = callerGone(envelope.context);
-          if (gone) envelope.reject(gone);
-          return !gone;
-        });
+      for (let batch: Envelope<C, R>[] | undefined = first; batch !== undefined; batch = this.#next()) {
+        batch = batch.filter(stillWaiting);
         if (batch.length === 0) continue;
         try {
-          await this.#process(batch);
+          await this.runBatch(batch);
         } catch (err) {
           // The processor settles each envelope itself; this is the safety net for a bug.
           for (const envelope of batch) envelope.reject(err);
         }
+        this.afterBatch();
       }
     } finally {
-      this.#running = false;
+      this.running = false;
     }
+  }
+
+  /** The next batch out of the queue (undefined when none waits). */
+  #next(): Envelope<C, R>[] | undefined {
+    const queue = this.queued;
+    if (queue === undefined) return undefined;
+    if (queue.length <= this.maxBatch) {
+      this.queued = undefined;
+      return queue;
+    }
+    return queue.splice(0, this.maxBatch);
+  }
+}
+
+/** An envelope whose caller is gone is answered here and dropped from the batch. */
+function stillWaiting(envelope: Envelope<unknown, unknown>): boolean {
+  if (envelope.context === undefined) return true;
+  const gone = callerGone(envelope.context);
+  if (gone) envelope.reject(gone);
+  return !gone;
+}
+
+/** A stand-alone mailbox around a batch processor. */
+export class Mailbox<C, R> extends MailboxCore<C, R> {
+  readonly #process: (batch: Envelope<C, R>[]) => Promise<void>;
+  readonly #maxBatch: number;
+
+  constructor(process: (batch: Envelope<C, R>[]) => Promise<void>, maxBatch = DEFAULT_MAX_BATCH) {
+    super();
+    this.#process = process;
+    this.#maxBatch = maxBatch;
+  }
+
+  protected override get maxBatch(): number {
+    return this.#maxBatch;
+  }
+
+  protected runBatch(batch: Envelope<C, R>[]): Promise<void> {
+    return this.#process(batch);
   }
 }
