@@ -2,7 +2,9 @@
 // deploy (with its phases measured one by one), and a fresh instance from a compiled
 // module. Every compile gets unique bytes (lib/unique-module.ts), so V8's code cache
 // never turns a cold start into a warm one.
-import { compileModule, hashModule } from "../../host/runtime/loaded-module.js";
+import type { Store } from "../../host/journal/types.js";
+import { artifactKey, buildArtifact, compileArtifact, compileModule } from "../../host/runtime/loaded-module.js";
+import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
 import { freshGuest } from "../lib/guest.js";
 import { Recorder, sample, type Latency } from "../lib/histogram.js";
 import { callPath, openInProcessStore } from "../lib/inproc.js";
@@ -27,6 +29,17 @@ export interface InProcessStartup {
 }
 
 const noLog = () => undefined;
+
+/**
+ * Stores a unique copy of the module as its active version the way a deploy on another
+ * node does (upload + deploy-time artifact), without compiling it here: a compile in this
+ * process would let V8's module cache serve the timed cold start.
+ */
+async function storeAsDeployed(store: Store, name: string, moduleBytes: Uint8Array): Promise<void> {
+  const bytes = uniqueCopy(moduleBytes);
+  const artifact = await buildArtifact(bytes);
+  await store.modules.addVersion(name, bytes, artifact.uploadHash, { activate: true, artifact });
+}
 
 type Instrument = (bytes: Uint8Array, options: { maxMemoryPages: number; meterFuel: boolean }) => { bytes: Uint8Array };
 
@@ -59,9 +72,7 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
       { budgetMs: budget, maxIterations: iterations, warmup: 3 },
       async () => {
         cold?.close();
-        const bytes = uniqueCopy(moduleBytes);
-        const info = await store.modules.addVersion(name, bytes, hashModule(bytes));
-        await store.modules.setActive(name, info.version);
+        await storeAsDeployed(store, name, moduleBytes);
       },
       async () => {
         // A node that has the module in its store but nothing loaded: everything from here is timed.
@@ -73,14 +84,22 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
     cold?.close();
     progress(suite, `  cold start p50 ${fmtUs(coldStart.p50)} p99 ${fmtUs(coldStart.p99)} (n=${coldStart.n})`);
 
-    progress(suite, "cold start phases: store read, compile + validate + API model, instantiate, first guest call");
+    progress(suite, "cold start phases: artifact read, artifact compile (+ what it skips), instantiate, first guest call");
     const phaseOptions = { budgetMs: ctx.budget(2000, 400), maxIterations: iterations, warmup: 3 };
     const active = (await store.modules.list()).find((m) => m.name === name)!;
+    const nodeKey = artifactKey(DEFAULT_GUEST_LIMITS);
     const coldPhases: Record<string, Latency> = {
-      "read bytes from the store": await sample(phaseOptions, () => undefined, () => store.modules.getBytes(name, active.activeVersion!)),
-      "WebAssembly.validate": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => WebAssembly.validate(b as Uint8Array<ArrayBuffer>)),
-      "WebAssembly.compile": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => WebAssembly.compile(b as Uint8Array<ArrayBuffer>)),
-      "compileModule (compile + checks + manifest + API model)": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => compileModule(b)),
+      "read the version's artifact from the store": await sample(phaseOptions, () => undefined, () => store.modules.getArtifact(name, active.activeVersion!, nodeKey)),
+      "compile the artifact (V8 compile + checks + manifest + API model)": await sample(
+        phaseOptions,
+        () => buildArtifact(uniqueCopy(moduleBytes)),
+        (artifact) => compileArtifact(artifact),
+      ),
+      "  of which V8 WebAssembly.Module": await sample(
+        phaseOptions,
+        async () => (await buildArtifact(uniqueCopy(moduleBytes))).bytes as Uint8Array<ArrayBuffer>,
+        (b) => new WebAssembly.Module(b),
+      ),
       "instantiate a freshly compiled module": await sample(phaseOptions, async () => (await compileModule(uniqueCopy(moduleBytes))).compiled, (m) => freshGuest(m)),
       "first guest call on a fresh instance": await sample(
         phaseOptions,
@@ -88,6 +107,12 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
         (guest, i) =>
           guest.command({ service: workload.service, method: workload.readMethod, entityKey: `k${i}`, sequence: 0, state: undefined, payload: workload.readPayload(`k${i}`) }),
       ),
+      "without an artifact (store written before artifacts): compileModule from the upload": await sample(
+        phaseOptions,
+        () => uniqueCopy(moduleBytes),
+        (b) => compileModule(b),
+      ),
+      "  of which validate + instrument + sha256 (buildArtifact)": await sample(phaseOptions, () => uniqueCopy(moduleBytes), (b) => buildArtifact(b)),
     };
 
     progress(suite, "deploy in-process: registry.deploy(bytes) -> first reply");
@@ -116,10 +141,17 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
     const deployPhases: Record<string, Latency> = {
       "registry.deploy(): validate, instrument, compile, store, activate": deployCall.summary(),
       "first reply after the deploy": replyAfterDeploy.summary(),
-      "  within deploy(): validate + instrument + compile + API model (compileModule)": coldPhases["compileModule (compile + checks + manifest + API model)"]!,
-      "  within deploy(): store and activate the version (one addVersion commit, embedded LMDB)": await sample(phaseOptions, () => uniqueCopy(moduleBytes), async (bytes) => {
-        await store.modules.addVersion(name, bytes, hashModule(bytes), { activate: true });
-      }),
+      "  within deploy(): validate + instrument + compile + API model (compileModule)": coldPhases["without an artifact (store written before artifacts): compileModule from the upload"]!,
+      "  within deploy(): store the version and its artifact, activate (one addVersion commit, embedded LMDB)": await sample(
+        phaseOptions,
+        async () => {
+          const bytes = uniqueCopy(moduleBytes);
+          return { bytes, artifact: await buildArtifact(bytes) };
+        },
+        async ({ bytes, artifact }) => {
+          await store.modules.addVersion(name, bytes, artifact.uploadHash, { activate: true, artifact });
+        },
+      ),
     };
     let instrumentNote = "no instrumentation pass exists in this checkout";
     let instrumentInDeploy = false;
