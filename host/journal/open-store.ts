@@ -1,7 +1,7 @@
 // Chooses the storage backend: Redis when a URL is given (production, clusters),
 // otherwise the embedded LMDB store in a local data directory (`keystate serve` out of the box).
-import { EmbeddedStore } from "./embedded-store.js";
-import { RedisStore } from "./redis-store.js";
+// Each backend is imported only when chosen: loading ioredis costs a node ~0.1 s of start-up
+// it never needs on the embedded store, and lmdb's native binding is not needed with Redis.
 import type { Store } from "./types.js";
 
 export interface OpenStoreOptions {
@@ -13,7 +13,11 @@ export interface OpenStoreOptions {
 
 export const DEFAULT_DATA_DIR = "data";
 
-export function openStore(options: OpenStoreOptions): Promise<Store> {
-  if (options.redisUrl !== undefined && options.redisUrl !== "") return RedisStore.open(options.redisUrl);
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  if (options.redisUrl !== undefined && options.redisUrl !== "") {
+    const { RedisStore } = await import("./redis-store.js");
+    return RedisStore.open(options.redisUrl);
+  }
+  const { EmbeddedStore } = await import("./embedded-store.js");
   return EmbeddedStore.open(options.dataDir ?? DEFAULT_DATA_DIR);
 }
