@@ -11,6 +11,7 @@ import { EntityRecord, EntityTable, type EntityProcessor } from "./entity-record
 import type { EntityObserver } from "../metrics.js";
 import { observedJournal } from "./observed-journal.js";
 import { MemoryBudget } from "./memory-budget.js";
+import { stringBytes } from "./resident-bytes.js";
 import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -25,6 +26,9 @@ export interface EntityStorage {
   readonly values?: ValueStore;
 }
 
+/** lastUsed stays below this many milliseconds since the manager's epoch (a V8 small integer). */
+const CLOCK_LIMIT_MS = 2 ** 30 - 1;
+
 export interface EntityManagerOptions {
   /** Bytes resident entities may hold (state + a fixed overhead each) before the least recently used idle ones leave. Default 256 MiB. */
   readonly memoryBudgetBytes?: number;
@@ -33,9 +37,9 @@ export interface EntityManagerOptions {
 export class EntityManager {
   readonly #values: ValueStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
-  /** One table per (kind, persistence id); an entity's key is looked up in its table alone. */
-  readonly #tables = new Map<string, EntityTable>();
-  /** Each service runtime's table, so a command finds it without building a string. */
+  /** The resident entities of each (kind, persistence id), by key: every version of a service shares one. */
+  readonly #records = new Map<string, Map<string, EntityRecord>>();
+  /** Each service runtime's table, so a command finds its records without building a string. */
   readonly #tableOf = new WeakMap<ServiceRuntime, EntityTable>();
   #activeCount = 0;
   readonly #eventSourced: EventSourcedEntity;
@@ -43,7 +47,7 @@ export class EntityManager {
   readonly #sweeper: NodeJS.Timeout;
   readonly #budget: MemoryBudget<EntityRecord>;
   /** lastUsed counts milliseconds from here, so it stays a small integer in each record. */
-  readonly #epoch = Date.now();
+  #epoch = Date.now();
   /** The shortest passivation timeout of any entity activated so far (lets the sweep stop early). */
   #minTimeoutMs = Infinity;
   #observer: EntityObserver | undefined;
@@ -88,19 +92,19 @@ export class EntityManager {
     }
     const table = this.#tableOf.get(service) ?? this.#tableFor(service);
     let record = table.records.get(key);
-    if (record !== undefined && record.service !== service && record.idle) {
+    if (record !== undefined && record.table !== table && record.idle) {
       // A new module version is live: let the next command rehydrate with it.
       this.#drop(record);
       record = undefined;
     }
     if (record === undefined) {
-      record = new EntityRecord(table, key, service);
+      record = table.processor.create(table, key);
       table.records.set(key, record);
       this.#activeCount++;
       this.#observer?.activated(service.name);
       this.#minTimeoutMs = Math.min(this.#minTimeoutMs, service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS);
     }
-    record.lastUsed = Date.now() - this.#epoch;
+    record.lastUsed = this.#clock(Date.now());
     this.#budget.touch(record);
     return record.post(command, context);
   }
@@ -108,11 +112,9 @@ export class EntityManager {
   /** The table of `service`'s kind and persistence id (the kind is part of the identity: two services of one module may share a persistence id). */
   #tableFor(service: ServiceRuntime): EntityTable {
     const name = `${service.kind}\u0000${service.persistenceId}`;
-    let table = this.#tables.get(name);
-    if (table === undefined) {
-      table = new EntityTable(service.persistenceId, this.#processorFor(service), this.#afterBatch);
-      this.#tables.set(name, table);
-    }
+    let records = this.#records.get(name);
+    if (records === undefined) this.#records.set(name, (records = new Map()));
+    const table = new EntityTable(records, service.persistenceId, service, this.#processorFor(service), this.#afterBatch);
     this.#tableOf.set(service, table);
     return table;
   }
@@ -139,14 +141,14 @@ export class EntityManager {
   /** After a batch: charges the entity for the state it now keeps and evicts over budget. */
   #charge(record: EntityRecord): void {
     if (record.table.records.get(record.key) !== record) return;
-    this.#budget.measure(record, record.key.length);
+    this.#budget.measure(record, stringBytes(record.key));
     this.#budget.evict((evicted) => this.#forget(evicted));
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */
   passivateIdle(now: number): number {
     let dropped = this.#replicatedEntities?.passivateIdle(now, DEFAULT_PASSIVATION_TIMEOUT_MS) ?? 0;
-    const sinceEpoch = now - this.#epoch;
+    const sinceEpoch = this.#clock(now);
     for (const record of this.#budget.oldestFirst()) {
       // Least recently used first: once one is too recent for any timeout, so is every later one.
       if (sinceEpoch - record.lastUsed < this.#minTimeoutMs) break;
@@ -157,6 +159,19 @@ export class EntityManager {
       }
     }
     return dropped;
+  }
+
+  /**
+   * `now` as a record's lastUsed: milliseconds since the epoch, kept under 2^30 so V8 stores
+   * it as a small integer inside the record rather than a boxed double beside it. Past that
+   * (12 days), the epoch moves forward and every record's lastUsed with it.
+   */
+  #clock(now: number): number {
+    const since = now - this.#epoch;
+    if (since < CLOCK_LIMIT_MS) return since | 0;
+    this.#epoch = now;
+    for (const record of this.#budget.oldestFirst()) record.lastUsed = Math.max(record.lastUsed - since, -CLOCK_LIMIT_MS) | 0;
+    return 0;
   }
 
   /** Takes a resident entity out of memory (its state is in the store). */
@@ -175,7 +190,7 @@ export class EntityManager {
   close(): void {
     clearInterval(this.#sweeper);
     this.#replicatedEntities?.close();
-    for (const table of this.#tables.values()) table.records.clear();
+    for (const records of this.#records.values()) records.clear();
     this.#activeCount = 0;
   }
 }

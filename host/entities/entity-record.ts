@@ -1,67 +1,69 @@
-// One resident event-sourced or value entity as ONE compact object: its mailbox (a
-// running flag, and a queue only while commands wait), its state bytes (a one-byte
-// string, resident-bytes.ts), its sequence numbers, and its place in the memory budget's
-// least-recently-used list. What differs per kind lives once per table, not per entity:
-// the processor that runs a batch (value-entity.ts, event-sourced.ts) and the persistence id.
+// One resident event-sourced or value entity as ONE compact object: its mailbox (one
+// field; a queue only while commands wait), its state bytes (resident-bytes.ts), its
+// sequence numbers (event-sourced only), and its place in the memory budget's
+// least-recently-used list. What is common to many entities lives once per table, not per
+// entity: the service version, the persistence id, the processor that runs a batch
+// (value-entity.ts, event-sourced.ts). Every field costs 8 bytes per resident entity.
 import type { EntityId } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
 import type { Charged } from "./memory-budget.js";
-import { residentSize } from "./resident-bytes.js";
+import { residentSize, type ResidentBytes } from "./resident-bytes.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
 export type EntityEnvelope = Envelope<EntityCommand, Uint8Array>;
 
 /** Runs one batch for one record, settling every envelope; one per entity kind and node, not per entity. */
 export interface EntityProcessor {
+  /** A record for a newly active entity (not loaded yet). */
+  create(table: EntityTable, key: string): EntityRecord;
   process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void>;
 }
 
-/** The resident entities of one (kind, persistence id): every module version of a service shares it. */
+/**
+ * What the records of one service version share. Every version of a service (same kind and
+ * persistence id) shares `records`, so an entity is one entry whichever version it runs.
+ */
 export class EntityTable {
-  readonly records = new Map<string, EntityRecord>();
-
   constructor(
+    readonly records: Map<string, EntityRecord>,
     readonly persistenceId: string,
+    readonly service: ServiceRuntime,
     readonly processor: EntityProcessor,
     /** Called after each batch (the manager re-charges the entity and evicts over budget). */
     readonly afterBatch: (record: EntityRecord) => void,
   ) {}
 }
 
-/** `seq` of a record whose state has not been read from storage yet (or must be read again). */
-const NOT_LOADED = -1;
-
+/** A resident value entity, and the part every resident entity has. */
 export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> implements Charged {
-  /** The state bytes as a one-byte string; undefined: none stored. Meaningful once loaded. */
-  state: string | undefined = undefined;
-  /** Event-sourced: the last event's sequence number (value entities keep 0); NOT_LOADED until read. */
-  seq = NOT_LOADED;
-  /** Event-sourced: the sequence number of the last snapshot. */
-  snapshotSeq = 0;
-  /** Milliseconds since the manager's epoch (a small integer, kept unboxed). */
+  /** The state bytes (resident-bytes.ts); null until read from storage (or to be read again). */
+  state: ResidentBytes | null = null;
+  /** Milliseconds since the manager's epoch (kept a small integer, so it is stored unboxed). */
   lastUsed = 0;
   charged = 0;
   older: Charged | undefined = undefined;
   newer: Charged | undefined = undefined;
 
   constructor(
+    /** Its service version (the one it was activated with) and what that shares. */
     readonly table: EntityTable,
     readonly key: string,
-    /** The service runtime (module version) the entity was activated with. */
-    readonly service: ServiceRuntime,
   ) {
     super();
   }
 
+  get service(): ServiceRuntime {
+    return this.table.service;
+  }
+
   get loaded(): boolean {
-    return this.seq !== NOT_LOADED;
+    return this.state !== null;
   }
 
   /** Forgets the state: the next batch reads it from storage again. */
   unload(): void {
-    this.seq = NOT_LOADED;
-    this.state = undefined;
+    this.state = null;
   }
 
   /** Its storage identity (built when storage needs it, not kept). */
@@ -69,9 +71,9 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
     return { persistenceId: this.table.persistenceId, key: this.key };
   }
 
-  /** State bytes kept between batches (charged against the node's entity memory budget). */
+  /** State bytes kept between batches beyond the record itself (charged against the node's entity memory budget). */
   get residentBytes(): number {
-    return residentSize(this.state);
+    return this.state === null ? 0 : residentSize(this.state);
   }
 
   // The memory budget sees an entity's mailbox and state holder; here both are the record.
@@ -90,4 +92,12 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
   protected override afterBatch(): void {
     this.table.afterBatch(this);
   }
+}
+
+/** A resident event-sourced entity: the record plus its sequence numbers. */
+export class EventSourcedRecord extends EntityRecord {
+  /** The last event's sequence number (meaningful once loaded). */
+  seq = 0;
+  /** The sequence number of the last snapshot. */
+  snapshotSeq = 0;
 }

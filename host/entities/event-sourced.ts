@@ -7,7 +7,7 @@ import type { AbiEvent } from "../abi/abi-codec.js";
 import type { Journal, JournalEvent } from "../journal/types.js";
 import { log } from "../log.js";
 import { callerGone } from "./call-context.js";
-import type { EntityEnvelope, EntityProcessor, EntityRecord } from "./entity-record.js";
+import { EventSourcedRecord, type EntityEnvelope, type EntityProcessor, type EntityRecord, type EntityTable } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import { fromResident, toResident } from "./resident-bytes.js";
@@ -30,19 +30,24 @@ export class EventSourcedEntity implements EntityProcessor {
     this.journal = journal;
   }
 
+  create(table: EntityTable, key: string): EntityRecord {
+    return new EventSourcedRecord(table, key);
+  }
+
   async process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
     try {
-      await this.#processOnce(record, batch, true);
+      // Its table holds only records this processor created.
+      await this.#processOnce(record as EventSourcedRecord, batch, true);
     } catch (err) {
       for (const envelope of batch) envelope.reject(err);
     }
   }
 
-  async #processOnce(record: EntityRecord, batch: EntityEnvelope[], retryOnConflict: boolean): Promise<void> {
+  async #processOnce(record: EventSourcedRecord, batch: EntityEnvelope[], retryOnConflict: boolean): Promise<void> {
     if (!record.loaded) await this.#recover(record);
     const service = record.service;
     const baseSeq = record.seq;
-    let state = fromResident(record.state);
+    let state = fromResident(record.state!);
     const pending: JournalEvent[] = [];
     const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean }> = [];
     for (const envelope of batch) {
@@ -98,7 +103,7 @@ export class EventSourcedEntity implements EntityProcessor {
     }
   }
 
-  async #recover(record: EntityRecord): Promise<void> {
+  async #recover(record: EventSourcedRecord): Promise<void> {
     const service = record.service;
     const recovered = await this.journal.recover(record.id);
     let state = recovered.snapshot?.state;
@@ -113,7 +118,7 @@ export class EventSourcedEntity implements EntityProcessor {
     record.snapshotSeq = recovered.snapshot?.seq ?? 0;
   }
 
-  #maybeSnapshot(record: EntityRecord, state: Uint8Array | undefined): void {
+  #maybeSnapshot(record: EventSourcedRecord, state: Uint8Array | undefined): void {
     const every = record.service.snapshotEvery;
     if (every <= 0 || state === undefined || record.seq - record.snapshotSeq < every) return;
     const snapshot = { seq: record.seq, state };

@@ -4,7 +4,7 @@
 // An envelope whose caller left (deadline, cancel) while it queued is answered at once
 // and taken out, so abandoned calls never hold the mailbox.
 //
-// MailboxCore holds only a running flag and, while commands wait, their queue: a command
+// MailboxCore holds one field: whether a batch runs and, while commands wait, their queue: a command
 // that finds the entity idle becomes a batch of one at once, so most entities never own
 // a queue array. The entity manager's resident records extend it directly (no mailbox
 // object or bound closure per entity); Mailbox is the stand-alone form.
@@ -22,9 +22,11 @@ export interface Envelope<C, R> {
 export const DEFAULT_MAX_BATCH = 256;
 
 export abstract class MailboxCore<C, R> {
-  /** Envelopes waiting for the running batch; undefined whenever none wait. */
-  queued: Envelope<C, R>[] | undefined = undefined;
-  running = false;
+  /**
+   * undefined: idle. null: a batch runs and nothing waits. An array: a batch runs and these
+   * envelopes wait for it (one field for both, as every resident entity carries it).
+   */
+  queued: Envelope<C, R>[] | null | undefined = undefined;
 
   /** Runs one batch, settling every envelope in it. */
   protected abstract runBatch(batch: Envelope<C, R>[]): Promise<void>;
@@ -37,7 +39,7 @@ export abstract class MailboxCore<C, R> {
   }
 
   get idle(): boolean {
-    return !this.running && this.queued === undefined;
+    return this.queued === undefined;
   }
 
   get depth(): number {
@@ -58,7 +60,7 @@ export abstract class MailboxCore<C, R> {
           // processor checks callerGone before the guest runs it.
           if (at >= 0) {
             queue!.splice(at, 1);
-            if (queue!.length === 0) this.queued = undefined;
+            if (queue!.length === 0) this.queued = null;
             reject(callerGone(context));
           }
         };
@@ -67,13 +69,13 @@ export abstract class MailboxCore<C, R> {
         envelope.resolve = (reply) => (settled(), resolve(reply));
         envelope.reject = (err) => (settled(), reject(err));
       }
-      if (this.running) (this.queued ??= []).push(envelope);
-      else void this.#drain([envelope]);
+      if (this.queued === undefined) void this.#drain([envelope]);
+      else (this.queued ??= []).push(envelope);
     });
   }
 
   async #drain(first: Envelope<C, R>[]): Promise<void> {
-    this.running = true;
+    this.queued = null;
     try {
       for (let batch: Envelope<C, R>[] | undefined = first; batch !== undefined; batch = this.#next()) {
         batch = batch.filter(stillWaiting);
@@ -87,16 +89,16 @@ export abstract class MailboxCore<C, R> {
         this.afterBatch();
       }
     } finally {
-      this.running = false;
+      this.queued = undefined;
     }
   }
 
   /** The next batch out of the queue (undefined when none waits). */
   #next(): Envelope<C, R>[] | undefined {
     const queue = this.queued;
-    if (queue === undefined) return undefined;
+    if (!queue) return undefined;
     if (queue.length <= this.maxBatch) {
-      this.queued = undefined;
+      this.queued = null;
       return queue;
     }
     return queue.splice(0, this.maxBatch);

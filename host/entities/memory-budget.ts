@@ -1,5 +1,5 @@
 // Caps the memory held by resident entities. Each entity is charged a fixed overhead
-// (its mailbox, its entity object, its map entry and id) plus the bytes of the state it
+// (its record and map entry) plus its key and the bytes of the state it
 // keeps; when the total passes the budget, the least recently used idle entities are
 // passivated first (their state is in the store; the next command reloads it). It also
 // keeps the least-recently-used order, which the idle-timeout sweep walks too.
@@ -8,11 +8,12 @@
 export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
- * What one resident entity costs besides its id and state bytes: its mailbox, entity
- * object, map entry. Measured with bench/density-entities.ts --store discard (heap
- * growth per resident counter, Node 20 x64): ~767 B in all, of which ~37 B id and state.
+ * What one resident entity costs besides its key string and state bytes: its record
+ * (entity-record.ts: mailbox, state, LRU links; 96 B in a heap snapshot) and its entry in
+ * its table's Map (~30 B). Measured with bench/density-entities.ts --store discard (heap
+ * growth per resident counter, Node 20 x64): ~150 B in all, of which ~24 B key.
  */
-export const ENTITY_OVERHEAD_BYTES = 736;
+export const ENTITY_OVERHEAD_BYTES = 128;
 
 /** An entity as the budget sees it; the budget keeps the fields below up to date. */
 export interface Charged {

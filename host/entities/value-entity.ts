@@ -7,7 +7,7 @@ import { StateAction } from "../abi/abi-codec.js";
 import { KeystateError } from "../errors.js";
 import type { ValueStore } from "../journal/types.js";
 import { callerGone } from "./call-context.js";
-import type { EntityEnvelope, EntityProcessor, EntityRecord } from "./entity-record.js";
+import { EntityRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import { fromResident, toResident } from "./resident-bytes.js";
@@ -28,11 +28,14 @@ export class ValueEntity implements EntityProcessor {
     this.#values = values;
   }
 
+  create(table: EntityTable, key: string): EntityRecord {
+    return new EntityRecord(table, key);
+  }
+
   async process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
     if (!record.loaded) {
       try {
         record.state = toResident(await this.#values.get(record.id));
-        record.seq = 0;
       } catch (err) {
         const error = KeystateError.fromStorage(err, "loading a value entity");
         for (const envelope of batch) envelope.reject(error);
@@ -41,7 +44,7 @@ export class ValueEntity implements EntityProcessor {
     }
 
     const service = record.service;
-    let value = fromResident(record.state);
+    let value = fromResident(record.state!);
     let changed = false;
     const outcomes: Outcome[] = [];
     for (const envelope of batch) {
