@@ -1,7 +1,7 @@
 // Where a function's time comes from: for every sample whose stack contains a frame
 // matching a pattern, the inclusive time of that frame and of the stacks that called it,
 // so "who builds all those KeystateErrors?" has an answer without a browser:
-//   node --import=tsx bench/profile/callers.ts <file.cpuprofile> <frame-regexp> [n]
+//   node --import=tsx bench/profile/callers.ts <file.cpuprofile> <frame-regexp> [n] [depth]
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 
@@ -16,8 +16,8 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [file, pattern, count] = process.argv.slice(2);
-if (!file || !pattern) throw new Error("usage: callers.ts <file.cpuprofile> <frame-regexp> [n]");
+const [file, pattern, count, depth] = process.argv.slice(2);
+if (!file || !pattern) throw new Error("usage: callers.ts <file.cpuprofile> <frame-regexp> [n] [depth]");
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
 const match = new RegExp(pattern);
 const parent = new Map<number, ProfileNode>();
@@ -36,13 +36,13 @@ const chains = new Map<string, number>();
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
   total += dt;
-  // The outermost matching frame counts once, with the three frames that called it.
+  // The outermost matching frame counts once, with the `depth` (3) frames that called it.
   let hit: ProfileNode | undefined;
   for (let node = byId.get(id); node; node = parent.get(node.id)) if (match.test(label(node))) hit = node;
   if (!hit) return;
   inside += dt;
   const stack: string[] = [label(hit)];
-  for (let node = parent.get(hit.id); node && stack.length < 4; node = parent.get(node.id)) stack.push(label(node));
+  for (let node = parent.get(hit.id); node && stack.length <= Number(depth ?? 3); node = parent.get(node.id)) stack.push(label(node));
   const key = stack.join("  <-  ");
   chains.set(key, (chains.get(key) ?? 0) + dt);
 });

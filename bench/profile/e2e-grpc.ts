@@ -1,0 +1,84 @@
+// The end-to-end gRPC rows alone (Keystate `serve --redis`, bare grpc-js, FaaS + CRUD),
+// 8 keys, pinned like the throughput suite, for before/after pairs of an ingress change
+// without the in-process rows of `npm run bench:throughput`:
+//   node --import=tsx bench/profile/e2e-grpc.ts [seconds] [always|everysec] [all|keystate]
+// With CPU_PROF_DIR=<dir> the Keystate node runs under `node --cpu-prof` and is stopped
+// with SIGTERM so that its profile is written (summarise it with bench/profile/top.ts).
+// Prints one line per system: req/s, p50, p99, and for Keystate the CPU time its process
+// spent per answered call. On a box shared with other work the rates swing by 2x between
+// runs; CPU per call barely moves, so compare that first.
+import { readFileSync } from "node:fs";
+import { grpcFrame } from "../lib/grpc-client.js";
+import { GRPC_HEADERS, runLoad, type LoadTarget } from "../lib/h2load.js";
+import { tempDir } from "../lib/inproc.js";
+import { startServe } from "../lib/node-process.js";
+import { choosePinning } from "../lib/pinning.js";
+import { ensureDist, ensureModuleBuilt } from "../lib/prepare.js";
+import { fmtRate, fmtRatio, fmtUs } from "../lib/progress.js";
+import { setAppendFsync, startBenchRedis } from "../lib/redis.js";
+import { grpcPath, counterWorkload as workload } from "../lib/workloads.js";
+import { systems } from "../suites/throughput-systems.js";
+
+const seconds = Number(process.argv[2] ?? 5);
+const fsync = process.argv[3] === "everysec" ? "everysec" : "always";
+const keystateOnly = process.argv[4] === "keystate";
+/** Linux reports process CPU time in clock ticks of 10 ms (USER_HZ = 100 on every mainstream kernel). */
+const TICK_US = 10_000;
+
+/** User + system CPU time of a process so far, in microseconds (from /proc/<pid>/stat). */
+function cpuUs(pid: number): number {
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime and stime: fields 14 and 15
+}
+
+ensureDist("e2e");
+const wasm = ensureModuleBuilt("e2e", workload.module);
+if (!wasm) throw new Error(`modules/${workload.module} does not build`);
+const pin = choosePinning();
+const redis = await startBenchRedis();
+pin.pinPid(redis.pid, "load");
+const rates = new Map<string, number>();
+
+async function measure(name: string, target: (keys: string[]) => LoadTarget, pid?: number): Promise<void> {
+  const run = `r${Date.now() % 100000}`;
+  const keys = (label: string) => Array.from({ length: 8 }, (_, i) => `${run}-${label}-${i}`);
+  const load = (target: LoadTarget, durationS: number) => runLoad(target, { durationS, connections: 1, streamsPerConnection: 8, pin: pin.load });
+  await load(target(keys("warm")), 1);
+  const cpuBefore = pid === undefined ? 0 : cpuUs(pid);
+  const result = await load(target(keys("k")), seconds);
+  const cpu = pid === undefined ? "" : `  cpu ${((cpuUs(pid) - cpuBefore) / result.succeeded).toFixed(1)} us/call`;
+  rates.set(name, result.rps);
+  process.stdout.write(`${name.padEnd(13)} ${fmtRate(result.rps).padStart(8)}  p50 ${fmtUs(result.latency.p50)}  p99 ${fmtUs(result.latency.p99)}  failed ${result.failed}${cpu}\n`);
+}
+
+try {
+  if (fsync === "everysec") await setAppendFsync(redis.url, "everysec");
+  // Keystate is started here rather than through systems() to know its pid.
+  const dir = await tempDir("e2e");
+  const profileDir = process.env.CPU_PROF_DIR;
+  const extraNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const serve = await startServe({ dataDir: dir.path, redisUrl: redis.url, deploy: [wasm], readyMessage: "deployed", prefix: pin.server, extraNodeArgs });
+  const path = `http://127.0.0.1:${serve.grpcPort}${grpcPath(workload, workload.writeMethod)}`;
+  try {
+    await measure("Keystate", (keys) => ({ requests: keys.map((key) => ({ url: path, body: grpcFrame(workload.writePayload(key)) })), headers: GRPC_HEADERS }), serve.child.pid);
+  } finally {
+    if (profileDir) await new Promise((resolve) => serve.child.once("exit", resolve).kill("SIGTERM"));
+    await serve.stop();
+    await dir.remove();
+  }
+  if (!keystateOnly) {
+    for (const spec of systems(workload, wasm, redis.url, pin, "not run here").slice(1, 3)) {
+      const system = await spec.start();
+      try {
+        await measure(spec.name.includes("(a)") ? "bare grpc-js" : "FaaS + CRUD", (keys) => system.target(keys));
+      } finally {
+        await system.stop();
+      }
+    }
+    const ks = rates.get("Keystate");
+    process.stdout.write(`Keystate vs bare grpc-js ${fmtRatio(ks, rates.get("bare grpc-js"))}, vs FaaS + CRUD ${fmtRatio(ks, rates.get("FaaS + CRUD"))} (appendfsync ${fsync})\n`);
+  }
+} finally {
+  await redis.stop();
+}
