@@ -1,7 +1,8 @@
 // Startup figures measured inside this process: cold start from the module store,
 // deploy (with its phases measured one by one), and a fresh instance from a compiled
 // module. Every compile gets unique bytes (lib/unique-module.ts), so V8's code cache
-// never turns a cold start into a warm one.
+// never turns a cold start into a warm one. The cold start finds what a deploy on another
+// node leaves in the store: the upload and its deploy-time artifact (instrumented bytes).
 import type { Store } from "../../host/journal/types.js";
 import { artifactKey, buildArtifact, compileArtifact, compileModule } from "../../host/runtime/loaded-module.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
