@@ -2,7 +2,7 @@
 import asc from "assemblyscript/asc";
 
 export interface AscOptions {
-  /** Extra asc flags; defaults give an optimized module on the incremental GC. */
+  /** Extra asc flags; defaults give an optimized module on the minimal runtime (the SDK collects between calls). */
   readonly flags?: readonly string[];
 }
 
@@ -10,7 +10,7 @@ export async function compileAssemblyScript(entry: string, options: AscOptions =
   let binary: Uint8Array | undefined;
   const diagnostics: string[] = [];
   const { error } = await asc.main(
-    [entry, "--outFile", "module.wasm", "--runtime", "incremental", "-O3", "--noColors", ...(options.flags ?? [])],
+    [entry, "--outFile", "module.wasm", "--runtime", "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
     {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith(".wasm") && typeof contents !== "string") binary = contents;
