@@ -142,8 +142,28 @@ function callPrefix(service: string, method: string): Uint8Array {
   return prefix;
 }
 
-/** encodePlainCommandCall into one buffer sized up front, with the service/method prefix cached. */
-function encodeSizedCommandCall(call: CommandCall): Uint8Array {
+/**
+ * Where an encoder writes a call: the guest's input buffer in its linear memory (see
+ * GuestInstance), so a call is encoded in place instead of into a buffer that is then copied.
+ */
+export interface EncodeTarget {
+  /** Makes room for `size` bytes and returns their offset in `buffer`. */
+  reserve(size: number): number;
+  /** Valid after reserve() (reserving may replace it: guest memory can grow). */
+  readonly buffer: Buffer;
+}
+
+/** A target that is a fresh Buffer of the reserved size (tests, and callers without a guest). */
+class FreshBuffer implements EncodeTarget {
+  buffer: Buffer = Buffer.alloc(0);
+  reserve(size: number): number {
+    this.buffer = Buffer.allocUnsafe(size);
+    return 0;
+  }
+}
+
+/** encodePlainCommandCall into `target`, sized up front, with the service/method prefix cached. */
+function encodeSizedCommandCall(call: CommandCall, target: EncodeTarget): number {
   const { entityKey, sequence, state, payload } = call;
   const prefix = callPrefix(call.service, call.method);
   const keyLength = entityKey === "" ? 0 : utf8Length(entityKey);
@@ -152,9 +172,10 @@ function encodeSizedCommandCall(call: CommandCall): Uint8Array {
   if (sequence !== 0) size += 1 + varintSize(sequence);
   if (state !== undefined) size += (state.length > 0 ? 1 + varintSize(state.length) + state.length : 0) + 2;
   if (payload.length > 0) size += 1 + varintSize(payload.length) + payload.length;
-  const buf = Buffer.allocUnsafe(size);
-  buf.set(prefix, 0);
-  let pos = prefix.length;
+  const start = target.reserve(size);
+  const buf = target.buffer;
+  buf.set(prefix, start);
+  let pos = start + prefix.length;
   if (entityKey !== "") {
     buf[pos++] = 26;
     pos = writeVarint(buf, pos, keyLength);
@@ -180,16 +201,30 @@ function encodeSizedCommandCall(call: CommandCall): Uint8Array {
     buf.set(payload, pos);
     pos += payload.length;
   }
-  if (pos !== size) throw new Error(`CommandCall encoder wrote ${pos} bytes into ${size}`);
-  return buf;
+  if (pos - start !== size) throw new Error(`CommandCall encoder wrote ${pos - start} bytes into ${size}`);
+  return size;
+}
+
+/** Writes `call` into `target` and returns its length in bytes. */
+export function encodeCommandCallInto(call: CommandCall, target: EncodeTarget): number {
+  // A negative or huge sequence (never sent by the host) takes the Writer's int64 path.
+  if (call.replicated === undefined && Number.isSafeInteger(call.sequence) && call.sequence >= 0) {
+    return encodeSizedCommandCall(call, target);
+  }
+  return copyInto(call.replicated === undefined ? encodePlainCommandCall(call) : encodeCommandCallByReflection(call), target);
+}
+
+/** Copies bytes an encoder produced on its own into `target`. */
+export function copyInto(bytes: Uint8Array, target: EncodeTarget): number {
+  const at = target.reserve(bytes.length); // first: reserving may replace target.buffer
+  target.buffer.set(bytes, at);
+  return bytes.length;
 }
 
 export function encodeCommandCall(call: CommandCall): Uint8Array {
-  if (call.replicated === undefined) {
-    // A negative or huge sequence (never sent by the host) takes the Writer's int64 path.
-    return Number.isSafeInteger(call.sequence) && call.sequence >= 0 ? encodeSizedCommandCall(call) : encodePlainCommandCall(call);
-  }
-  return encodeCommandCallByReflection(call);
+  const target = new FreshBuffer();
+  encodeCommandCallInto(call, target);
+  return target.buffer;
 }
 
 /** The reflection encoder (every field, replicated ones included). */
@@ -208,6 +243,33 @@ export function encodeCommandCallByReflection(call: CommandCall): Uint8Array {
 }
 
 type Reader = protobuf.Reader;
+
+/**
+ * The decoders below are synchronous and never re-entered, so one Reader serves every call
+ * (protobufjs's Reader.create allocates one per message).
+ */
+const sharedReader = protobuf.Reader.create(new Uint8Array(0));
+
+function readerOver(bytes: Uint8Array): Reader {
+  sharedReader.buf = bytes;
+  sharedReader.pos = 0;
+  sharedReader.len = bytes.length;
+  return sharedReader;
+}
+
+/**
+ * A length-delimited bytes field as a view of the decoded buffer (which the caller owns and
+ * never reuses). The same bounds check as protobufjs's Reader.bytes(), without its
+ * subarray(), whose species lookup made it the costliest line of the decoder.
+ */
+function bytesView(r: Reader): Uint8Array {
+  const length = r.uint32();
+  const start = r.pos;
+  const end = start + length;
+  if (end > r.len) throw RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
+  r.pos = end;
+  return length === 0 ? EMPTY : new Uint8Array(r.buf.buffer, r.buf.byteOffset + start, length);
+}
 
 /**
  * Runs `body` over the `length` bytes of a sub-message at the reader's position, the way
@@ -254,7 +316,7 @@ function readServiceCall(r: Reader, end: number, depth: number, previous: Servic
     const tag = r.tag();
     if (tag === 10) service = r.stringVerify(); // 1: service
     else if (tag === 18) method = r.stringVerify(); // 2: method
-    else if (tag === 26) payload = asBytes(r.bytes()); // 3: payload
+    else if (tag === 26) payload = bytesView(r); // 3: payload
     else skipField(r, tag, depth);
   }
   return { service, method, payload };
@@ -266,7 +328,7 @@ function readEvent(r: Reader, end: number): AbiEvent {
   while (r.pos < end) {
     const tag = r.tag();
     if (tag === 10) type = r.stringVerify(); // 1: type
-    else if (tag === 18) payload = asBytes(r.bytes()); // 2: payload
+    else if (tag === 18) payload = bytesView(r); // 2: payload
     else skipField(r, tag, 1);
   }
   return { type, payload };
@@ -293,7 +355,7 @@ function readSideEffect(r: Reader, end: number): SideEffect {
  * does. The CRDT ops go to the reflection decoder. Malformed input throws.
  */
 function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
-  const r = protobuf.Reader.create(bytes);
+  const r = readerOver(bytes);
   let reply: Uint8Array = EMPTY;
   let failure: Failure | undefined;
   const events: AbiEvent[] = [];
@@ -310,7 +372,7 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
     const tag = r.tag();
     switch (tag) {
       case 10: // 1: reply
-        reply = asBytes(r.bytes());
+        reply = bytesView(r);
         break;
       case 18: // 2: failure
         failure = subMessage(r, r.size(), (r2, end2) => readFailure(r2, end2, failure));
@@ -319,7 +381,7 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
         events.push(subMessage(r, r.size(), readEvent));
         break;
       case 34: // 4: state
-        state = asBytes(r.bytes());
+        state = bytesView(r);
         break;
       case 40: // 5: state_action
         stateAction = r.int32();

@@ -4,9 +4,11 @@
 import { KeystateError } from "../errors.js";
 import {
   decodeCommandResult,
+  copyInto,
   decodeReplayResult,
-  encodeCommandCall,
+  encodeCommandCallInto,
   encodeReplayCall,
+  type EncodeTarget,
   type CommandCall,
   type CommandResult,
   type ReplayCall,
@@ -39,7 +41,7 @@ export class GuestAbort extends Error {
   override readonly name = "GuestAbort";
 }
 
-export class GuestInstance {
+export class GuestInstance implements EncodeTarget {
   readonly #exports: GuestExports;
   readonly #instance: WebAssembly.Instance;
   readonly #limits: InstanceLimits;
@@ -48,6 +50,11 @@ export class GuestInstance {
   /** The page count of the guest's last memory.grow (see classifyTrap); zeroed before each call. */
   readonly #grow: WebAssembly.Global | undefined;
   #output: Uint8Array | undefined;
+  /**
+   * A view of all of guest memory, kept across calls; memory.grow detaches the old
+   * ArrayBuffer (its length drops to 0), and the next access makes a new view.
+   */
+  #memory: Buffer = Buffer.alloc(0);
 
   constructor(module: WebAssembly.Module, log: GuestLogger, limits: InstanceLimits) {
     this.#limits = limits;
@@ -55,10 +62,12 @@ export class GuestInstance {
       keystate: {
         output: (ptr: number, length: number) => {
           // Copy out: the instance is reused for the next call as soon as this one returns.
-          this.#output = this.#view(ptr, length).slice();
+          const copy = new Uint8Array(length);
+          copy.set(new Uint8Array(this.#checked(ptr, length).buffer, ptr, length));
+          this.#output = copy;
         },
         log: (level: number, ptr: number, length: number) => {
-          log(level, Buffer.from(this.#view(ptr, length)).toString("utf8"));
+          log(level, this.#checked(ptr, length).toString("utf8", ptr, ptr + length));
         },
       },
       env: {
@@ -85,22 +94,33 @@ export class GuestInstance {
   }
 
   command(call: CommandCall): CommandResult {
-    return decodeCommandResult(this.#invoke(encodeCommandCall(call), this.#limits.fuelPerCall, (length) => this.#exports.ks_command(length)));
+    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(encodeCommandCallInto(call, this))));
   }
 
   replay(call: ReplayCall): ReplayResult {
     const fuel = replayFuel(this.#limits.fuelPerCall, call.events.length);
-    return decodeReplayResult(this.#invoke(encodeReplayCall(call), fuel, (length) => this.#exports.ks_replay(length)));
+    return decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(call), this))));
   }
 
-  #invoke(input: Uint8Array, fuel: number, run: (length: number) => void): Uint8Array {
+  /** EncodeTarget: the guest's input buffer for the next call (ks_input may grow memory). */
+  reserve(size: number): number {
+    const ptr = this.#exports.ks_input(size);
+    this.#checked(ptr, size);
+    return ptr;
+  }
+
+  /** EncodeTarget: all of guest memory; valid after reserve(). */
+  get buffer(): Buffer {
+    return this.#memory;
+  }
+
+  /** Runs one guest call (encoding its input is part of it: ks_input can trap too). */
+  #invoke(fuel: number, run: () => void): Uint8Array {
     if (this.#fuel) this.#fuel.value = fuel;
     if (this.#grow) this.#grow.value = 0;
     this.#output = undefined;
     try {
-      const ptr = this.#exports.ks_input(input.length);
-      this.#view(ptr, input.length).set(input);
-      run(input.length);
+      run();
     } catch (err) {
       throw this.#translateTrap(err, fuel);
     }
@@ -126,12 +146,13 @@ export class GuestInstance {
     }
   }
 
-  /** A bounds-checked view of guest memory (re-created per call: memory may have grown). */
-  #view(ptr: number, length: number): Uint8Array {
-    const buffer = this.#exports.memory.buffer;
-    if (ptr < 0 || length < 0 || ptr + length > buffer.byteLength) {
+  /** The view of guest memory, after checking that the guest's buffer lies inside it. */
+  #checked(ptr: number, length: number): Buffer {
+    let memory = this.#memory;
+    if (memory.byteLength === 0) memory = this.#memory = Buffer.from(this.#exports.memory.buffer);
+    if (ptr < 0 || length < 0 || ptr + length > memory.byteLength) {
       throw new GuestAbort(`the guest passed an out-of-bounds buffer (${ptr}+${length})`);
     }
-    return new Uint8Array(buffer, ptr, length);
+    return memory;
   }
 }

@@ -85,7 +85,9 @@ const resultObject = fc.record(
   },
   { requiredKeys: [] },
 );
-const encodedResult = resultObject.map((object) => commandResultType.encode(commandResultType.fromObject(object)).finish());
+// A plain Uint8Array, as the guest's output is (protobufjs's Writer gives a Buffer, and both
+// decoders return views of their input).
+const encodedResult = resultObject.map((object) => Uint8Array.from(commandResultType.encode(commandResultType.fromObject(object)).finish()));
 
 /**
  * The reflection path's result in the hand-written decoder's terms: its failure is a protobufjs
