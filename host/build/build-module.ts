@@ -8,6 +8,7 @@ import { lookupType, PROTO_DIR } from "../proto/proto-root.js";
 import { decodeDescriptorSet, indexDescriptorSet } from "../proto/descriptors.js";
 import { ABI_VERSION, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
 import { compileAssemblyScript } from "./asc-compile.js";
+import { mergeDataSegments } from "./merge-data-segments.js";
 import { compileProtos } from "./buf.js";
 import { generateCalls } from "./codegen-calls.js";
 import { generateHandlers } from "./codegen-handlers.js";
@@ -70,7 +71,7 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
   });
   const maxMemoryMb = config.limits?.maxMemoryMb;
   const ascFlags = maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [];
-  const code = await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags }));
+  const code = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags })));
   const wasm = appendCustomSections(code, [
     { name: DESCRIPTOR_SECTION, payload: descriptorBytes },
     { name: MANIFEST_SECTION, payload: encodeManifest(config) },
