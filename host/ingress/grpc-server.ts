@@ -41,6 +41,9 @@ export class GrpcIngress {
     this.#metrics = options.metrics ?? new Metrics({ processMetrics: false });
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+      // Nothing serves channelz here, and with it on grpc-js keeps per-call counters,
+      // closures and timestamps for it on every call.
+      "grpc.enable_channelz": 0,
     });
     this.#reflection = new ReflectionIndex(registry.modules, [...this.#served.keys()]);
     addReflection(this.#server, () => this.#reflection);
