@@ -22,8 +22,8 @@ const budget = Number(seconds) * 1000;
 if (mode === "guest") {
   process.stdout.write(`${mode} ${module}: ${fmtRate(await guestOnlyRate(node, workload, budget))}\n`);
 } else {
-  const { rate, latency } = await routerRate(node, workload, 10_000, 256, budget);
-  process.stdout.write(`${mode} ${module}: ${fmtRate(rate)}, p50 ${latency.p50.toFixed(0)} us\n`);
+  const { rate, latency, cpuRate } = await routerRate(node, workload, 10_000, 256, budget);
+  process.stdout.write(`${mode} ${module}: ${fmtRate(rate)}, p50 ${latency.p50.toFixed(0)} us, ${fmtRate(cpuRate)} per CPU second\n`);
 }
 await node.close();
 await redis?.stop();

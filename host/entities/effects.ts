@@ -10,19 +10,21 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
 /**
  * Throws (a KeystateError) when `call` cannot be made: its target is not deployed, is
  * streaming, lacks the entity key, replies with another type than `replyType` (a forward
- * must answer the caller's method), or the call would exceed the hop limit.
+ * must answer the caller's method), or the call, `hops` effects deep, would exceed the hop limit.
  */
-export type TargetCheck = (call: ServiceCall, replyType: string | undefined) => void;
+export type TargetCheck = (call: ServiceCall, replyType: string | undefined, hops: number) => void;
 
 export class CommandEffects {
   #forward: ServiceCall | undefined;
   #sideEffects: readonly SideEffect[] = [];
   readonly #check: TargetCheck;
+  readonly #hops: number;
   readonly #replyType: string;
 
-  /** `replyType`: the fully qualified reply type of the method the caller called. */
-  constructor(check: TargetCheck, replyType: string) {
+  /** `hops`: how deep the command's effects would be; `replyType`: the fully qualified reply type of the method the caller called. */
+  constructor(check: TargetCheck, hops: number, replyType: string) {
     this.#check = check;
+    this.#hops = hops;
     this.#replyType = replyType;
   }
 
@@ -50,9 +52,9 @@ export class CommandEffects {
    * Called again (a batch retried after a journal conflict), the last result wins.
    */
   accept(result: Pick<CommandResult, "forward" | "sideEffects">): void {
-    if (result.forward) this.#check(result.forward, this.#replyType);
+    if (result.forward) this.#check(result.forward, this.#replyType, this.#hops);
     for (const effect of result.sideEffects) {
-      if (effect.synchronous) this.#check(effect.call, undefined);
+      if (effect.synchronous) this.#check(effect.call, undefined, this.#hops);
     }
     this.#forward = result.forward;
     this.#sideEffects = result.sideEffects;

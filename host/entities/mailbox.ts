@@ -78,7 +78,7 @@ export abstract class MailboxCore<C, R> {
     this.queued = null;
     try {
       for (let batch: Envelope<C, R>[] | undefined = first; batch !== undefined; batch = this.#next()) {
-        batch = batch.filter(stillWaiting);
+        batch = withoutGone(batch);
         if (batch.length === 0) continue;
         try {
           await this.runBatch(batch);
@@ -105,12 +105,18 @@ export abstract class MailboxCore<C, R> {
   }
 }
 
-/** An envelope whose caller is gone is answered here and dropped from the batch. */
-function stillWaiting(envelope: Envelope<unknown, unknown>): boolean {
-  if (envelope.context === undefined) return true;
-  const gone = callerGone(envelope.context);
-  if (gone) envelope.reject(gone);
-  return !gone;
+/** `batch` without the envelopes whose callers are gone (answered here); the same array when all still wait. */
+function withoutGone<C, R>(batch: Envelope<C, R>[]): Envelope<C, R>[] {
+  let kept: Envelope<C, R>[] | undefined;
+  for (let i = 0; i < batch.length; i++) {
+    const envelope = batch[i]!;
+    const gone = callerGone(envelope.context);
+    if (gone) {
+      envelope.reject(gone);
+      kept ??= batch.slice(0, i);
+    } else if (kept) kept.push(envelope);
+  }
+  return kept ?? batch;
 }
 
 /** A stand-alone mailbox around a batch processor. */

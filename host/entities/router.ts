@@ -8,7 +8,7 @@ import { EntityKind } from "../runtime/module-sections.js";
 import { runAction } from "./action.js";
 import { callerGone, type CallContext } from "./call-context.js";
 import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
-import { CommandEffects, checkEffectTarget, checkHops } from "./effects.js";
+import { CommandEffects, MAX_EFFECT_HOPS, checkEffectTarget, checkHops, type TargetCheck } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
 import { openStream } from "./stream-route.js";
@@ -25,14 +25,19 @@ export interface CallOptions {
   readonly context?: CallContext;
 }
 
+const NO_OPTIONS: CallOptions = {};
+
 export class Router {
   readonly #registry: ModuleRegistry;
   readonly #entities: EntityManager;
   readonly #effects: EffectRunner;
+  /** Checks a command's forward or side effect target (one function for every call, not a closure each). */
+  readonly #checkTarget: TargetCheck;
 
   constructor(registry: ModuleRegistry, entities: EntityManager, options: RouterOptions = {}) {
     this.#registry = registry;
     this.#entities = entities;
+    this.#checkTarget = (call, replyType, hops) => checkEffectTarget(registry, call, replyType, hops);
     this.#effects = new EffectRunner((service, method, payload, hops) => this.call(service, method, payload, { hops }), options.sideEffectRetry);
   }
 
@@ -41,9 +46,10 @@ export class Router {
     return openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink);
   }
 
-  async call(serviceName: string, methodName: string, payload: Uint8Array, options: CallOptions = {}): Promise<Uint8Array> {
+  async call(serviceName: string, methodName: string, payload: Uint8Array, options: CallOptions = NO_OPTIONS): Promise<Uint8Array> {
     const hops = options.hops ?? 0;
-    checkHops(`${serviceName}/${methodName}`, hops); // async side effects are not checked before they are stored
+    // Async side effects are not checked before they are stored. (The name is built only for the error.)
+    if (hops > MAX_EFFECT_HOPS) checkHops(`${serviceName}/${methodName}`, hops);
     const service = this.#registry.service(serviceName);
     const method = service?.methods.get(methodName);
     if (!service || !method) {
@@ -57,18 +63,18 @@ export class Router {
       );
     }
     // The entity checks the command's forward and side effects with this before it persists anything.
-    const effects = new CommandEffects((call, replyType) => checkEffectTarget(this.#registry, call, replyType, hops + 1), method.outputType);
-    const origin = { module: service.moduleName, service: serviceName, method: methodName };
+    const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType);
     const gone = callerGone(options.context);
     if (gone) throw gone;
     if (service.kind === EntityKind.ACTION) {
       const reply = runAction(service, { method: methodName, payload, effects }, options.context?.requestId);
-      return effects.none ? reply : this.#effects.complete(reply, effects, origin, hops);
+      return effects.none ? reply : this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName }, hops);
     }
     const key = method.key!.read(payload);
     const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
     // Resolved: the command's state change is durable, so its effects may run.
-    return effects.none ? reply : this.#effects.complete(reply, effects, { ...origin, entityKey: key }, hops);
+    if (effects.none) return reply;
+    return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
   }
 
   /** Asynchronous side effects still waiting for a retry. */

@@ -4,7 +4,7 @@
 import type { IDescriptorProto, IFieldDescriptorProto } from "protobufjs/ext/descriptor.js";
 import { KeystateError } from "../errors.js";
 import { ENTITY_KEY_OPTION } from "./descriptors.js";
-import { readVarint64, scanFields, WIRE_LENGTH_DELIMITED, WIRE_VARINT, WireFormatError } from "./wire-scan.js";
+import { fieldCursor, nextField, readVarint64, scanFields, WIRE_LENGTH_DELIMITED, WIRE_VARINT, WireFormatError } from "./wire-scan.js";
 
 /** google.protobuf.FieldDescriptorProto.Type values the key reader supports. */
 const KEY_FIELD_TYPES: Record<number, { name: string; wireType: number; signed: boolean; zigzag: boolean }> = {
@@ -53,6 +53,7 @@ function isEntityKeyField(field: IFieldDescriptorProto): boolean {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function entityKeyReader(messageName: string, fields: readonly KeyField[]): EntityKeyReader {
+  if (fields.length === 1) return singleFieldReader(messageName, fields[0]!, fields);
   const numbers = new Set(fields.map((f) => f.number));
   const byNumber = new Map(fields.map((f) => [f.number, f]));
   return {
@@ -70,10 +71,7 @@ export function entityKeyReader(messageName: string, fields: readonly KeyField[]
           values.set(field.number, readKeyValue(request, scanned.start, scanned.end, spec));
         });
       } catch (err) {
-        if (err instanceof WireFormatError || err instanceof TypeError) {
-          throw new KeystateError("INVALID_REQUEST", `malformed ${messageName}: ${err.message}`);
-        }
-        throw err;
+        throw malformed(messageName, err);
       }
       const parts: string[] = [];
       for (const field of fields) {
@@ -87,6 +85,44 @@ export function entityKeyReader(messageName: string, fields: readonly KeyField[]
       return parts.length === 1 ? parts[0]! : parts.map(encodeURIComponent).join("/");
     },
   };
+}
+
+/** The common case, one key field: one pass over the message, no map, no closure. */
+function singleFieldReader(messageName: string, field: KeyField, fields: readonly KeyField[]): EntityKeyReader {
+  const spec = KEY_FIELD_TYPES[field.fieldType]!;
+  // One per reader, reused by every read (a read never awaits, so reads never overlap).
+  const cursor = fieldCursor();
+  return {
+    fields,
+    read(request: Uint8Array): string {
+      let value: string | undefined;
+      try {
+        for (let pos = 0; pos < request.length; pos = cursor.end) {
+          nextField(request, pos, cursor);
+          if (cursor.number !== field.number) continue;
+          if (cursor.wireType !== spec.wireType) {
+            throw new WireFormatError(`field ${field.name} has wire type ${cursor.wireType}, expected ${spec.wireType}`);
+          }
+          // Last occurrence wins, as in any protobuf parser.
+          value = readKeyValue(request, cursor.start, cursor.end, spec);
+        }
+      } catch (err) {
+        throw malformed(messageName, err);
+      }
+      if (value === undefined || value === "") {
+        throw new KeystateError("INVALID_REQUEST", `${messageName}.${field.name} (the entity key) is missing or empty`);
+      }
+      return value;
+    },
+  };
+}
+
+/** A wire-format or UTF-8 error as INVALID_REQUEST; anything else unchanged. */
+function malformed(messageName: string, err: unknown): unknown {
+  if (err instanceof WireFormatError || err instanceof TypeError) {
+    return new KeystateError("INVALID_REQUEST", `malformed ${messageName}: ${err.message}`);
+  }
+  return err;
 }
 
 function readKeyValue(bytes: Uint8Array, start: number, end: number, spec: { wireType: number; signed: boolean; zigzag: boolean }): string {

@@ -22,41 +22,69 @@ export interface ScannedField {
  * WireFormatError on malformed input (truncated varints, lengths past the end, bad wire types).
  */
 export function scanFields(bytes: Uint8Array, wanted: ReadonlySet<number>, visit: (field: ScannedField) => void): void {
-  let pos = 0;
-  while (pos < bytes.length) {
-    const [tag, afterTag] = readVarint32(bytes, pos);
-    const number = tag >>> 3;
-    const wireType = tag & 7;
-    if (number === 0) throw new WireFormatError(`field number 0 at byte ${pos}`);
-    let start = afterTag;
-    let end: number;
-    switch (wireType) {
-      case WIRE_VARINT:
-        end = skipVarint(bytes, afterTag);
-        break;
-      case WIRE_FIXED64:
-        end = afterTag + 8;
-        break;
-      case WIRE_LENGTH_DELIMITED: {
-        const [length, afterLength] = readVarint32(bytes, afterTag);
-        start = afterLength;
-        end = afterLength + length;
-        break;
-      }
-      case WIRE_FIXED32:
-        end = afterTag + 4;
-        break;
-      default:
-        throw new WireFormatError(`unsupported wire type ${wireType} for field ${number} at byte ${pos}`);
-    }
-    if (end > bytes.length) throw new WireFormatError(`field ${number} runs past the end of the message`);
-    if (wanted.has(number)) visit({ number, wireType, start, end });
-    pos = end;
+  const field = fieldCursor();
+  for (let pos = 0; pos < bytes.length; pos = field.end) {
+    nextField(bytes, pos, field);
+    if (wanted.has(field.number)) visit({ ...field });
   }
 }
 
-/** Reads a varint that must fit 32 bits (tags and lengths). Returns [value, next offset]. */
-export function readVarint32(bytes: Uint8Array, pos: number): [number, number] {
+/** A field as nextField reads it; reuse one for a whole scan. */
+export type FieldCursor = { -readonly [K in keyof ScannedField]: ScannedField[K] };
+
+export function fieldCursor(): FieldCursor {
+  return { number: 0, wireType: 0, start: 0, end: 0 };
+}
+
+/**
+ * Reads the top-level field at `pos` into `field` (its end is where the next one starts);
+ * throws WireFormatError as scanFields does. For a scan that allocates nothing per field.
+ */
+export function nextField(bytes: Uint8Array, pos: number, field: FieldCursor): void {
+  const tag = varint32(bytes, pos);
+  const afterTag = varintEnd;
+  const number = tag >>> 3;
+  const wireType = tag & 7;
+  if (number === 0) throw new WireFormatError(`field number 0 at byte ${pos}`);
+  let start = afterTag;
+  let end: number;
+  switch (wireType) {
+    case WIRE_VARINT:
+      end = skipVarint(bytes, afterTag);
+      break;
+    case WIRE_FIXED64:
+      end = afterTag + 8;
+      break;
+    case WIRE_LENGTH_DELIMITED: {
+      const length = varint32(bytes, afterTag);
+      start = varintEnd;
+      end = start + length;
+      break;
+    }
+    case WIRE_FIXED32:
+      end = afterTag + 4;
+      break;
+    default:
+      throw new WireFormatError(`unsupported wire type ${wireType} for field ${number} at byte ${pos}`);
+  }
+  if (end > bytes.length) throw new WireFormatError(`field ${number} runs past the end of the message`);
+  field.number = number;
+  field.wireType = wireType;
+  field.start = start;
+  field.end = end;
+}
+
+/** Where the varint that varint32 read last ended (a module variable rather than a tuple per read). */
+let varintEnd = 0;
+
+/** Reads a varint that must fit 32 bits (tags and lengths); its end goes to varintEnd. */
+function varint32(bytes: Uint8Array, pos: number): number {
+  const first = bytes[pos];
+  if (first !== undefined && first < 0x80) {
+    // One byte: every tag below field 16, every length below 128.
+    varintEnd = pos + 1;
+    return first;
+  }
   let value = 0;
   for (let shift = 0; shift < 35; shift += 7) {
     if (pos >= bytes.length) throw new WireFormatError("truncated varint");
@@ -64,7 +92,8 @@ export function readVarint32(bytes: Uint8Array, pos: number): [number, number] {
     value += (byte & 0x7f) * 2 ** shift;
     if (byte < 0x80) {
       if (value > 0xffffffff) throw new WireFormatError("varint too large for 32 bits");
-      return [value, pos];
+      varintEnd = pos;
+      return value;
     }
   }
   throw new WireFormatError("varint too long");
