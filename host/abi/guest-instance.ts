@@ -34,6 +34,9 @@ export interface GuestExports {
 
 export const REQUIRED_EXPORTS = ["memory", "ks_input", "ks_command", "ks_replay"] as const;
 
+/** Events per ks_replay call (see GuestInstance.replay). */
+export const REPLAY_CHUNK = 256;
+
 export type GuestLogger = (level: number, message: string) => void;
 
 /** Thrown (from inside the guest's call) when the guest calls abort(). */
@@ -97,9 +100,22 @@ export class GuestInstance implements EncodeTarget {
     return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(encodeCommandCallInto(call, this))));
   }
 
+  /**
+   * Folds the events into the state, REPLAY_CHUNK events per guest call with the state
+   * threaded from call to call. The guest collects garbage between calls only (the minimal
+   * runtime), so one call for a whole long journal would hold all of its garbage at once and
+   * could hit the memory cap that a chunked replay stays far below.
+   */
   replay(call: ReplayCall): ReplayResult {
-    const fuel = replayFuel(this.#limits.fuelPerCall, call.events.length);
-    return decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(call), this))));
+    let state = call.state;
+    for (let from = 0; ; from += REPLAY_CHUNK) {
+      const events = call.events.length <= REPLAY_CHUNK ? call.events : call.events.slice(from, from + REPLAY_CHUNK);
+      const fuel = replayFuel(this.#limits.fuelPerCall, events.length);
+      const chunk: ReplayCall = { service: call.service, state, events };
+      const result = decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(chunk), this))));
+      if (result.failure || from + REPLAY_CHUNK >= call.events.length) return result;
+      state = result.state;
+    }
   }
 
   /** EncodeTarget: the guest's input buffer for the next call (ks_input may grow memory). */

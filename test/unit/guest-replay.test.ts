@@ -1,0 +1,63 @@
+import test from "ava";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import protobuf from "protobufjs";
+import { GuestInstance, REPLAY_CHUNK } from "../../host/abi/guest-instance.js";
+import { compileModule } from "../../host/runtime/loaded-module.js";
+import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
+
+const SERVICE = "keystate.examples.shoppingcart.ShoppingCart";
+// The two shopping-cart messages this test writes and reads (modules/shopping-cart/proto), by field number.
+const root = protobuf.Root.fromJSON({
+  nested: {
+    AddLineItem: { fields: { userId: { type: "string", id: 1 }, productId: { type: "string", id: 2 }, name: { type: "string", id: 3 }, quantity: { type: "int32", id: 4 } } },
+    LineItem: { fields: { productId: { type: "string", id: 1 }, name: { type: "string", id: 2 }, quantity: { type: "int32", id: 3 } } },
+    Cart: { fields: { items: { rule: "repeated", type: "LineItem", id: 1 } } },
+  },
+});
+const AddLineItem = root.lookupType("AddLineItem");
+const Cart = root.lookupType("Cart");
+
+/** A shopping-cart instance whose memory is capped at `pages` 64 KiB pages. */
+async function cartGuest(pages: number): Promise<GuestInstance> {
+  const bytes = readFileSync(join(REPO_ROOT, "modules", "shopping-cart", "build", "shopping-cart.wasm"));
+  const loaded = await compileModule(bytes, 0, { ...DEFAULT_GUEST_LIMITS, maxMemoryPages: pages });
+  return new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+}
+
+test("a long journal replays within a small memory cap: chunks of events, the state threaded through", async (t) => {
+  const guest = await cartGuest(64); // 4 MiB
+  const added = guest.command({
+    service: SERVICE, method: "AddItem", entityKey: "u1", sequence: 0, state: undefined,
+    payload: AddLineItem.encode({ userId: "u1", productId: "p-1", name: "Widget", quantity: 1 }).finish(),
+  });
+  t.is(added.failure, undefined);
+  t.is(added.events.length, 1);
+  // 40,000 ItemAdded events: in one guest call their decoded copies and garbage alone would
+  // need several times the 4 MiB cap.
+  const events = Array.from({ length: 40_000 }, () => added.events[0]!);
+  t.true(events.length > REPLAY_CHUNK * 100);
+  const replayed = guest.replay({ service: SERVICE, state: undefined, events });
+  t.is(replayed.failure, undefined);
+  const cart = Cart.toObject(Cart.decode(replayed.state), { defaults: true }) as { items: Array<{ productId: string; quantity: number }> };
+  t.deepEqual(cart.items.map((item) => [item.productId, item.quantity]), [["p-1", 40_000]]);
+});
+
+test("a replay that does not divide into whole chunks, and one shorter than a chunk, fold every event once", async (t) => {
+  const guest = await cartGuest(64);
+  const add = (productId: string) =>
+    guest.command({
+      service: SERVICE, method: "AddItem", entityKey: "u2", sequence: 0, state: undefined,
+      payload: AddLineItem.encode({ userId: "u2", productId, name: productId, quantity: 1 }).finish(),
+    }).events[0]!;
+  for (const length of [REPLAY_CHUNK - 1, REPLAY_CHUNK, REPLAY_CHUNK + 1, 3 * REPLAY_CHUNK + 7]) {
+    // Products cycle through 5 ids, so the expected quantities are easy to count.
+    const events = Array.from({ length }, (_, i) => add(`p-${i % 5}`));
+    const replayed = guest.replay({ service: SERVICE, state: undefined, events });
+    t.is(replayed.failure, undefined);
+    const cart = Cart.toObject(Cart.decode(replayed.state), { defaults: true }) as { items: Array<{ productId: string; quantity: number }> };
+    const expected = [0, 1, 2, 3, 4].map((p) => [`p-${p}`, Math.floor(length / 5) + (p < length % 5 ? 1 : 0)]);
+    t.deepEqual(cart.items.map((item) => [item.productId, item.quantity]).sort(), expected.filter(([, n]) => (n as number) > 0).sort(), `length ${length}`);
+  }
+});
