@@ -41,6 +41,7 @@ export class EntityManager {
   readonly #records = new Map<string, Map<string, EntityRecord>>();
   /** Each service runtime's table, so a command finds its records without building a string. */
   readonly #tableOf = new WeakMap<ServiceRuntime, EntityTable>();
+  #lastTable: EntityTable | undefined;
   #activeCount = 0;
   readonly #eventSourced: EventSourcedEntity;
   readonly #valueEntities: ValueEntity | undefined;
@@ -90,7 +91,9 @@ export class EntityManager {
       // Actions have no entity (the Router runs them directly).
       throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: entity kind ${EntityKind[service.kind]} has no keyed entities here`);
     }
-    const table = this.#tableOf.get(service) ?? this.#tableFor(service);
+    // Most commands go to the service the last one went to.
+    const table = service === this.#lastTable?.service ? this.#lastTable : (this.#tableOf.get(service) ?? this.#tableFor(service));
+    this.#lastTable = table;
     let record = table.records.get(key);
     if (record !== undefined && record.table !== table && record.idle) {
       // A new module version is live: let the next command rehydrate with it.

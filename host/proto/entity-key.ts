@@ -52,6 +52,21 @@ function isEntityKeyField(field: IFieldDescriptorProto): boolean {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Keys this long or shorter are decoded in JS when all ASCII (cheaper than a TextDecoder call and a subarray). */
+const SHORT_KEY = 32;
+
+/** UTF-8 (fatal on malformed input) of a string key field. */
+function decodeKeyString(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > SHORT_KEY) return utf8.decode(bytes.subarray(start, end));
+  let key = "";
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i]!;
+    if (byte > 0x7f) return utf8.decode(bytes.subarray(start, end));
+    key += String.fromCharCode(byte);
+  }
+  return key;
+}
+
 export function entityKeyReader(messageName: string, fields: readonly KeyField[]): EntityKeyReader {
   if (fields.length === 1) return singleFieldReader(messageName, fields[0]!, fields);
   const numbers = new Set(fields.map((f) => f.number));
@@ -126,7 +141,7 @@ function malformed(messageName: string, err: unknown): unknown {
 }
 
 function readKeyValue(bytes: Uint8Array, start: number, end: number, spec: { wireType: number; signed: boolean; zigzag: boolean }): string {
-  if (spec.wireType === WIRE_LENGTH_DELIMITED) return utf8.decode(bytes.subarray(start, end));
+  if (spec.wireType === WIRE_LENGTH_DELIMITED) return decodeKeyString(bytes, start, end);
   const raw = readVarint64(bytes, start);
   if (spec.zigzag) return ((raw >> 1n) ^ -(raw & 1n)).toString();
   return (spec.signed ? BigInt.asIntN(64, raw) : raw).toString();
