@@ -26,6 +26,9 @@ export interface DeployedModule {
   readonly services: string[];
 }
 
+/** A stored version as a node finds it: an artifact made for its limits, or only the upload. */
+type StoredVersion = { readonly artifact: ModuleArtifact } | { readonly upload: Uint8Array };
+
 export class ModuleRegistry {
   readonly #store: Store;
   readonly #maxModuleBytes: number;
@@ -80,9 +83,9 @@ export class ModuleRegistry {
    * finish on the version they started on.
    */
   async activateVersion(name: string, version: number): Promise<DeployedModule> {
-    const prepared = await this.#prepareStored(name, version);
-    if (!prepared) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
-    const { loaded, pool } = prepared;
+    const stored = await this.#readStored(name, version);
+    if (!stored) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} has no version ${version}`);
+    const { loaded, pool } = await this.#prepareStored(name, version, stored);
     await this.#store.modules.setActive(name, version);
     this.#activate(loaded, pool);
     log().info({ module: name, version }, "module version activated");
@@ -101,13 +104,18 @@ export class ModuleRegistry {
     log().info({ module: name, version: module.version }, "module undeployed");
   }
 
-  /** Activates the stored active version of every module (at start-up). Bad stored modules are logged and skipped. */
+  /**
+   * Activates the stored active version of every module (at start-up). Bad stored modules
+   * are logged and skipped; a store that fails to answer fails start-up.
+   */
   async loadFromStore(): Promise<void> {
     for (const summary of await this.#store.modules.list()) {
       if (summary.activeVersion === undefined) continue;
+      const stored = await this.#readStored(summary.name, summary.activeVersion);
+      if (!stored) continue;
       try {
-        const prepared = await this.#prepareStored(summary.name, summary.activeVersion);
-        if (prepared) this.#activate(prepared.loaded, prepared.pool);
+        const { loaded, pool } = await this.#prepareStored(summary.name, summary.activeVersion, stored);
+        this.#activate(loaded, pool);
       } catch (err) {
         log().error({ module: summary.name, version: summary.activeVersion, err }, "stored module failed to load");
       }
@@ -131,16 +139,24 @@ export class ModuleRegistry {
   }
 
   /**
-   * #prepare for a stored version (undefined when there is none): from its stored artifact
-   * when one matches this node's limits, otherwise from the uploaded bytes, and then the
-   * artifact is stored for next time (best effort: a failed write only costs the next load time).
+   * What a node loads of a stored version (undefined when there is none): the artifact
+   * stored for this node's limits, otherwise the uploaded bytes.
    */
-  async #prepareStored(name: string, version: number): Promise<{ loaded: LoadedModule; pool: InstancePool } | undefined> {
-    const stored = await this.#store.modules.getArtifact(name, version, artifactKey(this.#limits));
-    if (stored) return this.#prepare(stored, version, "artifact");
-    const bytes = await this.#store.modules.getBytes(name, version);
-    if (!bytes) return undefined;
-    const artifact = await buildArtifact(bytes, this.#limits);
+  async #readStored(name: string, version: number): Promise<StoredVersion | undefined> {
+    const artifact = await this.#store.modules.getArtifact(name, version, artifactKey(this.#limits));
+    if (artifact) return { artifact };
+    const upload = await this.#store.modules.getBytes(name, version);
+    return upload && { upload };
+  }
+
+  /**
+   * #prepare for a stored version: its artifact compiles as it is; an upload is validated
+   * and instrumented here, and the artifact made of it is stored for next time (best
+   * effort: a failed write only costs the next load that work again).
+   */
+  async #prepareStored(name: string, version: number, stored: StoredVersion): Promise<{ loaded: LoadedModule; pool: InstancePool }> {
+    if ("artifact" in stored) return this.#prepare(stored.artifact, version, "artifact");
+    const artifact = await buildArtifact(stored.upload, this.#limits);
     const prepared = await this.#prepare(artifact, version, "upload");
     await this.#store.modules.putArtifact(name, version, artifact).catch((err: unknown) => {
       log().warn({ module: name, version, err }, "could not store the module's artifact; the next load rebuilds it");

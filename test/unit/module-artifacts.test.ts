@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
+import { isKeystateError, KeystateError } from "../../host/errors.js";
 import { EmbeddedStore } from "../../host/journal/embedded-store.js";
 import type { Store } from "../../host/journal/types.js";
 import { setLogLevel } from "../../host/log.js";
@@ -14,7 +15,8 @@ import { buildBeforeAll } from "../helpers/built-module.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
 
-setLogLevel("warn");
+// The failure tests log a warning each on purpose.
+setLogLevel("error");
 const counterWasm = buildBeforeAll(test, join(REPO_ROOT, "modules", "counter"));
 const SMALL_MEMORY: GuestLimits = { ...DEFAULT_GUEST_LIMITS, maxMemoryPages: 64 };
 
@@ -90,4 +92,31 @@ test("a rollback compiles the stored artifact of the older version", async (t) =
   const loaded = registry.modules.find((m) => m.name === v1.name);
   t.is(loaded?.loadedFrom, "artifact");
   t.is(loaded?.version, v1.version);
+});
+
+/** `store` with some module-store calls replaced. */
+function withModules(store: Store, overrides: Partial<Store["modules"]>): Store {
+  const modules: Store["modules"] = Object.assign(Object.create(store.modules) as Store["modules"], overrides);
+  return Object.assign(Object.create(store) as Store, { modules });
+}
+
+test("an artifact that cannot be stored costs only time: the version still loads from its upload", async (t) => {
+  const store = await openStore(t);
+  const deployed = await new ModuleRegistry(store).deploy(await readFile(counterWasm()));
+  const failing = withModules(store, {
+    putArtifact: () => Promise.reject(new KeystateError("STORAGE_UNAVAILABLE", "storage unavailable: module artifact write")),
+  });
+  const loaded = (await startUp(failing, SMALL_MEMORY)).get(deployed.name);
+  t.is(loaded?.loadedFrom, "upload");
+  t.is(await store.modules.getArtifact(deployed.name, deployed.version, artifactKey(SMALL_MEMORY)), undefined);
+});
+
+test("a store that cannot be read fails start-up instead of starting without the module", async (t) => {
+  const store = await openStore(t);
+  await new ModuleRegistry(store).deploy(await readFile(counterWasm()));
+  const failing = withModules(store, {
+    getArtifact: () => Promise.reject(new KeystateError("STORAGE_UNAVAILABLE", "storage unavailable: module artifact read")),
+  });
+  const err = await t.throwsAsync(new ModuleRegistry(failing).loadFromStore());
+  t.true(isKeystateError(err, "STORAGE_UNAVAILABLE"));
 });
