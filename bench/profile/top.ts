@@ -1,5 +1,5 @@
 // Prints the top self-time entries of a V8 .cpuprofile (from `node --cpu-prof`), so a
-// profile can be read without a browser: bench/profile-top.ts <file.cpuprofile> [n].
+// profile can be read without a browser: bench/profile/top.ts <file.cpuprofile>... [n].
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 
@@ -14,21 +14,27 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [file, count] = process.argv.slice(2);
-if (!file) throw new Error("usage: profile-top.ts <file.cpuprofile> [n]");
-const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+// Every .cpuprofile argument is read and summed (`--import=tsx` runs a loader thread that
+// writes a profile of its own, so a glob often names two files); a number is the row count.
+const args = process.argv.slice(2);
+const files = args.filter((arg) => arg.endsWith(".cpuprofile"));
+const count = args.find((arg) => /^\d+$/.test(arg));
+if (files.length === 0) throw new Error("usage: top.ts <file.cpuprofile>... [n]");
 const selfUs = new Map<string, number>();
 let total = 0;
-profile.samples.forEach((id, i) => {
-  const node = byId.get(id)!;
-  const dt = profile.timeDeltas[i] ?? 0;
-  const { functionName, url, lineNumber } = node.callFrame;
-  const where = url ? `${relative(process.cwd(), url.replace(/^file:\/\//, ""))}:${lineNumber + 1}` : "";
-  const key = `${functionName || "(anonymous)"} ${where}`.trim();
-  selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
-  total += dt;
-});
+for (const file of files) {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  profile.samples.forEach((id, i) => {
+    const node = byId.get(id)!;
+    const dt = profile.timeDeltas[i] ?? 0;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${relative(process.cwd(), url.replace(/^file:\/\//, ""))}:${lineNumber + 1}` : "";
+    const key = `${functionName || "(anonymous)"} ${where}`.trim();
+    selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
+    total += dt;
+  });
+}
 // Also by place: every guest Wasm function together, each package, each host file.
 const byPlace = new Map<string, number>();
 for (const [key, us] of selfUs) {
