@@ -163,7 +163,7 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
       // A deployed module that exports the fuel global went through the instrumenter.
       instrumentInDeploy = WebAssembly.Module.exports(compiled.compiled).some((e) => e.name === "keystate_fuel");
       instrumentNote = instrumentInDeploy
-        ? "compileModule instruments the module (its compiled form exports keystate_fuel), so the deploy and cold-start figures include instrumentation; the standalone row shows its share"
+        ? "deploy validates and instruments the upload (its compiled form exports keystate_fuel), so the deploy figure includes instrumentation and the standalone row shows its share; a cold start compiles the instrumented artifact the deploy stored, so it neither validates nor instruments again"
         : "host/runtime/instrument.ts exists but the deploy path does not call it yet, so the deploy figure excludes it; its cost is measured on its own and added in the goal check";
     }
 
