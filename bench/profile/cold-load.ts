@@ -1,0 +1,53 @@
+// Cold start from the store in a loop, split into its steps, to run under the profiler:
+//   node --cpu-prof --cpu-prof-dir=/tmp/prof --import=tsx bench/profile/cold-load.ts [rounds]
+//   node --import=tsx bench/profile/top.ts /tmp/prof/*.cpuprofile
+// Each round stores a unique copy of the cart as a deploy on another node would (upload +
+// artifact; untimed), then times: a fresh node's call path, loadFromStore (artifact read,
+// V8 compile, checks, API model, first instance), the first reply (GetCart on a new key:
+// a journal read, V8 compiling the guest functions on first use) and a second reply on
+// another new key (the same work, warm).
+import { readFileSync } from "node:fs";
+import { buildArtifact } from "../../host/runtime/loaded-module.js";
+import { Recorder } from "../lib/histogram.js";
+import { callPath, openInProcessStore } from "../lib/inproc.js";
+import { ensureModuleBuilt } from "../lib/prepare.js";
+import { fmtUs } from "../lib/progress.js";
+import { uniqueCopy } from "../lib/unique-module.js";
+import { cartWorkload as w } from "../lib/workloads.js";
+
+const rounds = Number(process.argv[2] ?? 300);
+const wasm = ensureModuleBuilt("profile", w.module);
+if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const bytes = readFileSync(wasm);
+const opened = await openInProcessStore("embedded");
+const steps = ["new call path", "loadFromStore", "first reply", "second reply (warm, new key)", "cold start total"] as const;
+const recorders = new Map(steps.map((step) => [step, new Recorder()]));
+const record = (step: (typeof steps)[number], fromMs: number, toMs: number) => recorders.get(step)!.recordNs((toMs - fromMs) * 1e6);
+let key = 0;
+for (let i = 0; i < rounds; i++) {
+  const upload = uniqueCopy(bytes);
+  const artifact = await buildArtifact(upload);
+  await opened.store.modules.addVersion("shopping-cart", upload, artifact.uploadHash, { activate: true, artifact });
+  const t0 = performance.now();
+  const path = callPath(opened.store, "embedded");
+  const t1 = performance.now();
+  await path.registry.loadFromStore();
+  const t2 = performance.now();
+  await path.router.call(w.service, w.readMethod, w.readPayload(`k-${key++}`));
+  const t3 = performance.now();
+  await path.router.call(w.service, w.readMethod, w.readPayload(`k-${key++}`));
+  const t4 = performance.now();
+  if (i >= 3) {
+    record("new call path", t0, t1);
+    record("loadFromStore", t1, t2);
+    record("first reply", t2, t3);
+    record("second reply (warm, new key)", t3, t4);
+    record("cold start total", t0, t3);
+  }
+  path.close();
+}
+for (const [step, recorder] of recorders) {
+  const { p50, p99 } = recorder.summary();
+  process.stdout.write(`${step.padEnd(30)} p50 ${fmtUs(p50).padStart(9)}  p99 ${fmtUs(p99).padStart(9)}\n`);
+}
+await opened.close();
