@@ -11,7 +11,6 @@ import { EntityRecord, EntityTable, type EntityProcessor } from "./entity-record
 import type { EntityObserver } from "../metrics.js";
 import { observedJournal } from "./observed-journal.js";
 import { MemoryBudget } from "./memory-budget.js";
-import { stringBytes } from "./resident-bytes.js";
 import { ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -144,7 +143,7 @@ export class EntityManager {
   /** After a batch: charges the entity for the state it now keeps and evicts over budget. */
   #charge(record: EntityRecord): void {
     if (record.table.records.get(record.key) !== record) return;
-    this.#budget.measure(record, stringBytes(record.key));
+    this.#budget.measure(record, record.ownBytes);
     this.#budget.evict((evicted) => this.#forget(evicted));
   }
 

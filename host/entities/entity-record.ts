@@ -8,7 +8,7 @@ import type { EntityId } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
 import type { Charged } from "./memory-budget.js";
-import { residentSize, type ResidentBytes } from "./resident-bytes.js";
+import { residentSize, stringBytes, type ResidentBytes } from "./resident-bytes.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
 export type EntityEnvelope = Envelope<EntityCommand, Uint8Array>;
@@ -71,6 +71,11 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
     return { persistenceId: this.table.persistenceId, key: this.key };
   }
 
+  /** What this entity holds beyond ENTITY_OVERHEAD_BYTES besides its state: its key string. */
+  get ownBytes(): number {
+    return stringBytes(this.key);
+  }
+
   /** State bytes kept between batches beyond the record itself (charged against the node's entity memory budget). */
   get residentBytes(): number {
     return this.state === null ? 0 : residentSize(this.state);
@@ -100,4 +105,9 @@ export class EventSourcedRecord extends EntityRecord {
   seq = 0;
   /** The sequence number of the last snapshot. */
   snapshotSeq = 0;
+
+  /** The key string and the two fields above (8 B each). */
+  override get ownBytes(): number {
+    return super.ownBytes + 16;
+  }
 }

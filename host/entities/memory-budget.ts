@@ -9,8 +9,8 @@ export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
  * What one resident entity costs besides its key string and state bytes: its record
- * (entity-record.ts: mailbox, state, LRU links; 96 B in a heap snapshot) and its entry in
- * its table's Map (~30 B). Measured with bench/density-entities.ts --store discard (heap
+ * (entity-record.ts: mailbox, state, LRU links; 88 B in a heap snapshot, event-sourced
+ * ones 16 B more, charged by the record) and its entry in its table's Map (~30 B). Measured with bench/density-entities.ts --store discard (heap
  * growth per resident counter, Node 20 x64): ~150 B in all, of which ~24 B key.
  */
 export const ENTITY_OVERHEAD_BYTES = 128;
