@@ -32,6 +32,7 @@ const GUEST_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class Metrics {
+  /** prom-client's metrics; the hot series below are not in it, so read the exposition through scrape(). */
   readonly registry = new Registry();
   readonly #calls: HotCounter;
   readonly #failures: Counter<"service" | "method" | "ingress" | "status">;
