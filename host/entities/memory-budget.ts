@@ -106,12 +106,3 @@ export class MemoryBudget<E extends Charged> {
     entry.older = entry.newer = undefined;
   }
 }
-
-/**
- * `bytes` in a buffer of its own when it is a small view on a much larger one (a state
- * cut from a guest result that also holds a large reply), so what an entity keeps
- * resident is what it is charged for.
- */
-export function compactBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.buffer.byteLength > 4096 && bytes.byteLength * 2 < bytes.buffer.byteLength ? bytes.slice() : bytes;
-}

@@ -1,7 +1,7 @@
 // The entity memory budget: charges, least-recently-used order, eviction of idle
 // entries only, and compaction of state views on large buffers.
 import test from "ava";
-import { ENTITY_OVERHEAD_BYTES, MemoryBudget, compactBytes, type Charged } from "../../host/entities/memory-budget.js";
+import { ENTITY_OVERHEAD_BYTES, MemoryBudget, type Charged } from "../../host/entities/memory-budget.js";
 
 interface Entry extends Charged {
   readonly name: string;
@@ -64,18 +64,4 @@ test("evict removes idle entries, least recently used first, only while over bud
   t.deepEqual(names(budget), ["a", "d", "e"]);
   t.is(budget.usedBytes, 3 * each);
   t.is(budget.evict(() => t.fail("within budget: nothing leaves")), 0);
-});
-
-test("compactBytes copies a small view out of a large buffer and leaves the rest alone", (t) => {
-  const big = new Uint8Array(10_000);
-  big.set([1, 2, 3], 500);
-  const view = big.subarray(500, 503);
-  const compact = compactBytes(view);
-  t.not(compact.buffer, big.buffer);
-  t.is(compact.buffer.byteLength, 3);
-  t.deepEqual([...compact], [1, 2, 3]);
-  const small = new Uint8Array(100).subarray(0, 3);
-  t.is(compactBytes(small), small, "a small buffer is not worth copying");
-  const most = big.subarray(0, 9_000);
-  t.is(compactBytes(most), most, "a view of most of its buffer is kept");
 });
