@@ -4,6 +4,7 @@
 //   node --import=tsx bench/profile/e2e-grpc.ts [seconds] [always|everysec] [all|keystate]
 // With CPU_PROF_DIR=<dir> the Keystate node runs under `node --cpu-prof` and is stopped
 // with SIGTERM so that its profile is written (summarise it with bench/profile/top.ts).
+// KEYSTATE_NODE_ARGS="--max-semi-space-size=32 ..." passes V8/Node flags to that node only.
 // Prints one line per system: req/s, p50, p99, and for Keystate the CPU time its process
 // spent per answered call. On a box shared with other work the rates swing by 2x between
 // runs; CPU per call barely moves, so compare that first.
@@ -57,7 +58,7 @@ try {
   // Keystate is started here rather than through systems() to know its pid.
   const dir = await tempDir("e2e");
   const profileDir = process.env.CPU_PROF_DIR;
-  const extraNodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const extraNodeArgs = [...(process.env.KEYSTATE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
   const serve = await startServe({ dataDir: dir.path, redisUrl: redis.url, deploy: [wasm], readyMessage: "deployed", prefix: pin.server, extraNodeArgs });
   const path = `http://127.0.0.1:${serve.grpcPort}${grpcPath(workload, workload.writeMethod)}`;
   try {
