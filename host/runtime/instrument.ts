@@ -1,5 +1,5 @@
-// Deploy-time instrumentation of a guest module: caps every memory and injects a fuel
-// counter, rewriting the binary directly. binaryen was measured first: readBinary +
+// Deploy-time instrumentation of a guest module: caps every memory and table and injects a
+// fuel counter, rewriting the binary directly. binaryen was measured first: readBinary +
 // emitBinary alone cost ~6 ms p50 on a 22 KB AssemblyScript module (plus ~350 ms to load
 // binaryen), above the 5 ms budget for the whole deploy; this rewriter copies every byte it
 // does not need to change, so custom sections, imports and exports survive byte-for-byte.
@@ -17,12 +17,14 @@
 import { KeystateError } from "../errors.js";
 import { DEFAULT_START_FUEL, FUEL_EXPORT, GROW_EXPORT, MAX_FUEL, fuelGlobalEntry, meterCode } from "./fuel.js";
 import { type MemoryLimits, capMemorySection, scanImports } from "./memory-cap.js";
+import { type TableLimits, capTableSection } from "./table-cap.js";
 
 /**
- * Bump whenever this file (or fuel.ts / memory-cap.ts) changes what it emits: stored
- * deploy-time artifacts carry it in their key, so a changed instrumenter never reuses them.
+ * Bump whenever this file (or fuel.ts / memory-cap.ts / table-cap.ts) changes what it emits:
+ * stored deploy-time artifacts carry it in their key, so a changed instrumenter never reuses
+ * them. 2: tables capped, imported tables refused.
  */
-export const INSTRUMENTER_VERSION = 1;
+export const INSTRUMENTER_VERSION = 2;
 
 export interface InstrumentOptions {
   /** Every memory's maximum, in 64 KiB pages. A module needing more at start is refused. */
@@ -37,13 +39,15 @@ export interface InstrumentOptions {
 }
 
 export interface InstrumentReport {
-  /** Milliseconds per phase: section split + import scan, memory caps, fuel injection, assembly. */
+  /** Milliseconds per phase: section split + import scan, memory and table caps, fuel injection, assembly. */
   phases: { parseMs: number; memoryMs: number; fuelMs: number; emitMs: number };
   totalMs: number;
   bytesIn: number;
   bytesOut: number;
   /** The limits of each memory after capping, in index order. */
   memories: MemoryLimits[];
+  /** The limits of each defined table after capping, in index order (tables are never imported). */
+  tables: TableLimits[];
   /** Function bodies instrumented, and fuel checks injected (entries + loop headers). */
   functions: number;
   fuelSites: number;
@@ -310,7 +314,8 @@ function checkOptions(options: InstrumentOptions): number {
 
 /**
  * Returns an instrumented copy of `bytes`: every memory gets a maximum of at most
- * `maxMemoryPages` (an imported memory is refused), and with `meterFuel` every function
+ * `maxMemoryPages`, every table one of at most MAX_TABLE_ENTRIES (an imported memory or
+ * table, or more than MAX_TABLES tables, is refused), and with `meterFuel` every function
  * entry and loop header decrements the exported i32 global `keystate_fuel`, trapping
  * (`unreachable`) once it reaches 0. Deterministic: the same input gives the same bytes.
  * The input should already have passed WebAssembly.validate; compiling the output
@@ -335,6 +340,13 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
     const contents = new ByteWriter(memorySection.end - memorySection.start + 16);
     memories = capMemorySection(new ByteReader(bytes, memorySection.start, memorySection.end), contents, options.maxMemoryPages);
     replaced.set(Sec.Memory, contents);
+  }
+  const tableSection = find(Sec.Table);
+  let tables: TableLimits[] = [];
+  if (tableSection) {
+    const contents = new ByteWriter(tableSection.end - tableSection.start + 16);
+    tables = capTableSection(new ByteReader(bytes, tableSection.start, tableSection.end), contents);
+    replaced.set(Sec.Table, contents);
   }
   const t2 = performance.now();
 
@@ -374,6 +386,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
       bytesIn: bytes.length,
       bytesOut: out.length,
       memories,
+      tables,
       functions,
       fuelSites,
       fuelExport: options.meterFuel ? FUEL_EXPORT : null,

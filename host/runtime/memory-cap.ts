@@ -1,6 +1,7 @@
 // Memory caps: every memory the module defines gets a maximum of at most the host's cap, so
 // memory.grow past it returns -1 (AssemblyScript's allocator then traps) and V8 reserves a
-// bounded range. An imported memory is refused: the host never hands a guest its memory.
+// bounded range. An imported memory (or table) is refused: the host never hands a guest its
+// memory or a table.
 import type { ByteReader, ByteWriter } from "./instrument.js";
 
 export interface MemoryLimits {
@@ -16,7 +17,7 @@ export interface MemoryLimits {
 const HAS_MAX = 0x01;
 const KNOWN_FLAGS = 0x07;
 
-/** Scans the import section: refuses memory imports, counts imported globals (they precede defined ones). */
+/** Scans the import section: refuses memory and table imports, counts imported globals (they precede defined ones). */
 export function scanImports(r: ByteReader): { globals: number } {
   let globals = 0;
   const count = r.u32();
@@ -28,15 +29,10 @@ export function scanImports(r: ByteReader): { globals: number } {
       case 0x00: // function: type index
         r.u32();
         break;
-      case 0x01: // table: reference type, limits
-        r.valType();
-        skipLimits(r);
-        break;
-      case 0x02: {
-        const dec = new TextDecoder();
-        const name = `${dec.decode(r.bytes.subarray(ms, me))}.${dec.decode(r.bytes.subarray(fs, fe))}`;
-        throw r.fail(`it imports a memory (${name}); a guest must define its own memory`);
-      }
+      case 0x01: // table: refused like a memory, so every table is one table-cap.ts capped
+        throw r.fail(`it imports a table (${importName(r, ms, me, fs, fe)}); a guest must define its own tables`);
+      case 0x02:
+        throw r.fail(`it imports a memory (${importName(r, ms, me, fs, fe)}); a guest must define its own memory`);
       case 0x03: // global: value type, mutability
         r.valType();
         r.u8();
@@ -54,10 +50,10 @@ export function scanImports(r: ByteReader): { globals: number } {
   return { globals };
 }
 
-function skipLimits(r: ByteReader): void {
-  const flags = r.u8();
-  r.u64();
-  if (flags & HAS_MAX) r.u64();
+/** "module.field" of an import, for a refusal message. */
+function importName(r: ByteReader, ms: number, me: number, fs: number, fe: number): string {
+  const dec = new TextDecoder();
+  return `${dec.decode(r.bytes.subarray(ms, me))}.${dec.decode(r.bytes.subarray(fs, fe))}`;
 }
 
 /** Rewrites the memory section so every memory has a maximum of at most `capPages`. */
