@@ -324,6 +324,9 @@ export class RedisStore implements Store {
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: COMMAND_TIMEOUT_MS,
+      // The commands of one tick (appends of many entities' batches) go out in one socket
+      // write instead of one write each, and reach Redis together.
+      enableAutoPipelining: true,
       // Fail instead of queueing while disconnected, and never replay a command whose
       // outcome is unknown: the caller gets STORAGE_UNAVAILABLE and decides.
       enableOfflineQueue: false,
