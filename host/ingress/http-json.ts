@@ -13,6 +13,7 @@ import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { MethodModel } from "../runtime/service-model.js";
 import { callerGone, requestIdFrom, startCallContext } from "../entities/call-context.js";
+import { parseGrpcTimeout } from "./grpc-timeout.js";
 import { logCallFailure, type FailedCall } from "./call-log.js";
 import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
@@ -76,13 +77,21 @@ export class HttpJsonIngress {
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     let call: FailedCall = { ingress: "http", requestId };
-    const scope = startCallContext(requestId, undefined);
+    let timeoutMs: number | undefined;
+    let badTimeout: string | undefined;
+    try {
+      timeoutMs = parseGrpcTimeout(req.headers["grpc-timeout"]);
+    } catch (err) {
+      badTimeout = (err as Error).message;
+    }
+    const scope = startCallContext(requestId, timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
     // A client that hung up waits for nothing: its command need not run (nor hold the mailbox).
     const onClose = () => res.writableFinished || scope.cancel();
     res.once("close", onClose);
     // The client may have hung up before this request was even read (the node was busy).
     if (req.socket.destroyed) scope.cancel();
     try {
+      if (badTimeout !== undefined) throw new HttpError(400, GrpcStatus.INVALID_ARGUMENT, badTimeout);
       const url = new URL(req.url ?? "/", "http://ingress");
       const match = this.#table.match(req.method ?? "GET", decodeSegments(url.pathname));
       if (match.kind === "none") throw new HttpError(404, GrpcStatus.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);

@@ -121,6 +121,31 @@ test("a call that arrives with its deadline already passed is answered DEADLINE_
   t.is(await count(slow, "k"), 10, "the late call did not run");
 });
 
+test("an HTTP/JSON call with a grpc-timeout header that passes while it is queued is answered 504 DEADLINE_EXCEEDED and never runs", async (t) => {
+  const { node, slow } = await slowNode(t);
+  const work = (headers: Record<string, string>) =>
+    fetch(`${node.adminUrl}/${SLOW}/Work`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ key: "t", spins: 0 }) });
+  // A malformed header is the client's mistake: 400, with the format in the message.
+  const malformed = await work({ "grpc-timeout": "20ms" });
+  t.is(malformed.status, 400);
+  t.like(await malformed.json(), { error: { status: "INVALID_ARGUMENT" } });
+
+  // 10 commands of 10+ ms each queued first (over a gRPC channel already connected, so they
+  // reach the node before the HTTP call); the HTTP call's 20 ms deadline passes before its turn.
+  t.is(await count(slow, "t"), 0);
+  const busy = keepBusy(slow, "t", 10);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const late = await work({ "grpc-timeout": "20m" });
+  t.is(late.status, 504);
+  t.like(await late.json(), { error: { status: "DEADLINE_EXCEEDED" } });
+  await busy;
+  t.is(await count(slow, "t"), 10, "the late call did not run");
+  // A generous timeout changes nothing for a call that finishes in time.
+  const inTime = await work({ "grpc-timeout": "30S" });
+  t.is(inTime.status, 200);
+  t.is(await count(slow, "t"), 11);
+});
+
 test("an HTTP/JSON client that hangs up mid-request: the call ends CANCELLED (not an error), nothing runs, the node keeps serving", async (t) => {
   const { node, slow } = await slowNode(t);
   // Headers and half a body, then the client gives up.
