@@ -40,6 +40,12 @@ export interface NodeConfig {
   readonly maxJsonBodyBytes?: number;
   /** Largest request on either ingress (gRPC message, HTTP/JSON body), in bytes. Default 4 MiB. */
   readonly maxRequestBytes?: number;
+  /**
+   * Serve stored modules at start-up without compiling them; each is compiled and
+   * instantiated on its first call. Start-up no longer grows with the number of modules,
+   * and a module nobody calls costs no compiled code. Default false.
+   */
+  readonly lazyModules?: boolean;
 }
 
 export interface KeystateNode {
@@ -78,7 +84,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(20).toString("hex"));
   const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes, metrics, fallback: (req, res) => httpJson.handle(req, res) });
 
-  await registry.loadFromStore();
+  await registry.loadFromStore({ lazy: config.lazyModules });
   const grpcPort = await grpc.listen(host, config.grpcPort ?? 8080);
   const httpPort = await admin.listen(host, config.httpPort ?? 8081);
   log().info({ grpcPort, httpPort, store: store.kind, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");

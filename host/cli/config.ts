@@ -21,6 +21,7 @@ export const SERVE_SETTINGS = {
   entityMemoryBudget: { flag: "entity-memory-budget", env: "KEYSTATE_ENTITY_MEMORY_BUDGET", kind: "number", defaultValue: String(256 * 1024 * 1024), help: "bytes resident entities may hold; least recently used idle ones leave first" },
   guestMemoryMb: { flag: "guest-memory-mb", env: "KEYSTATE_GUEST_MEMORY_MB", kind: "number", defaultValue: "32", help: "maximum linear memory of every guest instance, in MiB" },
   guestFuel: { flag: "guest-fuel", env: "KEYSTATE_GUEST_FUEL", kind: "number", defaultValue: "10000000", help: "CPU budget of one command in fuel units (calls + loop iterations), unless its module sets one" },
+  lazyModules: { flag: "lazy-modules", env: "KEYSTATE_LAZY_MODULES", kind: "boolean", help: "at start-up serve stored modules without compiling them; each compiles on its first call (scale from zero)" },
   logLevel: { flag: "log-level", env: "KEYSTATE_LOG_LEVEL", kind: "string", defaultValue: "info", help: "log level: trace, debug, info, warn, error" },
 } as const satisfies Record<string, SettingSpec>;
 

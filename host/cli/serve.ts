@@ -19,6 +19,7 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     redisUrl: resolveSetting("redis", flags, env),
     adminToken: resolveSetting("adminToken", flags, env),
     insecureAdmin: booleanSetting("insecureAdmin", flags, env),
+    lazyModules: booleanSetting("lazyModules", flags, env),
     maxModuleBytes: numberSetting("maxModuleSize", flags, env),
     guestMemoryMb: numberSetting("guestMemoryMb", flags, env),
     guestFuelPerCall: numberSetting("guestFuel", flags, env),

@@ -4,14 +4,15 @@
 import { GuestInstance, type GuestLogger, type InstanceLimits } from "../abi/guest-instance.js";
 
 export class InstancePool {
-  readonly #module: WebAssembly.Module;
+  /** The compiled module; a function for a module compiled on its first call (see describeArtifact). */
+  readonly #module: () => WebAssembly.Module;
   readonly #log: GuestLogger;
   readonly #idle: GuestInstance[] = [];
   readonly #maxIdle: number;
   readonly #limits: InstanceLimits;
   #created = 0;
 
-  constructor(module: WebAssembly.Module, log: GuestLogger, limits: InstanceLimits, maxIdle = 2) {
+  constructor(module: () => WebAssembly.Module, log: GuestLogger, limits: InstanceLimits, maxIdle = 2) {
     this.#module = module;
     this.#limits = limits;
     this.#log = log;
@@ -27,7 +28,7 @@ export class InstancePool {
     const instance = this.#idle.pop();
     if (instance) return instance;
     this.#created++;
-    return new GuestInstance(this.#module, this.#log, this.#limits);
+    return new GuestInstance(this.#module(), this.#log, this.#limits);
   }
 
   /** Returns a healthy instance for reuse. */

@@ -7,7 +7,7 @@ import { log } from "../log.js";
 import type { GuestObserver } from "../metrics.js";
 import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
 import { InstancePool } from "./instance-pool.js";
-import { artifactKey, buildArtifact, compileArtifact, type LoadedModule } from "./loaded-module.js";
+import { artifactKey, buildArtifact, compileArtifact, describeArtifact, type LoadedModule } from "./loaded-module.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 
 /** Default upload limit; `--max-module-size` changes it. */
@@ -108,13 +108,18 @@ export class ModuleRegistry {
    * Activates the stored active version of every module (at start-up). Bad stored modules
    * are logged and skipped; a store that fails to answer fails start-up.
    */
-  async loadFromStore(): Promise<void> {
+  async loadFromStore(options: { lazy?: boolean } = {}): Promise<void> {
     for (const summary of await this.#store.modules.list()) {
       if (summary.activeVersion === undefined) continue;
       const stored = await this.#readStored(summary.name, summary.activeVersion);
       if (!stored) continue;
       try {
-        const { loaded, pool } = await this.#prepareStored(summary.name, summary.activeVersion, stored);
+        // Lazily: serve the module's services now, compile it on its first call. Only an
+        // artifact made for this node's limits can be registered unread; an upload is
+        // validated and instrumented now, as always.
+        const { loaded, pool } = options.lazy && "artifact" in stored
+          ? this.#registerUncompiled(stored.artifact, summary.activeVersion)
+          : await this.#prepareStored(summary.name, summary.activeVersion, stored);
         this.#activate(loaded, pool);
       } catch (err) {
         log().error({ module: summary.name, version: summary.activeVersion, err }, "stored module failed to load");
@@ -165,13 +170,37 @@ export class ModuleRegistry {
   }
 
   /**
+   * A stored artifact registered without compiling it: its services are routed at once and
+   * the first call compiles and instantiates it (a cold start). It was validated, and its
+   * start function run, when it was deployed; should it fail now, that first call fails.
+   */
+  #registerUncompiled(artifact: ModuleArtifact, version: number): { loaded: LoadedModule; pool: InstancePool } {
+    const loaded = describeArtifact(artifact, version, this.#limits);
+    this.#checkServiceOwnership(loaded);
+    // A module that no longer compiles is this node's problem, not the caller's argument.
+    const compiled = () => {
+      try {
+        return loaded.compiled;
+      } catch (err) {
+        log().error({ module: loaded.name, version, err }, "stored module failed to compile on its first call");
+        throw new KeystateError("GUEST_TRAP", `module ${loaded.name} v${version} could not be compiled: ${(err as Error).message}`, { cause: err });
+      }
+    };
+    return { loaded, pool: this.#newPool(loaded, compiled) };
+  }
+
+  #newPool(loaded: LoadedModule, compiled: () => WebAssembly.Module = () => loaded.compiled): InstancePool {
+    return new InstancePool(compiled, (level, message) => {
+      log().info({ module: loaded.name, guestLevel: level }, message);
+    }, loaded.limits);
+  }
+
+  /**
    * A pool for `loaded`, with one instance made at once: that proves the module's start
    * function runs (within its fuel and memory) before anything is stored or served.
    */
   #startPool(loaded: LoadedModule): InstancePool {
-    const pool = new InstancePool(loaded.compiled, (level, message) => {
-      log().info({ module: loaded.name, guestLevel: level }, message);
-    }, loaded.limits);
+    const pool = this.#newPool(loaded);
     try {
       pool.release(pool.acquire());
     } catch (err) {
