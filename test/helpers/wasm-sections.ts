@@ -8,7 +8,8 @@ export interface Section {
   readonly payload: Uint8Array;
 }
 
-function readLeb(bytes: Uint8Array, pos: number): [number, number] {
+/** The unsigned LEB128 at `pos`, and the position after it. */
+export function readLeb(bytes: Uint8Array, pos: number): [number, number] {
   let value = 0;
   let shift = 0;
   for (;;) {

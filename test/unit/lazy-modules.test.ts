@@ -17,6 +17,7 @@ import { ModuleRegistry } from "../../host/runtime/module-registry.js";
 import { buildBeforeAll } from "../helpers/built-module.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
+import { parseSections } from "../helpers/wasm-sections.js";
 
 // The broken-artifact test logs an error on purpose.
 setLogLevel("fatal");
@@ -83,8 +84,7 @@ test("an artifact that no longer compiles fails its calls with INTERNAL and a me
   const artifact = (await store.modules.getArtifact("counter", version, key))!;
   // Break the code, keep the sections: overwrite the first function body's bytes with an opcode that does not exist.
   const broken = Uint8Array.from(artifact.bytes);
-  const code = findSection(broken, 10);
-  broken.fill(0xff, code + 8, code + 24);
+  parseSections(broken).find((section) => section.id === 10)!.payload.fill(0xff, 8, 24); // a view into `broken`
   await store.modules.putArtifact("counter", version, { ...artifact, bytes: broken });
 
   const { registry, increase } = await lazyNode(t, store);
@@ -97,22 +97,3 @@ test("an artifact that no longer compiles fails its calls with INTERNAL and a me
   await registry.deploy(await readFile(counterWasm()));
   t.is(await increase("a", 1), 1, "the failed calls wrote nothing");
 });
-
-/** Offset of the first byte after the id and size of section `id` (bytes from keystate build). */
-function findSection(bytes: Uint8Array, id: number): number {
-  let pos = 8;
-  while (pos < bytes.length) {
-    const sectionId = bytes[pos++]!;
-    let size = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = bytes[pos++]!;
-      size += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    if (sectionId === id) return pos;
-    pos += size;
-  }
-  throw new Error(`no section ${id}`);
-}

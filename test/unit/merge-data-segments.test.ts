@@ -4,28 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileAssemblyScript } from "../../host/build/asc-compile.js";
 import { mergeDataSegments } from "../../host/build/merge-data-segments.js";
+import { parseSections, readLeb } from "../helpers/wasm-sections.js";
 
 /** The data section's segment count (section 11), read straight from the bytes. */
 function dataSegmentCount(module: Uint8Array): number {
-  let pos = 8;
-  const leb = () => {
-    let result = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = module[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    return result;
-  };
-  while (pos < module.length) {
-    const id = module[pos++]!;
-    const size = leb();
-    if (id === 11) return leb();
-    pos += size;
-  }
-  return 0;
+  const data = parseSections(module).find((section) => section.id === 11);
+  return data ? readLeb(data.payload, 0)[0] : 0;
 }
 
 // (memory 1) with three active segments: "ab" at 16, "cd" at 20 (a 2-byte gap) and "ef" at
