@@ -2,6 +2,22 @@
 // back. Used for single calls (first reply after a cold start or deploy, correctness
 // checks); load comes from h2load, because a Node client saturates its own core first.
 import http2 from "node:http2";
+import protobuf from "protobufjs";
+
+// Just the reflection messages listServices() needs (field numbers as in
+// grpc/reflection/v1/reflection.proto), so a caller can check what a node serves
+// without going near any deployed module.
+const reflectionRoot = protobuf.Root.fromJSON({
+  nested: {
+    // In a oneof, as in the real proto: protobufjs only writes an empty string that is a oneof member.
+    ServerReflectionRequest: { oneofs: { messageRequest: { oneof: ["listServices"] } }, fields: { listServices: { type: "string", id: 7 } } },
+    ServerReflectionResponse: { fields: { listServicesResponse: { type: "ListServiceResponse", id: 6 } } },
+    ListServiceResponse: { fields: { service: { rule: "repeated", type: "ServiceResponse", id: 1 } } },
+    ServiceResponse: { fields: { name: { type: "string", id: 1 } } },
+  },
+});
+const ReflectionRequest = reflectionRoot.lookupType("ServerReflectionRequest");
+const ReflectionResponse = reflectionRoot.lookupType("ServerReflectionResponse");
 
 export interface GrpcReply {
   readonly status: number;
@@ -19,10 +35,42 @@ export function grpcFrame(message: Uint8Array): Buffer {
 
 export class GrpcClient {
   readonly #session: http2.ClientHttp2Session;
+  /** Settles when the server's first SETTINGS frame arrives, i.e. the HTTP/2 connection is up both ways. */
+  readonly #settled: Promise<void>;
 
   constructor(port: number) {
     this.#session = http2.connect(`http://127.0.0.1:${port}`);
     this.#session.on("error", () => undefined); // surfaced per call instead
+    this.#settled = new Promise((resolve, reject) => {
+      this.#session.once("remoteSettings", () => resolve());
+      this.#session.once("close", () => reject(new Error(`HTTP/2 connection to 127.0.0.1:${port} closed before it was set up`)));
+    });
+    this.#settled.catch(() => undefined); // only an error for callers of connected()
+  }
+
+  /**
+   * Resolves once TCP and the HTTP/2 preface/SETTINGS exchange are done, so a call timed
+   * after it measures the call alone, not connection set-up.
+   */
+  connected(timeoutMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`HTTP/2 connection not set up within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return Promise.race([this.#settled, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * The services the node lists through gRPC server reflection (one ListServices request on
+   * a ServerReflectionInfo stream, then half-close). This goes through the node's gRPC
+   * server without touching any module, so it checks a node is serving before a timed call.
+   */
+  async listServices(): Promise<string[]> {
+    const request = ReflectionRequest.encode(ReflectionRequest.fromObject({ listServices: "" })).finish();
+    const body = await this.ok("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", request);
+    const reply = ReflectionResponse.toObject(ReflectionResponse.decode(body)) as { listServicesResponse?: { service?: { name: string }[] } };
+    if (!reply.listServicesResponse) throw new Error("server reflection answered without a list of services");
+    return (reply.listServicesResponse.service ?? []).map((s) => s.name);
   }
 
   call(path: string, message: Uint8Array, timeoutMs = 10_000): Promise<GrpcReply> {

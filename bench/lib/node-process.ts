@@ -20,6 +20,8 @@ export interface ServeOptions {
   /** e.g. ["taskset", "-c", "0"] to pin the server to one core. */
   readonly prefix?: readonly string[];
   readonly extraNodeArgs?: readonly string[];
+  /** `--lazy-modules`: stored modules' services are registered at start-up, each module is compiled on its first call. */
+  readonly lazyModules?: boolean;
   /** Resolve on the first log line whose msg starts with this (default "node started"; `--deploy` logs "deployed <file>" after it). */
   readonly readyMessage?: string;
 }
@@ -27,6 +29,7 @@ export interface ServeOptions {
 export function startServe(options: ServeOptions): Promise<ServeProcess> {
   const args = [...(options.extraNodeArgs ?? []), KEYSTATE_BIN, "serve", "--data", options.dataDir, "--grpc-port", "0", "--http-port", "0", "--insecure-admin", "--log-level", "info"];
   if (options.redisUrl) args.push("--redis", options.redisUrl);
+  if (options.lazyModules) args.push("--lazy-modules");
   for (const file of options.deploy ?? []) args.push("--deploy", file);
   const prefix = options.prefix ?? [];
   const command = prefix.length > 0 ? prefix[0]! : process.execPath;
