@@ -4,6 +4,7 @@
 // Server streaming goes to the Router (replicated entities serve it); client and
 // bidirectional streaming are served by no entity kind and answer UNIMPLEMENTED.
 import * as grpc from "@grpc/grpc-js";
+import { requestIdFrom } from "../entities/call-context.js";
 import type { Router } from "../entities/router.js";
 import type { StreamSink } from "../entities/replicated-stream.js";
 import type { ServiceRuntime } from "../entities/service-runtime.js";
@@ -11,6 +12,7 @@ import { toStatus } from "../errors.js";
 import { log } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { MethodModel } from "../runtime/service-model.js";
+import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 
 type AnyStreamCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>;
 
@@ -37,6 +39,13 @@ function refuse(call: AnyStreamCall, metrics: Metrics, service: ServiceRuntime, 
 
 function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime, method: MethodModel, call: grpc.ServerWritableStream<Buffer, Buffer>): void {
   const finish = metrics.startCall(service.name, method.name, "grpc");
+  // The client's request id (else a fresh one), in the stream's headers or its error status, and in the log.
+  const requestId = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
+  const withRequestId = () => {
+    const metadata = new grpc.Metadata();
+    metadata.set(REQUEST_ID_HEADER, requestId);
+    return metadata;
+  };
   let done = false;
   const settle = (code: grpc.status): boolean => {
     if (done) return false;
@@ -46,7 +55,7 @@ function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime,
   };
   const sink: StreamSink = {
     opened: () => {
-      if (!done) call.sendMetadata(new grpc.Metadata());
+      if (!done) call.sendMetadata(withRequestId());
     },
     send: (message) => {
       if (!done) call.write(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
@@ -57,9 +66,9 @@ function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime,
     fail: (err) => {
       const status = toStatus(err);
       if (status.code === grpc.status.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
-        log().error({ service: service.name, method: method.name, err }, "unexpected error in a stream");
+        log().error({ requestId, service: service.name, method: method.name, err }, "unexpected error in a stream");
       }
-      if (settle(status.code)) call.emit("error", { code: status.code, details: status.details });
+      if (settle(status.code)) call.emit("error", { code: status.code, details: status.details, metadata: withRequestId() });
     },
   };
   let handle;

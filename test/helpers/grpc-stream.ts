@@ -8,6 +8,8 @@ import { REPO_ROOT } from "./node-process.js";
 
 export interface OpenStream<T> {
   readonly messages: T[];
+  /** The response headers the server sent (resolves when they arrive). */
+  readonly headers: Promise<grpc.Metadata>;
   /** The call's final status once it ended (OK, CANCELLED, or an error). */
   readonly ended: Promise<{ code: number; details: string }>;
   /** Resolves with messages[index] once it has arrived; rejects after `ms`, or if the stream ends first. */
@@ -16,8 +18,8 @@ export interface OpenStream<T> {
 }
 
 export interface StreamClient {
-  /** `deadlineMs`: a gRPC deadline for the whole stream. */
-  open<T = any>(method: string, request: object, options?: { deadlineMs?: number }): OpenStream<T>;
+  /** `deadlineMs`: a gRPC deadline for the whole stream; `requestId`: sent as x-request-id. */
+  open<T = any>(method: string, request: object, options?: { deadlineMs?: number; requestId?: string }): OpenStream<T>;
   close(): void;
 }
 
@@ -26,9 +28,12 @@ export function streamClient(protoDir: string, protoFile: string, service: strin
   const Client = service.split(".").reduce((at: any, part) => at[part], grpc.loadPackageDefinition(definition)) as grpc.ServiceClientConstructor;
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   return {
-    open<T>(method: string, request: object, options: { deadlineMs?: number } = {}): OpenStream<T> {
+    open<T>(method: string, request: object, options: { deadlineMs?: number; requestId?: string } = {}): OpenStream<T> {
       const callOptions = options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) };
-      const call = (client as any)[method](request, new grpc.Metadata(), callOptions) as grpc.ClientReadableStream<T>;
+      const metadata = new grpc.Metadata();
+      if (options.requestId !== undefined) metadata.set("x-request-id", options.requestId);
+      const call = (client as any)[method](request, metadata, callOptions) as grpc.ClientReadableStream<T>;
+      const headers = new Promise<grpc.Metadata>((resolve) => call.once("metadata", resolve));
       const messages: T[] = [];
       let waiters: Array<() => void> = [];
       const wake = () => {
@@ -55,6 +60,7 @@ export function streamClient(protoDir: string, protoFile: string, service: strin
       });
       return {
         messages,
+        headers,
         ended,
         nth(index, ms = 5_000) {
           return new Promise<T>((resolve, reject) => {

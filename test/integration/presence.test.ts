@@ -41,8 +41,9 @@ test("Connect keeps a user online; Monitor sees online, then offline within a se
   const node = await startPresenceNode(t, redis!.url);
   const client = presence(t, node);
 
-  const monitor = client.open<{ online: boolean }>("Monitor", { name: "alice" });
+  const monitor = client.open<{ online: boolean }>("Monitor", { name: "alice" }, { requestId: "monitor-alice-1" });
   t.deepEqual(await monitor.nth(0), { online: false }, "the current status at once: nobody connected");
+  t.deepEqual((await monitor.headers).get("x-request-id"), ["monitor-alice-1"], "the stream echoes the client's request id");
 
   const connect = client.open("Connect", { name: "alice" });
   t.deepEqual(await monitor.nth(1), { online: true }, "Connect took alice online");
@@ -52,6 +53,9 @@ test("Connect keeps a user online; Monitor sees online, then offline within a se
   // Other users are independent.
   const bob = client.open<{ online: boolean }>("Monitor", { name: "bob" });
   t.deepEqual(await bob.nth(0), { online: false });
+  const generated = (await bob.headers).get("x-request-id");
+  t.is(generated.length, 1, "a stream without a request id gets one of the node's");
+  t.not(generated[0], "monitor-alice-1");
 
   // Stays online while the stream is open: no flip, no message.
   await quietFor(t, monitor, 2, 700);
