@@ -11,7 +11,7 @@ import { EntityRecord, EntityTable, type EntityProcessor } from "./entity-record
 import type { EntityObserver } from "../metrics.js";
 import { observedJournal } from "./observed-journal.js";
 import { MemoryBudget } from "./memory-budget.js";
-import { ReplicatedEntities } from "./replicated-entities.js";
+import { LOCAL_REPLICA_ID, ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import { ValueEntity } from "./value-entity.js";
@@ -78,7 +78,7 @@ export class EntityManager {
     return this.#activeCount + (this.#replicatedEntities?.activeCount ?? 0);
   }
 
-  /** What resident entities are charged against the memory budget now. */
+  /** What resident value and event-sourced entities are charged against the memory budget now (replicated ones: `replicated.residentBytes`). */
   get residentBytes(): number {
     return this.#budget.usedBytes;
   }
@@ -137,7 +137,8 @@ export class EntityManager {
   /** Replicated (CRDT) entities: kept by their own registry (replicated-entities.ts), state in the value store. */
   get replicated(): ReplicatedEntities {
     if (!this.#values) throw new KeystateError("STORAGE_UNAVAILABLE", "replicated entities need a value store, and this node was started without one");
-    return (this.#replicatedEntities ??= new ReplicatedEntities(this.#values));
+    // The same limit, kept by a budget of their own (replicated-entities.ts).
+    return (this.#replicatedEntities ??= new ReplicatedEntities(this.#values, LOCAL_REPLICA_ID, this.#budget.limitBytes));
   }
 
   /** After a batch: charges the entity for the state it now keeps and evicts over budget. */

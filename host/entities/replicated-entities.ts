@@ -7,6 +7,7 @@ import { KeystateError } from "../errors.js";
 import type { ValueStore } from "../journal/types.js";
 import { log } from "../log.js";
 import { Mailbox } from "./mailbox.js";
+import { MemoryBudget, type Charged } from "./memory-budget.js";
 import { ReplicatedEntity, type ReplicatedCommand, type Subscriber } from "./replicated-entity.js";
 import type { CrdtDeltaObserver } from "./replicated-observer.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
@@ -18,23 +19,54 @@ const CANCEL_RETRIES = 8;
 /** The replica id of a single node. The cluster will give each node its own. */
 export const LOCAL_REPLICA_ID = "local";
 
-interface Active {
-  readonly entity: ReplicatedEntity;
-  readonly mailbox: Mailbox<ReplicatedCommand, Uint8Array | undefined>;
-  lastUsed: number;
+/** A resident replicated entity: its mailbox, and its place in the memory budget. */
+class Active implements Charged {
+  charged = 0;
+  older: Charged | undefined;
+  newer: Charged | undefined;
+  /** Commands and stream callbacks run here, one batch at a time. */
+  readonly queue: Mailbox<ReplicatedCommand, Uint8Array | undefined>;
+  /** For the budget: evictable only with no command running or queued and no open stream. */
+  readonly mailbox: { readonly idle: boolean };
+
+  constructor(
+    readonly id: string,
+    readonly entity: ReplicatedEntity,
+    public lastUsed: number,
+    afterBatch: (active: Active) => void,
+  ) {
+    const queue = (this.queue = new Mailbox(async (batch) => {
+      await entity.process(batch);
+      afterBatch(this);
+    }));
+    this.mailbox = {
+      get idle() {
+        return queue.idle && entity.streams.size === 0;
+      },
+    };
+  }
 }
 
 export class ReplicatedEntities {
   readonly #values: ValueStore;
   readonly #replicaId: string;
   readonly #active = new Map<string, Active>();
+  /** Replicated entities have a budget of their own (the entity manager's walks its records only). */
+  readonly #budget: MemoryBudget<Active>;
+  readonly #afterBatch = (active: Active) => this.#charge(active);
   /** Vote entities this process has loaded at least once (their own vote is reset on the first load only). */
   readonly #loaded = new Set<string>();
   readonly #observers: CrdtDeltaObserver[] = [];
 
-  constructor(values: ValueStore, replicaId = LOCAL_REPLICA_ID) {
+  constructor(values: ValueStore, replicaId = LOCAL_REPLICA_ID, memoryBudgetBytes?: number) {
     this.#values = values;
     this.#replicaId = replicaId;
+    this.#budget = new MemoryBudget(memoryBudgetBytes);
+  }
+
+  /** What resident replicated entities are charged against their memory budget now. */
+  get residentBytes(): number {
+    return this.#budget.usedBytes;
   }
 
   get activeCount(): number {
@@ -48,7 +80,7 @@ export class ReplicatedEntities {
 
   command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array; effects?: CommandEffects }): Promise<Uint8Array> {
     return this.#get(service, key)
-      .mailbox.post({ kind: "command", service, method: command.method, payload: command.payload, effects: command.effects })
+      .queue.post({ kind: "command", service, method: command.method, payload: command.payload, effects: command.effects })
       .then((reply) => reply ?? new Uint8Array(0));
   }
 
@@ -56,7 +88,7 @@ export class ReplicatedEntities {
     const active = this.#get(service, key);
     const stream: Subscriber = { service, method: command.method, payload: command.payload, sink, state: "queued" };
     const post = (kind: "stream-start" | "stream-cancel", attempt = 0): Promise<void> =>
-      active.mailbox.post({ kind, stream }).then(
+      active.queue.post({ kind, stream }).then(
         () => undefined,
         (err: unknown) => {
           if (kind === "stream-cancel" && err instanceof KeystateError && err.retryable && attempt < CANCEL_RETRIES) {
@@ -90,9 +122,9 @@ export class ReplicatedEntities {
   #get(service: ServiceRuntime, key: string): Active {
     const id = `${service.persistenceId}\u0000${key}`;
     let active = this.#active.get(id);
-    if (active && active.entity.service !== service && active.mailbox.idle && active.entity.streams.size === 0) {
+    if (active && active.entity.service !== service && active.mailbox.idle) {
       // A new module version is live: let the next command load the entity with it.
-      this.#active.delete(id);
+      this.#drop(active);
       active = undefined;
     }
     if (!active) {
@@ -104,11 +136,25 @@ export class ReplicatedEntities {
         { replicaId: this.#replicaId, firstLoad: !this.#loaded.has(id), observer: (event) => this.#publish(event) },
       );
       if (service.crdtType === "Vote") this.#loaded.add(id);
-      active = { entity, mailbox: new Mailbox((batch) => entity.process(batch)), lastUsed: Date.now() };
+      active = new Active(id, entity, Date.now(), this.#afterBatch);
       this.#active.set(id, active);
     }
     active.lastUsed = Date.now();
+    this.#budget.touch(active);
     return active;
+  }
+
+  /** After a batch: charges the entity for the CRDT it now holds, and evicts over budget. */
+  #charge(active: Active): void {
+    if (this.#active.get(active.id) !== active) return;
+    this.#budget.measure(active, Buffer.byteLength(active.id));
+    // Evicted entities' CRDTs are in the store; the next command reloads them.
+    this.#budget.evict((evicted) => this.#active.delete(evicted.id));
+  }
+
+  #drop(active: Active): void {
+    this.#budget.release(active);
+    this.#active.delete(active.id);
   }
 
   #publish(event: Parameters<CrdtDeltaObserver>[0]): void {
@@ -124,10 +170,10 @@ export class ReplicatedEntities {
   /** Drops entities idle past their timeout that hold no streams. */
   passivateIdle(now: number, defaultTimeoutMs: number): number {
     let dropped = 0;
-    for (const [id, active] of this.#active) {
+    for (const active of this.#active.values()) {
       const timeout = active.entity.service.passivationTimeoutMs || defaultTimeoutMs;
-      if (active.mailbox.idle && active.entity.streams.size === 0 && now - active.lastUsed >= timeout) {
-        this.#active.delete(id);
+      if (active.mailbox.idle && now - active.lastUsed >= timeout) {
+        this.#drop(active);
         dropped++;
       }
     }
@@ -138,6 +184,7 @@ export class ReplicatedEntities {
     for (const active of this.#active.values()) {
       for (const stream of active.entity.streams) stream.sink.fail(new KeystateError("STORAGE_UNAVAILABLE", "the node is shutting down"));
     }
+    for (const active of this.#active.values()) this.#budget.release(active);
     this.#active.clear();
   }
 }
