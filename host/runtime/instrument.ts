@@ -72,7 +72,7 @@ const SECTION_RANK: Record<number, number> = {
   [Sec.Code]: 12, [Sec.Data]: 13,
 };
 
-interface Section {
+export interface Section {
   id: number;
   /** Offset of the id byte: an untouched section is copied from here to `end`. */
   headerStart: number;
@@ -206,7 +206,8 @@ export class ByteWriter {
   }
 }
 
-function splitSections(bytes: Uint8Array): Section[] {
+/** The module's top-level sections, checked for order and bounds (INVALID_MODULE otherwise). */
+export function splitSections(bytes: Uint8Array): Section[] {
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw invalidModule("not a WebAssembly binary");
   }
@@ -376,7 +377,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
   }
   const t3 = performance.now();
 
-  const out = emit(bytes, sections, replaced);
+  const out = emitSections(bytes, sections, replaced);
   const t4 = performance.now();
   return {
     bytes: out,
@@ -395,7 +396,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
 }
 
 /** Writes the module: original sections verbatim unless replaced; new sections at their rank. */
-function emit(bytes: Uint8Array, sections: Section[], replaced: Map<number, ByteWriter>): Uint8Array<ArrayBuffer> {
+export function emitSections(bytes: Uint8Array, sections: Section[], replaced: Map<number, ByteWriter>): Uint8Array<ArrayBuffer> {
   // Sized exactly, so the result needs no copy.
   const lebSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
   let size = 8;

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { KeystateError } from "../errors.js";
 import { REQUIRED_EXPORTS } from "../abi/guest-instance.js";
 import { decodeDescriptorSet } from "../proto/descriptors.js";
-import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, readSectionFromBytes, type Manifest } from "./module-sections.js";
+import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, type Manifest } from "./module-sections.js";
 import { buildApiModel, type ApiModel } from "./service-model.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 import { DEFAULT_START_FUEL } from "./fuel.js";
@@ -92,8 +92,7 @@ export async function compileArtifact(
   // through the asynchronous API (its task hops cost more than they save). A larger one
   // goes asynchronous, so a big upload cannot hold the event loop for long.
   const compiled = code.length <= SYNC_COMPILE_MAX_BYTES ? compileChecked(code) : checked(await compileAsync(code));
-  const manifest = decodeManifest(readSection(compiled, MANIFEST_SECTION));
-  return describe(artifact, version, limits, loadedFrom, manifest, readSection(compiled, DESCRIPTOR_SECTION), () => compiled);
+  return describe(artifact, version, limits, loadedFrom, () => compiled);
 }
 
 /**
@@ -103,9 +102,8 @@ export async function compileArtifact(
  * A compile error then surfaces as INVALID_MODULE from that first call.
  */
 export function describeArtifact(artifact: ModuleArtifact, version: number, limits: GuestLimits = DEFAULT_GUEST_LIMITS): LoadedModule {
-  const manifest = decodeManifest(readSectionFromBytes(artifact.bytes, MANIFEST_SECTION));
   let compiled: WebAssembly.Module | undefined;
-  return describe(artifact, version, limits, "artifact", manifest, readSectionFromBytes(artifact.bytes, DESCRIPTOR_SECTION), () => (compiled ??= compileChecked(artifact.bytes as Uint8Array<ArrayBuffer>)));
+  return describe(artifact, version, limits, "artifact", () => (compiled ??= compileChecked(artifact.bytes as Uint8Array<ArrayBuffer>)));
 }
 
 function compileChecked(code: Uint8Array<ArrayBuffer>): WebAssembly.Module {
@@ -144,10 +142,10 @@ function describe(
   version: number,
   limits: GuestLimits,
   loadedFrom: LoadedModule["loadedFrom"],
-  manifest: Manifest,
-  descriptorBytes: Uint8Array,
   compile: () => WebAssembly.Module,
 ): LoadedModule {
+  const manifest = decodeManifest(readSection(artifact.bytes, MANIFEST_SECTION));
+  const descriptorBytes = readSection(artifact.bytes, DESCRIPTOR_SECTION);
   if (descriptorBytes.length > MAX_DESCRIPTOR_BYTES) {
     throw new KeystateError("INVALID_MODULE", `the module's API descriptor is ${descriptorBytes.length} bytes; the limit is ${MAX_DESCRIPTOR_BYTES}`);
   }

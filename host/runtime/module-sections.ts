@@ -2,6 +2,7 @@
 // descriptor, manifest) and its imports. Runs before any guest code does.
 import { KeystateError } from "../errors.js";
 import { lookupType } from "../proto/proto-root.js";
+import { ByteReader, splitSections } from "./instrument.js";
 
 export const DESCRIPTOR_SECTION = "keystate.descriptor";
 export const MANIFEST_SECTION = "keystate.manifest";
@@ -42,47 +43,18 @@ export interface Manifest {
   fuelPerCall: number;
 }
 
-/** The single custom section `name`; INVALID_MODULE when absent or repeated. */
-export function readSection(module: WebAssembly.Module, name: string): Uint8Array {
-  const sections = WebAssembly.Module.customSections(module, name);
-  if (sections.length === 0) {
-    throw new KeystateError("INVALID_MODULE", `the module has no "${name}" custom section; build it with \`keystate build\``);
-  }
-  if (sections.length > 1) throw new KeystateError("INVALID_MODULE", `the module has ${sections.length} "${name}" sections; expected one`);
-  return new Uint8Array(sections[0]!);
-}
-
 /**
- * readSection from the module's bytes, without compiling them (a module registered before
- * its first call). Bounds-checked: bytes that do not parse as sections are INVALID_MODULE.
+ * The single custom section `name` of the module's bytes (read without compiling them, so a
+ * node can route to a module before its first call); INVALID_MODULE when absent or repeated.
  */
-export function readSectionFromBytes(bytes: Uint8Array, name: string): Uint8Array {
+export function readSection(bytes: Uint8Array, name: string): Uint8Array {
   const wanted = new TextEncoder().encode(name);
   const found: Uint8Array[] = [];
-  let pos = 8;
-  const uleb = (): number => {
-    let result = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (pos >= bytes.length) break;
-      const b = bytes[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-    }
-    throw new KeystateError("INVALID_MODULE", `the module's sections do not parse (at byte ${pos})`);
-  };
-  while (pos < bytes.length) {
-    const id = bytes[pos++]!;
-    const size = uleb();
-    const end = pos + size;
-    if (end > bytes.length) throw new KeystateError("INVALID_MODULE", `a section of the module overruns its end (at byte ${pos})`);
-    if (id === 0) {
-      const length = uleb();
-      const nameEnd = pos + length;
-      if (nameEnd > end) throw new KeystateError("INVALID_MODULE", `a custom section name overruns its section (at byte ${pos})`);
-      const matches = length === wanted.length && wanted.every((b, i) => bytes[pos + i] === b);
-      if (matches) found.push(bytes.slice(nameEnd, end));
-    }
-    pos = end;
+  for (const section of splitSections(bytes)) {
+    if (section.id !== 0) continue;
+    const [nameStart, nameEnd] = new ByteReader(bytes, section.start, section.end).name();
+    const matches = nameEnd - nameStart === wanted.length && wanted.every((b, i) => bytes[nameStart + i] === b);
+    if (matches) found.push(bytes.slice(nameEnd, section.end));
   }
   if (found.length === 0) {
     throw new KeystateError("INVALID_MODULE", `the module has no "${name}" custom section; build it with \`keystate build\``);
