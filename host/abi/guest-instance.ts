@@ -53,6 +53,8 @@ export class GuestInstance implements EncodeTarget {
   /** The page count of the guest's last memory.grow (see classifyTrap); zeroed before each call. */
   readonly #grow: WebAssembly.Global | undefined;
   #output: Uint8Array | undefined;
+  /** The fuel the last call started with (see fuelUsed). */
+  #lastFuel = 0;
   /**
    * A view of all of guest memory, kept across calls; memory.grow detaches the old
    * ArrayBuffer (its length drops to 0), and the next access makes a new view.
@@ -89,6 +91,11 @@ export class GuestInstance implements EncodeTarget {
     this.#exports = this.#instance.exports as unknown as GuestExports;
     this.#fuel = findFuelGlobal(this.#instance);
     this.#grow = findGrowGlobal(this.#instance);
+  }
+
+  /** Fuel the last call used (its budget less what is left); undefined for a module without the fuel counter. */
+  get fuelUsed(): number | undefined {
+    return this.#fuel === undefined ? undefined : this.#lastFuel - Math.max(0, this.#fuel.value as number);
   }
 
   /** The instance's exports, for fuel and memory inspection. */
@@ -133,6 +140,7 @@ export class GuestInstance implements EncodeTarget {
   /** Runs one guest call (encoding its input is part of it: ks_input can trap too). */
   #invoke(fuel: number, run: () => void): Uint8Array {
     if (this.#fuel) this.#fuel.value = fuel;
+    this.#lastFuel = fuel;
     if (this.#grow) this.#grow.value = 0;
     this.#output = undefined;
     try {

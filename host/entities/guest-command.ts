@@ -1,7 +1,6 @@
 // Runs one ks_command on a pooled instance of a service's module (the ABI codec hands
 // back every bytes field as a real Uint8Array).
 import type { CommandCall, CommandResult } from "../abi/abi-codec.js";
-import { findFuelGlobal } from "../runtime/fuel.js";
 import type { Envelope } from "./mailbox.js";
 import type { GuestCallContext } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -35,20 +34,17 @@ function runCommand(service: ServiceRuntime, call: CommandCall): CommandResult {
     return result;
   }
   const start = performance.now();
-  let fuelLeft: number | undefined;
+  let fuelUsed: number | undefined;
   try {
     return service.pool.run((guest) => {
       try {
         return guest.command(call);
       } finally {
-        // The instance's fuel counter starts each call at the budget and counts down.
-        fuelLeft = findFuelGlobal({ exports: guest.exports as unknown as WebAssembly.Exports })?.value as number | undefined;
+        fuelUsed = guest.fuelUsed;
       }
     });
   } finally {
     // A trapped call is timed too: it is the one that burnt its CPU budget.
-    const budget = service.fuelPerCall;
-    const fuelUsed = fuelLeft === undefined || budget === undefined ? undefined : budget - Math.max(0, fuelLeft);
     observer.guestCall(service.name, (performance.now() - start) / 1000, fuelUsed);
   }
 }

@@ -19,8 +19,6 @@ export interface ServiceRuntime {
   readonly moduleName: string;
   readonly moduleVersion: number;
   readonly pool: InstancePool;
-  /** The fuel budget of one command (the module's own, else the node's), for reporting fuel used. */
-  readonly fuelPerCall?: number;
   /** Where guest commands report their time (the node's metrics); absent in bare test setups. */
   readonly observer?: GuestObserver;
 }
@@ -38,7 +36,6 @@ export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: 
     moduleName: module.name,
     moduleVersion: module.version,
     pool,
-    fuelPerCall: module.limits.fuelPerCall,
     observer,
   };
 }
