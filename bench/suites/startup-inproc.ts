@@ -6,6 +6,7 @@
 import type { Store } from "../../host/journal/types.js";
 import { artifactKey, buildArtifact, compileArtifact, compileModule } from "../../host/runtime/loaded-module.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
+import { instrumentModule } from "../../host/runtime/instrument.js";
 import { freshGuest } from "../lib/guest.js";
 import { Recorder, sample, type Latency } from "../lib/histogram.js";
 import { callPath, openInProcessStore } from "../lib/inproc.js";
@@ -23,10 +24,8 @@ export interface InProcessStartup {
   readonly deployPhases: Record<string, Latency>;
   readonly freshInstance: Latency;
   readonly rawInstance: Latency;
-  /** Why instrumentation is (or is not) part of the figures. */
+  /** Where instrumentation is (and is not) part of the figures. */
   readonly instrumentNote: string;
-  /** True when compileModule already instruments, so the deploy figure includes it. */
-  readonly instrumentInDeploy: boolean;
 }
 
 const noLog = () => undefined;
@@ -40,19 +39,6 @@ async function storeAsDeployed(store: Store, name: string, moduleBytes: Uint8Arr
   const bytes = uniqueCopy(moduleBytes);
   const artifact = await buildArtifact(bytes);
   await store.modules.addVersion(name, bytes, artifact.uploadHash, { activate: true, artifact });
-}
-
-type Instrument = (bytes: Uint8Array, options: { maxMemoryPages: number; meterFuel: boolean }) => { bytes: Uint8Array };
-
-/** The deploy-time instrumentation pass, when this checkout has one (another change adds it). */
-async function findInstrument(): Promise<Instrument | undefined> {
-  const path = "../../host/runtime/instrument.js";
-  try {
-    const mod = (await import(path)) as { instrumentModule?: Instrument };
-    return mod.instrumentModule;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function measureInProcessStartup(ctx: SuiteContext, workload: Workload, moduleBytes: Uint8Array): Promise<InProcessStartup> {
@@ -138,7 +124,6 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
     live.close();
     progress(suite, `  deploy p50 ${fmtUs(deploy.p50)} p99 ${fmtUs(deploy.p99)} (n=${deploy.n})`);
 
-    const instrument = await findInstrument();
     const deployPhases: Record<string, Latency> = {
       "registry.deploy(): validate, instrument, compile, store, activate": deployCall.summary(),
       "first reply after the deploy": replyAfterDeploy.summary(),
@@ -154,18 +139,11 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
         },
       ),
     };
-    let instrumentNote = "no instrumentation pass exists in this checkout";
-    let instrumentInDeploy = false;
-    if (instrument) {
-      deployPhases["  within compileModule: instrumentation (fuel + memory cap)"] = await sample(phaseOptions, () => uniqueCopy(moduleBytes), (bytes) =>
-        instrument(bytes, { maxMemoryPages: 256, meterFuel: true }),
-      );
-      // A deployed module that exports the fuel global went through the instrumenter.
-      instrumentInDeploy = WebAssembly.Module.exports(compiled.compiled).some((e) => e.name === "keystate_fuel");
-      instrumentNote = instrumentInDeploy
-        ? "deploy validates and instruments the upload (its compiled form exports keystate_fuel), so the deploy figure includes instrumentation and the standalone row shows its share; a cold start compiles the instrumented artifact the deploy stored, so it neither validates nor instruments again"
-        : "host/runtime/instrument.ts exists but the deploy path does not call it yet, so the deploy figure excludes it; its cost is measured on its own and added in the goal check";
-    }
+    deployPhases["  within compileModule: instrumentation (fuel + memory cap)"] = await sample(phaseOptions, () => uniqueCopy(moduleBytes), (bytes) =>
+      instrumentModule(bytes, { maxMemoryPages: 256, meterFuel: true }),
+    );
+    const instrumentNote =
+      "deploy validates and instruments the upload (its compiled form exports keystate_fuel), so the deploy figure includes instrumentation and the standalone row shows its share; a cold start compiles the instrumented artifact the deploy stored, so it neither validates nor instruments again";
 
     progress(suite, "fresh instance from an already compiled module");
     const instanceOptions = { budgetMs: ctx.budget(2000, 300), maxIterations: ctx.quick ? 2000 : 20000, warmup: 200 };
@@ -174,7 +152,7 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
     const rawInstance = await sample(instanceOptions, () => undefined, () => new WebAssembly.Instance(compiled.compiled, imports));
     progress(suite, `  fresh GuestInstance p50 ${fmtUs(freshInstance.p50)}, raw WebAssembly.Instance p50 ${fmtUs(rawInstance.p50)}`);
 
-    return { coldStart, coldPhases, deploy, deployPhases, freshInstance, rawInstance, instrumentNote, instrumentInDeploy };
+    return { coldStart, coldPhases, deploy, deployPhases, freshInstance, rawInstance, instrumentNote };
   } finally {
     await opened.close();
   }
