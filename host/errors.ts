@@ -21,6 +21,9 @@ const ERROR_TABLE = {
   RESOURCE_LIMIT: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false, message: "the call exceeded its resource limit" },
   STORAGE_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, retryable: true, message: "storage is unavailable" },
   SEQUENCE_CONFLICT: { status: GrpcStatus.ABORTED, retryable: true, message: "the journal refused the append: the expected sequence number is stale" },
+  FENCED: { status: GrpcStatus.ABORTED, retryable: true, message: "the write was refused: this node no longer holds the lease of the entity's shard" },
+  PEER_STATUS: { status: GrpcStatus.UNKNOWN, retryable: false, message: "the node that owns the entity answered with an error" },
+  NOT_OWNER: { status: GrpcStatus.UNAVAILABLE, retryable: true, message: "no node that owns the entity's shard could be reached; retry" },
   DEADLINE: { status: GrpcStatus.DEADLINE_EXCEEDED, retryable: true, message: "the deadline passed" },
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, retryable: false, message: "a valid admin token is required" },
 } as const satisfies Record<string, ErrorSpec>;

@@ -99,6 +99,16 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
   }
 }
 
+/** A resident value entity: the record plus the stored version its state was read at. */
+export class ValueRecord extends EntityRecord {
+  version = 0;
+
+  /** The key string and the version (8 B). */
+  override get ownBytes(): number {
+    return super.ownBytes + 8;
+  }
+}
+
 /** A resident event-sourced entity: the record plus its sequence numbers. */
 export class EventSourcedRecord extends EntityRecord {
   /** The last event's sequence number (meaningful once loaded). */

@@ -1,13 +1,16 @@
 // Active value (key-value) entities: each one's value bytes, loaded from the value store
 // on its first command and kept resident in its EntityRecord. Each mailbox batch runs its commands through
 // the guest one after another (each sees the value the previous one left), writes the
-// batch's final value once (put, or delete), and only replies after that write is
-// durable. A command the guest refused or trapped on changes nothing.
+// batch's final value once (put, or delete) with the version it read, and only replies
+// after that write is durable. A command the guest refused or trapped on changes nothing.
+// A write refused because the stored version moved on (another node wrote the entity) is
+// retried once on the reloaded value; it never overwrites what it did not read.
 import { StateAction } from "../abi/abi-codec.js";
-import { KeystateError } from "../errors.js";
+import { KeystateError, isKeystateError } from "../errors.js";
+import { log } from "../log.js";
 import type { ValueStore } from "../journal/types.js";
 import { callerGone } from "./call-context.js";
-import { EntityRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
+import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import { fromResident, toResident } from "./resident-bytes.js";
@@ -29,13 +32,20 @@ export class ValueEntity implements EntityProcessor {
   }
 
   create(table: EntityTable, key: string): EntityRecord {
-    return new EntityRecord(table, key);
+    return new ValueRecord(table, key);
   }
 
-  async process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
+  process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
+    // Its table holds only records this processor created.
+    return this.#processOnce(record as ValueRecord, batch, true);
+  }
+
+  async #processOnce(record: ValueRecord, batch: EntityEnvelope[], retryOnConflict: boolean): Promise<void> {
     if (!record.loaded) {
       try {
-        record.state = toResident(await this.#values.get(record.id));
+        const stored = await this.#values.read(record.id);
+        record.state = toResident(stored.value);
+        record.version = stored.version;
       } catch (err) {
         const error = KeystateError.fromStorage(err, "loading a value entity");
         for (const envelope of batch) envelope.reject(error);
@@ -80,11 +90,14 @@ export class ValueEntity implements EntityProcessor {
 
     if (changed) {
       try {
-        if (value === undefined) await this.#values.delete(record.id);
-        else await this.#values.put(record.id, value);
+        record.version = await this.#values.write(record.id, value, record.version);
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
         record.unload();
+        if (retryOnConflict && isKeystateError(err, "SEQUENCE_CONFLICT")) {
+          log().warn({ entity: record.id, err }, "value write refused (stale version); reloading the entity and retrying the batch once");
+          return this.#processOnce(record, batch, false);
+        }
         const error = KeystateError.fromStorage(err, "writing a value entity");
         // Nothing is acknowledged that was not written: every answer that changed the
         // value, or was decided on a changed value, fails with the storage error.

@@ -20,6 +20,7 @@ import type {
   StoredModuleSummary,
   Store,
   ValueStore,
+  VersionedValue,
 } from "./types.js";
 
 // LMDB's default maximum key size is 1978 bytes; a journal key adds 8 bytes of seq.
@@ -194,28 +195,69 @@ class EmbeddedJournal implements Journal {
   }
 }
 
+/** Values in one db; their versions (8-byte big-endian) in another, so value rows stay the bare bytes. */
 class EmbeddedValues implements ValueStore {
   constructor(
     private readonly env: RootDatabase,
     private readonly values: BinaryDb,
+    private readonly versions: BinaryDb,
   ) {}
 
   get(id: EntityId): Promise<Uint8Array | undefined> {
     return guarded("value get", () => this.values.get(entityPrefix(id)));
   }
 
+  read(id: EntityId): Promise<VersionedValue> {
+    return guarded("value get", () => {
+      const key = entityPrefix(id);
+      return { value: this.values.get(key), version: this.#version(key) };
+    });
+  }
+
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number> {
+    return guarded("value write", async () => {
+      checkSeq(expectedVersion, "expected version");
+      const key = entityPrefix(id);
+      const outcome = await this.env.transaction(() => {
+        const current = this.#version(key);
+        if (current !== expectedVersion) return { ok: false, version: current };
+        this.#store(key, value, current + 1);
+        return { ok: true, version: current + 1 };
+      });
+      if (!outcome.ok) {
+        throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expectedVersion} but the store is at ${outcome.version}`);
+      }
+      await this.env.flushed;
+      return outcome.version;
+    });
+  }
+
   put(id: EntityId, value: Uint8Array): Promise<void> {
-    return guarded("value put", async () => {
-      await this.values.put(entityPrefix(id), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    return this.#unconditional(id, value, "value put");
+  }
+
+  delete(id: EntityId): Promise<void> {
+    return this.#unconditional(id, undefined, "value delete");
+  }
+
+  #unconditional(id: EntityId, value: Uint8Array | undefined, what: string): Promise<void> {
+    return guarded(what, async () => {
+      const key = entityPrefix(id);
+      await this.env.transaction(() => this.#store(key, value, this.#version(key) + 1));
       await this.env.flushed;
     });
   }
 
-  delete(id: EntityId): Promise<void> {
-    return guarded("value delete", async () => {
-      await this.values.remove(entityPrefix(id));
-      await this.env.flushed;
-    });
+  #version(key: Buffer): number {
+    const stored = this.versions.get(key);
+    return stored === undefined ? 0 : readSeq(stored, 0);
+  }
+
+  /** Inside a write transaction. A delete keeps the version row, so versions only grow. */
+  #store(key: Buffer, value: Uint8Array | undefined, version: number): void {
+    if (value === undefined) this.values.remove(key);
+    else this.values.put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    this.versions.put(key, withSeq(Buffer.alloc(0), version));
   }
 }
 
@@ -306,7 +348,7 @@ export class EmbeddedStore implements Store {
   private constructor(private readonly env: RootDatabase) {
     const binary = { encoding: "binary", keyEncoding: "binary" } as const;
     this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary));
-    this.values = new EmbeddedValues(env, env.openDB("values", binary));
+    this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary));
     this.modules = new EmbeddedModules(
       env,
       env.openDB<ModuleRecord, Buffer>("modules", { encoding: "msgpack", keyEncoding: "binary" }),

@@ -2,6 +2,7 @@
 // otherwise the embedded LMDB store in a local data directory (`keystate serve` out of the box).
 // Each backend is imported only when chosen: loading ioredis costs a node ~0.1 s of start-up
 // it never needs on the embedded store, and lmdb's native binding is not needed with Redis.
+import type { RedisTarget } from "./redis-connection.js";
 import type { Store } from "./types.js";
 
 export interface OpenStoreOptions {
@@ -9,14 +10,17 @@ export interface OpenStoreOptions {
   readonly dataDir?: string;
   /** redis://host:port[/db]; when set, the Redis backend is used and dataDir is ignored. */
   readonly redisUrl?: string;
+  /** One Redis or a Redis Cluster's seeds (instead of redisUrl). */
+  readonly redis?: RedisTarget;
 }
 
 export const DEFAULT_DATA_DIR = "data";
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
-  if (options.redisUrl !== undefined && options.redisUrl !== "") {
+  const redis = options.redis ?? (options.redisUrl ? options.redisUrl : undefined);
+  if (redis !== undefined) {
     const { RedisStore } = await import("./redis-store.js");
-    return RedisStore.open(options.redisUrl);
+    return RedisStore.open(redis);
   }
   const { EmbeddedStore } = await import("./embedded-store.js");
   return EmbeddedStore.open(options.dataDir ?? DEFAULT_DATA_DIR);

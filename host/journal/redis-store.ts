@@ -1,11 +1,12 @@
-// The Redis backend (ioredis): the production store and the cluster's shared state.
-// Every key of one entity carries the same Redis Cluster hash tag, so the Lua scripts
-// that check-and-write touch a single slot. Connection policy: fail fast with
-// STORAGE_UNAVAILABLE while Redis is away (no offline queue, no resends), keep
-// reconnecting in the background so the store works again without a restart.
-import { Redis } from "ioredis";
+// The Redis backend (ioredis): the production store and the cluster's shared state, on one
+// Redis or a Redis Cluster. Keys follow redis-keys.ts (every key of an entity carries its
+// shard's hash tag); the check-and-write Lua scripts (redis-scripts.ts) touch one slot each
+// and, when the store is fenced, first check that this node still holds the shard's lease.
 import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
+import { closeRedis, connectRedis, parseRedisTarget, type RedisClient, type RedisTarget } from "./redis-connection.js";
+import { RedisLayout, type EntityKeys } from "./redis-keys.js";
+import { FENCED, SCRIPTS, type ScriptCommands } from "./redis-scripts.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
   AddVersionOptions,
@@ -16,118 +17,19 @@ import type {
   ModuleStore,
   ModuleVersionInfo,
   Recovered,
+  ShardFencing,
   Snapshot,
   StoredEvent,
   StoredModuleSummary,
   Store,
   ValueStore,
+  VersionedValue,
 } from "./types.js";
 
-const CONNECT_TIMEOUT_MS = 1000;
-/** A command without a reply by then fails (a hung or paused server must not hang calls). */
+/** A store command without a reply by then fails (a hung or paused server must not hang calls). */
 const COMMAND_TIMEOUT_MS = 1500;
-const MAX_RECONNECT_DELAY_MS = 1000;
-const MODULE_INDEX_KEY = "ks:modules";
 
-/** Lua: the entity's last journal seq (0 when the stream is empty or missing) into `last`. */
-const LUA_LAST_SEQ = `
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local last = 0
-if #top > 0 then last = tonumber(string.match(top[1][1], '^%d+')) end
-`;
-
-const SCRIPTS = {
-  // KEYS: journal stream. ARGV: expected seq, then type, payload per event.
-  // Returns the journal's last seq before the call; the events were written iff it equals expected.
-  ksAppend: {
-    numberOfKeys: 1,
-    lua: `${LUA_LAST_SEQ}
-if last ~= tonumber(ARGV[1]) then return last end
-for i = 2, #ARGV, 2 do
-  redis.call('XADD', KEYS[1], string.format('%d-0', last + i / 2), 't', ARGV[i], 'p', ARGV[i + 1])
-end
-return last`,
-  },
-  // KEYS: journal stream, snapshot hash. ARGV: seq, state.
-  // Returns the journal's last seq; nothing is stored when the snapshot is beyond it or older than the stored one.
-  ksSaveSnapshot: {
-    numberOfKeys: 2,
-    lua: `${LUA_LAST_SEQ}
-local seq = tonumber(ARGV[1])
-if seq > last then return last end
-local stored = redis.call('HGET', KEYS[2], 'seq')
-if stored == false or tonumber(stored) <= seq then
-  redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'state', ARGV[2])
-end
-return last`,
-  },
-  // KEYS: module meta hash, module bytes hash, module artifacts hash. ARGV: bytes, info JSON,
-  // '1' to also make it active, artifact key ('' for none), artifact row. Returns the new version.
-  ksAddModuleVersion: {
-    numberOfKeys: 3,
-    lua: `local v = redis.call('HINCRBY', KEYS[1], 'latest', 1)
-redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[2])
-redis.call('HSET', KEYS[2], v, ARGV[1])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], v .. ':' .. ARGV[4], ARGV[5]) end
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'active', v) end
-return v`,
-  },
-  // KEYS: module meta hash. ARGV: version, or '' to undeploy. Returns 0 when no such module/version.
-  ksSetActive: {
-    numberOfKeys: 1,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'active') return 1 end
-if redis.call('HEXISTS', KEYS[1], 'v:' .. ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'active', ARGV[1])
-return 1`,
-  },
-} as const;
-
-/** The commands ioredis adds for SCRIPTS (EVALSHA, falling back to EVAL after a server restart). */
-interface ScriptCommands {
-  ksAppend(stream: string, expectedSeq: number, ...typeAndPayload: (string | Buffer)[]): Promise<number>;
-  ksSaveSnapshot(stream: string, snapshotKey: string, seq: number, state: Buffer): Promise<number>;
-  ksAddModuleVersion(
-    metaKey: string,
-    bytesKey: string,
-    artifactsKey: string,
-    bytes: Buffer,
-    infoJson: string,
-    activate: "1" | "0",
-    artifactKey: string,
-    artifactRow: Buffer,
-  ): Promise<number>;
-  ksSetActive(metaKey: string, version: string): Promise<number>;
-}
-
-type KeystateRedis = Redis & ScriptCommands;
-
-/**
- * encodeURIComponent escapes `{`, `}`, `/` and `%`, so an id can neither end the hash
- * tag early nor make two different (pid, key) pairs collide; it also rejects lone surrogates.
- */
-function tagPart(part: string): string {
-  try {
-    return encodeURIComponent(part);
-  } catch {
-    throw new KeystateError("INVALID_REQUEST", `storage key part is not well-formed Unicode: ${JSON.stringify(part)}`);
-  }
-}
-
-function entityKeys(id: EntityId): { journal: string; snapshot: string; value: string } {
-  const tag = `ks:{${tagPart(id.persistenceId)}/${tagPart(id.key)}}`;
-  return { journal: `${tag}:j`, snapshot: `${tag}:s`, value: `${tag}:v` };
-}
-
-function moduleKeys(name: string): { meta: string; bytes: string; artifacts: string } {
-  const tag = `ks:mod:{${tagPart(name)}}`;
-  return { meta: `${tag}:m`, bytes: `${tag}:b`, artifacts: `${tag}:a` };
-}
-
-/** The artifacts hash's field for one (version, artifact key). */
-function artifactField(version: number, key: string): string {
-  return `${version}:${key}`;
-}
+type KeystateRedis = RedisClient & ScriptCommands;
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -145,15 +47,46 @@ function decodeEntry([id, fields]: [Buffer, Buffer[]]): StoredEvent {
   return { seq: Number.parseInt(id.toString(), 10), type, payload };
 }
 
+/** The key layout and the fencing in force; shared by the journal and the values, set once the node knows its cluster. */
+class Keys {
+  layout = new RedisLayout();
+  fencing: ShardFencing | undefined;
+
+  of(id: EntityId): EntityKeys {
+    return this.layout.entityKeys(id);
+  }
+
+  /** The epoch to write under ('' when unfenced); throws NOT_OWNER, touching nothing, when this node holds no lease of the shard. */
+  epoch(keys: EntityKeys, id: EntityId): string {
+    if (this.fencing === undefined) return "";
+    const epoch = this.fencing.epochFor(keys.shard);
+    if (epoch === undefined) {
+      throw new KeystateError("NOT_OWNER", `this node does not own shard ${keys.shard} of ${id.persistenceId}/${id.key}; nothing was written`);
+    }
+    return String(epoch);
+  }
+
+  refused(keys: EntityKeys, epoch: string, id: EntityId, what: string): KeystateError {
+    this.fencing?.refused(keys.shard, Number(epoch));
+    return new KeystateError("FENCED", `${what} of ${id.persistenceId}/${id.key} refused: epoch ${epoch} of shard ${keys.shard} is no longer current; nothing was written`);
+  }
+}
+
 class RedisJournal implements Journal {
-  constructor(private readonly redis: KeystateRedis) {}
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
 
   append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void> {
     return guarded("journal append", async () => {
       checkSeq(expectedSeq, "expected seq");
+      const keys = this.keys.of(id);
+      const epoch = this.keys.epoch(keys, id);
       const args: (string | Buffer)[] = [];
       for (const event of events) args.push(event.type, asBuffer(event.payload));
-      const journalSeq = await this.redis.ksAppend(entityKeys(id).journal, expectedSeq, ...args);
+      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, epoch, expectedSeq, ...args);
+      if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
         throw new KeystateError(
           "SEQUENCE_CONFLICT",
@@ -166,8 +99,10 @@ class RedisJournal implements Journal {
   saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void> {
     return guarded("snapshot save", async () => {
       checkSeq(snapshot.seq, "snapshot seq");
-      const keys = entityKeys(id);
-      const journalSeq = await this.redis.ksSaveSnapshot(keys.journal, keys.snapshot, snapshot.seq, asBuffer(snapshot.state));
+      const keys = this.keys.of(id);
+      const epoch = this.keys.epoch(keys, id);
+      const journalSeq = await this.redis.ksSaveSnapshot(keys.journal, keys.snapshot, keys.lease, epoch, snapshot.seq, asBuffer(snapshot.state));
+      if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "snapshot");
       if (snapshot.seq > journalSeq) {
         throw new KeystateError("INVALID_REQUEST", `snapshot seq ${snapshot.seq} is beyond the journal's last seq ${journalSeq}`);
       }
@@ -176,7 +111,7 @@ class RedisJournal implements Journal {
 
   recover(id: EntityId): Promise<Recovered> {
     return guarded("journal recover", async () => {
-      const keys = entityKeys(id);
+      const keys = this.keys.of(id);
       // Snapshot first: events only grow, so "snapshot + events after it" stays consistent.
       const stored = await this.redis.hgetallBuffer(keys.snapshot);
       const snapshot: Snapshot | undefined =
@@ -193,46 +128,79 @@ class RedisJournal implements Journal {
 
   readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]> {
     return guarded("journal read", async () => {
-      const entries = (await this.redis.xrangeBuffer(entityKeys(id).journal, `${Math.max(1, fromSeq)}-0`, "+")) as [Buffer, Buffer[]][];
+      const entries = (await this.redis.xrangeBuffer(this.keys.of(id).journal, `${Math.max(1, fromSeq)}-0`, "+")) as [Buffer, Buffer[]][];
       return entries.map(decodeEntry);
     });
   }
 }
 
+/** Values are hashes {d: bytes, n: version}; every write is a fenced script. */
 class RedisValues implements ValueStore {
-  constructor(private readonly redis: KeystateRedis) {}
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
 
   get(id: EntityId): Promise<Uint8Array | undefined> {
-    return guarded("value get", async () => (await this.redis.getBuffer(entityKeys(id).value)) ?? undefined);
+    return guarded("value get", async () => (await this.redis.hgetBuffer(this.keys.of(id).value, "d")) ?? undefined);
+  }
+
+  read(id: EntityId): Promise<VersionedValue> {
+    return guarded("value get", async () => {
+      const [value, version] = await this.redis.hmgetBuffer(this.keys.of(id).value, "d", "n");
+      return { value: value ?? undefined, version: version === null ? 0 : Number(version.toString()) };
+    });
+  }
+
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number> {
+    return guarded("value write", async () => {
+      checkSeq(expectedVersion, "expected version");
+      return this.#write(id, value, String(expectedVersion));
+    });
   }
 
   put(id: EntityId, value: Uint8Array): Promise<void> {
     return guarded("value put", async () => {
-      await this.redis.set(entityKeys(id).value, asBuffer(value));
+      await this.#write(id, value, "");
     });
   }
 
   delete(id: EntityId): Promise<void> {
     return guarded("value delete", async () => {
-      await this.redis.del(entityKeys(id).value);
+      await this.#write(id, undefined, "");
     });
+  }
+
+  async #write(id: EntityId, value: Uint8Array | undefined, expected: string): Promise<number> {
+    const keys = this.keys.of(id);
+    const epoch = this.keys.epoch(keys, id);
+    const op = value === undefined ? "del" : "put";
+    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, epoch, expected, op, value === undefined ? Buffer.alloc(0) : asBuffer(value));
+    if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
+    if (verdict === 0) {
+      throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expected} but the store is at ${version}`);
+    }
+    return version!;
   }
 }
 
 /**
  * Per module: meta hash {latest, active, v:<n> = info JSON}, bytes hash {<n> = bytes} and
- * artifacts hash {<n>:<artifact key> = artifact row}; names in one set.
+ * artifacts hash {<n>:<artifact key> = artifact row}; names in one set per cluster.
  */
 class RedisModules implements ModuleStore {
-  constructor(private readonly redis: KeystateRedis) {}
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
 
   addVersion(name: string, bytes: Uint8Array, hash: string, options?: AddVersionOptions): Promise<ModuleVersionInfo> {
     return guarded("module add", async () => {
-      const keys = moduleKeys(name);
+      const keys = this.keys.layout.moduleKeys(name);
       const deployedAt = Date.now();
       // The name index lives in another slot, so it is written first and on its own:
       // list() skips a name whose versions are not there (yet).
-      await this.redis.sadd(MODULE_INDEX_KEY, name);
+      await this.redis.sadd(this.keys.layout.moduleIndexKey, name);
       const infoJson = JSON.stringify({ hash, size: bytes.length, deployedAt });
       const activate = options?.activate === true ? "1" : "0";
       const artifact = options?.artifact;
@@ -252,7 +220,7 @@ class RedisModules implements ModuleStore {
 
   setActive(name: string, version: number | undefined): Promise<void> {
     return guarded("module activate", async () => {
-      const found = await this.redis.ksSetActive(moduleKeys(name).meta, version === undefined ? "" : String(version));
+      const found = await this.redis.ksSetActive(this.keys.layout.moduleKeys(name).meta, version === undefined ? "" : String(version));
       if (found !== 1) {
         throw new KeystateError("MODULE_NOT_FOUND", `no module ${name}${version === undefined ? "" : ` version ${version}`}`);
       }
@@ -260,33 +228,30 @@ class RedisModules implements ModuleStore {
   }
 
   getBytes(name: string, version: number): Promise<Uint8Array | undefined> {
-    return guarded("module read", async () => (await this.redis.hgetBuffer(moduleKeys(name).bytes, String(version))) ?? undefined);
+    return guarded("module read", async () => (await this.redis.hgetBuffer(this.keys.layout.moduleKeys(name).bytes, String(version))) ?? undefined);
   }
 
   getArtifact(name: string, version: number, key: string): Promise<ModuleArtifact | undefined> {
     return guarded("module artifact read", async () => {
-      const row = await this.redis.hgetBuffer(moduleKeys(name).artifacts, artifactField(version, key));
+      const row = await this.redis.hgetBuffer(this.keys.layout.moduleKeys(name).artifacts, `${version}:${key}`);
       return row === null ? undefined : decodeArtifact(row);
     });
   }
 
   putArtifact(name: string, version: number, artifact: ModuleArtifact): Promise<void> {
     return guarded("module artifact write", async () => {
-      await this.redis.hset(moduleKeys(name).artifacts, artifactField(version, artifact.key), encodeArtifact(artifact));
+      await this.redis.hset(this.keys.layout.moduleKeys(name).artifacts, `${version}:${artifact.key}`, encodeArtifact(artifact));
     });
   }
 
   list(): Promise<StoredModuleSummary[]> {
     return guarded("module list", async () => {
-      const names = (await this.redis.smembers(MODULE_INDEX_KEY)).sort();
-      const pipeline = this.redis.pipeline();
-      for (const name of names) pipeline.hgetall(moduleKeys(name).meta);
-      const replies = (await pipeline.exec()) ?? [];
+      const names = (await this.redis.smembers(this.keys.layout.moduleIndexKey)).sort();
+      // One command per module (their keys live in different slots); auto-pipelining sends them together.
+      const metas = await Promise.all(names.map((name) => this.redis.hgetall(this.keys.layout.moduleKeys(name).meta)));
       const summaries: StoredModuleSummary[] = [];
       names.forEach((name, i) => {
-        const [err, meta] = replies[i] ?? [null, {}];
-        if (err) throw err;
-        const summary = summaryFromMeta(name, meta as Record<string, string>);
+        const summary = summaryFromMeta(name, metas[i] ?? {});
         if (summary.versions.length > 0) summaries.push(summary);
       });
       return summaries;
@@ -311,39 +276,38 @@ export class RedisStore implements Store {
   readonly journal: Journal;
   readonly values: ValueStore;
   readonly modules: ModuleStore;
+  readonly #keys = new Keys();
 
-  private constructor(private readonly redis: KeystateRedis) {
-    this.journal = new RedisJournal(redis);
-    this.values = new RedisValues(redis);
-    this.modules = new RedisModules(redis);
+  private constructor(
+    private readonly redis: KeystateRedis,
+    readonly target: RedisTarget,
+  ) {
+    this.journal = new RedisJournal(redis, this.#keys);
+    this.values = new RedisValues(redis, this.#keys);
+    this.modules = new RedisModules(redis, this.#keys);
   }
 
-  /** Connects to `url` (redis://host:port/db); rejects with STORAGE_UNAVAILABLE when it cannot. */
-  static async open(url: string): Promise<RedisStore> {
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      // The commands of one tick (appends of many entities' batches) go out in one socket
-      // write instead of one write each, and reach Redis together.
-      enableAutoPipelining: true,
-      // Fail instead of queueing while disconnected, and never replay a command whose
-      // outcome is unknown: the caller gets STORAGE_UNAVAILABLE and decides.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
-      scripts: SCRIPTS,
-    }) as KeystateRedis;
-    // Without a listener ioredis prints every reconnect failure; callers see errors per call.
-    redis.on("error", () => {});
-    try {
-      await redis.connect();
-    } catch (err) {
-      redis.disconnect();
-      throw KeystateError.fromStorage(err, `connect to ${url}`);
-    }
-    return new RedisStore(redis);
+  /**
+   * Connects to `url` (redis://host:port/db; comma-separated seeds with `cluster`); rejects
+   * with STORAGE_UNAVAILABLE when it cannot. The layout is cluster `default` with 256 shards
+   * and no fencing until `useCluster` says otherwise.
+   */
+  static async open(url: string | RedisTarget, options: { cluster?: boolean } = {}): Promise<RedisStore> {
+    const target = typeof url === "string" ? parseRedisTarget(url, options.cluster ?? false) : url;
+    // The commands of one tick (appends of many entities' batches) go out in one socket
+    // write instead of one write each, and reach Redis together.
+    const redis = await connectRedis(target, { commandTimeoutMs: COMMAND_TIMEOUT_MS, scripts: SCRIPTS, autoPipelining: true });
+    return new RedisStore(redis as KeystateRedis, target);
+  }
+
+  get layout(): RedisLayout {
+    return this.#keys.layout;
+  }
+
+  /** Keys of cluster `layout.cluster` with its shard count; every entity write checked against `fencing` from now on. */
+  useCluster(layout: RedisLayout, fencing: ShardFencing | undefined): void {
+    this.#keys.layout = layout;
+    this.#keys.fencing = fencing;
   }
 
   ping(): Promise<void> {
@@ -352,12 +316,7 @@ export class RedisStore implements Store {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.redis.status === "ready") {
-      // quit lets replies in flight arrive; disconnect is the fallback when that fails.
-      await this.redis.quit().catch(() => this.redis.disconnect());
-    } else {
-      this.redis.disconnect();
-    }
+  close(): Promise<void> {
+    return closeRedis(this.redis);
   }
 }

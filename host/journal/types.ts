@@ -48,11 +48,37 @@ export interface Journal {
   readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]>;
 }
 
+export interface VersionedValue {
+  /** undefined when never written or deleted. */
+  readonly value: Uint8Array | undefined;
+  /** Grows by one with every write or delete; 0 for an entity never written. */
+  readonly version: number;
+}
+
 /** Value (key-value) entity state, and CRDT state. */
 export interface ValueStore {
   get(id: EntityId): Promise<Uint8Array | undefined>;
+  /** The value and its version (value entities write with the version they read). */
+  read(id: EntityId): Promise<VersionedValue>;
+  /**
+   * Stores `value` (undefined: deletes it) iff the stored version is `expectedVersion`, and
+   * resolves the new version. Rejects with SEQUENCE_CONFLICT, writing nothing, otherwise:
+   * a writer that read a value another node has since replaced can never overwrite it.
+   */
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number>;
+  /** Unconditional writes (CRDT state: one writer per shard, merged, not versioned). */
   put(id: EntityId, value: Uint8Array): Promise<void>;
   delete(id: EntityId): Promise<void>;
+}
+
+/**
+ * What a cluster tells the store about shard ownership: the fencing epoch this node holds
+ * for a shard (undefined when it holds none: the write is refused before touching
+ * storage), and a report when storage refused a write because the epoch is stale.
+ */
+export interface ShardFencing {
+  epochFor(shard: number): number | undefined;
+  refused(shard: number, epoch: number): void;
 }
 
 export interface ModuleVersionInfo {

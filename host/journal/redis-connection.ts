@@ -1,0 +1,93 @@
+// Opens ioredis connections to one Redis or to a Redis Cluster, with one connection policy:
+// fail fast with STORAGE_UNAVAILABLE while Redis is away (no offline queue, no resend of a
+// command whose outcome is unknown), keep reconnecting in the background so the node works
+// again without a restart. The store, the cluster's control plane and its subscriber each
+// open their own connection, so a slow journal write never delays a lease renewal.
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { KeystateError } from "../errors.js";
+
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: one URL (standalone), or seed URLs of a Redis Cluster. */
+export interface RedisTarget {
+  readonly urls: readonly string[];
+  readonly cluster: boolean;
+}
+
+export interface ConnectOptions {
+  /** A command without a reply by then fails (a hung or paused server must not hang calls). */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs?: number;
+  /** Lua scripts to define as commands (ioredis uses EVALSHA, falling back to EVAL). */
+  readonly scripts?: Record<string, { numberOfKeys: number; lua: string }>;
+  /** Group the commands of one tick into one socket write (the store's hot path). */
+  readonly autoPipelining?: boolean;
+}
+
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+/** `--redis` value(s): comma-separated URLs; a Redis Cluster takes several seeds. */
+export function parseRedisTarget(urls: string, cluster: boolean): RedisTarget {
+  const list = urls.split(",").map((u) => u.trim()).filter((u) => u !== "");
+  if (list.length === 0) throw new Error("--redis needs a URL like redis://127.0.0.1:6379");
+  if (list.length > 1 && !cluster) throw new Error("several --redis URLs are seeds of a Redis Cluster: add --redis-cluster");
+  return { urls: list, cluster };
+}
+
+export function describeTarget(target: RedisTarget): string {
+  return target.cluster ? `Redis Cluster (${target.urls.join(", ")})` : target.urls[0]!;
+}
+
+function baseOptions(options: ConnectOptions): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs ?? 1000,
+    commandTimeout: options.commandTimeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+  };
+}
+
+/** Connects; rejects with STORAGE_UNAVAILABLE when Redis cannot be reached. */
+export async function connectRedis(target: RedisTarget, options: ConnectOptions): Promise<RedisClient> {
+  let client: RedisClient;
+  if (target.cluster) {
+    const seeds = target.urls.map((url) => {
+      const parsed = new URL(url);
+      return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+    });
+    client = new Cluster(seeds, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableAutoPipelining: options.autoPipelining ?? false,
+      scripts: options.scripts,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+      // A moved slot (failover, resharding) is retried by ioredis after this delay.
+      retryDelayOnFailover: 100,
+      redisOptions: baseOptions(options),
+    });
+  } else {
+    client = new Redis(target.urls[0]!, {
+      ...baseOptions(options),
+      enableOfflineQueue: false,
+      enableAutoPipelining: options.autoPipelining ?? false,
+      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+      scripts: options.scripts,
+    });
+  }
+  // Without a listener ioredis prints every reconnect failure; callers see errors per call.
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    client.disconnect();
+    throw KeystateError.fromStorage(err, `connect to ${describeTarget(target)}`);
+  }
+  return client;
+}
+
+/** Closes gracefully when connected (replies in flight arrive), else drops the connection. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status === "ready") await client.quit().catch(() => client.disconnect());
+  else client.disconnect();
+}

@@ -1,0 +1,117 @@
+// The Lua scripts of the Redis store. Each touches the keys of one hash tag (one slot), so
+// it runs atomically on one Redis and on Redis Cluster alike. Every entity write first
+// checks its shard's lease (fencing): the epoch the writer holds must still be the lease's
+// epoch and the lease unexpired in Redis's own clock, or nothing is written.
+
+/** Fencing verdicts every write script can return instead of its normal result. */
+export const FENCED = -1;
+
+/**
+ * Lua: `fenced(leaseKey, epoch)` is true when the write must be refused. An empty epoch
+ * means an unfenced writer (a store opened without a cluster: tests and tools).
+ */
+const LUA_FENCE = `
+local function fenced(leaseKey, epoch)
+  if epoch == '' then return false end
+  local lease = redis.call('HMGET', leaseKey, 'epoch', 'until')
+  if lease[1] ~= epoch then return true end
+  local untilMs = tonumber(lease[2])
+  if not untilMs then return true end
+  local t = redis.call('TIME')
+  return untilMs < tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/** Lua: the entity's last journal seq (0 when the stream is empty or missing) into `last`. */
+const LUA_LAST_SEQ = `
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local last = 0
+if #top > 0 then last = tonumber(string.match(top[1][1], '^%d+')) end
+`;
+
+export const SCRIPTS = {
+  // KEYS: journal stream, lease. ARGV: epoch, expected seq, then type, payload per event.
+  // Returns FENCED, or the journal's last seq before the call (the events were written iff it equals expected).
+  ksAppend: {
+    numberOfKeys: 2,
+    lua: `${LUA_FENCE}
+if fenced(KEYS[2], ARGV[1]) then return ${FENCED} end
+${LUA_LAST_SEQ}
+if last ~= tonumber(ARGV[2]) then return last end
+for i = 3, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], string.format('%d-0', last + (i - 1) / 2), 't', ARGV[i], 'p', ARGV[i + 1])
+end
+return last`,
+  },
+  // KEYS: journal stream, snapshot hash, lease. ARGV: epoch, seq, state.
+  // Returns FENCED, or the journal's last seq; nothing is stored when the snapshot is beyond it or older than the stored one.
+  ksSaveSnapshot: {
+    numberOfKeys: 3,
+    lua: `${LUA_FENCE}
+if fenced(KEYS[3], ARGV[1]) then return ${FENCED} end
+${LUA_LAST_SEQ}
+local seq = tonumber(ARGV[2])
+if seq > last then return last end
+local stored = redis.call('HGET', KEYS[2], 'seq')
+if stored == false or tonumber(stored) <= seq then
+  redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'state', ARGV[3])
+end
+return last`,
+  },
+  // KEYS: value hash {d = bytes, n = version}, lease. ARGV: epoch, expected version ('' = any),
+  // 'put' or 'del', bytes. Returns {FENCED} | {0, current version} (stale) | {1, new version}.
+  // A delete keeps the version counter (n) so versions only grow.
+  ksWriteValue: {
+    numberOfKeys: 2,
+    lua: `${LUA_FENCE}
+if fenced(KEYS[2], ARGV[1]) then return {${FENCED}} end
+local current = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= current then return {0, current} end
+local version = current + 1
+if ARGV[3] == 'del' then
+  redis.call('HDEL', KEYS[1], 'd')
+  redis.call('HSET', KEYS[1], 'n', version)
+else
+  redis.call('HSET', KEYS[1], 'd', ARGV[4], 'n', version)
+end
+return {1, version}`,
+  },
+  // KEYS: module meta hash, module bytes hash, module artifacts hash. ARGV: bytes, info JSON,
+  // '1' to also make it active, artifact key ('' for none), artifact row. Returns the new version.
+  ksAddModuleVersion: {
+    numberOfKeys: 3,
+    lua: `local v = redis.call('HINCRBY', KEYS[1], 'latest', 1)
+redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[2])
+redis.call('HSET', KEYS[2], v, ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], v .. ':' .. ARGV[4], ARGV[5]) end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'active', v) end
+return v`,
+  },
+  // KEYS: module meta hash. ARGV: version, or '' to undeploy. Returns 0 when no such module/version.
+  ksSetActive: {
+    numberOfKeys: 1,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'active') return 1 end
+if redis.call('HEXISTS', KEYS[1], 'v:' .. ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'active', ARGV[1])
+return 1`,
+  },
+} as const;
+
+/** The commands ioredis adds for SCRIPTS (EVALSHA, falling back to EVAL after a server restart). */
+export interface ScriptCommands {
+  ksAppend(stream: string, lease: string, epoch: string, expectedSeq: number, ...typeAndPayload: (string | Buffer)[]): Promise<number>;
+  ksSaveSnapshot(stream: string, snapshotKey: string, lease: string, epoch: string, seq: number, state: Buffer): Promise<number>;
+  ksWriteValue(valueKey: string, lease: string, epoch: string, expectedVersion: string, op: "put" | "del", bytes: Buffer): Promise<number[]>;
+  ksAddModuleVersion(
+    metaKey: string,
+    bytesKey: string,
+    artifactsKey: string,
+    bytes: Buffer,
+    infoJson: string,
+    activate: "1" | "0",
+    artifactKey: string,
+    artifactRow: Buffer,
+  ): Promise<number>;
+  ksSetActive(metaKey: string, version: string): Promise<number>;
+}
