@@ -1,6 +1,12 @@
 // A Keystate node: one process serving every deployed module over gRPC, with its
 // state in the embedded store or Redis, and an admin/ops HTTP port.
 import { randomBytes } from "node:crypto";
+import { hostname, networkInterfaces } from "node:os";
+import { ClusterNode, DEFAULT_LEASE_MS } from "./cluster/cluster-node.js";
+import { parseRedisTarget } from "./journal/redis-connection.js";
+import { DEFAULT_CLUSTER_NAME } from "./journal/redis-keys.js";
+import type { RedisStore } from "./journal/redis-store.js";
+import { DEFAULT_SHARD_COUNT } from "./journal/shards.js";
 import { EntityManager } from "./entities/entity-manager.js";
 import type { CrdtDeltaObserver } from "./entities/replicated-observer.js";
 import { Router } from "./entities/router.js";
@@ -23,8 +29,13 @@ export interface NodeConfig {
   readonly httpPort?: number;
   /** Embedded store directory. Default ./data. Ignored with `redisUrl`. */
   readonly dataDir?: string;
-  /** Use Redis (e.g. redis://127.0.0.1:6379) instead of the embedded store. */
+  /**
+   * Use Redis (e.g. redis://127.0.0.1:6379) instead of the embedded store, and join the
+   * cluster `cluster.name` on it (a cluster of one node is a cluster too). Comma-separated
+   * seed URLs with `cluster.redisCluster`.
+   */
   readonly redisUrl?: string;
+  readonly cluster?: ClusterOptions;
   /** Admin bearer token; generated when absent unless `insecureAdmin`. */
   readonly adminToken?: string;
   /** Serve the admin API without a token (local development only). */
@@ -48,6 +59,23 @@ export interface NodeConfig {
   readonly lazyModules?: boolean;
 }
 
+export interface ClusterOptions {
+  /** Which Keystate cluster on that Redis to join. Default "default". */
+  readonly name?: string;
+  /** This node's id; default `<hostname>-<6 hex>`. A second live node with the same id refuses to start. */
+  readonly nodeId?: string;
+  /** host:port other nodes reach this node's gRPC port at. Default: the bound host and gRPC port. */
+  readonly advertise?: string;
+  /** Shard lease (and heartbeat TTL) in ms. Default 5000. */
+  readonly leaseMs?: number;
+  /** Shards of a new cluster (fixed when it is created). Default 256. */
+  readonly shardCount?: number;
+  /** redisUrl lists seeds of a Redis Cluster. */
+  readonly redisCluster?: boolean;
+  /** Another process took this node id (this one was paused past its heartbeat); default: log and stop serving. */
+  readonly onIdTaken?: () => void;
+}
+
 export interface KeystateNode {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -57,6 +85,8 @@ export interface KeystateNode {
   readonly router: Router;
   readonly store: Store;
   readonly metrics: Metrics;
+  /** The cluster membership (Redis only). */
+  readonly cluster: ClusterNode | undefined;
   /** Every local change of a replicated entity, as a CRDT delta, once durable (what the cluster will replicate). */
   onCrdtDelta(observer: CrdtDeltaObserver): void;
   stop(): Promise<void>;
@@ -64,7 +94,8 @@ export interface KeystateNode {
 
 export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> {
   const host = config.host ?? "127.0.0.1";
-  const store = await openStore({ dataDir: config.dataDir ?? "data", redisUrl: config.redisUrl });
+  const redisTarget = config.redisUrl ? parseRedisTarget(config.redisUrl, config.cluster?.redisCluster ?? false) : undefined;
+  const store = await openStore({ dataDir: config.dataDir ?? "data", redis: redisTarget });
   const maxModuleBytes = config.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
   const guestLimits = {
     maxMemoryPages: Math.max(1, Math.floor(((config.guestMemoryMb ?? DEFAULT_MAX_MEMORY_MB) * 1024 * 1024) / WASM_PAGE_BYTES)),
@@ -82,12 +113,51 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   const maxBodyBytes = config.maxJsonBodyBytes ?? config.maxRequestBytes;
   const httpJson = new HttpJsonIngress(registry, router, metrics, { maxBodyBytes, reservedPaths: ADMIN_PATHS });
   const adminToken = config.insecureAdmin ? undefined : (config.adminToken ?? randomBytes(20).toString("hex"));
-  const admin = new AdminServer(registry, store, { token: adminToken, maxModuleBytes, metrics, fallback: (req, res) => httpJson.handle(req, res) });
+  let cluster: ClusterNode | undefined;
+  const admin = new AdminServer(registry, store, {
+    token: adminToken,
+    maxModuleBytes,
+    metrics,
+    fallback: (req, res) => httpJson.handle(req, res),
+    cluster: () => cluster,
+  });
 
-  await registry.loadFromStore({ lazy: config.lazyModules });
+  // The gRPC port is bound first: the cluster advertises it. Until modules load it serves no
+  // service, so nothing runs before the node owns its shards.
   const grpcPort = await grpc.listen(host, config.grpcPort ?? 8080);
+  try {
+    if (redisTarget) {
+      const options = config.cluster ?? {};
+      cluster = await ClusterNode.start(
+        {
+          target: redisTarget,
+          name: options.name ?? DEFAULT_CLUSTER_NAME,
+          nodeId: options.nodeId ?? defaultNodeId(),
+          advertise: options.advertise ?? `${advertisedHost(host)}:${grpcPort}`,
+          leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+          shardCount: options.shardCount ?? DEFAULT_SHARD_COUNT,
+        },
+        {
+          store: store as RedisStore,
+          registry,
+          router,
+          residents: entities,
+          metricsRegistry: metrics.registry,
+          onIdTaken: options.onIdTaken ?? (() => undefined),
+        },
+      );
+    }
+    await registry.loadFromStore({ lazy: config.lazyModules });
+  } catch (err) {
+    grpc.forceClose();
+    router.close();
+    entities.close();
+    await store.close();
+    throw err;
+  }
   const httpPort = await admin.listen(host, config.httpPort ?? 8081);
-  log().info({ grpcPort, httpPort, store: store.kind, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
+  const clusterFields = cluster ? { nodeId: cluster.nodeId, cluster: cluster.config.name, advertise: cluster.config.advertise } : {};
+  log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
 
   return {
     grpcPort,
@@ -97,8 +167,12 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     router,
     store,
     metrics,
+    cluster,
     onCrdtDelta: (observer) => entities.replicated.onDelta(observer),
     async stop() {
+      // Graceful: every shard handed off to the other nodes before this one goes.
+      await cluster?.leave();
+      await cluster?.stop();
       grpc.forceClose();
       await admin.close();
       router.close();
@@ -106,4 +180,19 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
       await store.close();
     },
   };
+}
+
+/** `<hostname>-<6 hex>`: readable in logs, unique across restarts. */
+function defaultNodeId(): string {
+  return `${hostname()}-${randomBytes(3).toString("hex")}`;
+}
+
+/** The address peers reach a node bound to `host` at: a wildcard bind advertises the first external IPv4 address. */
+function advertisedHost(host: string): string {
+  if (host !== "0.0.0.0" && host !== "::") return host;
+  for (const addresses of Object.values(networkInterfaces())) {
+    const external = addresses?.find((a) => a.family === "IPv4" && !a.internal);
+    if (external) return external.address;
+  }
+  return "127.0.0.1";
 }

@@ -8,6 +8,12 @@ import { hashModule } from "../runtime/loaded-module.js";
 import { booleanSetting, numberSetting, resolveSetting } from "./config.js";
 import { repoRoot } from "./paths.js";
 
+function positive(name: "leaseMs" | "shardCount", flags: Record<string, unknown>, env: NodeJS.ProcessEnv): number {
+  const value = numberSetting(name, flags, env);
+  if (value < 1) throw new Error(`--${name === "leaseMs" ? "lease-ms" : "shard-count"} must be at least 1`);
+  return value;
+}
+
 export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<KeystateNode> {
   setLogLevel(resolveSetting("logLevel", flags, env)!);
   const dataDir = resolve(resolveSetting("data", flags, env)!);
@@ -17,6 +23,18 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     httpPort: numberSetting("httpPort", flags, env),
     dataDir,
     redisUrl: resolveSetting("redis", flags, env),
+    cluster: {
+      name: resolveSetting("cluster", flags, env),
+      nodeId: resolveSetting("nodeId", flags, env),
+      advertise: resolveSetting("advertise", flags, env),
+      leaseMs: positive("leaseMs", flags, env),
+      shardCount: positive("shardCount", flags, env),
+      redisCluster: booleanSetting("redisCluster", flags, env),
+      onIdTaken: () => {
+        // Paused past its heartbeat while another process took the id: exit, a supervisor restarts it.
+        process.exit(1);
+      },
+    },
     adminToken: resolveSetting("adminToken", flags, env),
     insecureAdmin: booleanSetting("insecureAdmin", flags, env),
     lazyModules: booleanSetting("lazyModules", flags, env),
@@ -60,6 +78,7 @@ export function banner(node: KeystateNode, dataDir: string | undefined): string 
   return [
     "",
     `Keystate node ready: gRPC on 127.0.0.1:${node.grpcPort}, admin HTTP on 127.0.0.1:${node.httpPort} (store: ${node.store.kind})`,
+    ...(node.cluster ? [`Cluster ${node.cluster.config.name}: node id ${node.cluster.nodeId}, advertised at ${node.cluster.config.advertise}`] : []),
     node.adminToken ? `Admin token: ${node.adminToken}${dataDir ? `  (saved to ${join(dataDir, "admin-token")})` : ""}` : "Admin API: no token required (--insecure-admin)",
     services.length ? "Serving:\n" + services.join("\n") : "No modules deployed yet: keystate deploy <file.wasm>",
     ...(services.length ? ["", "Try it:", ...tryIt(node)] : []),

@@ -148,6 +148,23 @@ export class EntityManager {
     this.#budget.evict((evicted) => this.#forget(evicted));
   }
 
+  /**
+   * Takes out of memory the resident entities whose (storage persistence id, key) `match`es:
+   * a shard this node no longer owns. With `onlyIdle`, entities running a batch stay (a
+   * hand-off drains them first). Returns how many matching entities are still resident.
+   */
+  dropMatching(match: (persistenceId: string, key: string) => boolean, onlyIdle: boolean, why: Error): number {
+    let left = 0;
+    for (const records of this.#records.values()) {
+      for (const record of records.values()) {
+        if (!match(record.table.persistenceId, record.key)) continue;
+        if (onlyIdle && !record.idle) left++;
+        else this.#drop(record);
+      }
+    }
+    return left + (this.#replicatedEntities?.dropMatching(match, onlyIdle, why) ?? 0);
+  }
+
   /** Drops entities idle past their timeout whose mailboxes are empty. */
   passivateIdle(now: number): number {
     let dropped = this.#replicatedEntities?.passivateIdle(now, DEFAULT_PASSIVATION_TIMEOUT_MS) ?? 0;

@@ -167,6 +167,33 @@ export class ReplicatedEntities {
     }
   }
 
+  /**
+   * Takes out of memory the entities whose storage id `match`es (a shard this node no longer
+   * owns); their open streams fail with `why`, so clients reconnect to the new owner. With
+   * `onlyIdle`, entities with commands running or queued stay. Returns how many matching stay.
+   */
+  dropMatching(match: (persistenceId: string, key: string) => boolean, onlyIdle: boolean, why: Error): number {
+    let left = 0;
+    for (const active of [...this.#active.values()]) {
+      const id = active.entity.id;
+      if (!match(id.persistenceId, id.key)) continue;
+      if (onlyIdle && !active.queue.idle) {
+        left++;
+        continue;
+      }
+      for (const stream of active.entity.streams) {
+        // Closed: the client's later cancel has nothing to undo here (the next owner resets this node's vote on load).
+        stream.state = "closed";
+        stream.sink.fail(why);
+      }
+      active.entity.streams.clear();
+      // Its streams are gone with the shard: should the shard come back, the first load resets this node's vote again.
+      this.#loaded.delete(active.id);
+      this.#drop(active);
+    }
+    return left;
+  }
+
   /** Drops entities idle past their timeout that hold no streams. */
   passivateIdle(now: number, defaultTimeoutMs: number): number {
     let dropped = 0;

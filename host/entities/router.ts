@@ -11,6 +11,8 @@ import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
 import { CommandEffects, MAX_EFFECT_HOPS, checkEffectTarget, checkHops, type TargetCheck } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
+import { runAtOwner, shardOfEntity, streamAtOwner } from "./owner-route.js";
+import type { Placement } from "./placement.js";
 import { openStream } from "./stream-route.js";
 
 export interface RouterOptions {
@@ -23,6 +25,8 @@ export interface CallOptions {
   readonly hops?: number;
   /** The ingress call's request id, deadline and cancellation (absent for internal calls). */
   readonly context?: CallContext;
+  /** The call came from another node of the cluster: run it here or answer "moved", never forward it again. */
+  readonly forwarded?: boolean;
 }
 
 const NO_OPTIONS: CallOptions = {};
@@ -33,6 +37,8 @@ export class Router {
   readonly #effects: EffectRunner;
   /** Checks a command's forward or side effect target (one function for every call, not a closure each). */
   readonly #checkTarget: TargetCheck;
+  /** The cluster's answer to "is this entity's shard mine?"; undefined on a single node. */
+  #placement: Placement | undefined;
 
   constructor(registry: ModuleRegistry, entities: EntityManager, options: RouterOptions = {}) {
     this.#registry = registry;
@@ -41,9 +47,23 @@ export class Router {
     this.#effects = new EffectRunner((service, method, payload, hops) => this.call(service, method, payload, { hops }), options.sideEffectRetry);
   }
 
+  /** From now on, keyed calls run at the owner of their entity's shard (the cluster). */
+  usePlacement(placement: Placement): void {
+    this.#placement = placement;
+  }
+
   /** Opens a server-streaming call (replicated entities only); throws, opening nothing, when the method cannot stream. */
-  openStream(serviceName: string, methodName: string, payload: Uint8Array, sink: StreamSink): StreamHandle {
-    return openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink);
+  openStream(serviceName: string, methodName: string, payload: Uint8Array, sink: StreamSink, options: CallOptions = NO_OPTIONS): StreamHandle {
+    const placement = this.#placement;
+    const service = this.#registry.service(serviceName);
+    const method = service?.methods.get(methodName);
+    // Unroutable streams are refused by openStream's own checks, here and now.
+    if (placement === undefined || !service || !method?.serverStreaming || method.clientStreaming || !method.key) {
+      return openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink);
+    }
+    const shard = shardOfEntity(placement, service, method.key.read(payload));
+    const call = { context: options.context, hops: options.hops ?? 0, forwarded: options.forwarded === true };
+    return streamAtOwner(placement, shard, method.path, payload, sink, call, () => openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink));
   }
 
   async call(serviceName: string, methodName: string, payload: Uint8Array, options: CallOptions = NO_OPTIONS): Promise<Uint8Array> {
@@ -71,10 +91,27 @@ export class Router {
       return effects.none ? reply : this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName }, hops);
     }
     const key = method.key!.read(payload);
-    const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
-    // Resolved: the command's state change is durable, so its effects may run.
-    if (effects.none) return reply;
-    return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
+    const placement = this.#placement;
+    if (placement === undefined) {
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
+      // Resolved: the command's state change is durable, so its effects may run.
+      if (effects.none) return reply;
+      return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
+    }
+    // In a cluster the command may run here or at the owner; only a run here that succeeded
+    // has effects for this node to complete (a fenced attempt's effects die with it).
+    let ranHere: CommandEffects | undefined;
+    const runHere = async () => {
+      const attempt = new CommandEffects(this.#checkTarget, hops + 1, method.outputType);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt }, options.context);
+      ranHere = attempt;
+      return reply;
+    };
+    const call = { context: options.context, hops, forwarded: options.forwarded === true };
+    const reply = await runAtOwner(placement, shardOfEntity(placement, service, key), method.path, payload, call, runHere);
+    const done = ranHere as CommandEffects | undefined;
+    if (done === undefined || done.none) return reply;
+    return this.#effects.complete(reply, done, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
   }
 
   /** Asynchronous side effects still waiting for a retry. */

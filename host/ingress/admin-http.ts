@@ -14,7 +14,13 @@ import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { grpcStatusName, httpStatusFor } from "./http-status.js";
 
 /** The paths this server answers itself; module HTTP bindings may not take them. */
-export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics"] as const;
+export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics", "/cluster"] as const;
+
+/** What the admin API shows of a cluster membership (cluster/cluster-node.ts). */
+export interface ClusterStatus {
+  readonly ready: boolean;
+  view(): Promise<unknown>;
+}
 
 export interface AdminOptions {
   /** undefined: no token required (explicitly insecure local development). */
@@ -24,6 +30,8 @@ export interface AdminOptions {
   readonly metrics?: Metrics;
   /** Handles every request that is not an admin route (the HTTP/JSON transcoder). */
   readonly fallback?: Handler;
+  /** The node's cluster membership, once it has one (Redis): GET /cluster, and readiness. */
+  readonly cluster?: () => ClusterStatus | undefined;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -61,6 +69,7 @@ export class AdminServer {
       "GET /readyz": async () => this.#ready(res),
       "GET /modules": this.#authenticated(async () => sendJson(res, 200, { modules: await this.#listModules() })),
       "POST /modules": this.#authenticated(async () => this.#deploy(req, res)),
+      "GET /cluster": this.#authenticated(async () => this.#clusterView(res)),
     };
     const metrics = this.#options.metrics;
     if (metrics) {
@@ -171,7 +180,22 @@ export class AdminServer {
     });
   }
 
+  async #clusterView(res: http.ServerResponse): Promise<void> {
+    const cluster = this.#options.cluster?.();
+    if (!cluster) throw new KeystateError("UNKNOWN_METHOD", "this node is not part of a cluster (it runs on the embedded store; start it with --redis)");
+    try {
+      sendJson(res, 200, await cluster.view());
+    } catch (err) {
+      throw KeystateError.fromStorage(err, "reading the cluster's state");
+    }
+  }
+
   async #ready(res: http.ServerResponse): Promise<void> {
+    const cluster = this.#options.cluster?.();
+    if (cluster && !cluster.ready) {
+      sendJson(res, 503, { status: "unavailable", message: "the node is leaving the cluster (handing its shards off)" });
+      return;
+    }
     try {
       await this.#store.ping();
       sendJson(res, 200, { status: "ready", modules: this.#registry.modules.length });

@@ -12,6 +12,7 @@ import { toStatus } from "../errors.js";
 import { log } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { MethodModel } from "../runtime/service-model.js";
+import { clusterCallOptions, movedTrailer } from "./cluster-metadata.js";
 import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 
 type AnyStreamCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>;
@@ -68,12 +69,16 @@ function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime,
       if (status.code === grpc.status.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
         log().error({ requestId, service: service.name, method: method.name, err }, "unexpected error in a stream");
       }
-      if (settle(status.code)) call.emit("error", { code: status.code, details: status.details, metadata: withRequestId() });
+      const metadata = withRequestId();
+      movedTrailer(err, metadata);
+      if (settle(status.code)) call.emit("error", { code: status.code, details: status.details, metadata });
     },
   };
   let handle;
   try {
-    handle = router.openStream(service.name, method.name, call.request, sink);
+    const deadline = call.getDeadline();
+    const context = { requestId, deadline: deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined };
+    handle = router.openStream(service.name, method.name, call.request, sink, { context, ...clusterCallOptions(call.metadata) });
   } catch (err) {
     sink.fail(err);
     return;

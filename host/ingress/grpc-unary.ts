@@ -4,6 +4,7 @@
 // failure once.
 import * as grpc from "@grpc/grpc-js";
 import { requestIdFrom, startCallContext } from "../entities/call-context.js";
+import { clusterCallOptions, movedTrailer } from "./cluster-metadata.js";
 import type { Router } from "../entities/router.js";
 import { toStatus } from "../errors.js";
 import type { Metrics } from "../metrics.js";
@@ -32,7 +33,7 @@ export function unaryHandler(
     };
     const trailer = new grpc.Metadata();
     trailer.set(REQUEST_ID_HEADER, requestId);
-    deps.router.call(service, method, call.request, { context: scope.context }).then(
+    deps.router.call(service, method, call.request, { context: scope.context, ...clusterCallOptions(call.metadata) }).then(
       (reply) => {
         settle();
         finish(grpc.status.OK);
@@ -41,6 +42,7 @@ export function unaryHandler(
       (err: unknown) => {
         settle();
         const status = toStatus(err);
+        movedTrailer(err, trailer);
         finish(status.code);
         logCallFailure(deps.registry, { ingress: "grpc", requestId, service, method, payload: call.request }, err, status.code);
         callback({ code: status.code, details: status.details, metadata: trailer });

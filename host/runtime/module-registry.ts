@@ -36,6 +36,7 @@ export class ModuleRegistry {
   readonly #modules = new Map<string, LoadedModule>();
   readonly #services = new Map<string, ServiceRuntime>();
   readonly #listeners: Array<(change: ServiceChange) => void> = [];
+  readonly #moduleListeners: Array<(name: string) => void> = [];
   #guestObserver: GuestObserver | undefined;
 
   constructor(store: Store, options: { maxModuleBytes?: number; guestLimits?: GuestLimits } = {}) {
@@ -51,6 +52,15 @@ export class ModuleRegistry {
 
   onServicesChanged(listener: (change: ServiceChange) => void): void {
     this.#listeners.push(listener);
+  }
+
+  /** Called after this node deployed, activated or undeployed a module (the cluster tells the other nodes). */
+  onModuleChanged(listener: (name: string) => void): void {
+    this.#moduleListeners.push(listener);
+  }
+
+  #changed(name: string): void {
+    for (const listener of this.#moduleListeners) listener(name);
   }
 
   service(name: string): ServiceRuntime | undefined {
@@ -75,6 +85,7 @@ export class ModuleRegistry {
     const loaded = { ...candidate, version: info.version };
     this.#activate(loaded, pool);
     log().info({ module: loaded.name, version: loaded.version, hash: loaded.hash, services: [...loaded.api.services.keys()] }, "module deployed");
+    this.#changed(loaded.name);
     return describe(loaded);
   }
 
@@ -89,6 +100,7 @@ export class ModuleRegistry {
     await this.#store.modules.setActive(name, version);
     this.#activate(loaded, pool);
     log().info({ module: name, version }, "module version activated");
+    this.#changed(name);
     return describe(loaded);
   }
 
@@ -97,11 +109,42 @@ export class ModuleRegistry {
     const module = this.#modules.get(name);
     if (!module) throw new KeystateError("MODULE_NOT_FOUND", `module ${name} is not deployed`);
     await this.#store.modules.setActive(name, undefined);
+    this.#unload(name);
+    log().info({ module: name, version: module.version }, "module undeployed");
+    this.#changed(name);
+  }
+
+  #unload(name: string): void {
+    const module = this.#modules.get(name);
+    if (!module) return;
     const removed = [...module.api.services.keys()];
     for (const service of removed) this.#services.delete(service);
     this.#modules.delete(name);
     for (const listener of this.#listeners) listener({ added: [], removed });
-    log().info({ module: name, version: module.version }, "module undeployed");
+  }
+
+  /**
+   * Serves what the store says is active for `name` (another node of the cluster deployed,
+   * rolled back or undeployed it): loads that version, or stops serving the module. Writes
+   * nothing. Resolves true when this node's modules changed.
+   */
+  async follow(name: string, activeVersion: number | undefined): Promise<boolean> {
+    const current = this.#modules.get(name);
+    if (activeVersion === undefined) {
+      if (!current) return false;
+      this.#unload(name);
+      log().info({ module: name, version: current.version }, "module undeployed by another node");
+      return true;
+    }
+    if (current?.version === activeVersion) return false;
+    const stored = await this.#readStored(name, activeVersion);
+    if (!stored) return false;
+    const { loaded, pool } = await this.#prepareStored(name, activeVersion, stored);
+    // Another follow (or a local deploy) may have moved on while this one compiled.
+    if ((this.#modules.get(name)?.version ?? 0) > activeVersion) return false;
+    this.#activate(loaded, pool);
+    log().info({ module: name, version: activeVersion }, "module version loaded from the cluster");
+    return true;
   }
 
   /**
