@@ -22,6 +22,9 @@ export const discardJournal: Journal = {
 
 export const discardValues: ValueStore = {
   get: () => Promise.resolve(undefined),
+  read: () => Promise.resolve({ value: undefined, version: 0 }),
+  // Acknowledges at once, as if the write were durable (the command path alone is measured).
+  write: (_id, _value, expectedVersion) => Promise.resolve(expectedVersion + 1),
   put: () => Promise.resolve(),
   delete: () => Promise.resolve(),
 };
