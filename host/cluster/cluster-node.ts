@@ -81,7 +81,7 @@ export class ClusterNode {
 
   static async start(config: ClusterConfig, deps: ClusterDeps): Promise<ClusterNode> {
     const timings = leaseTimings(config.leaseMs);
-    const connect = () => connectRedis(config.target, { commandTimeoutMs: timings.opTimeoutMs, scripts: CONTROL_SCRIPTS, autoPipelining: true }) as Promise<ControlRedis>;
+    const connect = () => connectRedis(config.target, { commandTimeoutMs: timings.opTimeoutMs, scripts: CONTROL_SCRIPTS, autoPipelining: true, maxReconnectDelayMs: 200 }) as Promise<ControlRedis>;
     const control = await connect();
     const subscriber = await connect().catch(async (err: unknown) => {
       await closeRedis(control);
@@ -111,7 +111,7 @@ export class ClusterNode {
       const forwarder = new Forwarder(config.nodeId, metrics);
       const events = new ClusterEvents(control, subscriber, layout.clusterKey("events"));
       let rebalancer: Rebalancer | undefined;
-      placement = new ClusterPlacement({ selfId: config.nodeId, ownership, routing, forwarder, members: () => rebalancer!.members, leaseMs: config.leaseMs });
+      placement = new ClusterPlacement({ selfId: config.nodeId, selfAddress: config.advertise, ownership, routing, forwarder, members: () => rebalancer!.members, leaseMs: config.leaseMs });
       const wake = placement;
       rebalancer = new Rebalancer({
         selfId: config.nodeId,

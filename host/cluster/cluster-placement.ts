@@ -19,6 +19,7 @@ const POLL_MS = 50;
 
 export interface PlacementDeps {
   readonly selfId: string;
+  readonly selfAddress: string;
   readonly ownership: ShardOwnership;
   readonly routing: RoutingTable;
   readonly forwarder: Forwarder;
@@ -60,7 +61,8 @@ export class ClusterPlacement implements Placement {
     const owner = routing.ownerOf(shard);
     if (owner === "" || owner === selfId) return undefined;
     const member = this.#deps.members().get(owner);
-    if (!member?.alive || member.address === "") return undefined;
+    // A restarted node may find its own old address under its old id: never forward to itself.
+    if (!member?.alive || member.address === "" || member.address === this.#deps.selfAddress) return undefined;
     const suspectUntil = this.#suspects.get(owner);
     if (suspectUntil !== undefined) {
       if (Date.now() < suspectUntil) return undefined;

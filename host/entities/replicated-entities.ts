@@ -91,7 +91,9 @@ export class ReplicatedEntities {
       active.queue.post({ kind, stream }).then(
         () => undefined,
         (err: unknown) => {
-          if (kind === "stream-cancel" && err instanceof KeystateError && err.retryable && attempt < CANCEL_RETRIES) {
+          // An entity that left this node (its shard moved) writes nothing more: the next owner resets this node's vote.
+          const resident = this.#active.get(active.id) === active;
+          if (kind === "stream-cancel" && resident && err instanceof KeystateError && err.retryable && attempt < CANCEL_RETRIES) {
             // Storage was unavailable: the cancellation's changes (e.g. a vote back to false) must still land.
             log().warn({ service: service.name, entityKey: key, err, attempt }, "a stream's cancellation could not be written; retrying");
             setTimeout(() => void post(kind, attempt + 1), 250 * 2 ** attempt).unref();

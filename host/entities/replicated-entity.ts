@@ -80,6 +80,8 @@ export class ReplicatedEntity {
   readonly #options: ReplicatedEntityOptions;
   #firstLoad: boolean;
   #crdt: AnyCrdt | undefined;
+  /** The stored version the CRDT was read at: a write from a stale copy (another owner wrote since) is refused, never merged over. */
+  #version = 0;
 
   constructor(id: EntityId, service: ServiceRuntime, values: ValueStore, options: ReplicatedEntityOptions) {
     this.id = id;
@@ -138,7 +140,7 @@ export class ReplicatedEntity {
     if (changes.length > 0) {
       try {
         const encoded = encodeCrdtState(crdt);
-        await this.#values.put(this.id, encoded);
+        this.#version = await this.#values.write(this.id, encoded, this.#version);
         this.storedBytes = encoded.length;
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
@@ -159,7 +161,9 @@ export class ReplicatedEntity {
   async #load(changes: Array<{ delta: NonNullable<ReturnType<AnyCrdt["takeDelta"]>>; writeConsistency: number }>): Promise<AnyCrdt> {
     const type = this.service.crdtType;
     if (!isCrdtType(type)) throw new KeystateError("INVALID_MODULE", `service ${this.service.name} declares no valid CRDT type`);
-    const bytes = await this.#values.get(this.id);
+    const stored = await this.#values.read(this.id);
+    const bytes = stored.value;
+    this.#version = stored.version;
     this.storedBytes = bytes?.length ?? 0;
     const crdt = bytes === undefined ? createCrdt(type, this.#options.replicaId) : decodeCrdtState(bytes, this.#options.replicaId);
     if (crdt.type !== type) {

@@ -22,6 +22,8 @@ export interface ConnectOptions {
   readonly scripts?: Record<string, { numberOfKeys: number; lua: string }>;
   /** Group the commands of one tick into one socket write (the store's hot path). */
   readonly autoPipelining?: boolean;
+  /** Longest wait between reconnect attempts (default 1000 ms; lease renewals want less). */
+  readonly maxReconnectDelayMs?: number;
 }
 
 const MAX_RECONNECT_DELAY_MS = 1000;
@@ -61,7 +63,7 @@ export async function connectRedis(target: RedisTarget, options: ConnectOptions)
       enableOfflineQueue: false,
       enableAutoPipelining: options.autoPipelining ?? false,
       scripts: options.scripts,
-      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, options.maxReconnectDelayMs ?? MAX_RECONNECT_DELAY_MS),
       // A moved slot (failover, resharding) is retried by ioredis after this delay.
       retryDelayOnFailover: 100,
       redisOptions: baseOptions(options),
@@ -71,7 +73,7 @@ export async function connectRedis(target: RedisTarget, options: ConnectOptions)
       ...baseOptions(options),
       enableOfflineQueue: false,
       enableAutoPipelining: options.autoPipelining ?? false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+      retryStrategy: (attempt) => Math.min(attempt * 100, options.maxReconnectDelayMs ?? MAX_RECONNECT_DELAY_MS),
       scripts: options.scripts,
     });
   }

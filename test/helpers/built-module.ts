@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
+import { KEYSTATE_BIN, REPO_ROOT, clusterNameFor, startNodeProcess, type NodeProcess } from "./node-process.js";
 import { deploy } from "./deployed-node.js";
 import { makeTempDir, removeDir, tempDirFor } from "./temp-dir.js";
 
@@ -36,11 +36,13 @@ export async function serveWith(
   wasm: string | undefined,
   redisUrl?: string,
   dataDir?: string,
+  extraArgs: readonly string[] = [],
 ): Promise<NodeProcess & { dataDir: string }> {
   dataDir ??= await tempDirFor(t, "serve");
   // A fixed token written up front, so reading it cannot race the process writing it.
   await writeFile(join(dataDir, "admin-token"), "test-token\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, redisUrl, extraArgs: ["--admin-token", "test-token"] });
+  // Tests of one file may share a redis-server: each test is a cluster of its own.
+  const node = await startNodeProcess({ dataDir, redisUrl, cluster: clusterNameFor(t.title), extraArgs: ["--admin-token", "test-token", ...extraArgs] });
   t.teardown(() => node.kill());
   if (wasm) await deploy(node, wasm);
   return Object.assign(node, { dataDir });

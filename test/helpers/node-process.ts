@@ -1,6 +1,7 @@
 // Starts `keystate serve` as a real child process (the CLI users run) and reads its
 // ports from the "node started" log line. Tests kill it with SIGKILL to prove durability.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -25,12 +26,23 @@ export interface NodeProcess {
 export interface NodeProcessOptions {
   readonly dataDir: string;
   readonly redisUrl?: string;
+  /**
+   * With redisUrl: the Keystate cluster to join. Nodes on one Redis with the same name form
+   * one cluster, so tests that share a redis-server give each test its own (see clusterNameFor).
+   */
+  readonly cluster?: string;
   readonly extraArgs?: readonly string[];
+}
+
+/** A cluster name of a test's own (stable across the restarts within that test). */
+export function clusterNameFor(title: string): string {
+  return `t-${createHash("sha1").update(title).digest("hex").slice(0, 12)}`;
 }
 
 export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
   const args = [KEYSTATE_BIN, "serve", "--grpc-port", "0", "--http-port", "0", "--data", options.dataDir, ...(options.extraArgs ?? [])];
   if (options.redisUrl) args.push("--redis", options.redisUrl);
+  if (options.redisUrl && options.cluster) args.push("--cluster", options.cluster);
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KEYSTATE_LOG_LEVEL: "info" } });
   const output: string[] = [];
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

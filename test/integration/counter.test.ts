@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { KEYSTATE_BIN, REPO_ROOT, clusterNameFor, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { startRedis } from "../helpers/redis-server.js";
 import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
@@ -41,7 +41,7 @@ async function startNode(t: ExecutionContext, dataDir: string, redisUrl: string 
   // logs before it writes that file: fix the token up front so the read cannot race.
   const token = "counter-test-token";
   await writeFile(join(dataDir, "admin-token"), token + "\n", { mode: 0o600 });
-  const node = await startNodeProcess({ dataDir, redisUrl, extraArgs: ["--admin-token", token] });
+  const node = await startNodeProcess({ dataDir, redisUrl, cluster: clusterNameFor(t.title), extraArgs: ["--admin-token", token] });
   t.teardown(() => node.kill());
   return node;
 }
