@@ -22,6 +22,8 @@ const DRAIN_MS = 2000;
 export interface Residents {
   /** Drops matching entities (see EntityManager.dropMatching); returns how many matching stay. */
   dropMatching(match: (persistenceId: string, key: string) => boolean, onlyIdle: boolean, why: Error): number;
+  /** Snapshots the matching event-sourced entities with events since their last snapshot (see EntityManager.flushSnapshots). */
+  flushSnapshots(match: (persistenceId: string, key: string) => boolean): Promise<number>;
 }
 
 export interface RebalancerDeps {
@@ -158,10 +160,11 @@ export class Rebalancer {
     const match = shardMatcher(new Set(shards));
     const why = notOwner();
     const drainUntil = performance.now() + DRAIN_MS;
-    while (residents.dropMatching(match, true, why) > 0 && performance.now() < drainUntil) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    // Snapshots first (while the entities are still resident and idle), so the next owner replays less.
+    const flushed = await Promise.race([residents.flushSnapshots(match), sleep(DRAIN_MS).then(() => 0)]);
+    while (residents.dropMatching(match, true, why) > 0 && performance.now() < drainUntil) await sleep(10);
     residents.dropMatching(match, false, why);
+    if (flushed > 0) log().debug({ shards: shards.length, snapshots: flushed }, "snapshots written for the hand-off");
     await Promise.all(
       shards.map(async (shard) => {
         const epoch = ownership.epochOf(shard);
@@ -205,6 +208,10 @@ export class Rebalancer {
       }),
     );
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export function notOwner(): KeystateError {

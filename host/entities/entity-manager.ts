@@ -7,7 +7,7 @@ import type { Journal, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
-import { EntityRecord, EntityTable, type EntityProcessor } from "./entity-record.js";
+import { EntityRecord, EntityTable, EventSourcedRecord, type EntityProcessor } from "./entity-record.js";
 import type { EntityObserver } from "../metrics.js";
 import { observedJournal } from "./observed-journal.js";
 import { MemoryBudget } from "./memory-budget.js";
@@ -163,6 +163,23 @@ export class EntityManager {
       }
     }
     return left + (this.#replicatedEntities?.dropMatching(match, onlyIdle, why) ?? 0);
+  }
+
+  /**
+   * Snapshots the idle, loaded event-sourced entities that `match` and have events since
+   * their last snapshot (a hand-off: the next owner rehydrates from it). Resolves with how
+   * many were written; a failed write only costs the next owner a longer replay.
+   */
+  async flushSnapshots(match: (persistenceId: string, key: string) => boolean): Promise<number> {
+    const writes: Promise<boolean>[] = [];
+    for (const records of this.#records.values()) {
+      for (const record of records.values()) {
+        if (!(record instanceof EventSourcedRecord) || !record.idle || !match(record.table.persistenceId, record.key)) continue;
+        const write = this.#eventSourced.snapshotNow(record);
+        if (write) writes.push(write.then(() => true, () => false));
+      }
+    }
+    return (await Promise.all(writes)).filter(Boolean).length;
   }
 
   /** Drops entities idle past their timeout whose mailboxes are empty. */

@@ -118,6 +118,18 @@ export class EventSourcedEntity implements EntityProcessor {
     record.snapshotSeq = recovered.snapshot?.seq ?? 0;
   }
 
+  /**
+   * Writes a snapshot of a loaded, idle entity with events since its last one (its shard is
+   * being handed off: the next owner replays less). Undefined when there is nothing to write.
+   */
+  snapshotNow(record: EventSourcedRecord): Promise<void> | undefined {
+    if (record.service.snapshotEvery <= 0 || record.state === null || record.seq <= record.snapshotSeq) return undefined;
+    const state = fromResident(record.state);
+    if (state === undefined) return undefined;
+    record.snapshotSeq = record.seq;
+    return this.journal.saveSnapshot(record.id, { seq: record.seq, state });
+  }
+
   #maybeSnapshot(record: EventSourcedRecord, state: Uint8Array | undefined): void {
     const every = record.service.snapshotEvery;
     if (every <= 0 || state === undefined || record.seq - record.snapshotSeq < every) return;
