@@ -64,8 +64,8 @@ export async function connectRedis(target: RedisTarget, options: ConnectOptions)
       enableAutoPipelining: options.autoPipelining ?? false,
       scripts: options.scripts,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 100, options.maxReconnectDelayMs ?? MAX_RECONNECT_DELAY_MS),
-      // A moved slot (failover, resharding) is retried by ioredis after this delay.
-      retryDelayOnFailover: 100,
+      // No resend of a command whose connection closed (its outcome is unknown); MOVED/ASK are still followed.
+      retryDelayOnFailover: 0,
       redisOptions: baseOptions(options),
     });
   } else {
