@@ -16,6 +16,8 @@ Commands:
   call <pkg.Service>/<Method> '<json>'
                              call a unary method (found through gRPC reflection); prints the reply as JSON
   call --list                list the methods a node serves
+  cluster                    show a cluster's nodes and who holds which shard (--admin URL, --token T; --json as is)
+  dev-cluster                start a local cluster: its own redis-server and N nodes (Ctrl-C stops it, removes its data)
 
 serve options (flag, environment variable):
 ${settingsHelp()}
@@ -31,6 +33,12 @@ call options:
   --address <host:port>      the node's gRPC port (KEYSTATE_ADDRESS, default 127.0.0.1:8080)
   --deadline <ms>            the call's gRPC deadline (default 30000)
   --request-id <id>          sent as x-request-id; the node's log lines for the call carry it
+
+dev-cluster options:
+  --nodes <n>                how many nodes (default 3)
+  --base-port <p>            node-i gets gRPC port p+2(i-1) and HTTP port p+2(i-1)+1 (default 0: free ports)
+  --lease-ms <ms>            passed to every node (shard lease length)
+  --verbose                  relay every log line of the nodes, not only warnings and errors
 `;
 
 const serveOptions = Object.fromEntries(
@@ -53,6 +61,11 @@ async function main(argv: string[]): Promise<void> {
       deadline: { type: "string" },
       list: { type: "boolean" },
       "request-id": { type: "string" },
+      json: { type: "boolean" },
+      nodes: { type: "string" },
+      "base-port": { type: "string" },
+      "lease-ms": { type: "string" },
+      verbose: { type: "boolean" },
     },
   });
   const [command, ...args] = positionals;
@@ -111,6 +124,21 @@ async function main(argv: string[]): Promise<void> {
     case "call": {
       const { runCall } = await import("./call.js");
       process.stdout.write(await runCall(args, values, process.env));
+      return;
+    }
+    case "cluster": {
+      const view = await adminRequest(adminTarget(values, process.env), "GET", "/cluster");
+      if (values.json) {
+        process.stdout.write(JSON.stringify(view) + "\n");
+        return;
+      }
+      const { asClusterView, formatClusterTable } = await import("./cluster-table.js");
+      process.stdout.write(formatClusterTable(asClusterView(view)));
+      return;
+    }
+    case "dev-cluster": {
+      const { devClusterOptions, runDevCluster } = await import("./dev-cluster.js");
+      await runDevCluster(devClusterOptions(values));
       return;
     }
     default:
