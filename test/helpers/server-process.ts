@@ -1,10 +1,10 @@
 // Plumbing for helpers that start local server processes: find a binary, pick a free
 // loopback port, probe with PING, wait for exit, and never leave a child behind.
-// (redis-server.ts has private copies of the first three; it can import these instead.)
+// The probes are the CLI's own (host/cli/redis-launcher.ts, used by `keystate dev-cluster`).
 import type { ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants } from "node:fs";
-import { createConnection, createServer } from "node:net";
-import { delimiter, join } from "node:path";
+import { answersPing, exited, findOnPath, freeLoopbackPort } from "../../host/cli/redis-launcher.js";
+
+export { answersPing, exited, findOnPath, freeLoopbackPort };
 
 const running = new Set<ChildProcess>();
 
@@ -19,56 +19,11 @@ export function killOnExit(child: ChildProcess): void {
   child.once("exit", () => running.delete(child));
 }
 
-export function findOnPath(binary: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    const candidate = join(dir, binary);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
 /** The path of `binary`, or an error that says which package provides it. */
 export function requireBinary(binary: string, installHint: string): string {
   const found = findOnPath(binary);
   if (found === undefined) throw new Error(`${binary} is not installed (not found on PATH). ${installHint}`);
   return found;
-}
-
-/** A port nothing listens on right now; someone else may take it before you bind it. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-/** True once a Redis server answers PING on a fresh connection. */
-export function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once("error", () => done(false));
-    socket.once("connect", () => socket.write("PING\r\n"));
-    socket.once("data", (data) => done(data.toString().startsWith("+PONG")));
-  });
-}
-
-export function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
 /** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
