@@ -2,6 +2,7 @@
 // each node a child process with its own id, ports and data dir, all sharing one admin
 // token; kill them with SIGKILL, pause them with SIGSTOP, restart them with the same id.
 import { join } from "node:path";
+import { assignShards } from "../../host/cluster/assignment.js";
 import { contractClient, type ContractClient } from "./grpc-client.js";
 import { deploy, exampleWasm, fetchJson } from "./deployed-node.js";
 import { REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
@@ -94,5 +95,156 @@ export async function stopAll(nodes: Iterable<ClusterNodeProcess | undefined>): 
     if (!node) continue;
     await node.kill("SIGKILL");
     await removeDir(node.dataDir);
+  }
+}
+
+/** One pino line of a node's log (`time` in ms since the epoch, as Date.now() on that node). */
+export interface LogEntry {
+  readonly time: number;
+  readonly msg?: string;
+  readonly shard?: number;
+  readonly epoch?: number;
+  readonly reason?: string;
+  readonly [field: string]: unknown;
+}
+
+/** Every JSON log line `node` printed so far, parsed, in the order printed. */
+export function logEntries(node: NodeProcess): LogEntry[] {
+  const entries: LogEntry[] = [];
+  for (const line of node.output.join("").split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      entries.push(JSON.parse(line) as LogEntry);
+    } catch {
+      // a line cut by the pipe: not a log entry we can read
+    }
+  }
+  return entries;
+}
+
+/**
+ * Settled and done rebalancing: every shard on the node the assignment (rendezvous hashing
+ * over `aliveIds`) gives it. settledOn alone also holds halfway through the hand-offs to a
+ * joining node.
+ */
+export function balancedOn(aliveIds: readonly string[]): (view: ClusterViewJson) => boolean {
+  return (view) => {
+    if (!settledOn(aliveIds)(view)) return false;
+    const target = assignShards(view.shardCount, aliveIds);
+    return view.nodes.every((n) => n.shards.every((shard) => target[shard] === n.id));
+  };
+}
+
+/** Shard -> owner id, as `view` says. */
+export function shardOwners(view: ClusterViewJson): Map<number, string> {
+  const owners = new Map<number, string>();
+  for (const node of view.nodes) for (const shard of node.shards) owners.set(shard, node.id);
+  return owners;
+}
+
+/** Calls `probe` until it returns something other than undefined; throws after `timeoutMs` naming `what`. */
+export async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** Waits until every node answers the counter and the shopping cart (modules deployed elsewhere reach it through the cluster). */
+export async function waitForServices(nodes: readonly NodeProcess[], timeoutMs = 20_000): Promise<void> {
+  await Promise.all(
+    nodes.map(async (node) => {
+      const counters = counterClient(node);
+      const carts = cartClient(node);
+      try {
+        await pollUntil(`port ${node.grpcPort} to answer Counter and ShoppingCart`, timeoutMs, async () => {
+          const ok = await Promise.all([
+            counters.methods.Get!({ counterId: "probe" }, { deadlineMs: 2000 }).then(() => true, () => false),
+            carts.methods.GetCart!({ userId: "probe" }, { deadlineMs: 2000 }).then(() => true, () => false),
+          ]);
+          return ok.every(Boolean) ? true : undefined;
+        }, 100);
+      } finally {
+        counters.close();
+        carts.close();
+      }
+    }),
+  );
+}
+
+// Helpers of the scale, identity, deploy and moved tests (cluster-*.test.ts). Imports are
+// hoisted, so this one may sit here, next to the functions that use it.
+import { shardOf as shardOfKey } from "../../host/journal/shards.js";
+
+/**
+ * The first key `${prefix}${i}` (i = 0, 1, ...) of `persistenceId` whose shard node `nodeId`
+ * owns in `view`, or holds by its own account (a map from heldShards / waitForHeldBy).
+ */
+export function keyOwnedBy(view: ClusterViewJson | ReadonlyMap<string, readonly number[]>, nodeId: string, persistenceId: string, prefix: string, shardCount = 256): string {
+  const list = view instanceof Map ? view.get(nodeId) : (view as ClusterViewJson).nodes.find((n) => n.id === nodeId)?.shards;
+  const count = view instanceof Map ? shardCount : (view as ClusterViewJson).shardCount;
+  const shards = new Set(list ?? []);
+  if (shards.size === 0) throw new Error(`node ${nodeId} owns no shard in ${JSON.stringify(view instanceof Map ? [...view] : view)}`);
+  for (let i = 0; ; i++) {
+    const key = `${prefix}${i}`;
+    if (shards.has(shardOfKey(persistenceId, key, count))) return key;
+  }
+}
+
+/** `method path` on `node`'s admin port with the cluster's admin token: status and parsed JSON body. */
+export function adminRequest(node: NodeProcess, method: string, path: string, body?: string | Buffer): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${CLUSTER_TOKEN}` };
+  if (typeof body === "string") headers["content-type"] = "application/json";
+  return fetchJson(`${node.adminUrl}${path}`, { method, headers, body: body === undefined || typeof body === "string" ? body : new Uint8Array(body) });
+}
+
+/** One module as GET /modules lists it: `version` is the store's active version, `services` is non-empty only while this node has that version loaded. */
+export interface ListedModule {
+  readonly name: string;
+  readonly version: number | null;
+  readonly services: string[];
+}
+
+/** GET /modules on `node`: the module named `name`, or undefined when the store has none by that name. */
+export async function listedModule(node: NodeProcess, name: string): Promise<ListedModule | undefined> {
+  const { status, body } = await adminRequest(node, "GET", "/modules");
+  if (status !== 200) throw new Error(`GET /modules answered ${status}: ${JSON.stringify(body)}`);
+  return (body as { modules: ListedModule[] }).modules.find((m) => m.name === name);
+}
+
+/**
+ * Each node's own account of the shards it holds: its GET /cluster entry for itself, which
+ * comes from the leases it holds now. (A node's entries for its peers come from the owner
+ * field of the leases in Redis, which still names a node that dropped a shard without
+ * releasing it, until someone else acquires it.)
+ */
+export async function heldShards(nodes: readonly ClusterNodeProcess[]): Promise<Map<string, number[]>> {
+  const held = new Map<string, number[]>();
+  for (const node of nodes) {
+    const view = await clusterView(node);
+    held.set(node.nodeId, view.nodes.find((n) => n.id === view.self)?.shards ?? []);
+  }
+  return held;
+}
+
+/** Polls until the shards `nodes` say they hold cover all `shardCount` shards exactly once (and `check` holds); throws after `timeoutMs` with the last accounts. */
+export async function waitForHeldBy(nodes: readonly ClusterNodeProcess[], timeoutMs = 20_000, check: (held: Map<string, number[]>) => boolean = () => true, shardCount = 256): Promise<Map<string, number[]>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Map<string, number[]> | undefined;
+  for (;;) {
+    last = await heldShards(nodes).catch(() => last);
+    if (last) {
+      const all = [...last.values()].flat();
+      if (all.length === shardCount && new Set(all).size === shardCount && check(last)) return last;
+    }
+    if (Date.now() > deadline) {
+      const held = last ? [...last].map(([id, shards]) => `${id}: ${shards.length}`).join(", ") : "none";
+      const missing = last ? Array.from({ length: shardCount }, (_, s) => s).filter((s) => ![...last!.values()].some((l) => l.includes(s))) : [];
+      throw new Error(`the nodes did not come to hold every shard once within ${timeoutMs} ms; they hold ${held}; held by none: ${missing.length} (${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ", ..." : ""})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
