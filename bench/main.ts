@@ -1,4 +1,4 @@
-// `npm run bench [-- startup|throughput|density ...] [--quick] [--json] [--no-restate]`:
+// `npm run bench [-- startup|throughput|density|cluster ...] [--quick] [--json] [--no-restate]`:
 // runs each chosen suite in its own process, then regenerates RESULTS.md from the latest
 // result of every suite and prints the goals (or, with --json, every result) at the end.
 import { spawnSync } from "node:child_process";

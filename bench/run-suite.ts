@@ -19,6 +19,8 @@ async function load(name: SuiteName): Promise<(ctx: SuiteContext) => Promise<Sui
       return (await import("./suites/throughput.js")).runThroughput;
     case "density":
       return (await import("./suites/density.js")).runDensity;
+    case "cluster":
+      return (await import("./suites/cluster.js")).runCluster;
   }
 }
 

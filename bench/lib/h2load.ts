@@ -21,6 +21,8 @@ export interface LoadOptions {
   readonly streamsPerConnection: number;
   /** Command prefix that pins h2load to a core, e.g. ["taskset", "-c", "1"]. */
   readonly pin?: readonly string[];
+  /** Also record every request's latency here (to merge several runs into one histogram). */
+  readonly record?: Recorder;
 }
 
 export interface LoadResult {
@@ -77,7 +79,10 @@ export async function runLoad(target: LoadTarget, options: LoadOptions): Promise
       // Columns: start time (us since epoch), HTTP status, microseconds to the end of the response.
       for (const line of (await readFile(log, "utf8")).split("\n")) {
         const duration = Number(line.split("\t")[2]);
-        if (duration > 0) recorder.recordUs(duration);
+        if (duration > 0) {
+          recorder.recordUs(duration);
+          options.record?.recordUs(duration);
+        }
       }
     }
     return {

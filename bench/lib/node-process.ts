@@ -10,7 +10,10 @@ export interface ServeProcess {
   readonly httpPort: number;
   /** Milliseconds from spawn to the "node started" line. */
   readonly startedMs: number;
+  /** SIGKILL: no hand-off, nothing flushed. */
   stop(): Promise<void>;
+  /** SIGTERM (a cluster node hands its shards off first), SIGKILL after `timeoutMs`; resolves once it has exited. */
+  terminate(timeoutMs?: number): Promise<void>;
 }
 
 export interface ServeOptions {
@@ -24,10 +27,17 @@ export interface ServeOptions {
   readonly lazyModules?: boolean;
   /** Resolve on the first log line whose msg starts with this (default "node started"; `--deploy` logs "deployed <file>" after it). */
   readonly readyMessage?: string;
+  /** `--admin-token T` instead of `--insecure-admin`. */
+  readonly adminToken?: string;
+  /** More `keystate serve` flags, e.g. ["--cluster", "bench", "--node-id", "n1"]. */
+  readonly serveArgs?: readonly string[];
+  /** Called with every stdout line (pino JSON) for the life of the process. */
+  readonly onLine?: (line: string) => void;
 }
 
 export function startServe(options: ServeOptions): Promise<ServeProcess> {
-  const args = [...(options.extraNodeArgs ?? []), KEYSTATE_BIN, "serve", "--data", options.dataDir, "--grpc-port", "0", "--http-port", "0", "--insecure-admin", "--log-level", "info"];
+  const args = [...(options.extraNodeArgs ?? []), KEYSTATE_BIN, "serve", "--data", options.dataDir, "--grpc-port", "0", "--http-port", "0", "--log-level", "info"];
+  args.push(...(options.adminToken === undefined ? ["--insecure-admin"] : ["--admin-token", options.adminToken]), ...(options.serveArgs ?? []));
   if (options.redisUrl) args.push("--redis", options.redisUrl);
   if (options.lazyModules) args.push("--lazy-modules");
   for (const file of options.deploy ?? []) args.push("--deploy", file);
@@ -50,6 +60,7 @@ export function startServe(options: ServeOptions): Promise<ServeProcess> {
       reject(new Error(`keystate serve exited (${code}) before starting:\n${output.join("").slice(-2000)}`));
     });
     createInterface({ input: child.stdout! }).on("line", (line) => {
+      options.onLine?.(line);
       output.push(line + "\n");
       if (!line.startsWith("{")) return;
       const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
@@ -63,6 +74,12 @@ export function startServe(options: ServeOptions): Promise<ServeProcess> {
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
           await exited;
+        },
+        async terminate(timeoutMs = 15_000) {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+          await exited;
+          clearTimeout(timer);
         },
       });
     });

@@ -9,6 +9,8 @@ export interface Pinning {
   readonly load: string[];
   readonly describe: string;
   pinPid(pid: number, to: "server" | "load"): void;
+  /** Lets `pid` (every thread) run on every core again. */
+  unpinPid(pid: number): void;
 }
 
 function hasTaskset(): boolean {
@@ -22,7 +24,7 @@ function hasTaskset(): boolean {
 
 export function choosePinning(): Pinning {
   if (os.availableParallelism() < 2 || !hasTaskset()) {
-    return { server: [], load: [], describe: "not pinned (needs 2 cores and taskset)", pinPid: () => undefined };
+    return { server: [], load: [], describe: "not pinned (needs 2 cores and taskset)", pinPid: () => undefined, unpinPid: () => undefined };
   }
   return {
     server: ["taskset", "-c", "0"],
@@ -30,6 +32,9 @@ export function choosePinning(): Pinning {
     describe: "server process(es) pinned to core 0; h2load and redis-server pinned to core 1 (taskset)",
     pinPid(pid, to) {
       execFileSync("taskset", ["-a", "-p", "-c", to === "server" ? "0" : "1", String(pid)], { stdio: "ignore" });
+    },
+    unpinPid(pid) {
+      execFileSync("taskset", ["-a", "-p", "-c", `0-${os.cpus().length - 1}`, String(pid)], { stdio: "ignore" });
     },
   };
 }
