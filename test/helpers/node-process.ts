@@ -48,7 +48,11 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
   const started = await new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`keystate serve did not start within 20 s:\n${output.join("")}`)), 20_000);
+    const timer = setTimeout(() => {
+      // Not left running: the caller never gets a handle to stop it.
+      child.kill("SIGKILL");
+      reject(new Error(`keystate serve did not start within 20 s:\n${output.join("")}`));
+    }, 20_000);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`keystate serve exited with ${code} before starting:\n${output.join("")}`));
