@@ -144,10 +144,12 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
           residents: entities,
           metricsRegistry: metrics.registry,
           onIdTaken: options.onIdTaken ?? (() => undefined),
+          beforeJoin: () => registry.loadFromStore({ lazy: config.lazyModules }),
         },
       );
+    } else {
+      await registry.loadFromStore({ lazy: config.lazyModules });
     }
-    await registry.loadFromStore({ lazy: config.lazyModules });
   } catch (err) {
     grpc.forceClose();
     router.close();

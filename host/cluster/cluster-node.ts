@@ -25,6 +25,8 @@ import { ShardOwnership } from "./shard-ownership.js";
 export const DEFAULT_LEASE_MS = 5000;
 /** Modules are reconciled with the store this often (notices make it faster). */
 const MODULE_RECONCILE_MS = 5000;
+/** Longest a forwarded call for a not-yet-loaded module waits for this node to load it. */
+const CATCH_UP_MS = 2000;
 /** How often the safety deadline of every held shard is checked. */
 const EXPIRY_CHECK_MS = 100;
 
@@ -46,6 +48,11 @@ export interface ClusterDeps {
   readonly metricsRegistry: Registry;
   /** Another process took this node id (this one was paused past its heartbeat): it must stop serving and exit. */
   readonly onIdTaken: () => void;
+  /**
+   * Runs once the store uses the cluster's keys and before this node joins: load the
+   * modules here, so no shard is acquired (and no call routed here) before its services exist.
+   */
+  readonly beforeJoin?: () => Promise<void>;
 }
 
 export interface ClusterView {
@@ -105,6 +112,7 @@ export class ClusterNode {
           ownership.refused(shard, epoch);
         },
       });
+      await deps.beforeJoin?.();
       const membership = new Membership(control, layout, config.nodeId, config.advertise, config.leaseMs);
       await membership.join();
       const routing = new RoutingTable(control, layout);
@@ -129,7 +137,9 @@ export class ClusterNode {
       });
       const modules = new ModuleSync(deps.registry, deps.store.modules);
       const node = new ClusterNode(config, layout, control, subscriber, membership, ownership, routing, rebalancer, events, modules, forwarder);
-      deps.router.usePlacement(placement);
+      // Bounded: a forwarded call waits at most this long for modules it has not loaded yet.
+      const catchUp = () => Promise.race([modules.reconcile(), new Promise<void>((resolve) => setTimeout(resolve, CATCH_UP_MS).unref())]);
+      deps.router.usePlacement(placement, catchUp);
       await node.#run(deps, timings.renewEveryMs);
       log().info({ nodeId: config.nodeId, cluster: config.name, shards: ownership.count, shardCount }, "joined the cluster");
       return node;

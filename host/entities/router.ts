@@ -39,6 +39,7 @@ export class Router {
   readonly #checkTarget: TargetCheck;
   /** The cluster's answer to "is this entity's shard mine?"; undefined on a single node. */
   #placement: Placement | undefined;
+  #catchUp: (() => Promise<void>) | undefined;
 
   constructor(registry: ModuleRegistry, entities: EntityManager, options: RouterOptions = {}) {
     this.#registry = registry;
@@ -47,9 +48,14 @@ export class Router {
     this.#effects = new EffectRunner((service, method, payload, hops) => this.call(service, method, payload, { hops }), options.sideEffectRetry);
   }
 
-  /** From now on, keyed calls run at the owner of their entity's shard (the cluster). */
-  usePlacement(placement: Placement): void {
+  /**
+   * From now on, keyed calls run at the owner of their entity's shard (the cluster).
+   * `catchUp` loads what the cluster has deployed: a call forwarded here for a service this
+   * node has not loaded yet (a deploy moments ago on another node) waits for it once.
+   */
+  usePlacement(placement: Placement, catchUp?: () => Promise<void>): void {
     this.#placement = placement;
+    this.#catchUp = catchUp;
   }
 
   /** Opens a server-streaming call (replicated entities only); throws, opening nothing, when the method cannot stream. */
@@ -70,7 +76,12 @@ export class Router {
     const hops = options.hops ?? 0;
     // Async side effects are not checked before they are stored. (The name is built only for the error.)
     if (hops > MAX_EFFECT_HOPS) checkHops(`${serviceName}/${methodName}`, hops);
-    const service = this.#registry.service(serviceName);
+    let service = this.#registry.service(serviceName);
+    if (!service && options.forwarded && this.#catchUp) {
+      // The sending node serves it, so the cluster has it: this node is behind by a notice.
+      await this.#catchUp();
+      service = this.#registry.service(serviceName);
+    }
     const method = service?.methods.get(methodName);
     if (!service || !method) {
       throw new KeystateError("UNKNOWN_METHOD", `no method ${serviceName}/${methodName} is deployed`);
