@@ -10,7 +10,7 @@ import { log } from "../log.js";
 import { assignShards } from "./assignment.js";
 import type { ClusterMetrics } from "./cluster-metrics.js";
 import type { ControlRedis, MemberInfo, Membership } from "./membership.js";
-import type { RoutingTable } from "./routing-table.js";
+import type { LeaseView, RoutingTable } from "./routing-table.js";
 import type { ShardOwnership } from "./shard-ownership.js";
 
 /** Shards one node hands off per round, so a join moves load in steps instead of stalling everything at once. */
@@ -107,7 +107,7 @@ export class Rebalancer {
     for (let shard = 0; shard < ownership.shardCount; shard++) {
       const held = ownership.epochOf(shard) !== 0;
       const to = target[shard];
-      if (!held && to === selfId && this.#acquirable(routing.ownerOf(shard))) acquire.push(shard);
+      if (!held && to === selfId && this.#acquirable(routing.lease(shard))) acquire.push(shard);
       // Only to a live node: a shard assigned to nobody (the last node leaving) is released on stop.
       if (held && !ownership.isLeaving(shard) && to !== undefined && to !== selfId) handOff.push(shard);
     }
@@ -118,9 +118,15 @@ export class Rebalancer {
     return handOff.length > moving.length;
   }
 
-  /** Worth trying to acquire: free, ours from an earlier life, or held by a node that is not alive. */
-  #acquirable(owner: string): boolean {
-    return owner === "" || owner === this.#deps.selfId || this.#members.get(owner)?.alive !== true;
+  /**
+   * Worth trying to acquire: free, ours from an earlier life, held by a node that is not
+   * alive, or expired (a live node dropped it at its safety deadline and it is not that
+   * node's to take back). The acquire script decides on Redis's clock; this only skips
+   * shards that are surely taken.
+   */
+  #acquirable(lease: LeaseView): boolean {
+    const owner = lease.owner;
+    return owner === "" || owner === this.#deps.selfId || this.#members.get(owner)?.alive !== true || lease.until < Date.now();
   }
 
   async #acquire(shards: number[]): Promise<number> {

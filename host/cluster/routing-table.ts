@@ -36,11 +36,11 @@ export class RoutingTable {
     return this.#leases[shard]!.owner;
   }
 
-  /** Shards by owner id (for /cluster). */
-  shardsByOwner(): Map<string, number[]> {
+  /** Shards by owner id (for /cluster); a lease that ran out (by this node's clock) counts for nobody. */
+  shardsByOwner(now = Date.now()): Map<string, number[]> {
     const by = new Map<string, number[]>();
     this.#leases.forEach((lease, shard) => {
-      if (lease.owner === "") return;
+      if (lease.owner === "" || lease.until < now) return;
       let list = by.get(lease.owner);
       if (!list) by.set(lease.owner, (list = []));
       list.push(shard);

@@ -140,8 +140,10 @@ export class ModuleRegistry {
     const stored = await this.#readStored(name, activeVersion);
     if (!stored) return false;
     const { loaded, pool } = await this.#prepareStored(name, activeVersion, stored);
-    // Another follow (or a local deploy) may have moved on while this one compiled.
-    if ((this.#modules.get(name)?.version ?? 0) > activeVersion) return false;
+    // The cluster may have moved on while this compiled (another deploy or rollback): only
+    // what the store still says is active goes live (versions need not grow: rollbacks).
+    const now = (await this.#store.modules.list()).find((m) => m.name === name)?.activeVersion;
+    if (now !== activeVersion) return false;
     this.#activate(loaded, pool);
     log().info({ module: name, version: activeVersion }, "module version loaded from the cluster");
     return true;
