@@ -59,6 +59,9 @@ export interface NodeConfig {
   readonly lazyModules?: boolean;
 }
 
+/** On a graceful stop in a cluster, calls in flight get this long to finish. */
+const DRAIN_CALLS_MS = 5000;
+
 export interface ClusterOptions {
   /** Which Keystate cluster on that Redis to join. Default "default". */
   readonly name?: string;
@@ -172,9 +175,14 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     cluster,
     onCrdtDelta: (observer) => entities.replicated.onDelta(observer),
     async stop() {
-      // Graceful: every shard handed off to the other nodes before this one goes.
-      await cluster?.leave();
-      await cluster?.stop();
+      if (cluster) {
+        // Graceful: every shard handed off to the other nodes before this one goes; then calls
+        // in flight (forwards to the new owners among them) finish, bounded, before the
+        // server and the peer channels close. New calls are refused, so clients go elsewhere.
+        await cluster.leave();
+        await Promise.race([grpc.close(), new Promise((resolve) => setTimeout(resolve, DRAIN_CALLS_MS).unref())]);
+        await cluster.stop();
+      }
       grpc.forceClose();
       await admin.close();
       router.close();
