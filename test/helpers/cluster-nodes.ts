@@ -248,3 +248,25 @@ export async function waitForHeldBy(nodes: readonly ClusterNodeProcess[], timeou
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * Resolves once everything `node` wrote to stdout and stderr has been read. A child's "exit"
+ * can come before the last of its output has been read from the pipes (NodeProcess.kill
+ * resolves on "exit"): read a stopped node's log only after this.
+ */
+export async function outputComplete(node: NodeProcess, timeoutMs = 10_000): Promise<void> {
+  const streams = [node.child.stdout, node.child.stderr].filter((s) => s !== null);
+  await Promise.all(
+    streams.map((stream) =>
+      stream.closed || stream.destroyed
+        ? undefined
+        : new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`output of port ${node.grpcPort} still open ${timeoutMs} ms after exit`)), timeoutMs);
+            stream.once("close", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+    ),
+  );
+}
