@@ -189,11 +189,12 @@ export class Rebalancer {
     this.#deps.changed();
   }
 
-  /** Renews every lease held (one script per shard, pipelined). */
+  /** Renews every lease held (one script per shard, pipelined), and tries to resume lapsed ones. */
   async renewAll(): Promise<void> {
     const { ownership, redis, layout, selfId, leaseMs, metrics } = this.#deps;
-    await Promise.all(
-      ownership.held().map(async (shard) => {
+    await Promise.all([
+      ...ownership.lapsed().map(([shard, epoch]) => this.#resume(shard, epoch)),
+      ...ownership.held().map(async (shard) => {
         const epoch = ownership.epochOf(shard);
         const sentAt = performance.now();
         let until: number;
@@ -212,7 +213,26 @@ export class Rebalancer {
           ownership.lose(shard, "renewal refused");
         }
       }),
-    );
+    ]);
+  }
+
+  /**
+   * A shard dropped at the safety deadline whose lease is still ours in Redis (same epoch,
+   * unexpired: nobody acquired it) is served again at once instead of after its expiry.
+   */
+  async #resume(shard: number, epoch: number): Promise<void> {
+    const { ownership, redis, layout, selfId, leaseMs } = this.#deps;
+    const sentAt = performance.now();
+    const until = await redis.ksLeaseRenew(layout.leaseKey(shard), selfId, epoch, leaseMs).catch(() => undefined);
+    if (until === undefined) return; // Redis still away: try again next time
+    if (until === 0 || ownership.epochOf(shard) !== 0) {
+      ownership.forgetLapsed(shard);
+      return;
+    }
+    ownership.confirm(shard, epoch, sentAt);
+    this.#deps.routing.set(shard, { owner: selfId, epoch, until });
+    log().info({ shard, epoch }, "shard resumed");
+    this.#deps.changed();
   }
 }
 

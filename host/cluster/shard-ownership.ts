@@ -15,6 +15,12 @@ export class ShardOwnership implements ShardFencing {
   readonly #validUntil: Float64Array;
   /** Shards being handed off: writes of commands in flight still go out, new commands wait. */
   readonly #leaving = new Set<number>();
+  /**
+   * Shards dropped at the safety deadline, with their epoch: their lease may still be ours in
+   * Redis (renewals were only slow, or Redis briefly away). A renewal under that epoch that
+   * succeeds proves nobody else acquired it, so the shard resumes without waiting for expiry.
+   */
+  readonly #lapsed = new Map<number, number>();
   #count = 0;
   readonly #onLost: (shard: number, epoch: number, reason: LossReason) => void;
 
@@ -67,6 +73,7 @@ export class ShardOwnership implements ShardFencing {
   confirm(shard: number, epoch: number, sentAt: number): void {
     const previous = this.#epoch[shard]!;
     if (previous === 0) this.#count++;
+    this.#lapsed.delete(shard);
     this.#epoch[shard] = epoch;
     // Renewals may answer out of order: a later-sent one never shortens the deadline.
     const earlier = previous === epoch ? this.#validUntil[shard]! : 0;
@@ -77,9 +84,20 @@ export class ShardOwnership implements ShardFencing {
     if (this.#epoch[shard]! > 0) this.#leaving.add(shard);
   }
 
+  /** Shards that lapsed at the safety deadline and may resume (see #lapsed). */
+  lapsed(): Array<[shard: number, epoch: number]> {
+    return [...this.#lapsed];
+  }
+
+  /** A lapsed shard's renewal was refused (or it was acquired anew): it cannot resume. */
+  forgetLapsed(shard: number): void {
+    this.#lapsed.delete(shard);
+  }
+
   lose(shard: number, reason: LossReason): void {
     const epoch = this.#epoch[shard]!;
     if (epoch === 0) return;
+    if (reason === "not renewed in time") this.#lapsed.set(shard, epoch);
     this.#epoch[shard] = 0;
     this.#validUntil[shard] = 0;
     this.#leaving.delete(shard);

@@ -1,6 +1,7 @@
 // Real `keystate serve` processes joined to one cluster on a real Redis, for cluster tests:
 // each node a child process with its own id, ports and data dir, all sharing one admin
 // token; kill them with SIGKILL, pause them with SIGSTOP, restart them with the same id.
+import { shardOf as shardOfKey } from "../../host/journal/shards.js";
 import { join } from "node:path";
 import { assignShards } from "../../host/cluster/assignment.js";
 import { contractClient, type ContractClient } from "./grpc-client.js";
@@ -175,9 +176,7 @@ export async function waitForServices(nodes: readonly NodeProcess[], timeoutMs =
   );
 }
 
-// Helpers of the scale, identity, deploy and moved tests (cluster-*.test.ts). Imports are
-// hoisted, so this one may sit here, next to the functions that use it.
-import { shardOf as shardOfKey } from "../../host/journal/shards.js";
+// Helpers of the scale, identity, deploy and moved tests (cluster-*.test.ts).
 
 /**
  * The first key `${prefix}${i}` (i = 0, 1, ...) of `persistenceId` whose shard node `nodeId`
