@@ -94,8 +94,10 @@ export class Rebalancer {
   async #round(): Promise<boolean> {
     const { ownership, routing, selfId } = this.#deps;
     const started = performance.now();
-    const members = await this.refreshMembers();
-    await routing.refresh();
+    // A slow Redis (or a starved event loop) may time out some of these reads: the round goes
+    // on with what it knew, since every acquisition is decided by the lease script anyway.
+    const members = await this.refreshMembers().catch(() => [...this.#members.values()]);
+    await routing.refresh().catch((err: unknown) => log().debug({ err }, "routing refresh failed; using the last table"));
     this.#deps.changed();
     const draining = this.#deps.membership.draining;
     const eligible = members.filter((m) => m.alive && !m.draining && m.id !== selfId).map((m) => m.id);

@@ -10,6 +10,13 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const KEYSTATE_BIN = join(REPO_ROOT, "bin", "keystate.js");
 
+/**
+ * Nodes on Redis are clusters (of one, mostly): a node restarted after a kill -9 serves its
+ * shards once the killed process's leases lapse. Tests use a 3 s lease (instead of 5 s) so
+ * a restart costs less; a --lease-ms flag of a test wins over it.
+ */
+const TEST_LEASE_MS = "3000";
+
 export interface NodeProcess {
   readonly child: ChildProcess;
   readonly grpcPort: number;
@@ -43,7 +50,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   const args = [KEYSTATE_BIN, "serve", "--grpc-port", "0", "--http-port", "0", "--data", options.dataDir, ...(options.extraArgs ?? [])];
   if (options.redisUrl) args.push("--redis", options.redisUrl);
   if (options.redisUrl && options.cluster) args.push("--cluster", options.cluster);
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KEYSTATE_LOG_LEVEL: "info" } });
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { KEYSTATE_LEASE_MS: TEST_LEASE_MS, ...process.env, KEYSTATE_LOG_LEVEL: "info" } });
   const output: string[] = [];
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));

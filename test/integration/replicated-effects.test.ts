@@ -27,9 +27,12 @@ test.after.always(async () => {
   await redis?.stop();
 });
 
-/** A node on database `db` of the shared Redis (SELECT n in the URL): each test gets its own. */
+/**
+ * A node on database `db` of the shared Redis (SELECT n in the URL): each test gets its own.
+ * A short lease: a node started after a kill -9 serves once the killed node's lease lapses.
+ */
 function serve(t: ExecutionContext, db: number, dataDir?: string): Promise<NodeProcess & { dataDir: string }> {
-  return serveWith(t, undefined, `${redis!.url}/${db}`, dataDir);
+  return serveWith(t, undefined, `${redis!.url}/${db}`, dataDir, ["--lease-ms", "3000"]);
 }
 
 interface Clients {
