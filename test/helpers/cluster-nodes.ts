@@ -269,3 +269,34 @@ export async function outputComplete(node: NodeProcess, timeoutMs = 10_000): Pro
     ),
   );
 }
+
+/**
+ * After a kill at `killedAt`: `answer(call, check)` calls until the cluster answers (retrying
+ * only UNAVAILABLE, the status of a shard with no reachable owner yet, and failing on any
+ * other status or after `giveUpMs`), checks the reply, and records when it answered in `after`.
+ */
+export function failoverPoller(killedAt: number, giveUpMs: number): {
+  answer<T>(call: () => Promise<T>, check: (reply: T) => void): Promise<void>;
+  readonly after: number[];
+} {
+  const after: number[] = [];
+  return {
+    after,
+    async answer(call, check) {
+      for (;;) {
+        try {
+          const reply = await call();
+          after.push(Date.now() - killedAt);
+          check(reply);
+          return;
+        } catch (err) {
+          if ((err as { code?: number }).code !== UNAVAILABLE_CODE || Date.now() - killedAt > giveUpMs) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    },
+  };
+}
+
+/** grpc status UNAVAILABLE. */
+const UNAVAILABLE_CODE = 14;

@@ -6,9 +6,9 @@
 // version). The killed node restarts with the same id and data dir, the cluster settles on
 // three nodes again, and everything still reads back.
 import test from "ava";
-import { status, type ServiceError } from "@grpc/grpc-js";
 import { shardOf } from "../../host/journal/shards.js";
 import {
+  failoverPoller,
   balancedOn,
   cartClient,
   clusterView,
@@ -118,22 +118,10 @@ test("kill -9 of a node: its shards are served elsewhere within lease + acquisit
   const survivors = [n1!, n3!];
   const killedAt = Date.now();
   await n2!.kill("SIGKILL");
-  const answeredAfter: number[] = [];
-  const untilAnswered = async (call: () => Promise<unknown>, check: (reply: any) => void) => {
-    for (;;) {
-      try {
-        const reply = await call();
-        answeredAfter.push(Date.now() - killedAt);
-        check(reply);
-        return;
-      } catch (err) {
-        const code = (err as ServiceError).code;
-        // Retryable while the shard has no reachable owner; anything else is a failure.
-        if (code !== status.UNAVAILABLE) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-  };
+  // Retryable while the shard has no reachable owner; anything else is a failure.
+  const poller = failoverPoller(killedAt, 60_000);
+  const untilAnswered = poller.answer;
+  const answeredAfter = poller.after;
   await Promise.all([
     ...onNode2.counters.map((i) =>
       untilAnswered(

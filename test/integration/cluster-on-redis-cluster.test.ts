@@ -7,7 +7,6 @@
 // with SIGKILL: node 2 must serve every key within one lease plus a few seconds, with
 // every acknowledged write there exactly once, and write on from it.
 import test from "ava";
-import { status, type ServiceError } from "@grpc/grpc-js";
 import { Cluster, Redis } from "ioredis";
 import { RedisLayout } from "../../host/journal/redis-keys.js";
 import { shardOf } from "../../host/journal/shards.js";
@@ -15,6 +14,7 @@ import {
   cartClient,
   counterClient,
   deployExamples,
+  failoverPoller,
   settledOn,
   startClusterNode,
   stopAll,
@@ -226,22 +226,10 @@ test("two nodes with --redis-cluster on a 3-master Redis Cluster: modules follow
   // kill -9 of node 1: node 2 takes its shards once their leases lapse and serves every key.
   const killedAt = Date.now();
   await n1.kill("SIGKILL");
-  const answeredAfter: number[] = [];
-  const untilAnswered = async (call: () => Promise<any>, check: (reply: any) => void) => {
-    for (;;) {
-      try {
-        const reply = await call();
-        answeredAfter.push(Date.now() - killedAt);
-        check(reply);
-        return;
-      } catch (err) {
-        // Retryable while the shard has no reachable owner; anything else is a failure.
-        if ((err as ServiceError).code !== status.UNAVAILABLE) throw err;
-        if (Date.now() - killedAt > 4 * FAILOVER_BOUND_MS) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-  };
+  // Retryable while the shard has no reachable owner; anything else is a failure.
+  const poller = failoverPoller(killedAt, 4 * FAILOVER_BOUND_MS);
+  const untilAnswered = poller.answer;
+  const answeredAfter = poller.after;
   await Promise.all([
     ...onNode1.counters.map((i) =>
       untilAnswered(
