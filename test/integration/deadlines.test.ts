@@ -110,11 +110,20 @@ function keepBusy(slow: ContractClient, key: string, commands: number): Promise<
   return Promise.all(Array.from({ length: commands }, () => slow.methods.Work!({ key, spins: SPINS })));
 }
 
+/**
+ * Resolves once the node has received `commands` Work calls over gRPC in all (its call
+ * counter counts a call when it arrives): the busy commands are queued before the late call
+ * is sent. (A fixed few-ms sleep was not enough on a loaded box: the late call overtook them.)
+ */
+async function received(node: NodeProcess, commands: number): Promise<void> {
+  await waitFor(async () => ((await scrapeMetrics(node.adminUrl)).samples.get(`keystate_calls_total${callLabels(SLOW, "Work", "grpc")}`) ?? 0) >= commands);
+}
+
 test("a call that arrives with its deadline already passed is answered DEADLINE_EXCEEDED and never runs", async (t) => {
-  const { slow } = await slowNode(t);
+  const { node, slow } = await slowNode(t);
   // 10 commands of 10+ ms each queued first; the late call's 20 ms deadline passes before its turn.
   const busy = keepBusy(slow, "k", 10);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await received(node, 10);
   const late = await statusOf(slow.methods.Work!({ key: "k", spins: 0 }, { deadlineMs: 20 }));
   t.is(late.code, status.DEADLINE_EXCEEDED);
   await busy;
@@ -134,7 +143,7 @@ test("an HTTP/JSON call with a grpc-timeout header that passes while it is queue
   // reach the node before the HTTP call); the HTTP call's 20 ms deadline passes before its turn.
   t.is(await count(slow, "t"), 0);
   const busy = keepBusy(slow, "t", 10);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await received(node, 10);
   const late = await work({ "grpc-timeout": "20m" });
   t.is(late.status, 504);
   t.like(await late.json(), { error: { status: "DEADLINE_EXCEEDED" } });
