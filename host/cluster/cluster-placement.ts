@@ -81,7 +81,8 @@ export class ClusterPlacement implements Placement {
       const gone = callerGone(context);
       if (gone) throw gone;
       const now = Date.now();
-      if (now >= giveUpAt) throw this.moved(shard);
+      // The caller's own deadline answers DEADLINE_EXCEEDED; the wait's bound, NOT_OWNER (retryable).
+      if (now >= giveUpAt) throw callerGone(context) ?? this.moved(shard);
       if (now >= rereadAt && this.#deps.ownership.epochOf(shard) === 0) {
         rereadAt = now + REREAD_MS;
         await this.#deps.routing.refreshShard(shard).catch(() => undefined);
