@@ -2,7 +2,8 @@
 // host/ is internal.
 import type * as Build from "./build/build-module.js";
 
-export { startNode, type KeystateNode, type NodeConfig } from "./node.js";
+export { startNode, type ClusterOptions, type KeystateNode, type NodeConfig } from "./node.js";
+export type { ClusterView } from "./cluster/cluster-node.js";
 export { KeystateError, isKeystateError, toStatus, type ErrorCode } from "./errors.js";
 export type { BuildResult } from "./build/build-module.js";
 
