@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system tools Keystate's tests and benchmarks need, only when missing:
 #   redis-server  (the Redis backend's tests start a real server)
+#   redis-cli     (Debian package redis-tools; the Redis Cluster tests create their cluster with it)
 #   h2load        (Debian package nghttp2-client; loads the gRPC ingress in benchmarks)
 # Idempotent and silent when everything is present. Installing needs root (apt-get).
 set -euo pipefail
 
-declare -A package_for=([redis-server]=redis-server [h2load]=nghttp2-client)
+declare -A package_for=([redis-server]=redis-server [redis-cli]=redis-tools [h2load]=nghttp2-client)
 missing=()
-for tool in redis-server h2load; do
+for tool in redis-server redis-cli h2load; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_for[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -26,6 +27,6 @@ echo "ensure-system-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for tool in redis-server h2load; do
+for tool in redis-server redis-cli h2load; do
   command -v "$tool" >/dev/null 2>&1 || { echo "ensure-system-deps: $tool is still missing after install" >&2; exit 1; }
 done
