@@ -64,18 +64,27 @@ async function launchOn(binary: string, port: number, dataDir: string): Promise<
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir, "--save", "", "--daemonize", "no", "--appendonly", "yes"];
   // detached: a Ctrl-C in the terminal must not stop Redis before the nodes have handed off their shards.
   const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  await untilAnswersPing(child, port, START_TIMEOUT_MS, "redis-server");
+  return child;
+}
+
+/**
+ * Resolves once the redis-server `child` answers PING on `port`; rejects with the tail of its
+ * output when it exits first or does not answer within `timeoutMs` (then it is SIGKILLed).
+ */
+export async function untilAnswersPing(child: ChildProcess, port: number, timeoutMs: number, what: string): Promise<void> {
   let output = "";
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}:\n${output}`);
-    if (await answersPing(port)) return child;
+    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}:\n${output}`);
+    if (await answersPing(port)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   child.kill("SIGKILL");
-  throw new Error(`redis-server did not answer PING on port ${port} within ${START_TIMEOUT_MS} ms:\n${output}`);
+  throw new Error(`${what} did not answer PING on port ${port} within ${timeoutMs} ms:\n${output}`);
 }
 
 export async function launchRedis(dataDir: string): Promise<LaunchedRedis> {

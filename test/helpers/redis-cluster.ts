@@ -5,7 +5,7 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
 import { makeTempDir, removeDir } from "./temp-dir.js";
-import { answersPing, freeLoopbackPort, killOnExit, requireBinary, terminate } from "./server-process.js";
+import { freeLoopbackPort, killOnExit, requireBinary, terminate, untilAnswersPing } from "./server-process.js";
 
 export interface RedisClusterOptions {
   /** Master count; Redis Cluster needs at least 3. Default 3. */
@@ -57,19 +57,8 @@ async function launch(binary: string, port: number, busPort: number, dir: string
   args.push("--appendonly", "yes", "--appendfsync", "always", "--save", "");
   const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
   killOnExit(child);
-  let output = "";
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-
-  const deadline = Date.now() + NODE_START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server (cluster node, port ${port}) exited with code ${child.exitCode}:\n${output}`);
-    if (await answersPing(port)) return child;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  child.kill("SIGKILL");
-  throw new Error(`redis-server (cluster node) did not answer PING on port ${port} within ${NODE_START_TIMEOUT_MS} ms:\n${output}`);
+  await untilAnswersPing(child, port, NODE_START_TIMEOUT_MS, `redis-server (cluster node, port ${port})`);
+  return child;
 }
 
 async function startNode(binary: string): Promise<ClusterNode> {

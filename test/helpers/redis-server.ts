@@ -1,7 +1,7 @@
 // Starts a real redis-server for a test: loopback only, a port of its own, a data dir
 // of its own. No mocks: if the binary is missing the test fails and says how to get it.
 import { spawn, type ChildProcess } from "node:child_process";
-import { answersPing, exited, findOnPath, freeLoopbackPort } from "./server-process.js";
+import { exited, findOnPath, freeLoopbackPort, untilAnswersPing } from "./server-process.js";
 import { makeTempDir, removeDir } from "./temp-dir.js";
 
 export interface RedisServerOptions {
@@ -41,19 +41,8 @@ async function launch(binary: string, port: number, dataDir: string, appendOnly:
   const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
-  let output = "";
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}:\n${output}`);
-    if (await answersPing(port)) return child;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  child.kill("SIGKILL");
-  throw new Error(`redis-server did not answer PING on port ${port} within ${START_TIMEOUT_MS} ms:\n${output}`);
+  await untilAnswersPing(child, port, START_TIMEOUT_MS, "redis-server");
+  return child;
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RunningRedis> {

@@ -2,9 +2,9 @@
 // loopback port, probe with PING, wait for exit, and never leave a child behind.
 // The probes are the CLI's own (host/cli/redis-launcher.ts, used by `keystate dev-cluster`).
 import type { ChildProcess } from "node:child_process";
-import { answersPing, exited, findOnPath, freeLoopbackPort } from "../../host/cli/redis-launcher.js";
+import { answersPing, exited, findOnPath, freeLoopbackPort, untilAnswersPing } from "../../host/cli/redis-launcher.js";
 
-export { answersPing, exited, findOnPath, freeLoopbackPort };
+export { answersPing, exited, findOnPath, freeLoopbackPort, untilAnswersPing };
 
 const running = new Set<ChildProcess>();
 
