@@ -300,3 +300,21 @@ export function failoverPoller(killedAt: number, giveUpMs: number): {
 
 /** grpc status UNAVAILABLE. */
 const UNAVAILABLE_CODE = 14;
+
+/** One line of a shopping cart as GetCart answers it. */
+export type CartLine = { productId: string; name: string; quantity: number };
+
+/** A cart's lines without extra fields, by product id: comparable with deepEqual whatever order the node answered in. */
+export function sortedCartLines(items: readonly CartLine[]): CartLine[] {
+  return items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity })).sort((a, b) => a.productId.localeCompare(b.productId));
+}
+
+/** Runs `tasks` with at most `width` in flight. */
+export async function inPool(width: number, tasks: ReadonlyArray<() => Promise<void>>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < tasks.length) await tasks[next++]!();
+    }),
+  );
+}

@@ -8,17 +8,20 @@
 import test from "ava";
 import { shardOf } from "../../host/journal/shards.js";
 import {
-  failoverPoller,
   balancedOn,
   cartClient,
   clusterView,
   counterClient,
   deployExamples,
+  failoverPoller,
+  inPool,
   shardOwners,
+  sortedCartLines,
   startClusterNode,
   stopAll,
   waitForCluster,
   waitForServices,
+  type CartLine,
   type ClusterNodeProcess,
 } from "../helpers/cluster-nodes.js";
 import type { ContractClient } from "../helpers/grpc-client.js";
@@ -44,26 +47,10 @@ interface Clients {
   readonly cart: ContractClient;
 }
 
-/** Runs `tasks` with at most `width` in flight. */
-async function inPool(width: number, tasks: ReadonlyArray<() => Promise<void>>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < tasks.length) await tasks[next++]!();
-    }),
-  );
-}
-
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
-
-type CartLine = { productId: string; name: string; quantity: number };
 
 function expectedCart(i: number): CartLine[] {
   return Array.from({ length: ITEMS_PER_CART }, (_, m) => ({ productId: productOf(i, m), name: `Item ${i}/${m}`, quantity: m + 1 }));
-}
-
-function sortedLines(items: CartLine[]): CartLine[] {
-  return items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity })).sort((a, b) => a.productId.localeCompare(b.productId));
 }
 
 test("kill -9 of a node: its shards are served elsewhere within lease + acquisition, no acknowledged write lost or doubled; it rejoins with the same id", async (t) => {
@@ -132,7 +119,7 @@ test("kill -9 of a node: its shards are served elsewhere within lease + acquisit
     ...onNode2.carts.map((i) =>
       untilAnswered(
         () => clientsOf(pick(survivors)).cart.methods.GetCart!({ userId: cartKey(i) }, { deadlineMs: 15_000 }),
-        (reply) => t.deepEqual(sortedLines(reply.items), expectedCart(i), `${cartKey(i)} right after the failover`),
+        (reply) => t.deepEqual(sortedCartLines(reply.items), expectedCart(i), `${cartKey(i)} right after the failover`),
       ),
     ),
   ]);
@@ -152,7 +139,7 @@ test("kill -9 of a node: its shards are served elsewhere within lease + acquisit
       }),
       ...Array.from({ length: CARTS }, (_, i) => async () => {
         const reply = await clientsOf(pick(through)).cart.methods.GetCart!({ userId: cartKey(i) });
-        t.deepEqual(sortedLines(reply.items), expectedCart(i), `${cartKey(i)} ${when}`);
+        t.deepEqual(sortedCartLines(reply.items), expectedCart(i), `${cartKey(i)} ${when}`);
       }),
     ]);
   };

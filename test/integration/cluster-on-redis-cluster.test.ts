@@ -15,10 +15,14 @@ import {
   counterClient,
   deployExamples,
   failoverPoller,
+  inPool,
+  pollUntil,
   settledOn,
+  sortedCartLines,
   startClusterNode,
   stopAll,
   waitForCluster,
+  type CartLine,
   type ClusterNodeProcess,
   type ClusterViewJson,
 } from "../helpers/cluster-nodes.js";
@@ -42,34 +46,10 @@ const cartKey = (i: number) => `rc-cart-${i}`;
 /** How often counter i is incremented (1..3): the counters end at values of their own. */
 const timesOf = (i: number) => 1 + (i % 3);
 
-type CartLine = { productId: string; name: string; quantity: number };
 const cartLines = (i: number): CartLine[] => [
   { productId: `p-${i}-a`, name: `A ${i}`, quantity: 1 },
   { productId: `p-${i}-b`, name: `B ${i}`, quantity: 2 },
 ];
-const sortedLines = (items: CartLine[]): CartLine[] =>
-  items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity })).sort((a, b) => a.productId.localeCompare(b.productId));
-
-/** Calls `probe` until it returns a value; throws after `timeoutMs` naming `what`. */
-async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
-/** Runs `tasks` with at most `width` in flight. */
-async function inPool(width: number, tasks: ReadonlyArray<() => Promise<void>>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < tasks.length) await tasks[next++]!();
-    }),
-  );
-}
 
 /** The time (node's Date.now()) `node` logged `msg` for `module`, if it did. */
 function loggedAt(node: NodeProcess, msg: string, module: string): number | undefined {
@@ -193,7 +173,7 @@ test("two nodes with --redis-cluster on a 3-master Redis Cluster: modules follow
         t.is(Number((await via(node).counter.methods.Get!({ counterId: counterKey(i) })).value), timesOf(i), `${counterKey(i)} via ${node.grpcPort}`);
       }),
       ...Array.from({ length: CARTS }, (_, i) => async () => {
-        t.deepEqual(sortedLines((await via(node).cart.methods.GetCart!({ userId: cartKey(i) })).items), cartLines(i), `${cartKey(i)} via ${node.grpcPort}`);
+        t.deepEqual(sortedCartLines((await via(node).cart.methods.GetCart!({ userId: cartKey(i) })).items), cartLines(i), `${cartKey(i)} via ${node.grpcPort}`);
       }),
     ]);
   }
@@ -240,7 +220,7 @@ test("two nodes with --redis-cluster on a 3-master Redis Cluster: modules follow
     ...onNode1.carts.map((i) =>
       untilAnswered(
         () => via(n2).cart.methods.GetCart!({ userId: cartKey(i) }, { deadlineMs: 10_000 }),
-        (reply) => t.deepEqual(sortedLines(reply.items), cartLines(i), `${cartKey(i)} right after the failover`),
+        (reply) => t.deepEqual(sortedCartLines(reply.items), cartLines(i), `${cartKey(i)} right after the failover`),
       ),
     ),
   ]);
@@ -259,7 +239,7 @@ test("two nodes with --redis-cluster on a 3-master Redis Cluster: modules follow
       t.is(Number((await via(n2).counter.methods.Get!({ counterId: counterKey(i) })).value), timesOf(i), `${counterKey(i)} after the kill`);
     }),
     ...Array.from({ length: CARTS }, (_, i) => async () => {
-      t.deepEqual(sortedLines((await via(n2).cart.methods.GetCart!({ userId: cartKey(i) })).items), cartLines(i), `${cartKey(i)} after the kill`);
+      t.deepEqual(sortedCartLines((await via(n2).cart.methods.GetCart!({ userId: cartKey(i) })).items), cartLines(i), `${cartKey(i)} after the kill`);
     }),
   ]);
   await inPool(8, onNode1.counters.map((i) => async () => {

@@ -18,6 +18,7 @@ import {
   logEntries,
   pollUntil,
   shardOwners,
+  sortedCartLines,
   startClusterNode,
   stopAll,
   waitForCluster,
@@ -42,10 +43,6 @@ const itemsOf = (i: number) => [
 ];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function lines(reply: { items: Array<{ productId: string; name: string; quantity: number }> }) {
-  return reply.items.map((l) => ({ productId: l.productId, name: l.name, quantity: l.quantity })).sort((x, y) => x.productId.localeCompare(y.productId));
-}
 
 async function redisRestart(t: ExecutionContext, outageMs: number): Promise<{ nodes: ClusterNodeProcess[]; view: ClusterViewJson; killedAt: number; restartedAt: number }> {
   const redisDir = await tempDirFor(t, "restart-redis");
@@ -159,7 +156,7 @@ async function redisRestart(t: ExecutionContext, outageMs: number): Promise<{ no
         t.is(Number((await counters[via]!.methods.Get!({ counterId: counterKey(i) })).value), timesOf(i) + 1, `${counterKey(i)} via ${ids[via]}`);
       }),
       ...Array.from({ length: CARTS }, async (_, i) => {
-        t.deepEqual(lines(await carts[via]!.methods.GetCart!({ userId: cartKey(i) })), itemsOf(i), `${cartKey(i)} via ${ids[via]}`);
+        t.deepEqual(sortedCartLines((await carts[via]!.methods.GetCart!({ userId: cartKey(i) })).items), itemsOf(i), `${cartKey(i)} via ${ids[via]}`);
       }),
     ]);
   }
