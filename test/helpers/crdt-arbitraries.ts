@@ -17,6 +17,7 @@ export type Op =
   | { readonly kind: "set"; readonly value: number; readonly clock: LwwClock }
   | { readonly kind: "enable" }
   | { readonly kind: "vote"; readonly inFavour: boolean }
+  | { readonly kind: "retire"; readonly replica: number }
   | { readonly kind: "update"; readonly key: number; readonly type: CrdtType; readonly op: Op }
   | { readonly kind: "removeKey"; readonly key: number }
   | { readonly kind: "clearMap" };
@@ -57,7 +58,13 @@ export function opFor(type: CrdtType, depth = 0): fc.Arbitrary<Op> {
     case "Flag":
       return fc.constant({ kind: "enable" } as const);
     case "Vote":
-      return fc.boolean().map((inFavour) => ({ kind: "vote", inFavour }) as const);
+      // Retiring a replica (its node is gone) is rarer than voting; a retired replica's later votes are refused.
+      return depth > 0
+        ? fc.boolean().map((inFavour) => ({ kind: "vote", inFavour }) as const)
+        : fc.oneof(
+            { arbitrary: fc.boolean().map((inFavour) => ({ kind: "vote", inFavour }) as const), weight: 5 },
+            { arbitrary: fc.integer({ min: 0, max: REPLICAS.length - 1 }).map((replica) => ({ kind: "retire", replica }) as const), weight: 1 },
+          );
     case "ORMap":
       return mapOp(depth);
   }
@@ -101,6 +108,9 @@ export function applyOp(crdt: AnyCrdt, op: Op): void {
       return;
     case "vote":
       c["vote"]!.call(crdt, op.inFavour);
+      return;
+    case "retire":
+      c["retire"]!.call(crdt, [REPLICAS[op.replica]]);
       return;
     case "update":
       c["update"]!.call(crdt, elementBytes(op.key), op.type, (value: AnyCrdt) => applyOp(value, op.op));

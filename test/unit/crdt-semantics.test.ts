@@ -205,6 +205,33 @@ test("Vote: a replica's newer vote replaces its older one everywhere, in any del
   t.like(observer.value(), { votesFor: 0, total: 1 });
 });
 
+test("Vote: a retired replica stops counting everywhere, whatever it voted before, and may not vote again", (t) => {
+  const [a, b, c] = ["a", "b", "c"].map((id) => createCrdt("Vote", id)) as [Vote, Vote, Vote];
+  a.vote(true);
+  b.vote(true);
+  c.vote(false);
+  c.resetDelta();
+  const aVote = a.takeDelta()!;
+  const bVote = b.takeDelta()!;
+  c.applyDelta(aVote);
+  c.applyDelta(bVote);
+  t.like(c.value(), { votesFor: 2, total: 3 });
+  t.is(c.retire(["b", "nobody"]), 1, "only replicas that voted are retired");
+  const retirement = c.takeDelta()!;
+  t.like(c.value(), { votesFor: 1, total: 2 });
+  t.deepEqual(c.voters().sort(), ["a", "c"]);
+  // The retirement wins over the vote in either order, delivered twice.
+  const observer = createCrdt("Vote", "o");
+  observer.applyDelta(retirement);
+  observer.applyDelta(bVote);
+  observer.applyDelta(retirement);
+  t.like(observer.value(), { votesFor: 0, total: 0 });
+  b.applyDelta(retirement);
+  t.like(b.value(), { selfVote: false, votesFor: 0, total: 0 });
+  t.throws(() => b.vote(false), { message: /retired/ });
+  t.is(c.retire(["b"]), 0, "retiring twice changes nothing");
+});
+
 test("deltas: accumulate until reset, are copies, and remote changes are not re-sent", (t) => {
   const a = createCrdt("ORSet", "a");
   t.is(a.delta(), undefined);
