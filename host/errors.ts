@@ -24,6 +24,11 @@ const ERROR_TABLE = {
   FENCED: { status: GrpcStatus.ABORTED, retryable: true, message: "the write was refused: this node no longer holds the lease of the entity's shard" },
   PEER_STATUS: { status: GrpcStatus.UNKNOWN, retryable: false, message: "the node that owns the entity answered with an error" },
   NOT_OWNER: { status: GrpcStatus.UNAVAILABLE, retryable: true, message: "no node that owns the entity's shard could be reached; retry" },
+  REPLICATION_INCOMPLETE: {
+    status: GrpcStatus.UNAVAILABLE,
+    retryable: false,
+    message: "too few nodes applied the write in time; it is kept on this node and reaches the others as they catch up",
+  },
   DEADLINE: { status: GrpcStatus.DEADLINE_EXCEEDED, retryable: true, message: "the deadline passed" },
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, retryable: false, message: "a valid admin token is required" },
 } as const satisfies Record<string, ErrorSpec>;

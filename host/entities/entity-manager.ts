@@ -3,7 +3,8 @@
 // in the store, so the next command reloads it). Event-sourced and value entities are
 // both kept here; they differ only in what processes a mailbox batch.
 import { KeystateError } from "../errors.js";
-import type { Journal, ValueStore } from "../journal/types.js";
+import { SingleCopyReplicas } from "../journal/single-copy-replicas.js";
+import type { Journal, ReplicaStore, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
@@ -23,6 +24,8 @@ export const DEFAULT_PASSIVATION_TIMEOUT_MS = 30_000;
 export interface EntityStorage {
   readonly journal: Journal;
   readonly values?: ValueStore;
+  /** Replicated entities' copies (default: one copy per entity in `values`). */
+  readonly replicas?: ReplicaStore;
 }
 
 /** lastUsed stays below this many milliseconds since the manager's epoch (a V8 small integer). */
@@ -35,6 +38,7 @@ export interface EntityManagerOptions {
 
 export class EntityManager {
   readonly #values: ValueStore | undefined;
+  readonly #replicas: ReplicaStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
   /** The resident entities of each (kind, persistence id), by key: every version of a service shares one. */
   readonly #records = new Map<string, Map<string, EntityRecord>>();
@@ -59,9 +63,11 @@ export class EntityManager {
     if ("journal" in storage) {
       this.#eventSourced = new EventSourcedEntity(storage.journal);
       this.#values = storage.values;
+      this.#replicas = storage.replicas ?? (storage.values && new SingleCopyReplicas(storage.values));
     } else {
       this.#eventSourced = new EventSourcedEntity(storage);
       this.#values = undefined;
+      this.#replicas = undefined;
     }
     this.#valueEntities = this.#values && new ValueEntity(this.#values);
     this.#sweeper = setInterval(() => this.passivateIdle(Date.now()), sweepIntervalMs);
@@ -85,7 +91,7 @@ export class EntityManager {
 
   /** Runs one command on the entity `key` of `service`, in that entity's mailbox. */
   command(service: ServiceRuntime, key: string, command: EntityCommand, context?: CallContext): Promise<Uint8Array> {
-    if (service.kind === EntityKind.REPLICATED) return this.replicated.command(service, key, command);
+    if (service.kind === EntityKind.REPLICATED) return this.replicated.command(service, key, command, context?.deadline);
     if (service.kind !== EntityKind.EVENT_SOURCED && service.kind !== EntityKind.VALUE) {
       // Actions have no entity (the Router runs them directly).
       throw new KeystateError("UNKNOWN_METHOD", `service ${service.name}: entity kind ${EntityKind[service.kind]} has no keyed entities here`);
@@ -136,9 +142,9 @@ export class EntityManager {
 
   /** Replicated (CRDT) entities: kept by their own registry (replicated-entities.ts), state in the value store. */
   get replicated(): ReplicatedEntities {
-    if (!this.#values) throw new KeystateError("STORAGE_UNAVAILABLE", "replicated entities need a value store, and this node was started without one");
+    if (!this.#replicas) throw new KeystateError("STORAGE_UNAVAILABLE", "replicated entities need a value store, and this node was started without one");
     // The same limit, kept by a budget of their own (replicated-entities.ts).
-    return (this.#replicatedEntities ??= new ReplicatedEntities(this.#values, LOCAL_REPLICA_ID, this.#budget.limitBytes));
+    return (this.#replicatedEntities ??= new ReplicatedEntities(this.#replicas, LOCAL_REPLICA_ID, this.#budget.limitBytes));
   }
 
   /** After a batch: charges the entity for the state it now keeps and evicts over budget. */

@@ -4,8 +4,6 @@
 // node's own write was fenced) re-reads the owner and tries once more. A call that was
 // already forwarded to this node is never forwarded again: it runs here or answers "moved".
 import { isKeystateError } from "../errors.js";
-import { replicatedStorageId } from "../journal/shards.js";
-import { EntityKind } from "../runtime/module-sections.js";
 import type { CallContext } from "./call-context.js";
 import { LOCAL, type Placement, type RemoteRoute } from "./placement.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
@@ -18,10 +16,9 @@ export interface RoutedCall {
   readonly forwarded: boolean;
 }
 
-/** The shard of `key` of `service` (replicated entities are stored, and so sharded, under their own persistence id). */
+/** The shard of `key` of `service` (an event-sourced or value entity: replicated ones live on every node). */
 export function shardOfEntity(placement: Placement, service: ServiceRuntime, key: string): number {
-  const pid = service.kind === EntityKind.REPLICATED ? replicatedStorageId(service.persistenceId) : service.persistenceId;
-  return placement.shardOf(pid, key);
+  return placement.shardOf(service.persistenceId, key);
 }
 
 /** Ownership lost under a local command: nothing it did was written, so it may run at the new owner. */

@@ -4,19 +4,22 @@
 // kept until its streams close.
 import type { CommandEffects } from "./effects.js";
 import { KeystateError } from "../errors.js";
-import type { ValueStore } from "../journal/types.js";
+import { replicatedStorageId } from "../journal/shards.js";
+import type { EntityId, ReplicaStore } from "../journal/types.js";
+import type { CrdtDelta } from "../crdt/index.js";
 import { log } from "../log.js";
 import { Mailbox } from "./mailbox.js";
 import { MemoryBudget, type Charged } from "./memory-budget.js";
 import { ReplicatedEntity, type ReplicatedCommand, type Subscriber } from "./replicated-entity.js";
 import type { CrdtDeltaObserver } from "./replicated-observer.js";
+import type { ReplicaSync } from "./replica-sync.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
 /** Retries of a stream's cancellation callback while storage is unavailable (backoff 0.25 s doubling: ~1 min). */
 const CANCEL_RETRIES = 8;
 
-/** The replica id of a single node. The cluster will give each node its own. */
+/** The replica id of a single node (in a cluster each process has its own, from ReplicaSync). */
 export const LOCAL_REPLICA_ID = "local";
 
 /** A resident replicated entity: its mailbox, and its place in the memory budget. */
@@ -47,9 +50,16 @@ class Active implements Charged {
   }
 }
 
+/** Where a resident entity is found: its storage id. */
+function activeIdOf(id: EntityId): string {
+  return `${id.persistenceId}\u0000${id.key}`;
+}
+
 export class ReplicatedEntities {
-  readonly #values: ValueStore;
+  readonly #replicas: ReplicaStore;
   readonly #replicaId: string;
+  /** Set in a cluster: every node serves every replicated entity, as one replica of many. */
+  #sync: ReplicaSync | undefined;
   readonly #active = new Map<string, Active>();
   /** Replicated entities have a budget of their own (the entity manager's walks its records only). */
   readonly #budget: MemoryBudget<Active>;
@@ -58,8 +68,8 @@ export class ReplicatedEntities {
   readonly #loaded = new Set<string>();
   readonly #observers: CrdtDeltaObserver[] = [];
 
-  constructor(values: ValueStore, replicaId = LOCAL_REPLICA_ID, memoryBudgetBytes?: number) {
-    this.#values = values;
+  constructor(replicas: ReplicaStore, replicaId = LOCAL_REPLICA_ID, memoryBudgetBytes?: number) {
+    this.#replicas = replicas;
     this.#replicaId = replicaId;
     this.#budget = new MemoryBudget(memoryBudgetBytes);
   }
@@ -78,10 +88,48 @@ export class ReplicatedEntities {
     this.#observers.push(observer);
   }
 
-  command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array; effects?: CommandEffects }): Promise<Uint8Array> {
+  /**
+   * From now on this node is one replica of many (the cluster): entities load every node's
+   * copy, ship their changes through `sync`, and are never dropped for a shard move.
+   * Entities resident from before are dropped (they were loaded as the only replica).
+   */
+  useSync(sync: ReplicaSync): void {
+    this.#sync = sync;
+    this.#dropAll(new KeystateError("STORAGE_UNAVAILABLE", "this node joined the cluster; reconnect"));
+  }
+
+  get replicaSync(): ReplicaSync | undefined {
+    return this.#sync;
+  }
+
+  command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array; effects?: CommandEffects }, deadline?: number): Promise<Uint8Array> {
     return this.#get(service, key)
-      .queue.post({ kind: "command", service, method: command.method, payload: command.payload, effects: command.effects })
+      .queue.post({ kind: "command", service, method: command.method, payload: command.payload, effects: command.effects, deadline })
       .then((reply) => reply ?? new Uint8Array(0));
+  }
+
+  /** The storage ids of the resident entities (what anti-entropy checks). */
+  residentIds(): EntityId[] {
+    return [...this.#active.values()].map((active) => active.entity.id);
+  }
+
+  /**
+   * Joins another node's deltas or stored copies into the entity `id` (storage id) if it is
+   * resident here; resolves once applied (at once when not resident: its next load reads
+   * every node's copy, which already holds the change).
+   */
+  merge(id: EntityId, change: { deltas?: readonly CrdtDelta[]; copies?: readonly Uint8Array[] }): Promise<void> {
+    const active = this.#active.get(activeIdOf(id));
+    if (active === undefined) return Promise.resolve();
+    return active.queue.post({ kind: "merge", ...change }).then(() => undefined);
+  }
+
+  /** Asks every resident Vote entity to retire the votes of replicas that are gone. */
+  retireGoneVotes(): void {
+    for (const active of this.#active.values()) {
+      if (active.entity.service.crdtType !== "Vote") continue;
+      active.queue.post({ kind: "retire" }).catch((err: unknown) => log().warn({ service: active.entity.service.name, entityKey: active.entity.id.key, err }, "retiring gone votes failed; the next sweep retries"));
+    }
   }
 
   openStream(service: ServiceRuntime, key: string, command: StreamCommand, sink: StreamSink): StreamHandle {
@@ -122,7 +170,9 @@ export class ReplicatedEntities {
   }
 
   #get(service: ServiceRuntime, key: string): Active {
-    const id = `${service.persistenceId}\u0000${key}`;
+    // Stored under a prefixed persistence id, so a value entity sharing the persistence id never reads CRDT bytes as its value.
+    const storageId = { persistenceId: replicatedStorageId(service.persistenceId), key };
+    const id = activeIdOf(storageId);
     let active = this.#active.get(id);
     if (active && active.entity.service !== service && active.mailbox.idle) {
       // A new module version is live: let the next command load the entity with it.
@@ -130,13 +180,12 @@ export class ReplicatedEntities {
       active = undefined;
     }
     if (!active) {
-      const entity = new ReplicatedEntity(
-        // Prefixed so a value entity sharing the persistence id never reads CRDT bytes as its value.
-        { persistenceId: `replicated:${service.persistenceId}`, key },
-        service,
-        this.#values,
-        { replicaId: this.#replicaId, firstLoad: !this.#loaded.has(id), observer: (event) => this.#publish(event) },
-      );
+      const entity = new ReplicatedEntity(storageId, service, this.#replicas, {
+        replicaId: this.#replicaId,
+        firstLoad: !this.#loaded.has(id),
+        observer: (event) => this.#publish(event),
+        sync: this.#sync,
+      });
       if (service.crdtType === "Vote") this.#loaded.add(id);
       active = new Active(id, entity, Date.now(), this.#afterBatch);
       this.#active.set(id, active);
@@ -175,6 +224,8 @@ export class ReplicatedEntities {
    * `onlyIdle`, entities with commands running or queued stay. Returns how many matching stay.
    */
   dropMatching(match: (persistenceId: string, key: string) => boolean, onlyIdle: boolean, why: Error): number {
+    // One replica of many: a shard move changes nothing for replicated entities.
+    if (this.#sync !== undefined) return 0;
     let left = 0;
     for (const active of [...this.#active.values()]) {
       const id = active.entity.id;
@@ -210,8 +261,17 @@ export class ReplicatedEntities {
   }
 
   close(): void {
+    this.#dropAll(new KeystateError("STORAGE_UNAVAILABLE", "the node is shutting down"));
+  }
+
+  /** Takes every entity out of memory; their open streams fail with `why` (clients reconnect). */
+  #dropAll(why: KeystateError): void {
     for (const active of this.#active.values()) {
-      for (const stream of active.entity.streams) stream.sink.fail(new KeystateError("STORAGE_UNAVAILABLE", "the node is shutting down"));
+      for (const stream of active.entity.streams) {
+        stream.state = "closed";
+        stream.sink.fail(why);
+      }
+      active.entity.streams.clear();
     }
     for (const active of this.#active.values()) this.#budget.release(active);
     this.#active.clear();

@@ -7,11 +7,11 @@
 // open streams told about the change. Streams never hold the mailbox: a stream's
 // callbacks are mailbox commands like any other, and its writes do not wait.
 import type { CommandEffects } from "./effects.js";
-import { StreamEvent, type ReplicatedResult, type WireCrdtValue } from "../abi/replicated-abi.js";
+import { StreamEvent, WriteConsistency, type ReplicatedResult, type WireCrdtValue } from "../abi/replicated-abi.js";
 import { ENTITY_OVERHEAD_BYTES } from "./memory-budget.js";
-import { createCrdt, decodeCrdtState, encodeCrdtState, isCrdtType, type AnyCrdt } from "../crdt/index.js";
+import { createCrdt, decodeCrdtState, encodeCrdtState, isCrdtType, type AnyCrdt, type CrdtDelta } from "../crdt/index.js";
 import { KeystateError } from "../errors.js";
-import type { EntityId, ValueStore } from "../journal/types.js";
+import type { EntityId, ReplicaStore } from "../journal/types.js";
 import { log } from "../log.js";
 import { guestCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
@@ -21,6 +21,7 @@ import type { StreamSink } from "./replicated-stream.js";
 import { crdtValueToWire } from "./replicated-value.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import type { CrdtDeltaObserver } from "./replicated-observer.js";
+import type { ReplicaAcks, ReplicaSync } from "./replica-sync.js";
 
 /** One streamed call held by the entity. */
 export interface Subscriber {
@@ -36,10 +37,28 @@ export interface Subscriber {
 }
 
 export type ReplicatedCommand =
-  | { readonly kind: "command"; readonly service: ServiceRuntime; readonly method: string; readonly payload: Uint8Array; readonly effects?: CommandEffects }
-  | { readonly kind: "stream-start" | "stream-cancel"; readonly stream: Subscriber };
+  | {
+      readonly kind: "command";
+      readonly service: ServiceRuntime;
+      readonly method: string;
+      readonly payload: Uint8Array;
+      readonly effects?: CommandEffects;
+      /** The caller's deadline (ms since the epoch): how long a majority / all write may wait for other nodes. */
+      readonly deadline?: number;
+    }
+  | { readonly kind: "stream-start" | "stream-cancel"; readonly stream: Subscriber }
+  /** Another node's deltas, or copies another node stored (anti-entropy): joined in, never written back. */
+  | { readonly kind: "merge"; readonly deltas?: readonly CrdtDelta[]; readonly copies?: readonly Uint8Array[] }
+  /** Retire the votes of replicas whose nodes are gone for good. */
+  | { readonly kind: "retire" };
 
 type ReplicatedEnvelope = Envelope<ReplicatedCommand, Uint8Array | undefined>;
+
+/** One local change of a batch: its delta and the write consistency its command asked for. */
+interface Change {
+  readonly delta: CrdtDelta;
+  readonly writeConsistency: WriteConsistency;
+}
 
 interface Outcome {
   readonly envelope: ReplicatedEnvelope;
@@ -49,9 +68,11 @@ interface Outcome {
 
 export interface ReplicatedEntityOptions {
   readonly replicaId: string;
-  /** True the first time this process loads the entity (see #load: a Vote's own vote is reset). */
+  /** True the first time this process loads the entity (single node, see #load: a Vote's own vote is reset). */
   readonly firstLoad: boolean;
   readonly observer?: CrdtDeltaObserver;
+  /** The cluster: this node is one replica of many. */
+  readonly sync?: ReplicaSync;
 }
 
 /**
@@ -76,35 +97,49 @@ export class ReplicatedEntity {
   get residentBytes(): number {
     return CRDT_HEAP_PER_STORED_BYTE * this.storedBytes + REPLICATED_OVERHEAD_BYTES - ENTITY_OVERHEAD_BYTES;
   }
-  readonly #values: ValueStore;
+  readonly #replicas: ReplicaStore;
   readonly #options: ReplicatedEntityOptions;
   #firstLoad: boolean;
   #crdt: AnyCrdt | undefined;
-  /** The stored version the CRDT was read at: a write from a stale copy (another owner wrote since) is refused, never merged over. */
-  #version = 0;
+  /** The entity's shard, as the store placed it (what its save counters count in). */
+  #shard = 0;
 
-  constructor(id: EntityId, service: ServiceRuntime, values: ValueStore, options: ReplicatedEntityOptions) {
+  constructor(id: EntityId, service: ServiceRuntime, replicas: ReplicaStore, options: ReplicatedEntityOptions) {
     this.id = id;
     this.service = service;
-    this.#values = values;
+    this.#replicas = replicas;
     this.#options = options;
     this.#firstLoad = options.firstLoad;
   }
 
   async process(batch: ReplicatedEnvelope[]): Promise<void> {
     let crdt: AnyCrdt;
-    const changes: Array<{ delta: NonNullable<ReturnType<AnyCrdt["takeDelta"]>>; writeConsistency: number }> = [];
+    const changes: Change[] = [];
     try {
       crdt = this.#crdt ?? (await this.#load(changes));
     } catch (err) {
       const error = KeystateError.fromStorage(err, "loading a replicated entity");
-      for (const envelope of batch) this.#settle({ envelope, error });
+      for (const envelope of batch) this.#settle({ envelope, error }, undefined);
       return;
     }
 
     const outcomes: Outcome[] = [];
     for (const envelope of batch) {
       const command = envelope.command;
+      if (command.kind === "merge") {
+        this.#merge(crdt, command);
+        outcomes.push({ envelope });
+        continue;
+      }
+      if (command.kind === "retire") {
+        const retired = this.#retireGone(crdt);
+        if (retired !== undefined) {
+          crdt = retired.crdt;
+          changes.push(retired.change);
+        }
+        outcomes.push({ envelope });
+        continue;
+      }
       if (command.kind === "stream-start" && command.stream.state === "closed") {
         envelope.resolve(undefined); // cancelled before it started: nothing ran, nothing to undo
         continue;
@@ -137,45 +172,94 @@ export class ReplicatedEntity {
       }
     }
 
+    let counter = 0;
     if (changes.length > 0) {
       try {
         const encoded = encodeCrdtState(crdt);
-        this.#version = await this.#values.write(this.id, encoded, this.#version);
+        counter = await this.#replicas.save(this.id, this.#options.sync?.writer ?? this.#options.replicaId, encoded);
         this.storedBytes = encoded.length;
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
         this.#crdt = undefined;
         const error = KeystateError.fromStorage(err, "writing a replicated entity");
-        for (const outcome of outcomes) this.#settle({ envelope: outcome.envelope, error });
+        for (const outcome of outcomes) this.#settle({ envelope: outcome.envelope, error }, undefined);
         return;
       }
     }
     this.#crdt = crdt;
     // Only now: had the write of a reset vote failed, the next load must reset it again.
     this.#firstLoad = false;
-    for (const outcome of outcomes) this.#settle(outcome);
+    // Durable here, so it may travel; a command that asked for majority / all waits for the other nodes.
+    const acks =
+      changes.length > 0
+        ? this.#options.sync?.publish({
+            id: this.id,
+            shard: this.#shard,
+            counter,
+            deltas: changes.map((change) => change.delta),
+            consistency: Math.max(...changes.map((change) => change.writeConsistency)),
+          })
+        : undefined;
+    for (const outcome of outcomes) this.#settle(outcome, acks);
     for (const { delta, writeConsistency } of changes) this.#options.observer?.({ id: this.id, service: this.service.name, delta, writeConsistency });
     this.#notifyStreams(crdt);
   }
 
-  async #load(changes: Array<{ delta: NonNullable<ReturnType<AnyCrdt["takeDelta"]>>; writeConsistency: number }>): Promise<AnyCrdt> {
+  async #load(changes: Change[]): Promise<AnyCrdt> {
     const type = this.service.crdtType;
     if (!isCrdtType(type)) throw new KeystateError("INVALID_MODULE", `service ${this.service.name} declares no valid CRDT type`);
-    const stored = await this.#values.read(this.id);
-    const bytes = stored.value;
-    this.#version = stored.version;
-    this.storedBytes = bytes?.length ?? 0;
-    const crdt = bytes === undefined ? createCrdt(type, this.#options.replicaId) : decodeCrdtState(bytes, this.#options.replicaId);
-    if (crdt.type !== type) {
-      throw new KeystateError("GUEST_FAILURE", `the stored state of ${this.id.key} is a ${crdt.type}, but ${this.service.name} declares a ${type}`);
+    const replicaId = this.#options.sync?.replicaId ?? this.#options.replicaId;
+    const stored = await this.#replicas.load(this.id);
+    this.#shard = stored.shard;
+    // The entity's state is the join of every node's copy.
+    const crdt = createCrdt(type, replicaId);
+    this.storedBytes = 0;
+    for (const bytes of stored.copies) {
+      const copy = decodeCrdtState(bytes, replicaId);
+      if (copy.type !== type) {
+        throw new KeystateError("GUEST_FAILURE", `the stored state of ${this.id.key} is a ${copy.type}, but ${this.service.name} declares a ${type}`);
+      }
+      crdt.merge(copy);
+      this.storedBytes = Math.max(this.storedBytes, bytes.length);
     }
-    if (this.#firstLoad && crdt.type === "Vote" && crdt.value().selfVote) {
+    const sync = this.#options.sync;
+    if (sync !== undefined) {
+      sync.loaded(stored.shard, stored.counters);
+      // Votes of processes that are gone (this node's own earlier incarnations included) stop counting.
+      const retired = this.#retireGone(crdt);
+      if (retired !== undefined) {
+        changes.push(retired.change);
+        return retired.crdt;
+      }
+    } else if (this.#firstLoad && crdt.type === "Vote" && crdt.value().selfVote) {
       // This node's vote says something about the node now (presence: "I hold a connection").
       // A node that restarted holds nothing: its old vote must not keep the user online forever.
       crdt.vote(false);
-      changes.push({ delta: crdt.takeDelta()!, writeConsistency: 0 });
+      changes.push({ delta: crdt.takeDelta()!, writeConsistency: WriteConsistency.LOCAL });
     }
     return crdt;
+  }
+
+  /** Joins what other nodes sent or stored. A part that does not fit (another type after a redeploy) is logged and skipped. */
+  #merge(crdt: AnyCrdt, command: { readonly deltas?: readonly CrdtDelta[]; readonly copies?: readonly Uint8Array[] }): void {
+    try {
+      for (const delta of command.deltas ?? []) crdt.applyDelta(delta);
+      for (const bytes of command.copies ?? []) crdt.merge(decodeCrdtState(bytes, crdt.replicaId));
+    } catch (err) {
+      log().warn({ ...this.#context("(replication)"), err }, "a replicated change from another node did not fit this entity; skipped");
+    }
+  }
+
+  /** A Vote without the votes of gone replicas (on a copy), or undefined when none is gone. */
+  #retireGone(crdt: AnyCrdt): { crdt: AnyCrdt; change: Change } | undefined {
+    const sync = this.#options.sync;
+    if (sync === undefined || crdt.type !== "Vote") return undefined;
+    const gone = crdt.voters().filter((replicaId) => replicaId !== crdt.replicaId && sync.isGone(replicaId));
+    if (gone.length === 0) return undefined;
+    const working = crdt.clone();
+    working.retire(gone);
+    log().info({ ...this.#context("(replication)"), retired: gone }, "votes of nodes that are gone retired");
+    return { crdt: working, change: { delta: working.takeDelta()!, writeConsistency: WriteConsistency.LOCAL } };
   }
 
   #call(crdt: AnyCrdt, target: { service: ServiceRuntime; method: string; payload: Uint8Array }, streamEvent: StreamEvent, previous: WireCrdtValue | undefined) {
@@ -194,12 +278,23 @@ export class ReplicatedEntity {
     });
   }
 
-  #settle(outcome: Outcome): void {
+  #settle(outcome: Outcome, acks: ReplicaAcks | undefined): void {
     const { envelope, result, error } = outcome;
     const command = envelope.command;
-    if (command.kind === "command") {
+    if (command.kind === "merge" || command.kind === "retire") {
       if (error !== undefined) envelope.reject(error);
-      else envelope.resolve(result!.reply);
+      else envelope.resolve(undefined);
+      return;
+    }
+    if (command.kind === "command") {
+      if (error !== undefined) return envelope.reject(error);
+      const level = result!.writeConsistency;
+      // The local write is kept either way: a majority / all command that times out says so in its error.
+      if (acks !== undefined && level !== WriteConsistency.LOCAL) {
+        acks.wait(level, command.deadline).then(() => envelope.resolve(result!.reply), (err: unknown) => envelope.reject(err));
+        return;
+      }
+      envelope.resolve(result!.reply);
       return;
     }
     const stream = command.stream;

@@ -63,8 +63,8 @@ export class Router {
     const placement = this.#placement;
     const service = this.#registry.service(serviceName);
     const method = service?.methods.get(methodName);
-    // Unroutable streams are refused by openStream's own checks, here and now.
-    if (placement === undefined || !service || !method?.serverStreaming || method.clientStreaming || !method.key) {
+    // Unroutable streams are refused by openStream's own checks, here and now; replicated entities live on every node.
+    if (placement === undefined || !service || service.kind === EntityKind.REPLICATED || !method?.serverStreaming || method.clientStreaming || !method.key) {
       return openStream(this.#registry, this.#entities, serviceName, methodName, payload, sink);
     }
     const shard = shardOfEntity(placement, service, method.key.read(payload));
@@ -103,7 +103,8 @@ export class Router {
     }
     const key = method.key!.read(payload);
     const placement = this.#placement;
-    if (placement === undefined) {
+    // Replicated entities have a replica on every node: they never move or forward.
+    if (placement === undefined || service.kind === EntityKind.REPLICATED) {
       const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
       // Resolved: the command's state change is durable, so its effects may run.
       if (effects.none) return reply;

@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
+import { SingleCopyReplicas } from "./single-copy-replicas.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
   AddVersionOptions,
@@ -15,6 +16,7 @@ import type {
   ModuleStore,
   ModuleVersionInfo,
   Recovered,
+  ReplicaStore,
   Snapshot,
   StoredEvent,
   StoredModuleSummary,
@@ -342,6 +344,7 @@ export class EmbeddedStore implements Store {
   readonly kind = "embedded" as const;
   readonly journal: Journal;
   readonly values: ValueStore;
+  readonly replicas: ReplicaStore;
   readonly modules: ModuleStore;
   private closed = false;
 
@@ -349,6 +352,7 @@ export class EmbeddedStore implements Store {
     const binary = { encoding: "binary", keyEncoding: "binary" } as const;
     this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary));
     this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary));
+    this.replicas = new SingleCopyReplicas(this.values);
     this.modules = new EmbeddedModules(
       env,
       env.openDB<ModuleRecord, Buffer>("modules", { encoding: "msgpack", keyEncoding: "binary" }),

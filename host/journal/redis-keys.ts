@@ -35,6 +35,10 @@ export interface EntityKeys {
   readonly journal: string;
   readonly snapshot: string;
   readonly value: string;
+  /** Replicated entities: one field per writing node, each its whole copy. */
+  readonly replicas: string;
+  /** The shard's per-writer save counters (one per shard). */
+  readonly replicaCounters: string;
   readonly lease: string;
 }
 
@@ -58,7 +62,11 @@ export class RedisLayout {
     const shard = shardOfId(id, this.shardCount);
     const tag = this.shardTag(shard);
     const entity = `${tag}:${tagPart(id.persistenceId)}/${tagPart(id.key)}`;
-    return { shard, journal: `${entity}:j`, snapshot: `${entity}:s`, value: `${entity}:v`, lease: `${tag}:lease` };
+    return { shard, journal: `${entity}:j`, snapshot: `${entity}:s`, value: `${entity}:v`, replicas: `${entity}:r`, replicaCounters: `${tag}:rc`, lease: `${tag}:lease` };
+  }
+
+  replicaCountersKey(shard: number): string {
+    return `${this.shardTag(shard)}:rc`;
   }
 
   moduleKeys(name: string): { meta: string; bytes: string; artifacts: string } {

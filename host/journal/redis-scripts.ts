@@ -76,6 +76,21 @@ else
 end
 return {1, version}`,
   },
+  // KEYS: the entity's replica hash, the shard's replica counters. ARGV: writer, state bytes.
+  // Stores the writer's copy and returns the writer's new save counter of the shard. No fencing:
+  // each writer owns its field, and a copy only ever grows (it is a CRDT state).
+  ksSaveReplica: {
+    numberOfKeys: 2,
+    lua: `redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)`,
+  },
+  // KEYS: the entity's replica hash, the shard's replica counters, the entity's value hash (a
+  // copy stored before replicas were per writer). Returns {copies (field, bytes, ...), counters
+  // (writer, n, ...), legacy copy or false}: one atomic read, so the counters cover the copies.
+  ksLoadReplicas: {
+    numberOfKeys: 3,
+    lua: `return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGET', KEYS[3], 'd')}`,
+  },
   // KEYS: module meta hash, module bytes hash, module artifacts hash. ARGV: bytes, info JSON,
   // '1' to also make it active, artifact key ('' for none), artifact row. Returns the new version.
   ksAddModuleVersion: {
@@ -114,4 +129,6 @@ export interface ScriptCommands {
     artifactRow: Buffer,
   ): Promise<number>;
   ksSetActive(metaKey: string, version: string): Promise<number>;
+  ksSaveReplica(replicas: string, counters: string, writer: string, state: Buffer): Promise<number>;
+  ksLoadReplicasBuffer(replicas: string, counters: string, value: string): Promise<[Buffer[], Buffer[], Buffer | null]>;
 }

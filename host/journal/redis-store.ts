@@ -17,6 +17,8 @@ import type {
   ModuleStore,
   ModuleVersionInfo,
   Recovered,
+  ReplicaCopies,
+  ReplicaStore,
   ShardFencing,
   Snapshot,
   StoredEvent,
@@ -184,6 +186,50 @@ class RedisValues implements ValueStore {
   }
 }
 
+/** Replicated entities: a hash of copies per entity (field = writer), counters per shard. */
+class RedisReplicas implements ReplicaStore {
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
+
+  load(id: EntityId): Promise<ReplicaCopies> {
+    return guarded("replica load", async () => {
+      const keys = this.keys.of(id);
+      const [fields, counters, legacy] = await this.redis.ksLoadReplicasBuffer(keys.replicas, keys.replicaCounters, keys.value);
+      const copies: Uint8Array[] = [];
+      for (let i = 1; i < fields.length; i += 2) copies.push(fields[i]!);
+      // A copy written by a version that kept one state per entity: still part of the join.
+      if (legacy) copies.push(legacy);
+      return { shard: keys.shard, copies, counters: countersOf(counters) };
+    });
+  }
+
+  save(id: EntityId, writer: string, state: Uint8Array): Promise<number> {
+    return guarded("replica save", async () => {
+      const keys = this.keys.of(id);
+      return await this.redis.ksSaveReplica(keys.replicas, keys.replicaCounters, writer, asBuffer(state));
+    });
+  }
+
+  copyOf(id: EntityId, writer: string): Promise<Uint8Array | undefined> {
+    return guarded("replica read", async () => (await this.redis.hgetBuffer(this.keys.of(id).replicas, writer)) ?? undefined);
+  }
+
+  shardCounters(shard: number): Promise<Map<string, number>> {
+    return guarded("replica counters", async () => {
+      const flat = await this.redis.hgetall(this.keys.layout.replicaCountersKey(shard));
+      return new Map(Object.entries(flat).map(([writer, n]) => [writer, Number(n)]));
+    });
+  }
+}
+
+function countersOf(flat: Buffer[]): Map<string, number> {
+  const counters = new Map<string, number>();
+  for (let i = 0; i + 1 < flat.length; i += 2) counters.set(flat[i]!.toString(), Number(flat[i + 1]!.toString()));
+  return counters;
+}
+
 /**
  * Per module: meta hash {latest, active, v:<n> = info JSON}, bytes hash {<n> = bytes} and
  * artifacts hash {<n>:<artifact key> = artifact row}; names in one set per cluster.
@@ -275,6 +321,7 @@ export class RedisStore implements Store {
   readonly kind = "redis" as const;
   readonly journal: Journal;
   readonly values: ValueStore;
+  readonly replicas: ReplicaStore;
   readonly modules: ModuleStore;
   readonly #keys = new Keys();
 
@@ -284,6 +331,7 @@ export class RedisStore implements Store {
   ) {
     this.journal = new RedisJournal(redis, this.#keys);
     this.values = new RedisValues(redis, this.#keys);
+    this.replicas = new RedisReplicas(redis, this.#keys);
     this.modules = new RedisModules(redis, this.#keys);
   }
 

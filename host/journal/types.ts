@@ -71,6 +71,31 @@ export interface ValueStore {
   delete(id: EntityId): Promise<void>;
 }
 
+/** Every stored copy of one replicated entity, and its shard's change counters per writer. */
+export interface ReplicaCopies {
+  readonly shard: number;
+  /** One copy per writer (each a whole replica, as `encodeCrdtState` made it); their join is the entity's state. */
+  readonly copies: Uint8Array[];
+  /** Per writer: how many times it has saved any entity of this shard (empty on a single node). */
+  readonly counters: Map<string, number>;
+}
+
+/**
+ * Replicated (CRDT) entity state. Every node that writes an entity keeps its own copy, which
+ * only it writes (no fencing, no version check: many writers at once is the point); a read
+ * joins all copies. Each save also counts, per writer and shard, so a node can tell from
+ * the counters alone that it missed a change (anti-entropy).
+ */
+export interface ReplicaStore {
+  load(id: EntityId): Promise<ReplicaCopies>;
+  /** Stores `writer`'s copy; resolves `writer`'s change counter of the entity's shard after this save (0 on a single node). */
+  save(id: EntityId, writer: string, state: Uint8Array): Promise<number>;
+  /** One writer's copy (what anti-entropy pulls). */
+  copyOf(id: EntityId, writer: string): Promise<Uint8Array | undefined>;
+  /** A shard's change counters per writer (empty on a single node). */
+  shardCounters(shard: number): Promise<Map<string, number>>;
+}
+
 /**
  * What a cluster tells the store about shard ownership: the fencing epoch this node holds
  * for a shard (undefined when it holds none: the write is refused before touching
@@ -143,6 +168,7 @@ export interface Store {
   readonly kind: "embedded" | "redis";
   readonly journal: Journal;
   readonly values: ValueStore;
+  readonly replicas: ReplicaStore;
   readonly modules: ModuleStore;
   /** Resolves when the backend answers; rejects with STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
