@@ -75,6 +75,8 @@ export interface ClusterOptions {
   readonly shardCount?: number;
   /** redisUrl lists seeds of a Redis Cluster. */
   readonly redisCluster?: boolean;
+  /** How often replicated entities look for changes lost between nodes (anti-entropy), in ms. Default 1000. */
+  readonly antiEntropyMs?: number;
   /** Another process took this node id (this one was paused past its heartbeat); default: log and stop serving. */
   readonly onIdTaken?: () => void;
 }
@@ -139,12 +141,14 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
           advertise: options.advertise ?? `${advertisedHost(host)}:${grpcPort}`,
           leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
           shardCount: options.shardCount ?? DEFAULT_SHARD_COUNT,
+          antiEntropyMs: options.antiEntropyMs,
         },
         {
           store: store as RedisStore,
           registry,
           router,
           residents: entities,
+          replicated: entities.replicated,
           metricsRegistry: metrics.registry,
           onIdTaken: options.onIdTaken ?? (() => undefined),
           beforeJoin: () => registry.loadFromStore({ lazy: config.lazyModules }),

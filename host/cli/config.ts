@@ -19,6 +19,7 @@ export const SERVE_SETTINGS = {
   nodeId: { flag: "node-id", env: "KEYSTATE_NODE_ID", kind: "string", help: "this node's id in the cluster (default: <hostname>-<6 hex>, printed at start)" },
   advertise: { flag: "advertise", env: "KEYSTATE_ADVERTISE", kind: "string", help: "host:port other nodes reach this node's gRPC port at (default: the bound host and gRPC port)" },
   leaseMs: { flag: "lease-ms", env: "KEYSTATE_LEASE_MS", kind: "number", defaultValue: "5000", help: "shard lease and heartbeat TTL in ms: a crashed node's shards move after about this long" },
+  antiEntropyMs: { flag: "anti-entropy-ms", env: "KEYSTATE_ANTI_ENTROPY_MS", kind: "number", defaultValue: "1000", help: "how often replicated (CRDT) entities look for changes lost between nodes and pull them, in ms" },
   shardCount: { flag: "shard-count", env: "KEYSTATE_SHARD_COUNT", kind: "number", defaultValue: "256", help: "shards of a new cluster (fixed at creation; a node with another count refuses to join)" },
   adminToken: { flag: "admin-token", env: "KEYSTATE_ADMIN_TOKEN", kind: "string", help: "bearer token the admin API requires (generated and printed when unset)" },
   insecureAdmin: { flag: "insecure-admin", env: "KEYSTATE_INSECURE_ADMIN", kind: "boolean", help: "serve the admin API without a token (local development only)" },

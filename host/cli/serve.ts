@@ -8,9 +8,11 @@ import { hashModule } from "../runtime/loaded-module.js";
 import { booleanSetting, numberSetting, resolveSetting } from "./config.js";
 import { repoRoot } from "./paths.js";
 
-function positive(name: "leaseMs" | "shardCount", flags: Record<string, unknown>, env: NodeJS.ProcessEnv): number {
+const FLAG_NAMES = { leaseMs: "lease-ms", shardCount: "shard-count", antiEntropyMs: "anti-entropy-ms" } as const;
+
+function positive(name: keyof typeof FLAG_NAMES, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): number {
   const value = numberSetting(name, flags, env);
-  if (value < 1) throw new Error(`--${name === "leaseMs" ? "lease-ms" : "shard-count"} must be at least 1`);
+  if (value < 1) throw new Error(`--${FLAG_NAMES[name]} must be at least 1`);
   return value;
 }
 
@@ -29,6 +31,7 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
       advertise: resolveSetting("advertise", flags, env),
       leaseMs: positive("leaseMs", flags, env),
       shardCount: positive("shardCount", flags, env),
+      antiEntropyMs: positive("antiEntropyMs", flags, env),
       redisCluster: booleanSetting("redisCluster", flags, env),
       onIdTaken: () => {
         // Paused past its heartbeat while another process took the id: exit, a supervisor restarts it.

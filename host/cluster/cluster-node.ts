@@ -4,6 +4,7 @@
 // changes made on other nodes, and on leave hands every shard off before it goes.
 import { performance } from "node:perf_hooks";
 import type { Registry } from "prom-client";
+import type { ReplicatedEntities } from "../entities/replicated-entities.js";
 import type { Router } from "../entities/router.js";
 import { closeRedis, connectRedis, type RedisTarget } from "../journal/redis-connection.js";
 import { RedisLayout } from "../journal/redis-keys.js";
@@ -14,11 +15,13 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { ClusterEvents } from "./cluster-events.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { ClusterPlacement } from "./cluster-placement.js";
+import { CrdtReplication, DROP_DELTAS_ENV, type ReplicationStats } from "./crdt-replication.js";
 import { CONTROL_SCRIPTS } from "./control-scripts.js";
 import { Forwarder } from "./forwarder.js";
 import { Membership, type ControlRedis } from "./membership.js";
 import { ModuleSync } from "./module-sync.js";
 import { Rebalancer, notOwner, type Residents } from "./rebalancer.js";
+import { ReplicaLiveness, replicaIdOf } from "./replica-liveness.js";
 import { RoutingTable } from "./routing-table.js";
 import { ShardOwnership } from "./shard-ownership.js";
 
@@ -38,6 +41,8 @@ export interface ClusterConfig {
   readonly advertise: string;
   readonly leaseMs: number;
   readonly shardCount: number;
+  /** How often replicated entities are checked for changes lost on the way (default 1000 ms). */
+  readonly antiEntropyMs?: number;
 }
 
 export interface ClusterDeps {
@@ -45,6 +50,8 @@ export interface ClusterDeps {
   readonly registry: ModuleRegistry;
   readonly router: Router;
   readonly residents: Residents;
+  /** Replicated (CRDT) entities: every node serves them, as one replica of many. */
+  readonly replicated: ReplicatedEntities;
   readonly metricsRegistry: Registry;
   /** Another process took this node id (this one was paused past its heartbeat): it must stop serving and exit. */
   readonly onIdTaken: () => void;
@@ -84,6 +91,7 @@ export class ClusterNode {
     private readonly events: ClusterEvents,
     private readonly modules: ModuleSync,
     private readonly forwarder: Forwarder,
+    private readonly replication: CrdtReplication,
   ) {}
 
   static async start(config: ClusterConfig, deps: ClusterDeps): Promise<ClusterNode> {
@@ -136,9 +144,33 @@ export class ClusterNode {
         released: () => events.publish({ type: "released", from: config.nodeId }),
       });
       const modules = new ModuleSync(deps.registry, deps.store.modules);
-      const node = new ClusterNode(config, layout, control, subscriber, membership, ownership, routing, rebalancer, events, modules, forwarder);
+      const members = rebalancer;
+      const replication: CrdtReplication = new CrdtReplication(
+        {
+          selfId: config.nodeId,
+          replicaId: replicaIdOf(config.nodeId, membership.incarnation),
+          layout,
+          publisher: control,
+          subscriber,
+          replicas: deps.store.replicas,
+          entities: deps.replicated,
+          liveness: new ReplicaLiveness({
+            selfId: config.nodeId,
+            replicaId: (): string => replication.replicaId,
+            members: () => members.members,
+            membersReadAt: () => members.membersReadAt,
+            leaseMs: config.leaseMs,
+          }),
+          liveNodes: () => [...members.members.values()].filter((m) => m.alive).length,
+          leaseMs: config.leaseMs,
+        },
+        { antiEntropyMs: config.antiEntropyMs, dropFraction: dropFractionFromEnv() },
+      );
+      const node = new ClusterNode(config, layout, control, subscriber, membership, ownership, routing, rebalancer, events, modules, forwarder, replication);
       // Bounded: a forwarded call waits at most this long for modules it has not loaded yet.
       const catchUp = () => Promise.race([modules.reconcile(), new Promise<void>((resolve) => setTimeout(resolve, CATCH_UP_MS).unref())]);
+      // Replicated entities become replicas of the cluster before any call can reach one.
+      await replication.start();
       deps.router.usePlacement(placement, catchUp);
       await node.#run(deps, timings.renewEveryMs);
       log().info({ nodeId: config.nodeId, cluster: config.name, shards: ownership.count, shardCount }, "joined the cluster");
@@ -174,13 +206,29 @@ export class ClusterNode {
   async #heartbeat(deps: ClusterDeps): Promise<void> {
     if (this.#left) return;
     const renewals = this.rebalancer.renewAll();
-    const ours = await this.membership.beat().catch(() => true); // Redis away: the safety deadline decides
+    const verdict = await this.membership.beat().catch(() => "ours" as const); // Redis away: the safety deadline decides
     await renewals;
-    if (!ours) {
+    if (verdict === "lapsed") await this.#reborn();
+    if (verdict === "taken") {
       log().error({ nodeId: this.config.nodeId }, "another process now holds this node id; this node stops serving");
       this.#dropAll();
       deps.onIdTaken();
     }
+  }
+
+  /** The heartbeat had lapsed (paused or cut off past its TTL): the others may have retired this process's votes. */
+  async #reborn(): Promise<void> {
+    log().warn({ nodeId: this.config.nodeId }, "this node's heartbeat had lapsed; it continues as a new incarnation");
+    try {
+      this.replication.reborn(replicaIdOf(this.config.nodeId, await this.membership.renewIncarnation()));
+    } catch (err) {
+      log().warn({ err }, "could not record the new incarnation; retrying at the next heartbeat");
+    }
+  }
+
+  /** What CRDT replication did since this node started. */
+  get replicationStats(): Readonly<ReplicationStats> {
+    return this.replication.stats;
   }
 
   #dropAll(): void {
@@ -234,8 +282,18 @@ export class ClusterNode {
 
   async stop(): Promise<void> {
     this.#dropAll();
+    this.replication.stop();
     this.modules.stop();
     this.forwarder.close();
     await Promise.all([closeRedis(this.control), closeRedis(this.subscriber)]);
   }
+}
+
+/** The test-only fault injection switch (see DROP_DELTAS_ENV): a fraction in [0, 1], default 0. */
+function dropFractionFromEnv(): number {
+  const raw = process.env[DROP_DELTAS_ENV];
+  if (raw === undefined || raw === "") return 0;
+  const fraction = Number(raw);
+  if (!Number.isFinite(fraction) || fraction < 0 || fraction > 1) throw new Error(`${DROP_DELTAS_ENV} must be a fraction between 0 and 1, got ${JSON.stringify(raw)}`);
+  return fraction;
 }

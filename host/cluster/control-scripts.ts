@@ -41,13 +41,15 @@ redis.call('HSET', KEYS[1], 'owner', '', 'until', 0)
 return 1`,
   },
   // KEYS: heartbeat. ARGV: instance token, ttl ms.
-  // Returns 1 when the heartbeat is ours (refreshed, or set because it had lapsed), 0 when another process holds it.
+  // Returns 1 when the heartbeat is ours and was refreshed, 2 when it had lapsed and is set
+  // again (the others may have taken this node for dead meanwhile), 0 when another process holds it.
   ksHeartbeat: {
     numberOfKeys: 1,
     lua: `local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`,
+if holder then return 1 end
+return 2`,
   },
 } as const;
 

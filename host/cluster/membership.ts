@@ -13,6 +13,8 @@ export type ControlRedis = RedisClient & ControlCommands;
 
 export interface MemberInfo {
   readonly id: string;
+  /** Which process of that node id (a new one per start, and after a lapsed heartbeat): part of its CRDT replica id. */
+  readonly incarnation: string;
   /** host:port of its gRPC port, as other nodes reach it. */
   readonly address: string;
   readonly startedAt: number;
@@ -28,6 +30,7 @@ export class Membership {
   readonly #layout: RedisLayout;
   readonly #token = randomBytes(12).toString("hex");
   readonly #startedAt = Date.now();
+  #incarnation = newIncarnation();
   #draining = false;
   /** When this node first saw each other node dead (to forget it later). */
   readonly #deadSince = new Map<string, number>();
@@ -45,6 +48,18 @@ export class Membership {
 
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /** This process's incarnation: its start time (ms, base 36), renewed when its heartbeat lapsed. */
+  get incarnation(): string {
+    return this.#incarnation;
+  }
+
+  /** A new incarnation (the heartbeat had lapsed, so the others may have retired the old one). */
+  async renewIncarnation(): Promise<string> {
+    this.#incarnation = newIncarnation(this.#incarnation);
+    await this.#publishEntry();
+    return this.#incarnation;
   }
 
   #heartbeatKey(id: string): string {
@@ -80,7 +95,7 @@ export class Membership {
   async join(): Promise<void> {
     const deadline = Date.now() + this.ttlMs + 500;
     let warned = false;
-    while ((await this.#redis.ksHeartbeat(this.#heartbeatKey(this.nodeId), this.#token, this.ttlMs)) !== 1) {
+    while ((await this.#redis.ksHeartbeat(this.#heartbeatKey(this.nodeId), this.#token, this.ttlMs)) === 0) {
       if (Date.now() > deadline) {
         throw new KeystateError(
           "INVALID_REQUEST",
@@ -94,9 +109,14 @@ export class Membership {
     await this.#publishEntry();
   }
 
-  /** Refreshes the heartbeat. False when another process now holds this node id (this one must stop). */
-  async beat(): Promise<boolean> {
-    return (await this.#redis.ksHeartbeat(this.#heartbeatKey(this.nodeId), this.#token, this.ttlMs)) === 1;
+  /**
+   * Refreshes the heartbeat: "ours", "lapsed" (it had expired: this node was paused or cut
+   * off past its TTL and is set again) or "taken" (another process now holds this node id:
+   * this one must stop).
+   */
+  async beat(): Promise<"ours" | "lapsed" | "taken"> {
+    const verdict = await this.#redis.ksHeartbeat(this.#heartbeatKey(this.nodeId), this.#token, this.ttlMs);
+    return verdict === 0 ? "taken" : verdict === 2 ? "lapsed" : "ours";
   }
 
   async setDraining(): Promise<void> {
@@ -105,7 +125,11 @@ export class Membership {
   }
 
   async #publishEntry(): Promise<void> {
-    await this.#redis.hset(this.#nodesKey, this.nodeId, JSON.stringify({ address: this.address, startedAt: this.#startedAt, draining: this.#draining }));
+    await this.#redis.hset(
+      this.#nodesKey,
+      this.nodeId,
+      JSON.stringify({ address: this.address, startedAt: this.#startedAt, incarnation: this.#incarnation, draining: this.#draining }),
+    );
   }
 
   /** Leaves the cluster at once (graceful exit): heartbeat deleted, entry removed. */
@@ -125,7 +149,7 @@ export class Membership {
     const members: MemberInfo[] = [];
     ids.forEach((id, i) => {
       const alive = beats[i] !== null;
-      let entry: { address?: string; startedAt?: number; draining?: boolean };
+      let entry: { address?: string; startedAt?: number; incarnation?: string; draining?: boolean };
       try {
         entry = JSON.parse(entries[id]!) as typeof entry;
       } catch {
@@ -133,7 +157,7 @@ export class Membership {
       }
       if (alive) this.#deadSince.delete(id);
       else if (!this.#deadSince.has(id)) this.#deadSince.set(id, now);
-      members.push({ id, address: entry.address ?? "", startedAt: entry.startedAt ?? 0, draining: entry.draining === true, alive });
+      members.push({ id, incarnation: entry.incarnation ?? "", address: entry.address ?? "", startedAt: entry.startedAt ?? 0, draining: entry.draining === true, alive });
     });
     await this.#forgetLongDead(now);
     return members;
@@ -147,4 +171,10 @@ export class Membership {
       if ((await this.#redis.exists(this.#heartbeatKey(id))) === 0) await this.#redis.hdel(this.#nodesKey, id);
     }
   }
+}
+
+/** Milliseconds since the epoch in base 36 (readable back as the incarnation's birth time), always past `previous`. */
+function newIncarnation(previous?: string): string {
+  const after = previous === undefined ? 0 : Number.parseInt(previous, 36) + 1;
+  return Math.max(Date.now(), after).toString(36);
 }

@@ -46,6 +46,7 @@ export interface RebalancerDeps {
 export class Rebalancer {
   readonly #deps: RebalancerDeps;
   #members = new Map<string, MemberInfo>();
+  #membersReadAt = 0;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
@@ -56,6 +57,11 @@ export class Rebalancer {
 
   get members(): ReadonlyMap<string, MemberInfo> {
     return this.#members;
+  }
+
+  /** When the members were last read from Redis (ms since the epoch; 0 never). */
+  get membersReadAt(): number {
+    return this.#membersReadAt;
   }
 
   /** Runs a round now, or right after the one running (rounds never overlap). */
@@ -87,6 +93,7 @@ export class Rebalancer {
   async refreshMembers(): Promise<MemberInfo[]> {
     const members = await this.#deps.membership.members();
     this.#members = new Map(members.map((m) => [m.id, m]));
+    this.#membersReadAt = Date.now();
     return members;
   }
 
