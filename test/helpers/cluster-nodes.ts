@@ -20,6 +20,7 @@ export interface ClusterNodeOptions {
   readonly extraArgs?: readonly string[];
   /** Reuse a data dir (a restart); default a new temp dir. */
   readonly dataDir?: string;
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface ClusterNodeProcess extends NodeProcess {
@@ -39,6 +40,7 @@ export async function startClusterNode(options: ClusterNodeOptions): Promise<Clu
       "--admin-token", CLUSTER_TOKEN,
       ...(options.extraArgs ?? []),
     ],
+    env: options.env,
   });
   return Object.assign(node, { nodeId: options.nodeId, dataDir });
 }

@@ -39,6 +39,8 @@ export interface NodeProcessOptions {
    */
   readonly cluster?: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment variables of the process. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A cluster name of a test's own (stable across the restarts within that test). */
@@ -50,7 +52,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   const args = [KEYSTATE_BIN, "serve", "--grpc-port", "0", "--http-port", "0", "--data", options.dataDir, ...(options.extraArgs ?? [])];
   if (options.redisUrl) args.push("--redis", options.redisUrl);
   if (options.redisUrl && options.cluster) args.push("--cluster", options.cluster);
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { KEYSTATE_LEASE_MS: TEST_LEASE_MS, ...process.env, KEYSTATE_LOG_LEVEL: "info" } });
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { KEYSTATE_LEASE_MS: TEST_LEASE_MS, ...process.env, KEYSTATE_LOG_LEVEL: "info", ...options.env } });
   const output: string[] = [];
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
