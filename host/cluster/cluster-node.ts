@@ -22,6 +22,7 @@ import { Membership, type ControlRedis } from "./membership.js";
 import { ModuleSync } from "./module-sync.js";
 import { Rebalancer, notOwner, type Residents } from "./rebalancer.js";
 import { ReplicaLiveness, replicaIdOf } from "./replica-liveness.js";
+import { registerReplicationMetrics } from "./replication-metrics.js";
 import { RoutingTable } from "./routing-table.js";
 import { ShardOwnership } from "./shard-ownership.js";
 
@@ -166,6 +167,7 @@ export class ClusterNode {
         },
         { antiEntropyMs: config.antiEntropyMs, dropFraction: dropFractionFromEnv() },
       );
+      registerReplicationMetrics(deps.metricsRegistry, () => replication.stats);
       const node = new ClusterNode(config, layout, control, subscriber, membership, ownership, routing, rebalancer, events, modules, forwarder, replication);
       // Bounded: a forwarded call waits at most this long for modules it has not loaded yet.
       const catchUp = () => Promise.race([modules.reconcile(), new Promise<void>((resolve) => setTimeout(resolve, CATCH_UP_MS).unref())]);

@@ -121,6 +121,10 @@ export interface RoundResult {
   readonly convergedMs: number | undefined;
   /** What still differed at the limit: "<type>/<key> on node <i>: <read> != <expected>". */
   readonly differences: string[];
+  /** Reads the round's keys again on every node of `clients` until they match the model (or `withinMs` passed); lists what still differs. */
+  recheck(clients: ReplicationClients, withinMs: number): Promise<string[]>;
+  /** Node `node` restarted: a vote is what a process says now, so its earlier votes no longer count (retired). */
+  forgetVotesOf(node: number): void;
 }
 
 /** Runs the concurrent writes of one round, then waits up to `convergeWithinMs` for agreement. */
@@ -160,7 +164,11 @@ export async function runRound(clients: ReplicationClients, options: WorkloadOpt
   const writesDone = Date.now();
   const convergedMs = await convergence(clients, model, keys, convergeWithinMs);
   const differences = convergedMs === undefined ? await differencesOf(clients, model, keys) : [];
-  return { writes, failures, writeMs: writesDone - started, convergedMs, differences };
+  return { writes, failures, writeMs: writesDone - started, convergedMs, differences, recheck: async (others, withinMs) => ((await convergence(others, model, keys, withinMs)) === undefined ? differencesOf(others, model, keys) : []),
+    forgetVotesOf: (node) => {
+      for (const votes of model.votes.values()) votes.delete(node);
+    },
+  };
 }
 
 interface Planned {
