@@ -146,6 +146,12 @@ export class ORMap extends ReplicatedData<"ORMap", ORMapData, ORMapEntryValue[]>
   }
 }
 
+/** The replica a lineage id ("<replica>#<n>": voters and LWW writers inside a map) belongs to. */
+export function replicaOfLineage(lineageId: string): string {
+  const at = lineageId.lastIndexOf("#");
+  return at < 0 ? lineageId : lineageId.slice(0, at);
+}
+
 function latest(versions: Array<DottedPayload<MapVersion>>): DottedPayload<MapVersion> | undefined {
   return versions.reduce<DottedPayload<MapVersion> | undefined>((best, v) => (best === undefined || compareDots(v.dot, best.dot) > 0 ? v : best), undefined);
 }

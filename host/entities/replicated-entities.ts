@@ -124,10 +124,11 @@ export class ReplicatedEntities {
     return active.queue.post({ kind: "merge", ...change }).then(() => undefined);
   }
 
-  /** Asks every resident Vote entity to retire the votes of replicas that are gone. */
+  /** Asks every resident Vote (and ORMap, which may hold Votes) entity to retire the votes of replicas that are gone. */
   retireGoneVotes(): void {
     for (const active of this.#active.values()) {
-      if (active.entity.service.crdtType !== "Vote") continue;
+      const type = active.entity.service.crdtType;
+      if (type !== "Vote" && type !== "ORMap") continue;
       active.queue.post({ kind: "retire" }).catch((err: unknown) => log().warn({ service: active.entity.service.name, entityKey: active.entity.id.key, err }, "retiring gone votes failed; the next sweep retries"));
     }
   }

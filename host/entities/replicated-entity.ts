@@ -1,15 +1,18 @@
-// An active replicated (CRDT) entity on this node: its CRDT (host/crdt), loaded from the
-// value store on first use, and the streamed calls it holds. Each mailbox batch runs its
+// An active replicated (CRDT) entity on this node: its CRDT (host/crdt), the join of every
+// node's stored copy, and the streamed calls it holds. Each mailbox batch runs its
 // commands through the guest one after another, each on the CRDT the previous one left:
 // the guest reads the value and returns ops, which are applied to a working copy (a
 // refused op drops the copy: state unchanged, INVALID_ARGUMENT). The batch's final state
-// is written once, and only then are replies sent, deltas handed to the observer and
-// open streams told about the change. Streams never hold the mailbox: a stream's
-// callbacks are mailbox commands like any other, and its writes do not wait.
+// is saved once as this node's copy, and only then are replies sent, deltas shipped to
+// the other nodes (ReplicaSync, in a cluster) and open streams told about the change.
+// Changes from other nodes arrive as "merge" commands in the same mailbox; they are joined
+// in and shown to streams, never written back (their writer's copy already holds them).
+// Streams never hold the mailbox: a stream's callbacks are mailbox commands like any
+// other, and its writes do not wait.
 import type { CommandEffects } from "./effects.js";
 import { StreamEvent, WriteConsistency, type ReplicatedResult, type WireCrdtValue } from "../abi/replicated-abi.js";
 import { ENTITY_OVERHEAD_BYTES } from "./memory-budget.js";
-import { createCrdt, decodeCrdtState, encodeCrdtState, isCrdtType, type AnyCrdt, type CrdtDelta } from "../crdt/index.js";
+import { createCrdt, decodeCrdtState, encodeCrdtState, isCrdtType, replicaOfLineage, type AnyCrdt, type CrdtDelta, type Vote } from "../crdt/index.js";
 import { KeystateError } from "../errors.js";
 import type { EntityId, ReplicaStore } from "../journal/types.js";
 import { log } from "../log.js";
@@ -250,15 +253,35 @@ export class ReplicatedEntity {
     }
   }
 
-  /** A Vote without the votes of gone replicas (on a copy), or undefined when none is gone. */
+  /**
+   * The CRDT without the votes of gone replicas (on a copy), or undefined when none is gone:
+   * a Vote's voters, and the voters of the Votes an ORMap holds (their ids are lineage ids,
+   * "<replica>#<n>"). Other types keep what dead nodes wrote: their counts and elements are
+   * data, not a statement about the node now.
+   */
   #retireGone(crdt: AnyCrdt): { crdt: AnyCrdt; change: Change } | undefined {
     const sync = this.#options.sync;
-    if (sync === undefined || crdt.type !== "Vote") return undefined;
-    const gone = crdt.voters().filter((replicaId) => replicaId !== crdt.replicaId && sync.isGone(replicaId));
-    if (gone.length === 0) return undefined;
-    const working = crdt.clone();
-    working.retire(gone);
-    log().info({ ...this.#context("(replication)"), retired: gone }, "votes of nodes that are gone retired");
+    if (sync === undefined) return undefined;
+    const gone = (voters: string[]) => voters.filter((voter) => replicaOfLineage(voter) !== crdt.replicaId && sync.isGone(replicaOfLineage(voter)));
+    let working: AnyCrdt | undefined;
+    const retired: string[] = [];
+    if (crdt.type === "Vote") {
+      const voters = gone(crdt.voters());
+      if (voters.length > 0) (working = crdt.clone()).retire(voters);
+      retired.push(...voters);
+    } else if (crdt.type === "ORMap") {
+      for (const key of crdt.keys()) {
+        const value = crdt.get(key);
+        if (value?.type !== "Vote") continue;
+        const voters = gone(value.voters());
+        if (voters.length === 0) continue;
+        working ??= crdt.clone();
+        (working as typeof crdt).update(key, "Vote", (vote: Vote) => void vote.retire(voters));
+        retired.push(...voters);
+      }
+    }
+    if (working === undefined) return undefined;
+    log().info({ ...this.#context("(replication)"), retired }, "votes of nodes that are gone retired");
     return { crdt: working, change: { delta: working.takeDelta()!, writeConsistency: WriteConsistency.LOCAL } };
   }
 

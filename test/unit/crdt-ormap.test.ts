@@ -2,7 +2,7 @@
 // value, updates concurrent with removes, type conflicts, and delta behaviour.
 import test from "ava";
 import { asText, syncBoth, utf8 } from "../helpers/crdt-arbitraries.js";
-import { createCrdt, type GCounter, type GSet, type ORMap, type ORSet } from "../../host/crdt/index.js";
+import { createCrdt, replicaOfLineage, type GCounter, type GSet, type ORMap, type ORSet, type Vote } from "../../host/crdt/index.js";
 
 const key = utf8;
 
@@ -160,6 +160,21 @@ test("nested votes count each replica once, and selfVote is the reader's own", (
   syncBoth(a, b);
   t.like(a.value()[0]!.value, { selfVote: true, votesFor: 1, total: 2 });
   t.like(b.value()[0]!.value, { selfVote: false, votesFor: 1, total: 2 });
+});
+
+test("nested votes of a replica that is gone are retired through update, on every replica", (t) => {
+  const a = createCrdt("ORMap", "node-a~1");
+  const b = createCrdt("ORMap", "node-b~1");
+  a.update(key("poll"), "Vote", (v) => v.vote(true));
+  b.update(key("poll"), "Vote", (v) => v.vote(true));
+  syncBoth(a, b);
+  const voters = (a.get(key("poll")) as Vote).voters();
+  t.deepEqual(voters.map(replicaOfLineage).sort(), ["node-a~1", "node-b~1"], "voters inside a map are lineage ids of their replica");
+  const ofB = voters.filter((voter) => replicaOfLineage(voter) === "node-b~1");
+  a.update(key("poll"), "Vote", (v) => void v.retire(ofB));
+  syncBoth(a, b);
+  t.like(a.value()[0]!.value, { votesFor: 1, total: 1 });
+  t.like(b.value()[0]!.value, { selfVote: false, votesFor: 1, total: 1 }, "b sees its own vote retired too");
 });
 
 test("a remove delta delivered before the update it removed still removes it", (t) => {
