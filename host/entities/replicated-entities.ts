@@ -98,10 +98,6 @@ export class ReplicatedEntities {
     this.#dropAll(new KeystateError("STORAGE_UNAVAILABLE", "this node joined the cluster; reconnect"));
   }
 
-  get replicaSync(): ReplicaSync | undefined {
-    return this.#sync;
-  }
-
   command(service: ServiceRuntime, key: string, command: { method: string; payload: Uint8Array; effects?: CommandEffects }, deadline?: number): Promise<Uint8Array> {
     return this.#get(service, key)
       .queue.post({ kind: "command", service, method: command.method, payload: command.payload, effects: command.effects, deadline })
