@@ -3,7 +3,8 @@
 // concurrent writes of all eight CRDT types on every node, each round checked against a
 // sequential model; a node killed with SIGKILL and restarted every --restart-every rounds.
 // Prints the convergence time T (last acknowledged write -> every node reads the model's
-// values) as p50 / p99 / max over the rounds. The run is test/helpers/crdt-convergence-run.ts
+// values) as p50 / p99 / max over the rounds. At the end every node is killed at once and
+// restarted (plus a new node), and every round is read again on each. The run is test/helpers/crdt-convergence-run.ts
 // (test/integration/crdt-replication.test.ts runs a short one).
 //
 //   node --import=tsx scripts/crdt-convergence.ts [--nodes 3] [--rounds 40] [--keys 8] [--writes-per-node 300]
@@ -43,6 +44,7 @@ const settings: ConvergenceSettings = {
   antiEntropyMs: number("anti-entropy-ms", 1),
   restartEvery: number("restart-every", 0),
   convergeWithinMs: 60_000,
+  wholeClusterRestart: true,
 };
 const log = (line: string) => process.stdout.write(`[crdt ${new Date().toISOString().slice(11, 23)}] ${line}\n`);
 

@@ -27,11 +27,13 @@ export interface ConvergenceSettings {
   /** Kill -9 and restart one node before every this many rounds (0: never). */
   readonly restartEvery: number;
   readonly convergeWithinMs: number;
+  /** At the end: kill every node with SIGKILL, restart them all plus one new node, and re-read every round on each. */
+  readonly wholeClusterRestart?: boolean;
 }
 
 export interface ConvergenceRun {
   readonly rounds: Array<RoundResult & { readonly restartedNode?: string }>;
-  /** After each restart: what the nodes (the restarted one included) read differently from the earlier rounds' models. */
+  /** After each restart (and the whole-cluster restart): what the nodes read differently from the earlier rounds' models. */
   readonly afterRestarts: string[];
   /** Sum over nodes of each metric at the end (changes sent, dropped, gaps, pulls, bytes). */
   readonly metrics: Record<string, number>;
@@ -92,7 +94,25 @@ export async function runConvergence(settings: ConvergenceSettings, log: (line: 
         clients.close();
       }
     }
-    return { rounds, afterRestarts, metrics: await summedMetrics(nodes) };
+    const metrics = await summedMetrics(nodes);
+    if (settings.wholeClusterRestart) {
+      // Durable replicas: nothing acknowledged is lost when every node dies at once, and a node that never saw a write reads it.
+      await Promise.all(nodes.map((node) => node.kill("SIGKILL")));
+      for (let i = 0; i < nodes.length; i++) nodes[i] = await startClusterNode({ ...options, nodeId: nodes[i]!.nodeId });
+      nodes.push(await startClusterNode({ ...options, nodeId: "joined-later" }));
+      await loaded();
+      log(`every node killed with SIGKILL and restarted, and node joined-later added`);
+      const clients = replicationClients(nodes.map((node) => node.grpcPort));
+      try {
+        for (const earlier of rounds) {
+          for (let n = 0; n < settings.nodes; n++) earlier.forgetVotesOf(n);
+          afterRestarts.push(...(await earlier.recheck(clients, settings.convergeWithinMs)).map((d) => `after the whole-cluster restart: ${d}`));
+        }
+      } finally {
+        clients.close();
+      }
+    }
+    return { rounds, afterRestarts, metrics };
   } finally {
     await stopAll(nodes);
     await redis.stop();
