@@ -21,6 +21,8 @@ async function load(name: SuiteName): Promise<(ctx: SuiteContext) => Promise<Sui
       return (await import("./suites/density.js")).runDensity;
     case "cluster":
       return (await import("./suites/cluster.js")).runCluster;
+    case "presence":
+      return (await import("./suites/presence.js")).runPresence;
   }
 }
 

@@ -36,7 +36,7 @@ function renderSuite(result: SuiteResult): string {
     "",
   ];
   if (result.goals.length > 0) {
-    parts.push("### Goals (from issue 6)", "", "| goal | measured | status |", "|---|---|---|");
+    parts.push(`### Goals (${result.goalsFrom ?? "from issue 6"})`, "", "| goal | measured | status |", "|---|---|---|");
     for (const g of result.goals) parts.push(`| ${escapeCell(g.goal)} | ${escapeCell(g.measured)} | ${g.met === undefined ? "not measured" : g.met ? "met" : "**not met**"} |`);
     parts.push("");
   }
@@ -62,7 +62,7 @@ export function saveSuite(paths: OutputPaths, result: SuiteResult): void {
   for (const chart of result.charts) writeFileSync(join(paths.chartsDir, chart.file), renderBarChart(chart));
 }
 
-const ORDER = ["startup", "throughput", "density", "cluster"];
+const ORDER = ["startup", "throughput", "density", "cluster", "presence"];
 
 /** `notes`: hand-written analysis (profiles) appended after the generated sections. */
 export function writeMarkdown(paths: OutputPaths, preamble: string, notes: string): void {

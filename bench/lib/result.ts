@@ -47,6 +47,8 @@ export interface SuiteResult {
   readonly notes: string[];
   readonly charts: Chart[];
   readonly figures: Record<string, number | undefined>;
+  /** Where the goals come from, for their heading in RESULTS.md (default "from issue 6"). */
+  readonly goalsFrom?: string;
 }
 
 /** What each suite module exports. */
@@ -57,7 +59,7 @@ export interface SuiteContext {
   budget(fullMs: number, quickMs: number): number;
 }
 
-export type SuiteBody = Pick<SuiteResult, "title" | "tables" | "goals" | "notes" | "charts" | "figures">;
+export type SuiteBody = Pick<SuiteResult, "title" | "tables" | "goals" | "notes" | "charts" | "figures" | "goalsFrom">;
 
 export function goal(text: string, measured: string, met: boolean | undefined): Goal {
   return { goal: text, measured, met };
