@@ -14,7 +14,7 @@ import { generateCalls } from "./codegen-calls.js";
 import { generateHandlers } from "./codegen-handlers.js";
 import { generateMessages } from "./codegen-messages.js";
 import { appendCustomSections } from "./custom-sections.js";
-import { crdtTypeOf, KIND_BY_NAME, readModuleConfig, type ModuleConfig } from "./module-config.js";
+import { crdtTypeOf, KIND_BY_NAME, readModuleConfig, WRITE_CONSISTENCY_BY_NAME, type ModuleConfig } from "./module-config.js";
 
 export const SDK_IMPORT = "keystate-guest-sdk/assembly/index";
 export const SDK_PROTO_IMPORT = "keystate-guest-sdk/assembly/proto/index";
@@ -98,6 +98,7 @@ export function encodeManifest(config: ModuleConfig): Uint8Array {
       stateType: entity.state ?? "",
       eventTypes: entity.events ?? [],
       crdtType: entity.kind === "replicated" ? crdtTypeOf(entity.crdt) ?? "" : "",
+      writeConsistency: WRITE_CONSISTENCY_BY_NAME[entity.writeConsistency ?? "local"],
     })),
   }).finish();
 }

@@ -19,7 +19,12 @@ export interface EntityConfig {
   readonly passivationTimeoutMs?: number;
   /** Replicated entities: the CRDT, by name in any case ("vote", "GCounter", "ormap", ...). */
   readonly crdt?: string;
+  /** Replicated entities: the least write consistency of every command (default "local"; a command may ask for more). */
+  readonly writeConsistency?: "local" | "majority" | "all";
 }
+
+/** module.json `writeConsistency` -> manifest value (abi.proto WriteConsistency). */
+export const WRITE_CONSISTENCY_BY_NAME = { local: 0, majority: 1, all: 2 } as const;
 
 /** The CRDT type a module.json `crdt` names (case-insensitive), or undefined. */
 export function crdtTypeOf(name: string | undefined): CrdtType | undefined {
@@ -65,6 +70,9 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
     if (!(entity.kind in KIND_BY_NAME)) problems.push(`entities[${i}].kind must be one of ${Object.keys(KIND_BY_NAME).join(", ")}`);
     if (entity.kind === "event-sourced" && (!entity.state || !entity.events?.length)) {
       problems.push(`entities[${i}] (event-sourced) needs "state" and "events"`);
+    }
+    if (entity.writeConsistency !== undefined && (entity.kind !== "replicated" || !(entity.writeConsistency in WRITE_CONSISTENCY_BY_NAME))) {
+      problems.push(`entities[${i}].writeConsistency must be "local", "majority" or "all", on a replicated entity only`);
     }
     if (entity.kind === "replicated" && !crdtTypeOf(entity.crdt)) {
       problems.push(`entities[${i}] (replicated) needs "crdt": one of ${CRDT_TYPES.map((type) => type.toLowerCase()).join(", ")}`);

@@ -154,13 +154,15 @@ export class ReplicatedEntity {
         if (result.failure) throw failureToError(result.failure);
         // A forward or side effect that cannot be made fails the command before its ops apply.
         if (command.kind === "command") command.effects?.accept(result);
+        // The entity's declared consistency is a floor: a command may only ask for more.
+        const writeConsistency = Math.max(result.replicated.writeConsistency, command.kind === "command" ? command.service.writeConsistency : 0);
         if (result.replicated.ops.length > 0) {
           const working = crdt.clone();
           applyCrdtOps(working, result.replicated.ops); // throws on a refused op: `crdt` is untouched
           const delta = working.takeDelta();
           if (delta !== undefined) {
             crdt = working;
-            changes.push({ delta, writeConsistency: result.replicated.writeConsistency });
+            changes.push({ delta, writeConsistency });
           }
         }
         if (stream && event === StreamEvent.STARTED) {
@@ -168,7 +170,7 @@ export class ReplicatedEntity {
           if (!result.replicated.endStream) this.streams.add(stream);
           stream.seen = this.#snapshot(crdt);
         }
-        outcomes.push({ envelope, result: { ...result.replicated, reply: result.reply } });
+        outcomes.push({ envelope, result: { ...result.replicated, writeConsistency, reply: result.reply } });
       } catch (err) {
         // trapToError logs traps and limit hits (already KeystateErrors) and passes the rest through.
         outcomes.push({ envelope, error: trapToError(err, this.#context(stream?.method ?? (command as { method: string }).method)) });

@@ -1,5 +1,6 @@
 // What the entity layer needs to run one deployed service: its model, the module's
 // instance pool, and the module identity (for logs).
+import type { WriteConsistency } from "../abi/replicated-abi.js";
 import type { GuestObserver } from "../metrics.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { InstancePool } from "../runtime/instance-pool.js";
@@ -15,6 +16,8 @@ export interface ServiceRuntime {
   readonly eventTypes: ReadonlySet<string>;
   /** Replicated entities: the CRDT type (a host/crdt CrdtType name). */
   readonly crdtType: string;
+  /** Replicated entities: the least write consistency of every command (module.json `writeConsistency`). */
+  readonly writeConsistency: WriteConsistency;
   readonly methods: ReadonlyMap<string, MethodModel>;
   readonly moduleName: string;
   readonly moduleVersion: number;
@@ -32,6 +35,7 @@ export function serviceRuntime(module: LoadedModule, model: ServiceModel, pool: 
     passivationTimeoutMs: model.passivationTimeoutMs,
     eventTypes: new Set(model.eventTypes),
     crdtType: model.crdtType,
+    writeConsistency: model.writeConsistency as WriteConsistency,
     methods: model.methods,
     moduleName: module.name,
     moduleVersion: module.version,

@@ -34,6 +34,8 @@ export interface ServiceManifest {
   eventTypes: string[];
   /** Replicated entities: the CRDT type name (host/crdt CrdtType); "" for other kinds. */
   crdtType: string;
+  /** Replicated entities: the least write consistency of every command (WriteConsistency; 0 = local). */
+  writeConsistency: number;
 }
 
 export interface Manifest {

@@ -55,6 +55,9 @@ function buildService(descriptors: DescriptorIndex, entry: ServiceManifest): Ser
   if (entry.kind === EntityKind.REPLICATED && !isCrdtType(entry.crdtType)) {
     throw new KeystateError("INVALID_MODULE", `service ${entry.service} is replicated but names no valid CRDT type (got "${entry.crdtType}"; expected one of ${CRDT_TYPES.join(", ")})`);
   }
+  if (![0, 1, 2].includes(entry.writeConsistency) || (entry.writeConsistency !== 0 && entry.kind !== EntityKind.REPLICATED)) {
+    throw new KeystateError("INVALID_MODULE", `service ${entry.service}: write consistency ${entry.writeConsistency} is not valid (0 local, 1 majority, 2 all; replicated entities only)`);
+  }
   for (const typeName of [entry.stateType, ...entry.eventTypes]) {
     if (typeName && !descriptors.messages.has(typeName)) {
       throw new KeystateError("INVALID_MODULE", `service ${entry.service} names message ${typeName}, which the API does not define`);

@@ -15,16 +15,18 @@ export const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "crdt-replication
 const PACKAGE = "keystate.test.replication";
 export const TYPES = ["GCounters", "PNCounters", "GSets", "ORSets", "Registers", "Flags", "Maps", "Votes"] as const;
 export type TypeService = (typeof TYPES)[number];
+/** Services of the fixture besides one per type (not part of the convergence workload). */
+const OTHER_SERVICES = ["MajorityFlags"] as const;
 
 export interface ReplicationClients {
-  readonly byNode: ReadonlyArray<Record<TypeService, ContractClient>>;
+  readonly byNode: ReadonlyArray<Record<TypeService | (typeof OTHER_SERVICES)[number], ContractClient>>;
   close(): void;
 }
 
 export function replicationClients(grpcPorts: readonly number[]): ReplicationClients {
   const byNode = grpcPorts.map((port) => {
-    const clients = {} as Record<TypeService, ContractClient>;
-    for (const type of TYPES) clients[type] = contractClient(join(FIXTURE_DIR, "proto"), "replication.proto", `${PACKAGE}.${type}`, port);
+    const clients = {} as Record<TypeService | (typeof OTHER_SERVICES)[number], ContractClient>;
+    for (const type of [...TYPES, ...OTHER_SERVICES]) clients[type] = contractClient(join(FIXTURE_DIR, "proto"), "replication.proto", `${PACKAGE}.${type}`, port);
     return clients;
   });
   return { byNode, close: () => byNode.forEach((clients) => Object.values(clients).forEach((c) => c.close())) };

@@ -70,11 +70,16 @@ test("write consistency: majority answers with one of three nodes paused, all ti
   t.is(await total(onA), 111, "the local write is kept");
   await pollUntil("b to have the `all` write", 5_000, async () => ((await total(onB)) === 111 ? true : undefined));
 
+  // module.json declares MajorityFlags "majority": a LOCAL request still waits for a majority (a and b here).
+  t.true((await onA.MajorityFlags.methods["Enable"]!({ key: "launch", consistency: "LOCAL" })).flag, "a declared majority is met by a and b");
+
   b.child.kill("SIGSTOP");
   t.teardown(() => void b.child.kill("SIGCONT"));
   const alone = await statusOf(add(1000, "MAJORITY", 1500));
   t.is(alone.code, status.DEADLINE_EXCEEDED, `with two of three paused, \`majority\` is not acknowledged: ${alone.details}`);
   t.is(await total(onA), 1111, "and the local write is kept too");
+  const declared = await statusOf(onA.MajorityFlags.methods["Enable"]!({ key: "other", consistency: "LOCAL" }, { deadlineMs: 1500 }));
+  t.is(declared.code, status.DEADLINE_EXCEEDED, "the entity's declared majority holds even for a LOCAL request");
 
   b.child.kill("SIGCONT");
   c.child.kill("SIGCONT");
