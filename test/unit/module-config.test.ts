@@ -15,7 +15,7 @@ async function configWith(t: Parameters<typeof tempDirFor>[0], entity: object) {
 
 test("a replicated entity may declare local, majority or all; anything else, or on another kind, is refused with the field named", async (t) => {
   const replicated = { service: "m.Presence", kind: "replicated", crdt: "vote" };
-  for (const level of ["local", "majority", "all"]) {
+  for (const level of ["local", "majority", "all"] as const) {
     t.is((await configWith(t, { ...replicated, writeConsistency: level })).entities[0]!.writeConsistency, level);
   }
   await t.throwsAsync(configWith(t, { ...replicated, writeConsistency: "strong" }), { message: /entities\[0\]\.writeConsistency must be "local", "majority" or "all"/ });
