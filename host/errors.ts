@@ -15,6 +15,7 @@ const ERROR_TABLE = {
   SERVICE_CONFLICT: { status: GrpcStatus.ALREADY_EXISTS, retryable: false, message: "a service of this module is served by another module" },
   INVALID_REQUEST: { status: GrpcStatus.INVALID_ARGUMENT, retryable: false, message: "the request is not valid" },
   UNKNOWN_METHOD: { status: GrpcStatus.UNIMPLEMENTED, retryable: false, message: "no such service or method is deployed" },
+  UNKNOWN_SERVICE: { status: GrpcStatus.NOT_FOUND, retryable: false, message: "no such service is deployed" },
   GUEST_FAILURE: { status: GrpcStatus.FAILED_PRECONDITION, retryable: false, message: "the entity refused the command" },
   GUEST_TRAP: { status: GrpcStatus.INTERNAL, retryable: false, message: "the entity's code failed" },
   EFFECT_LOOP: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false, message: "the chain of forwards and side effects is too deep (a loop?)" },

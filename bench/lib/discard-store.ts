@@ -18,6 +18,9 @@ export const discardJournal: Journal = {
   readEvents(_id: EntityId, _fromSeq: number): Promise<StoredEvent[]> {
     return Promise.resolve([]);
   },
+  lastSeq(_id: EntityId): Promise<number> {
+    return Promise.resolve(0);
+  },
 };
 
 export const discardValues: ValueStore = {

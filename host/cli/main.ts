@@ -1,4 +1,4 @@
-// The `keystate` command line: serve, build, deploy, modules, call.
+// The `keystate` command line: serve, build, deploy, modules, call, inspect.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { adminRequest, adminTarget } from "./admin-client.js";
@@ -17,6 +17,8 @@ Commands:
                              call a unary method (found through gRPC reflection); prints the reply as JSON
   call --list                list the methods a node serves
   cluster                    show a cluster's nodes and who holds which shard (--admin URL, --token T; --json as is)
+  inspect <pkg.Service> <key> [--events] [--from N] [--limit N]
+                             an entity's state (or its journal's events) from the store, decoded to JSON (--admin URL, --token T; --json as is)
   dev-cluster                start a local cluster: its own redis-server and N nodes (Ctrl-C stops it, removes its data)
 
 serve options (flag, environment variable):
@@ -24,7 +26,7 @@ ${settingsHelp()}
   --examples                 also deploy the built example modules (modules/*/build/*.wasm)
   --deploy <file.wasm>       also deploy this module at start (repeatable)
 
-deploy / modules options:
+deploy / modules / cluster / inspect options:
   --admin <url>              the node's admin API (KEYSTATE_ADMIN_URL, default http://127.0.0.1:8081)
   --token <token>            admin token (KEYSTATE_ADMIN_TOKEN, else read from <data>/admin-token)
   --data <dir>               where to look for admin-token (KEYSTATE_DATA, default ./data)
@@ -66,6 +68,9 @@ async function main(argv: string[]): Promise<void> {
       "base-port": { type: "string" },
       "lease-ms": { type: "string" },
       verbose: { type: "boolean" },
+      events: { type: "boolean" },
+      from: { type: "string" },
+      limit: { type: "string" },
     },
   });
   const [command, ...args] = positionals;
@@ -134,6 +139,11 @@ async function main(argv: string[]): Promise<void> {
       }
       const { asClusterView, formatClusterTable } = await import("./cluster-table.js");
       process.stdout.write(formatClusterTable(asClusterView(view)));
+      return;
+    }
+    case "inspect": {
+      const { runInspect } = await import("./inspect.js");
+      process.stdout.write(await runInspect(args, values, process.env));
       return;
     }
     case "dev-cluster": {

@@ -36,6 +36,11 @@ export interface EntityManagerOptions {
   readonly memoryBudgetBytes?: number;
 }
 
+/** Where the resident entities of `service` are kept: its kind and persistence id. */
+function tableName(service: ServiceRuntime): string {
+  return `${service.kind}\u0000${service.persistenceId}`;
+}
+
 export class EntityManager {
   readonly #values: ValueStore | undefined;
   readonly #replicas: ReplicaStore | undefined;
@@ -117,9 +122,15 @@ export class EntityManager {
     return record.post(command, context);
   }
 
+  /** Whether the entity `key` of `service` is in this node's memory now (read-only: the inspector asks; nothing is loaded). */
+  isResident(service: ServiceRuntime, key: string): boolean {
+    if (service.kind === EntityKind.REPLICATED) return this.#replicatedEntities?.isResident(service, key) ?? false;
+    return this.#records.get(tableName(service))?.has(key) ?? false;
+  }
+
   /** The table of `service`'s kind and persistence id (the kind is part of the identity: two services of one module may share a persistence id). */
   #tableFor(service: ServiceRuntime): EntityTable {
-    const name = `${service.kind}\u0000${service.persistenceId}`;
+    const name = tableName(service);
     let records = this.#records.get(name);
     if (records === undefined) this.#records.set(name, (records = new Map()));
     const table = new EntityTable(records, service.persistenceId, service, this.#processorFor(service), this.#afterBatch);

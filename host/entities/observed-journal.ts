@@ -13,6 +13,7 @@ export function observedJournal(journal: Journal, observer: Pick<EntityObserver,
     },
     saveSnapshot: (id, snapshot) => journal.saveSnapshot(id, snapshot),
     recover: (id) => journal.recover(id),
-    readEvents: (id, fromSeq) => journal.readEvents(id, fromSeq),
+    readEvents: (id, fromSeq, limit) => journal.readEvents(id, fromSeq, limit),
+    lastSeq: (id) => journal.lastSeq(id),
   };
 }

@@ -104,6 +104,11 @@ export class ReplicatedEntities {
       .then((reply) => reply ?? new Uint8Array(0));
   }
 
+  /** Whether the entity `key` of `service` is resident here now (read-only: the inspector asks). */
+  isResident(service: ServiceRuntime, key: string): boolean {
+    return this.#active.has(activeIdOf({ persistenceId: replicatedStorageId(service.persistenceId), key }));
+  }
+
   /** The storage ids of the resident entities (what anti-entropy checks). */
   residentIds(): EntityId[] {
     return [...this.#active.values()].map((active) => active.entity.id);

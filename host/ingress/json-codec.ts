@@ -102,6 +102,17 @@ export class JsonCodec {
     return type.encode(message).finish();
   }
 
+  /** Whether the module's API defines the message `typeName` (fully qualified, no leading dot). */
+  hasMessage(typeName: string): boolean {
+    return this.#root.lookup(typeName) instanceof protobuf.Type;
+  }
+
+  /** `bytes` as proto3 JSON of `typeName`, the mapping replies use (the entity inspector shows state and events so); throws when they do not decode. */
+  messageJson(typeName: string, bytes: Uint8Array): unknown {
+    const type = this.#root.lookupType(typeName);
+    return protojson.toJson(type, type.decode(bytes));
+  }
+
   /** The reply as proto3 JSON, or only its `responseBody` field when the binding names one. */
   replyJson(typeName: string, bytes: Uint8Array, responseBody: string | undefined): unknown {
     const type = this.#root.lookupType(typeName);

@@ -176,15 +176,19 @@ class EmbeddedJournal implements Journal {
     });
   }
 
-  readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]> {
+  readEvents(id: EntityId, fromSeq: number, limit?: number): Promise<StoredEvent[]> {
     return guarded("journal read", () => {
       const prefix = entityPrefix(id);
-      const range = this.events.getRange({ start: withSeq(prefix, Math.max(1, fromSeq)), end: withSeq(prefix, Number.MAX_SAFE_INTEGER) });
+      const range = this.events.getRange({ start: withSeq(prefix, Math.max(1, fromSeq)), end: withSeq(prefix, Number.MAX_SAFE_INTEGER), limit });
       return [...range].map(({ key, value }) => decodeEvent(readSeq(key, prefix.length), value));
     });
   }
 
-  /** Highest seq stored for the entity (0 when none); call inside a write transaction. */
+  lastSeq(id: EntityId): Promise<number> {
+    return guarded("journal read", () => this.lastSeqInTxn(entityPrefix(id)));
+  }
+
+  /** Highest seq stored for the entity (0 when none); inside a write transaction, or alone as a read. */
   private lastSeqInTxn(prefix: Buffer): number {
     const newest = this.events.getKeys({
       start: withSeq(prefix, Number.MAX_SAFE_INTEGER),

@@ -128,10 +128,20 @@ class RedisJournal implements Journal {
     });
   }
 
-  readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]> {
+  readEvents(id: EntityId, fromSeq: number, limit?: number): Promise<StoredEvent[]> {
     return guarded("journal read", async () => {
-      const entries = (await this.redis.xrangeBuffer(this.keys.of(id).journal, `${Math.max(1, fromSeq)}-0`, "+")) as [Buffer, Buffer[]][];
+      const key = this.keys.of(id).journal;
+      const start = `${Math.max(1, fromSeq)}-0`;
+      const entries = (limit === undefined ? await this.redis.xrangeBuffer(key, start, "+") : await this.redis.xrangeBuffer(key, start, "+", "COUNT", limit)) as [Buffer, Buffer[]][];
       return entries.map(decodeEntry);
+    });
+  }
+
+  lastSeq(id: EntityId): Promise<number> {
+    return guarded("journal read", async () => {
+      // Entry ids are `<seq>-0`: the newest entry's id is the last seq.
+      const newest = (await this.redis.xrevrangeBuffer(this.keys.of(id).journal, "+", "-", "COUNT", 1)) as [Buffer, Buffer[]][];
+      return newest.length === 0 ? 0 : decodeEntry(newest[0]!).seq;
     });
   }
 }

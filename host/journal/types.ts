@@ -44,8 +44,10 @@ export interface Journal {
   saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void>;
   /** The latest snapshot plus the events after it. */
   recover(id: EntityId): Promise<Recovered>;
-  /** Events with seq >= fromSeq, in order (for audits, projections and tests). */
-  readEvents(id: EntityId, fromSeq: number): Promise<StoredEvent[]>;
+  /** Events with seq >= fromSeq, in order, at most `limit` of them (default: all) (for audits, projections, inspection and tests). */
+  readEvents(id: EntityId, fromSeq: number, limit?: number): Promise<StoredEvent[]>;
+  /** The journal's last sequence number (0 for a new entity), without reading any event. */
+  lastSeq(id: EntityId): Promise<number>;
 }
 
 export interface VersionedValue {

@@ -54,6 +54,21 @@ export function registerStoreContract(backend: string, open: StoreFactory): void
     );
   });
 
+  test(title("readEvents reads from a seq, at most `limit` events; lastSeq reads the last seq alone"), async (t) => {
+    const store = await openFor(t);
+    const id = newEntity();
+    t.is(await store.journal.lastSeq(id), 0);
+    t.deepEqual(await store.journal.readEvents(id, 1, 10), []);
+    await store.journal.append(id, 0, eventsNumbered(1, 7));
+    t.is(await store.journal.lastSeq(id), 7);
+    t.deepEqual((await store.journal.readEvents(id, 3, 2)).map((e) => e.seq), [3, 4]);
+    t.deepEqual((await store.journal.readEvents(id, 6, 100)).map((e) => e.seq), [6, 7]);
+    t.deepEqual((await store.journal.readEvents(id, 2)).map((e) => e.seq), [2, 3, 4, 5, 6, 7]);
+    t.deepEqual(await store.journal.readEvents(id, 8, 5), []);
+    // Another entity's journal is not this one's.
+    t.is(await store.journal.lastSeq(newEntity()), 0);
+  });
+
   test(title("an append with a stale or future expected seq is refused and writes nothing"), async (t) => {
     const store = await openFor(t);
     const id = newEntity();
