@@ -11,6 +11,7 @@ import { EntityManager } from "./entities/entity-manager.js";
 import type { CrdtDeltaObserver } from "./entities/replicated-observer.js";
 import { Router } from "./entities/router.js";
 import { ADMIN_PATHS, AdminServer } from "./ingress/admin-http.js";
+import { EntityInspector } from "./inspect/entity-inspector.js";
 import { GrpcIngress } from "./ingress/grpc-server.js";
 import { HttpJsonIngress } from "./ingress/http-json.js";
 import { openStore } from "./journal/open-store.js";
@@ -125,6 +126,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     metrics,
     fallback: (req, res) => httpJson.handle(req, res),
     cluster: () => cluster,
+    inspector: new EntityInspector(registry, store, entities),
   });
 
   // The gRPC port is bound first: the cluster advertises it. Until modules load it serves no

@@ -12,9 +12,17 @@ import { requestIdFrom } from "../entities/call-context.js";
 import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { grpcStatusName, httpStatusFor } from "./http-status.js";
+import { consoleRoute } from "./console-assets.js";
+import { describeServices } from "./services-api.js";
 
 /** The paths this server answers itself; module HTTP bindings may not take them. */
-export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics", "/cluster"] as const;
+export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics", "/cluster", "/console", "/api/services", "/entities"] as const;
+
+/** What the admin API shows of one entity (inspect/entity-inspector.ts): its state, or a page of its journal. */
+export interface EntityInspection {
+  /** The JSON answer to GET `url` (a path under /entities/ and its query, as received); rejects with a KeystateError. */
+  inspect(url: string): Promise<unknown>;
+}
 
 /** What the admin API shows of a cluster membership (cluster/cluster-node.ts). */
 export interface ClusterStatus {
@@ -32,6 +40,8 @@ export interface AdminOptions {
   readonly fallback?: Handler;
   /** The node's cluster membership, once it has one (Redis): GET /cluster, and readiness. */
   readonly cluster?: () => ClusterStatus | undefined;
+  /** GET /entities/<service>/<key>[/events]: an entity's state and journal, read-only (inspect/entity-inspector.ts). */
+  readonly inspector?: EntityInspection;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -70,6 +80,7 @@ export class AdminServer {
       "GET /modules": this.#authenticated(async () => sendJson(res, 200, { modules: await this.#listModules() })),
       "POST /modules": this.#authenticated(async () => this.#deploy(req, res)),
       "GET /cluster": this.#authenticated(async () => this.#clusterView(res)),
+      "GET /api/services": this.#authenticated(async () => sendJson(res, 200, describeServices(this.#registry.modules))),
     };
     const metrics = this.#options.metrics;
     if (metrics) {
@@ -79,7 +90,7 @@ export class AdminServer {
         res.end(text);
       };
     }
-    const handler = routes[`${req.method} ${path}`] ?? this.#moduleRoute(req, res, path);
+    const handler = routes[`${req.method} ${path}`] ?? this.#moduleRoute(req, res, path) ?? this.#entityRoute(req, res, path) ?? consoleRoute(req, res, path);
     if (!handler && this.#options.fallback) {
       await this.#options.fallback(req, res);
       return;
@@ -113,6 +124,14 @@ export class AdminServer {
       }
       await handler(req, res);
     };
+  }
+
+  /** GET /entities/...: the inspector parses the raw URL itself (an entity key may be any URL-encoded text). */
+  #entityRoute(req: http.IncomingMessage, res: http.ServerResponse, path: string): Handler | undefined {
+    const inspector = this.#options.inspector;
+    if (req.method !== "GET" || !inspector || (path !== "/entities" && !path.startsWith("/entities/"))) return undefined;
+    // Entity state is the users' data: never cached, never sniffed as anything but JSON.
+    return this.#authenticated(async () => sendJson(res, 200, await inspector.inspect(req.url ?? "/"), { "cache-control": "no-store", "x-content-type-options": "nosniff" }));
   }
 
   /** DELETE /modules/<name> (undeploy) and PUT /modules/<name>/active {"version": n} (rollback). */
