@@ -4,7 +4,7 @@
 // sequence number, and only then replies.
 import { KeystateError, isKeystateError } from "../errors.js";
 import type { AbiEvent } from "../abi/abi-codec.js";
-import type { Journal, JournalEvent } from "../journal/types.js";
+import type { Journal, JournalEvent, OutboxEntry } from "../journal/types.js";
 import { log } from "../log.js";
 import { callerGone } from "./call-context.js";
 import { EventSourcedRecord, type EntityEnvelope, type EntityProcessor, type EntityRecord, type EntityTable } from "./entity-record.js";
@@ -49,6 +49,8 @@ export class EventSourcedEntity implements EntityProcessor {
     const baseSeq = record.seq;
     let state = fromResident(record.state!);
     const pending: JournalEvent[] = [];
+    // Asynchronous side effects, stored with the events so a crash after the reply cannot lose them.
+    const outbox: OutboxEntry[] = [];
     const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean }> = [];
     for (const envelope of batch) {
       // A caller that left while earlier commands ran: its command never reaches the guest.
@@ -68,6 +70,8 @@ export class EventSourcedEntity implements EntityProcessor {
         // Before its events join the batch: a forward to an undeployed service stores nothing.
         envelope.command.effects?.accept(result);
         pending.push(...result.events);
+        const effects = envelope.command.effects;
+        if (effects !== undefined && !effects.none) outbox.push(...effects.toOutbox(record.id, baseSeq + pending.length));
         state = result.state;
         outcomes.push({ envelope, reply: result.reply, sawUncommitted });
       } catch (err) {
@@ -76,9 +80,9 @@ export class EventSourcedEntity implements EntityProcessor {
       }
     }
 
-    if (pending.length > 0) {
+    if (pending.length > 0 || outbox.length > 0) {
       try {
-        await this.journal.append(record.id, baseSeq, pending);
+        await this.journal.append(record.id, baseSeq, pending, outbox);
       } catch (err) {
         record.unload(); // Reload from the journal on the next command.
         if (retryOnConflict && isKeystateError(err, "SEQUENCE_CONFLICT")) {

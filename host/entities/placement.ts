@@ -30,6 +30,8 @@ export interface Placement {
   shardOf(storagePersistenceId: string, key: string): number;
   /** True when commands for `shard` run on this node now (the fast path; no waiting). */
   serves(shard: number): boolean;
+  /** The shards this node serves now (whose stored side effects it delivers). */
+  servedShards(): number[];
   /**
    * Where `shard` is served: here, or a peer. Waits (bounded by the call's deadline and the
    * lease time) while the shard is handed off or its owner died; rejects with NOT_OWNER

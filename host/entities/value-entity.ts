@@ -8,7 +8,7 @@
 import { StateAction } from "../abi/abi-codec.js";
 import { KeystateError, isKeystateError } from "../errors.js";
 import { log } from "../log.js";
-import type { ValueStore } from "../journal/types.js";
+import type { OutboxEntry, ValueStore } from "../journal/types.js";
 import { callerGone } from "./call-context.js";
 import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
@@ -56,6 +56,8 @@ export class ValueEntity implements EntityProcessor {
     const service = record.service;
     let value = fromResident(record.state!);
     let changed = false;
+    // Asynchronous side effects, stored with the value so a crash after the reply cannot lose them.
+    const outbox: OutboxEntry[] = [];
     const outcomes: Outcome[] = [];
     for (const envelope of batch) {
       // A caller that left while earlier commands ran: its command never reaches the guest.
@@ -80,17 +82,21 @@ export class ValueEntity implements EntityProcessor {
           value = undefined;
           changed = true;
         }
+        const effects = envelope.command.effects;
+        const stored = effects === undefined || effects.none ? [] : effects.toOutbox(record.id, record.version + 1);
+        outbox.push(...stored);
         const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
-        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue });
+        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored.length > 0 });
       } catch (err) {
         // The command changed nothing: `value` still holds the value before it.
         outcomes.push({ envelope, error: trapToError(err, commandContext(record, envelope)), needsWrite: false });
       }
     }
 
-    if (changed) {
+    // A command with asynchronous side effects writes even when the value is unchanged: the outbox entries go with it.
+    if (changed || outbox.length > 0) {
       try {
-        record.version = await this.#values.write(record.id, value, record.version);
+        record.version = await this.#values.write(record.id, value, record.version, outbox);
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
         record.unload();

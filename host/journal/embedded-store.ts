@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
+import { decodeOutboxEntry, encodeOutboxEntry } from "./outbox-codec.js";
 import { SingleCopyReplicas } from "./single-copy-replicas.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
@@ -15,6 +16,8 @@ import type {
   ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
+  Outbox,
+  OutboxEntry,
   Recovered,
   ReplicaStore,
   Snapshot,
@@ -32,6 +35,33 @@ const SEQ_BYTES = 8;
 const LONE_SURROGATE = /\p{Cs}/u;
 
 type BinaryDb = Database<Buffer, Buffer>;
+type TextDb = Database<string, string>;
+
+/** The outbox (one shard, 0): entry id -> encoded entry. Written inside the callers' transactions. */
+class EmbeddedOutbox implements Outbox {
+  constructor(
+    private readonly env: RootDatabase,
+    readonly entries: TextDb,
+  ) {}
+
+  /** Inside a write transaction. */
+  store(outbox: readonly OutboxEntry[] | undefined): void {
+    for (const entry of outbox ?? []) this.entries.put(entry.id, encodeOutboxEntry(entry));
+  }
+
+  pending(_shard: number, limit: number): Promise<OutboxEntry[]> {
+    return guarded("outbox read", () => {
+      const entries = [...this.entries.getRange()].map(({ value }) => decodeOutboxEntry(value));
+      return entries.sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
+    });
+  }
+
+  done(_shard: number, id: string): Promise<void> {
+    return guarded("outbox delete", async () => {
+      await this.entries.remove(id);
+    });
+  }
+}
 
 /** What the module-metadata db stores per module name (msgpack-encoded; small). */
 interface ModuleRecord {
@@ -111,9 +141,10 @@ class EmbeddedJournal implements Journal {
     private readonly env: RootDatabase,
     private readonly events: BinaryDb,
     private readonly snapshots: BinaryDb,
+    private readonly outbox: EmbeddedOutbox,
   ) {}
 
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void> {
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], outbox?: readonly OutboxEntry[]): Promise<void> {
     return guarded("journal append", async () => {
       checkSeq(expectedSeq, "expected seq");
       const prefix = entityPrefix(id);
@@ -121,7 +152,10 @@ class EmbeddedJournal implements Journal {
       const rows = events.map(encodeEvent);
       const journalSeq = await this.env.transaction(() => {
         const last = this.lastSeqInTxn(prefix);
-        if (last === expectedSeq) rows.forEach((row, i) => this.events.put(withSeq(prefix, last + 1 + i), row));
+        if (last === expectedSeq) {
+          rows.forEach((row, i) => this.events.put(withSeq(prefix, last + 1 + i), row));
+          this.outbox.store(outbox);
+        }
         return last;
       });
       if (journalSeq !== expectedSeq) {
@@ -203,6 +237,7 @@ class EmbeddedValues implements ValueStore {
     private readonly env: RootDatabase,
     private readonly values: BinaryDb,
     private readonly versions: BinaryDb,
+    private readonly outbox: EmbeddedOutbox,
   ) {}
 
   get(id: EntityId): Promise<Uint8Array | undefined> {
@@ -216,7 +251,7 @@ class EmbeddedValues implements ValueStore {
     });
   }
 
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number> {
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, outbox?: readonly OutboxEntry[]): Promise<number> {
     return guarded("value write", async () => {
       checkSeq(expectedVersion, "expected version");
       const key = entityPrefix(id);
@@ -224,6 +259,7 @@ class EmbeddedValues implements ValueStore {
         const current = this.#version(key);
         if (current !== expectedVersion) return { ok: false, version: current };
         this.#store(key, value, current + 1);
+        this.outbox.store(outbox);
         return { ok: true, version: current + 1 };
       });
       if (!outcome.ok) {
@@ -345,13 +381,15 @@ export class EmbeddedStore implements Store {
   readonly journal: Journal;
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
+  readonly outbox: EmbeddedOutbox;
   readonly modules: ModuleStore;
   private closed = false;
 
   private constructor(private readonly env: RootDatabase) {
     const binary = { encoding: "binary", keyEncoding: "binary" } as const;
-    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary));
-    this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary));
+    this.outbox = new EmbeddedOutbox(env, env.openDB<string, string>("outbox", { encoding: "string", keyEncoding: "ordered-binary" }));
+    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary), this.outbox);
+    this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary), this.outbox);
     this.replicas = new SingleCopyReplicas(this.values);
     this.modules = new EmbeddedModules(
       env,
@@ -366,7 +404,7 @@ export class EmbeddedStore implements Store {
     return guarded(`open ${dataDir}`, async () => {
       await mkdir(dataDir, { recursive: true });
       // noSubdir: false, or lmdb-js takes a directory with a dot in its name ("my.data") for a file.
-      return new EmbeddedStore(open({ path: dataDir, maxDbs: 8, noSubdir: false }));
+      return new EmbeddedStore(open({ path: dataDir, maxDbs: 12, noSubdir: false }));
     });
   }
 

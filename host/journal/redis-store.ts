@@ -6,6 +6,7 @@ import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
 import { closeRedis, connectRedis, parseRedisTarget, type RedisClient, type RedisTarget } from "./redis-connection.js";
 import { RedisLayout, type EntityKeys } from "./redis-keys.js";
+import { decodeOutboxEntry, encodeOutboxEntry } from "./outbox-codec.js";
 import { FENCED, SCRIPTS, type ScriptCommands } from "./redis-scripts.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
@@ -16,6 +17,8 @@ import type {
   ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
+  Outbox,
+  OutboxEntry,
   Recovered,
   ReplicaCopies,
   ReplicaStore,
@@ -80,14 +83,14 @@ class RedisJournal implements Journal {
     private readonly keys: Keys,
   ) {}
 
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void> {
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], outbox?: readonly OutboxEntry[]): Promise<void> {
     return guarded("journal append", async () => {
       checkSeq(expectedSeq, "expected seq");
       const keys = this.keys.of(id);
       const epoch = this.keys.epoch(keys, id);
-      const args: (string | Buffer)[] = [];
+      const args: (string | Buffer)[] = outboxArgs(outbox);
       for (const event of events) args.push(event.type, asBuffer(event.payload));
-      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, epoch, expectedSeq, ...args);
+      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, keys.outbox, epoch, expectedSeq, outbox?.length ?? 0, ...args);
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
         throw new KeystateError(
@@ -154,10 +157,10 @@ class RedisValues implements ValueStore {
     });
   }
 
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number> {
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, outbox?: readonly OutboxEntry[]): Promise<number> {
     return guarded("value write", async () => {
       checkSeq(expectedVersion, "expected version");
-      return this.#write(id, value, String(expectedVersion));
+      return this.#write(id, value, String(expectedVersion), outbox);
     });
   }
 
@@ -173,16 +176,49 @@ class RedisValues implements ValueStore {
     });
   }
 
-  async #write(id: EntityId, value: Uint8Array | undefined, expected: string): Promise<number> {
+  async #write(id: EntityId, value: Uint8Array | undefined, expected: string, outbox?: readonly OutboxEntry[]): Promise<number> {
     const keys = this.keys.of(id);
     const epoch = this.keys.epoch(keys, id);
     const op = value === undefined ? "del" : "put";
-    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, epoch, expected, op, value === undefined ? Buffer.alloc(0) : asBuffer(value));
+    const bytes = value === undefined ? Buffer.alloc(0) : asBuffer(value);
+    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, keys.outbox, epoch, expected, op, bytes, outbox?.length ?? 0, ...outboxArgs(outbox));
     if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
     if (verdict === 0) {
       throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expected} but the store is at ${version}`);
     }
     return version!;
+  }
+}
+
+/** (id, encoded entry) pairs for the write scripts. */
+function outboxArgs(outbox: readonly OutboxEntry[] | undefined): string[] {
+  const args: string[] = [];
+  for (const entry of outbox ?? []) args.push(entry.id, encodeOutboxEntry(entry));
+  return args;
+}
+
+/** The outboxes: a hash per shard, field = entry id. */
+class RedisOutbox implements Outbox {
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
+
+  pending(shard: number, limit: number): Promise<OutboxEntry[]> {
+    return guarded("outbox read", async () => {
+      const stored = await this.redis.hgetall(this.keys.layout.outboxKey(shard));
+      // Small unless deliveries fail for long; a hash keeps no order, so sort here.
+      return Object.values(stored)
+        .map(decodeOutboxEntry)
+        .sort((a, b) => a.createdAt - b.createdAt)
+        .slice(0, limit);
+    });
+  }
+
+  done(shard: number, id: string): Promise<void> {
+    return guarded("outbox delete", async () => {
+      await this.redis.hdel(this.keys.layout.outboxKey(shard), id);
+    });
   }
 }
 
@@ -322,6 +358,7 @@ export class RedisStore implements Store {
   readonly journal: Journal;
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
+  readonly outbox: Outbox;
   readonly modules: ModuleStore;
   readonly #keys = new Keys();
 
@@ -332,6 +369,7 @@ export class RedisStore implements Store {
     this.journal = new RedisJournal(redis, this.#keys);
     this.values = new RedisValues(redis, this.#keys);
     this.replicas = new RedisReplicas(redis, this.#keys);
+    this.outbox = new RedisOutbox(redis, this.#keys);
     this.modules = new RedisModules(redis, this.#keys);
   }
 

@@ -10,6 +10,8 @@ import { REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
 import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
 import { deploy } from "../helpers/deployed-node.js";
 import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
+import { Redis } from "ioredis";
+import { REDELIVER_AFTER_MS } from "../../host/entities/effect-runner.js";
 
 const FIXTURES = join(REPO_ROOT, "test", "fixtures");
 const ORDERS = "keystate.test.orders.Orders";
@@ -178,3 +180,38 @@ test.serial("an async side effect to a service not yet deployed is retried and l
   const landed = await eventually(() => balance(c, "dave"), (b) => b.balance === "4", 10_000);
   t.like(landed, { balance: "4", entries: "1", lastReference: "a1" });
 });
+
+test.serial("an async side effect is stored with its command: a node killed with SIGKILL right after the reply delivers it after restart, once, and its outbox empties", async (t) => {
+  const db = 4;
+  const node = await serve(t, db);
+  await deploy(node, wasm.orders());
+  const c = clients(t, node);
+  // The ledger is not deployed yet, so the effect cannot be delivered before the kill.
+  t.like(await c.orders.methods.PlaceWithAsyncEffect!({ orderId: "k1", account: "erin", amount: 6 }), { placed: "1", total: "6" });
+  await node.kill("SIGKILL");
+
+  const again = await serve(t, db, node.dataDir);
+  await deploy(again, wasm.ledger());
+  const d = clients(t, again);
+  const landed = await eventually(() => balance(d, "erin"), (b) => b.balance === "6", 30_000);
+  t.like(landed, { balance: "6", entries: "1", lastReference: "k1" }, "the restarted node delivered the stored side effect");
+  // Log lines travel on another pipe than replies: wait for it.
+  t.truthy(await again.waitForOutput("stored asynchronous side effects redelivered", 5_000), "by redelivery from the outbox");
+  const outbox = await eventually(() => outboxSize(db), (size) => size === 0, 5_000);
+  t.is(outbox, 0, "delivered entries leave the outbox");
+  // Later redelivery passes find nothing: still one entry.
+  await new Promise((resolve) => setTimeout(resolve, REDELIVER_AFTER_MS + 1_000));
+  t.like(await balance(d, "erin"), { balance: "6", entries: "1" });
+});
+
+/** Entries left in every shard outbox of database `db`. */
+async function outboxSize(db: number): Promise<number> {
+  const client = new Redis(`${redis!.url}/${db}`);
+  try {
+    let total = 0;
+    for (const key of await client.keys("ks:*:ob")) total += await client.hlen(key);
+    return total;
+  } finally {
+    client.disconnect();
+  }
+}
