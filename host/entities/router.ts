@@ -114,7 +114,7 @@ export class Router {
     const placement = this.#placement;
     // Replicated entities have a replica on every node: they never move or forward.
     if (placement === undefined || service.kind === EntityKind.REPLICATED) {
-      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey: options.idempotencyKey }, options.context);
       // Resolved: the command's state change is durable, so its effects may run.
       if (effects.none) return reply;
       return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
@@ -124,11 +124,11 @@ export class Router {
     let ranHere: CommandEffects | undefined;
     const runHere = async () => {
       const attempt = new CommandEffects(this.#checkTarget, hops + 1, method.outputType);
-      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt }, options.context);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt, idempotencyKey: options.idempotencyKey }, options.context);
       ranHere = attempt;
       return reply;
     };
-    const call = { context: options.context, hops, forwarded: options.forwarded === true };
+    const call = { context: options.context, hops, forwarded: options.forwarded === true, idempotencyKey: options.idempotencyKey };
     const shard = shardOfEntity(placement, service, key);
     const reply = await runAtOwner(placement, shard, method.path, payload, call, runHere);
     const done = ranHere as CommandEffects | undefined;

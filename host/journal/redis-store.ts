@@ -17,9 +17,11 @@ import type {
   ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
+  IdempotencyStore,
   Outbox,
   OutboxEntry,
   Recovered,
+  WriteExtras,
   ReplicaCopies,
   ReplicaStore,
   ShardFencing,
@@ -30,6 +32,7 @@ import type {
   ValueStore,
   VersionedValue,
 } from "./types.js";
+import { IDEMPOTENCY_KEYS_PER_ENTITY, IDEMPOTENCY_WINDOW_MS } from "./types.js";
 
 /** A store command without a reply by then fails (a hung or paused server must not hang calls). */
 const COMMAND_TIMEOUT_MS = 1500;
@@ -83,14 +86,14 @@ class RedisJournal implements Journal {
     private readonly keys: Keys,
   ) {}
 
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], outbox?: readonly OutboxEntry[]): Promise<void> {
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], extras?: WriteExtras): Promise<void> {
     return guarded("journal append", async () => {
       checkSeq(expectedSeq, "expected seq");
       const keys = this.keys.of(id);
       const epoch = this.keys.epoch(keys, id);
-      const args: (string | Buffer)[] = outboxArgs(outbox);
+      const args = extrasArgs(extras);
       for (const event of events) args.push(event.type, asBuffer(event.payload));
-      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, keys.outbox, epoch, expectedSeq, outbox?.length ?? 0, ...args);
+      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, keys.outbox, keys.replies, keys.replyTimes, epoch, expectedSeq, ...args);
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
         throw new KeystateError(
@@ -157,10 +160,10 @@ class RedisValues implements ValueStore {
     });
   }
 
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, outbox?: readonly OutboxEntry[]): Promise<number> {
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, extras?: WriteExtras): Promise<number> {
     return guarded("value write", async () => {
       checkSeq(expectedVersion, "expected version");
-      return this.#write(id, value, String(expectedVersion), outbox);
+      return this.#write(id, value, String(expectedVersion), extras);
     });
   }
 
@@ -176,12 +179,12 @@ class RedisValues implements ValueStore {
     });
   }
 
-  async #write(id: EntityId, value: Uint8Array | undefined, expected: string, outbox?: readonly OutboxEntry[]): Promise<number> {
+  async #write(id: EntityId, value: Uint8Array | undefined, expected: string, extras?: WriteExtras): Promise<number> {
     const keys = this.keys.of(id);
     const epoch = this.keys.epoch(keys, id);
     const op = value === undefined ? "del" : "put";
     const bytes = value === undefined ? Buffer.alloc(0) : asBuffer(value);
-    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, keys.outbox, epoch, expected, op, bytes, outbox?.length ?? 0, ...outboxArgs(outbox));
+    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, keys.outbox, keys.replies, keys.replyTimes, epoch, expected, op, bytes, ...extrasArgs(extras));
     if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
     if (verdict === 0) {
       throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expected} but the store is at ${version}`);
@@ -190,11 +193,31 @@ class RedisValues implements ValueStore {
   }
 }
 
-/** (id, encoded entry) pairs for the write scripts. */
-function outboxArgs(outbox: readonly OutboxEntry[] | undefined): string[] {
-  const args: string[] = [];
-  for (const entry of outbox ?? []) args.push(entry.id, encodeOutboxEntry(entry));
+/** The write scripts' extras: outbox count and (id, entry) pairs, then reply count, window, keys kept and (key, reply) pairs. */
+function extrasArgs(extras: WriteExtras | undefined): (string | number | Buffer)[] {
+  const outbox = extras?.outbox ?? [];
+  const replies = extras?.replies ?? [];
+  const args: (string | number | Buffer)[] = [outbox.length];
+  for (const entry of outbox) args.push(entry.id, encodeOutboxEntry(entry));
+  args.push(replies.length, IDEMPOTENCY_WINDOW_MS, IDEMPOTENCY_KEYS_PER_ENTITY);
+  for (const { key, reply } of replies) args.push(key, asBuffer(reply));
   return args;
+}
+
+/** Replies stored under idempotency keys: a hash per entity (its times in a sorted set, for trimming). */
+class RedisIdempotency implements IdempotencyStore {
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
+
+  replies(id: EntityId, keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    return guarded("idempotency read", async () => {
+      if (keys.length === 0) return [];
+      const stored = await this.redis.hmgetBuffer(this.keys.of(id).replies, ...keys);
+      return stored.map((reply) => reply ?? undefined);
+    });
+  }
 }
 
 /** The outboxes: a hash per shard, field = entry id. */
@@ -359,6 +382,7 @@ export class RedisStore implements Store {
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
   readonly outbox: Outbox;
+  readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
   readonly #keys = new Keys();
 
@@ -370,6 +394,7 @@ export class RedisStore implements Store {
     this.values = new RedisValues(redis, this.#keys);
     this.replicas = new RedisReplicas(redis, this.#keys);
     this.outbox = new RedisOutbox(redis, this.#keys);
+    this.idempotency = new RedisIdempotency(redis, this.#keys);
     this.modules = new RedisModules(redis, this.#keys);
   }
 

@@ -50,6 +50,31 @@ export interface OutboxEntry {
   readonly createdAt: number;
 }
 
+/** The reply a command with an idempotency key gave, stored with the command's write. */
+export interface IdempotentReply {
+  readonly key: string;
+  readonly reply: Uint8Array;
+}
+
+/** What a command's write stores besides its events or value, in the same atomic write. */
+export interface WriteExtras {
+  readonly outbox?: readonly OutboxEntry[];
+  readonly replies?: readonly IdempotentReply[];
+}
+
+/**
+ * How long, and how many per entity, idempotency keys are remembered: a retry with a key
+ * within both bounds gets the stored reply; older keys are forgotten (oldest first).
+ */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+export const IDEMPOTENCY_KEYS_PER_ENTITY = 1000;
+
+/** The replies stored under idempotency keys, per entity. */
+export interface IdempotencyStore {
+  /** For each key, the stored reply, or undefined (never seen, or forgotten). */
+  replies(id: EntityId, keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+}
+
 /** The stored outboxes: one per shard (the embedded store has one shard, 0). */
 export interface Outbox {
   /** Up to `limit` undelivered entries of `shard`, oldest first. */
@@ -62,10 +87,10 @@ export interface Journal {
   /**
    * Appends `events` as seq expectedSeq+1, expectedSeq+2, ... atomically.
    * Rejects with KeystateError SEQUENCE_CONFLICT, writing nothing, when the journal's
-   * last seq is not `expectedSeq`. Resolves only once the events are durable. `outbox`
-   * entries are stored in the same atomic write (events may then be empty).
+   * last seq is not `expectedSeq`. Resolves only once the events are durable. `extras`
+   * (outbox entries, idempotent replies) are stored in the same atomic write (events may then be empty).
    */
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], outbox?: readonly OutboxEntry[]): Promise<void>;
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], extras?: WriteExtras): Promise<void>;
   /** Stores a snapshot; a snapshot older than the stored one is ignored. */
   saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void>;
   /** The latest snapshot plus the events after it. */
@@ -90,9 +115,9 @@ export interface ValueStore {
    * Stores `value` (undefined: deletes it) iff the stored version is `expectedVersion`, and
    * resolves the new version. Rejects with SEQUENCE_CONFLICT, writing nothing, otherwise:
    * a writer that read a value another node has since replaced can never overwrite it.
-   * `outbox` entries are stored in the same atomic write.
+   * `extras` (outbox entries, idempotent replies) are stored in the same atomic write.
    */
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, outbox?: readonly OutboxEntry[]): Promise<number>;
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, extras?: WriteExtras): Promise<number>;
   /** Unconditional writes (CRDT state: one writer per shard, merged, not versioned). */
   put(id: EntityId, value: Uint8Array): Promise<void>;
   delete(id: EntityId): Promise<void>;
@@ -197,6 +222,7 @@ export interface Store {
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
   readonly outbox: Outbox;
+  readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
   /** Resolves when the backend answers; rejects with STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
