@@ -9,6 +9,7 @@ import type { RedisStore } from "./journal/redis-store.js";
 import { DEFAULT_SHARD_COUNT } from "./journal/shards.js";
 import { EntityManager } from "./entities/entity-manager.js";
 import type { CrdtDeltaObserver } from "./entities/replicated-observer.js";
+import { REDELIVER_AFTER_MS } from "./entities/effect-runner.js";
 import { Router } from "./entities/router.js";
 import { ADMIN_PATHS, AdminServer } from "./ingress/admin-http.js";
 import { EntityInspector } from "./inspect/entity-inspector.js";
@@ -109,7 +110,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   };
   const registry = new ModuleRegistry(store, { maxModuleBytes, guestLimits });
   const entities = new EntityManager(store, undefined, { memoryBudgetBytes: config.entityMemoryBudgetBytes });
-  const router = new Router(registry, entities);
+  const router = new Router(registry, entities, { outbox: store.outbox });
   const metrics = new Metrics();
   metrics.countModulesWith(() => registry.modules.length);
   metrics.countEntitiesWith(() => entities.activeCount);
@@ -167,6 +168,11 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     throw err;
   }
   const httpPort = await admin.listen(host, config.httpPort ?? 8081);
+  // Side effects a crashed process (or a shard's former owner) stored and did not deliver.
+  const redeliver = () => void router.redeliverStoredEffects().catch((err: unknown) => log().warn({ err }, "reading the outbox failed; retrying at the next pass"));
+  redeliver();
+  const redelivery = setInterval(redeliver, REDELIVER_AFTER_MS);
+  redelivery.unref();
   const clusterFields = cluster ? { nodeId: cluster.nodeId, cluster: cluster.config.name, advertise: cluster.config.advertise } : {};
   log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
 
@@ -181,6 +187,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     cluster,
     onCrdtDelta: (observer) => entities.replicated.onDelta(observer),
     async stop() {
+      clearInterval(redelivery);
       if (cluster) {
         // Graceful: every shard handed off to the other nodes before this one goes; then calls
         // in flight (forwards to the new owners among them) finish, bounded, before the

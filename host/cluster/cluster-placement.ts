@@ -47,6 +47,10 @@ export class ClusterPlacement implements Placement {
     return this.#deps.ownership.serves(shard);
   }
 
+  servedShards(): number[] {
+    return this.#deps.ownership.held().filter((shard) => this.#deps.ownership.serves(shard));
+  }
+
   /** Wakes waiting calls: ownership or routes changed. */
   changed(): void {
     const waiters = this.#waiters;

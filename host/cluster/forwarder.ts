@@ -5,7 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { performance } from "node:perf_hooks";
 import { callerGone, type CallContext } from "../entities/call-context.js";
-import { FORWARDED_HEADER, HOPS_HEADER, MOVED_HEADER } from "../entities/placement.js";
+import { FORWARDED_HEADER, HOPS_HEADER, IDEMPOTENCY_KEY_HEADER, MOVED_HEADER } from "../entities/placement.js";
 import type { StreamHandle, StreamSink } from "../entities/replicated-stream.js";
 import { KeystateError } from "../errors.js";
 
@@ -30,6 +30,7 @@ export interface ForwardObserver {
 export interface ForwardContext {
   readonly context?: CallContext;
   readonly hops: number;
+  readonly idempotencyKey?: string;
 }
 
 export class Forwarder {
@@ -61,6 +62,7 @@ export class Forwarder {
     metadata.set(FORWARDED_HEADER, this.selfId);
     metadata.set(HOPS_HEADER, String(forward.hops));
     if (forward.context) metadata.set(REQUEST_ID_HEADER, forward.context.requestId);
+    if (forward.idempotencyKey !== undefined) metadata.set(IDEMPOTENCY_KEY_HEADER, forward.idempotencyKey);
     return metadata;
   }
 

@@ -4,7 +4,9 @@
 // effect to a target that is not deployed fails that command while nothing of it is
 // stored. The Router runs what was accepted once the command's state change is durable.
 import type { CommandResult, ServiceCall, SideEffect } from "../abi/abi-codec.js";
+import { randomBytes } from "node:crypto";
 import { KeystateError } from "../errors.js";
+import type { EntityId, OutboxEntry } from "../journal/types.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 
 /**
@@ -17,6 +19,7 @@ export type TargetCheck = (call: ServiceCall, replyType: string | undefined, hop
 export class CommandEffects {
   #forward: ServiceCall | undefined;
   #sideEffects: readonly SideEffect[] = [];
+  #outbox: readonly OutboxEntry[] | undefined;
   readonly #check: TargetCheck;
   readonly #hops: number;
   readonly #replyType: string;
@@ -58,6 +61,35 @@ export class CommandEffects {
     }
     this.#forward = result.forward;
     this.#sideEffects = result.sideEffects;
+    this.#outbox = undefined;
+  }
+
+  /**
+   * The accepted asynchronous side effects as outbox entries, to be stored with the write of
+   * `entity` that makes `sequence` (its journal seq or value version). Their ids are the
+   * idempotency keys of their deliveries: entity, sequence, effect index and a random part
+   * (a command that writes nothing else leaves the sequence where it was). Asked again, the
+   * same entries: the write that stores them and the Router that delivers them agree.
+   */
+  toOutbox(entity: EntityId, sequence: number): readonly OutboxEntry[] {
+    if (this.#outbox !== undefined) return this.#outbox;
+    const calls = this.asynchronous;
+    if (calls.length === 0) return (this.#outbox = []);
+    const nonce = randomBytes(4).toString("hex");
+    const createdAt = Date.now();
+    return (this.#outbox = calls.map((call, index) => ({
+      id: `${entity.persistenceId}/${entity.key}@${sequence}.${index}.${nonce}`,
+      service: call.service,
+      method: call.method,
+      payload: call.payload,
+      hops: this.#hops,
+      createdAt,
+    })));
+  }
+
+  /** The outbox entries stored with the command's write (undefined: none were made). */
+  get stored(): readonly OutboxEntry[] | undefined {
+    return this.#outbox;
   }
 }
 

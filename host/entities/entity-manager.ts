@@ -4,7 +4,7 @@
 // both kept here; they differ only in what processes a mailbox batch.
 import { KeystateError } from "../errors.js";
 import { SingleCopyReplicas } from "../journal/single-copy-replicas.js";
-import type { Journal, ReplicaStore, ValueStore } from "../journal/types.js";
+import type { IdempotencyStore, Journal, ReplicaStore, ValueStore } from "../journal/types.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
@@ -26,6 +26,8 @@ export interface EntityStorage {
   readonly values?: ValueStore;
   /** Replicated entities' copies (default: one copy per entity in `values`). */
   readonly replicas?: ReplicaStore;
+  /** Replies stored under idempotency keys (without it, keys are not honoured). */
+  readonly idempotency?: IdempotencyStore;
 }
 
 /** lastUsed stays below this many milliseconds since the manager's epoch (a V8 small integer). */
@@ -44,6 +46,7 @@ function tableName(service: ServiceRuntime): string {
 export class EntityManager {
   readonly #values: ValueStore | undefined;
   readonly #replicas: ReplicaStore | undefined;
+  #idempotency: IdempotencyStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
   /** The resident entities of each (kind, persistence id), by key: every version of a service shares one. */
   readonly #records = new Map<string, Map<string, EntityRecord>>();
@@ -66,7 +69,8 @@ export class EntityManager {
   constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000, options: EntityManagerOptions = {}) {
     this.#budget = new MemoryBudget(options.memoryBudgetBytes);
     if ("journal" in storage) {
-      this.#eventSourced = new EventSourcedEntity(storage.journal);
+      this.#eventSourced = new EventSourcedEntity(storage.journal, storage.idempotency);
+      this.#idempotency = storage.idempotency;
       this.#values = storage.values;
       this.#replicas = storage.replicas ?? (storage.values && new SingleCopyReplicas(storage.values));
     } else {
@@ -74,7 +78,7 @@ export class EntityManager {
       this.#values = undefined;
       this.#replicas = undefined;
     }
-    this.#valueEntities = this.#values && new ValueEntity(this.#values);
+    this.#valueEntities = this.#values && new ValueEntity(this.#values, this.#idempotency);
     this.#sweeper = setInterval(() => this.passivateIdle(Date.now()), sweepIntervalMs);
     this.#sweeper.unref();
   }

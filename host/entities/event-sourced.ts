@@ -4,7 +4,8 @@
 // sequence number, and only then replies.
 import { KeystateError, isKeystateError } from "../errors.js";
 import type { AbiEvent } from "../abi/abi-codec.js";
-import type { Journal, JournalEvent } from "../journal/types.js";
+import type { IdempotencyStore, Journal, JournalEvent, OutboxEntry } from "../journal/types.js";
+import { IdempotentBatch } from "./idempotent-batch.js";
 import { log } from "../log.js";
 import { callerGone } from "./call-context.js";
 import { EventSourcedRecord, type EntityEnvelope, type EntityProcessor, type EntityRecord, type EntityTable } from "./entity-record.js";
@@ -19,15 +20,19 @@ export interface EntityCommand {
   readonly payload: Uint8Array;
   /** Receives the command's forward and side effects; throws (failing the command) when one cannot be made. */
   readonly effects?: CommandEffects;
+  /** Answered once: a command with a key that already ran gets the stored reply and runs nothing. */
+  readonly idempotencyKey?: string;
 }
 
 /** Runs the batches of every resident event-sourced entity of a node (the entity itself is an EntityRecord). */
 export class EventSourcedEntity implements EntityProcessor {
   /** Replaced when the node starts observing its journal (entity-manager.ts). */
   journal: Journal;
+  readonly #idempotency: IdempotencyStore | undefined;
 
-  constructor(journal: Journal) {
+  constructor(journal: Journal, idempotency?: IdempotencyStore) {
     this.journal = journal;
+    this.#idempotency = idempotency;
   }
 
   create(table: EntityTable, key: string): EntityRecord {
@@ -49,12 +54,22 @@ export class EventSourcedEntity implements EntityProcessor {
     const baseSeq = record.seq;
     let state = fromResident(record.state!);
     const pending: JournalEvent[] = [];
-    const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean }> = [];
+    // Asynchronous side effects, stored with the events so a crash after the reply cannot lose them.
+    const outbox: OutboxEntry[] = [];
+    // `stored`: a reply stored under the command's idempotency key before this batch (it stands whatever this batch's write does).
+    const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean; stored?: boolean }> = [];
+    const keyed = await IdempotentBatch.load(this.#idempotency, record.id, batch);
     for (const envelope of batch) {
       // A caller that left while earlier commands ran: its command never reaches the guest.
       const gone = callerGone(envelope.context);
       if (gone) {
         envelope.reject(gone);
+        continue;
+      }
+      const replayed = keyed?.replay(envelope);
+      if (replayed !== undefined) {
+        // Ran before under this key: the same answer, and nothing runs or is written again.
+        outcomes.push({ envelope, reply: replayed.reply, sawUncommitted: !replayed.durable, stored: replayed.durable });
         continue;
       }
       const sawUncommitted = pending.length > 0;
@@ -68,6 +83,10 @@ export class EventSourcedEntity implements EntityProcessor {
         // Before its events join the batch: a forward to an undeployed service stores nothing.
         envelope.command.effects?.accept(result);
         pending.push(...result.events);
+        const effects = envelope.command.effects;
+        const stored = effects === undefined || effects.none ? [] : effects.toOutbox(record.id, baseSeq + pending.length);
+        outbox.push(...stored);
+        if (result.events.length > 0 || stored.length > 0) keyed?.record(envelope, result.reply);
         state = result.state;
         outcomes.push({ envelope, reply: result.reply, sawUncommitted });
       } catch (err) {
@@ -76,9 +95,10 @@ export class EventSourcedEntity implements EntityProcessor {
       }
     }
 
-    if (pending.length > 0) {
+    const replies = keyed?.replies ?? [];
+    if (pending.length > 0 || outbox.length > 0) {
       try {
-        await this.journal.append(record.id, baseSeq, pending);
+        await this.journal.append(record.id, baseSeq, pending, { outbox, replies });
       } catch (err) {
         record.unload(); // Reload from the journal on the next command.
         if (retryOnConflict && isKeystateError(err, "SEQUENCE_CONFLICT")) {
@@ -88,7 +108,8 @@ export class EventSourcedEntity implements EntityProcessor {
         // Nothing is acknowledged that was not written: every reply that depended on
         // the unwritten events fails with the storage error.
         for (const outcome of outcomes) {
-          if (outcome.reply !== undefined || outcome.sawUncommitted) outcome.envelope.reject(err);
+          if (outcome.stored) outcome.envelope.resolve(outcome.reply!);
+          else if (outcome.reply !== undefined || outcome.sawUncommitted) outcome.envelope.reject(err);
           else outcome.envelope.reject(outcome.error);
         }
         return;

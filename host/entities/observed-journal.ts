@@ -5,9 +5,9 @@ import type { EntityObserver } from "../metrics.js";
 
 export function observedJournal(journal: Journal, observer: Pick<EntityObserver, "journalAppended">): Journal {
   return {
-    async append(id, expectedSeq, events) {
+    async append(id, expectedSeq, events, outbox) {
       const start = performance.now();
-      await journal.append(id, expectedSeq, events);
+      await journal.append(id, expectedSeq, events, outbox);
       // Only durable appends are timed: a refused one wrote nothing.
       observer.journalAppended(id.persistenceId, (performance.now() - start) / 1000, events.length);
     },

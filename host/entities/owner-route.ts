@@ -14,6 +14,8 @@ export interface RoutedCall {
   readonly hops: number;
   /** Arrived from another node: run here or answer "moved". */
   readonly forwarded: boolean;
+  /** Carried to the owner with the call. */
+  readonly idempotencyKey?: string;
 }
 
 /** The shard of `key` of `service` (an event-sourced or value entity: replicated ones live on every node). */
@@ -49,7 +51,7 @@ export async function runAtOwner(
     }
     if (call.forwarded) throw placement.moved(shard);
     try {
-      return await placement.forwardUnary(route, path, payload, { context: call.context, hops: call.hops });
+      return await placement.forwardUnary(route, path, payload, { context: call.context, hops: call.hops, idempotencyKey: call.idempotencyKey });
     } catch (err) {
       const redirect = placement.redirectKind(err);
       if (redirect === undefined) throw err;

@@ -14,6 +14,8 @@ export interface RemoteRoute {
 /** Metadata of a node-to-node call: who forwarded it (it is never forwarded again) and how many effects deep it is. */
 export const FORWARDED_HEADER = "x-keystate-forwarded";
 export const HOPS_HEADER = "x-keystate-hops";
+/** A client's (or a stored side effect's) idempotency key: the call is answered once. */
+export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
 /** Trailer of a NOT_OWNER answer: nothing ran here; the sender re-reads the owner and retries once. */
 export const MOVED_HEADER = "x-keystate-moved";
 
@@ -24,12 +26,15 @@ export interface ForwardOptions {
   readonly context?: CallContext;
   /** Forwards and side effects deep, carried to the owner. */
   readonly hops: number;
+  readonly idempotencyKey?: string;
 }
 
 export interface Placement {
   shardOf(storagePersistenceId: string, key: string): number;
   /** True when commands for `shard` run on this node now (the fast path; no waiting). */
   serves(shard: number): boolean;
+  /** The shards this node serves now (whose stored side effects it delivers). */
+  servedShards(): number[];
   /**
    * Where `shard` is served: here, or a peer. Waits (bounded by the call's deadline and the
    * lease time) while the shard is handed off or its owner died; rejects with NOT_OWNER

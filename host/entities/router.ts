@@ -7,6 +7,7 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { runAction } from "./action.js";
 import { callerGone, type CallContext } from "./call-context.js";
+import type { Outbox } from "../journal/types.js";
 import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
 import { CommandEffects, MAX_EFFECT_HOPS, checkEffectTarget, checkHops, type TargetCheck } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
@@ -18,6 +19,8 @@ import { openStream } from "./stream-route.js";
 export interface RouterOptions {
   /** Retries of asynchronous side effects (default DEFAULT_SIDE_EFFECT_RETRY). */
   readonly sideEffectRetry?: RetryPolicy;
+  /** Where entities' asynchronous side effects are stored (the store's outbox); redelivered from there after a crash. */
+  readonly outbox?: Outbox;
 }
 
 export interface CallOptions {
@@ -27,6 +30,8 @@ export interface CallOptions {
   readonly context?: CallContext;
   /** The call came from another node of the cluster: run it here or answer "moved", never forward it again. */
   readonly forwarded?: boolean;
+  /** A delivery of a stored side effect (its outbox entry id), or the caller's `idempotency-key`. */
+  readonly idempotencyKey?: string;
 }
 
 const NO_OPTIONS: CallOptions = {};
@@ -45,7 +50,11 @@ export class Router {
     this.#registry = registry;
     this.#entities = entities;
     this.#checkTarget = (call, replyType, hops) => checkEffectTarget(registry, call, replyType, hops);
-    this.#effects = new EffectRunner((service, method, payload, hops) => this.call(service, method, payload, { hops }), options.sideEffectRetry);
+    this.#effects = new EffectRunner(
+      (service, method, payload, hops, idempotencyKey) => this.call(service, method, payload, { hops, idempotencyKey }),
+      options.sideEffectRetry,
+      options.outbox,
+    );
   }
 
   /**
@@ -105,7 +114,7 @@ export class Router {
     const placement = this.#placement;
     // Replicated entities have a replica on every node: they never move or forward.
     if (placement === undefined || service.kind === EntityKind.REPLICATED) {
-      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects }, options.context);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey: options.idempotencyKey }, options.context);
       // Resolved: the command's state change is durable, so its effects may run.
       if (effects.none) return reply;
       return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
@@ -115,15 +124,25 @@ export class Router {
     let ranHere: CommandEffects | undefined;
     const runHere = async () => {
       const attempt = new CommandEffects(this.#checkTarget, hops + 1, method.outputType);
-      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt }, options.context);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt, idempotencyKey: options.idempotencyKey }, options.context);
       ranHere = attempt;
       return reply;
     };
-    const call = { context: options.context, hops, forwarded: options.forwarded === true };
-    const reply = await runAtOwner(placement, shardOfEntity(placement, service, key), method.path, payload, call, runHere);
+    const call = { context: options.context, hops, forwarded: options.forwarded === true, idempotencyKey: options.idempotencyKey };
+    const shard = shardOfEntity(placement, service, key);
+    const reply = await runAtOwner(placement, shard, method.path, payload, call, runHere);
     const done = ranHere as CommandEffects | undefined;
     if (done === undefined || done.none) return reply;
-    return this.#effects.complete(reply, done, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
+    return this.#effects.complete(reply, done, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
+  }
+
+  /**
+   * Delivers the stored side effects of the shards this node serves (all of them on a single
+   * node) that no process is delivering: those a crashed process, or a shard's former owner,
+   * left behind. The node runs it at start and then periodically.
+   */
+  redeliverStoredEffects(): Promise<number> {
+    return this.#effects.redeliver(this.#placement === undefined ? [0] : this.#placement.servedShards());
   }
 
   /** Asynchronous side effects still waiting for a retry. */

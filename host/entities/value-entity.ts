@@ -8,7 +8,8 @@
 import { StateAction } from "../abi/abi-codec.js";
 import { KeystateError, isKeystateError } from "../errors.js";
 import { log } from "../log.js";
-import type { ValueStore } from "../journal/types.js";
+import type { IdempotencyStore, OutboxEntry, ValueStore } from "../journal/types.js";
+import { IdempotentBatch } from "./idempotent-batch.js";
 import { callerGone } from "./call-context.js";
 import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
@@ -26,9 +27,11 @@ interface Outcome {
 /** Runs the batches of every resident value entity of a node (the entity itself is an EntityRecord). */
 export class ValueEntity implements EntityProcessor {
   readonly #values: ValueStore;
+  readonly #idempotency: IdempotencyStore | undefined;
 
-  constructor(values: ValueStore) {
+  constructor(values: ValueStore, idempotency?: IdempotencyStore) {
     this.#values = values;
+    this.#idempotency = idempotency;
   }
 
   create(table: EntityTable, key: string): EntityRecord {
@@ -56,12 +59,28 @@ export class ValueEntity implements EntityProcessor {
     const service = record.service;
     let value = fromResident(record.state!);
     let changed = false;
+    // Asynchronous side effects, stored with the value so a crash after the reply cannot lose them.
+    const outbox: OutboxEntry[] = [];
     const outcomes: Outcome[] = [];
+    let keyed: IdempotentBatch | undefined;
+    try {
+      keyed = await IdempotentBatch.load(this.#idempotency, record.id, batch);
+    } catch (err) {
+      const error = KeystateError.fromStorage(err, "reading idempotency keys");
+      for (const envelope of batch) envelope.reject(error);
+      return;
+    }
     for (const envelope of batch) {
       // A caller that left while earlier commands ran: its command never reaches the guest.
       const gone = callerGone(envelope.context);
       if (gone) {
         envelope.reject(gone);
+        continue;
+      }
+      const replayed = keyed?.replay(envelope);
+      if (replayed !== undefined) {
+        // Ran before under this key: the same answer, and nothing runs or is written again.
+        outcomes.push({ envelope, reply: replayed.reply, needsWrite: !replayed.durable });
         continue;
       }
       const sawUnwritten = changed;
@@ -80,17 +99,22 @@ export class ValueEntity implements EntityProcessor {
           value = undefined;
           changed = true;
         }
+        const effects = envelope.command.effects;
+        const stored = effects === undefined || effects.none ? [] : effects.toOutbox(record.id, record.version + 1);
+        outbox.push(...stored);
         const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
-        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue });
+        if (changesValue || stored.length > 0) keyed?.record(envelope, result.reply);
+        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored.length > 0 });
       } catch (err) {
         // The command changed nothing: `value` still holds the value before it.
         outcomes.push({ envelope, error: trapToError(err, commandContext(record, envelope)), needsWrite: false });
       }
     }
 
-    if (changed) {
+    // A command with asynchronous side effects writes even when the value is unchanged: the outbox entries go with it.
+    if (changed || outbox.length > 0) {
       try {
-        record.version = await this.#values.write(record.id, value, record.version);
+        record.version = await this.#values.write(record.id, value, record.version, { outbox, replies: keyed?.replies });
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
         record.unload();

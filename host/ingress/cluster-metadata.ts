@@ -2,16 +2,30 @@
 // and the "moved" trailer a NOT_OWNER answer carries back, so the forwarding node knows
 // nothing ran here and may retry at the real owner.
 import type * as grpc from "@grpc/grpc-js";
-import { FORWARDED_HEADER, HOPS_HEADER, MOVED_HEADER } from "../entities/placement.js";
-import { isKeystateError } from "../errors.js";
+import { FORWARDED_HEADER, HOPS_HEADER, IDEMPOTENCY_KEY_HEADER, MOVED_HEADER } from "../entities/placement.js";
+import { KeystateError, isKeystateError } from "../errors.js";
 
 const NOT_FORWARDED = {} as const;
 
-export function clusterCallOptions(metadata: grpc.Metadata): { forwarded?: boolean; hops?: number } {
+/** What a gRPC call's metadata says of where it comes from (another node) and its idempotency key. */
+export function clusterCallOptions(metadata: grpc.Metadata): { forwarded?: boolean; hops?: number; idempotencyKey?: string } {
+  const key = metadata.get(IDEMPOTENCY_KEY_HEADER);
+  const idempotencyKey = key.length === 0 ? undefined : checkIdempotencyKey(String(key[0]));
   const by = metadata.get(FORWARDED_HEADER);
-  if (by.length === 0) return NOT_FORWARDED;
+  if (by.length === 0) return idempotencyKey === undefined ? NOT_FORWARDED : { idempotencyKey };
   const hops = Number(metadata.get(HOPS_HEADER)[0] ?? 0);
-  return { forwarded: true, hops: Number.isSafeInteger(hops) && hops >= 0 ? hops : 0 };
+  return { forwarded: true, hops: Number.isSafeInteger(hops) && hops >= 0 ? hops : 0, idempotencyKey };
+}
+
+/** The longest idempotency key accepted (keys are stored with every reply they answer). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+
+/** A key as given, or INVALID_REQUEST: empty, or longer than MAX_IDEMPOTENCY_KEY_LENGTH. */
+export function checkIdempotencyKey(key: string): string {
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new KeystateError("INVALID_REQUEST", `the idempotency-key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters (got ${key.length})`);
+  }
+  return key;
 }
 
 /** Adds the moved trailer when `err` says this node does not own the entity. */

@@ -33,7 +33,13 @@ export function unaryHandler(
     };
     const trailer = new grpc.Metadata();
     trailer.set(REQUEST_ID_HEADER, requestId);
-    deps.router.call(service, method, call.request, { context: scope.context, ...clusterCallOptions(call.metadata) }).then(
+    let routed: Promise<Uint8Array>;
+    try {
+      routed = deps.router.call(service, method, call.request, { context: scope.context, ...clusterCallOptions(call.metadata) });
+    } catch (err) {
+      routed = Promise.reject(err); // a malformed idempotency-key: INVALID_ARGUMENT, nothing ran
+    }
+    routed.then(
       (reply) => {
         settle();
         finish(grpc.status.OK);

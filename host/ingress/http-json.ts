@@ -3,6 +3,8 @@
 // default `POST /pkg.Service/Method` for every method), transcoded to protobuf, sent
 // through the same Router as gRPC, and the reply transcoded back. Routes are rebuilt
 // whenever a deploy changes the services, and swapped in whole.
+import { IDEMPOTENCY_KEY_HEADER } from "../entities/placement.js";
+import { checkIdempotencyKey } from "./cluster-metadata.js";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import type http from "node:http";
 import type { Router } from "../entities/router.js";
@@ -114,7 +116,9 @@ export class HttpJsonIngress {
         const toJson = (message: Uint8Array) => target.codec.replyJson(target.method.outputType, message, binding.responseBody);
         return await streamNdjson(this.#router, res, { service: binding.service, method: binding.method, payload: requestBytes, toJson, finish });
       }
-      const reply = await this.#router.call(binding.service, binding.method, requestBytes, { context: scope.context });
+      const key = req.headers[IDEMPOTENCY_KEY_HEADER];
+      const idempotencyKey = typeof key === "string" ? checkIdempotencyKey(key) : undefined;
+      const reply = await this.#router.call(binding.service, binding.method, requestBytes, { context: scope.context, idempotencyKey });
       sendJson(res, 200, target.codec.replyJson(target.method.outputType, reply, binding.responseBody));
       finish(GrpcStatus.OK);
     } catch (err) {

@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
+import { decodeOutboxEntry, encodeOutboxEntry } from "./outbox-codec.js";
 import { SingleCopyReplicas } from "./single-copy-replicas.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
@@ -15,8 +16,13 @@ import type {
   ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
+  IdempotencyStore,
+  IdempotentReply,
+  Outbox,
+  OutboxEntry,
   Recovered,
   ReplicaStore,
+  WriteExtras,
   Snapshot,
   StoredEvent,
   StoredModuleSummary,
@@ -24,6 +30,7 @@ import type {
   ValueStore,
   VersionedValue,
 } from "./types.js";
+import { IDEMPOTENCY_KEYS_PER_ENTITY, IDEMPOTENCY_WINDOW_MS } from "./types.js";
 
 // LMDB's default maximum key size is 1978 bytes; a journal key adds 8 bytes of seq.
 const MAX_ENTITY_KEY_BYTES = 1900;
@@ -32,6 +39,71 @@ const SEQ_BYTES = 8;
 const LONE_SURROGATE = /\p{Cs}/u;
 
 type BinaryDb = Database<Buffer, Buffer>;
+type TextDb = Database<string, string>;
+
+/** The outbox (one shard, 0): entry id -> encoded entry. Written inside the callers' transactions. */
+class EmbeddedOutbox implements Outbox {
+  constructor(
+    private readonly env: RootDatabase,
+    readonly entries: TextDb,
+  ) {}
+
+  /** Inside a write transaction. */
+  store(outbox: readonly OutboxEntry[] | undefined): void {
+    for (const entry of outbox ?? []) this.entries.put(entry.id, encodeOutboxEntry(entry));
+  }
+
+  pending(_shard: number, limit: number): Promise<OutboxEntry[]> {
+    return guarded("outbox read", () => {
+      const entries = [...this.entries.getRange()].map(({ value }) => decodeOutboxEntry(value));
+      return entries.sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
+    });
+  }
+
+  done(_shard: number, id: string): Promise<void> {
+    return guarded("outbox delete", async () => {
+      await this.entries.remove(id);
+    });
+  }
+}
+
+/**
+ * Replies stored under idempotency keys: row key = entity prefix + the key's UTF-8 bytes
+ * (the length-prefixed entity prefix keeps one entity's rows apart from another's), row =
+ * 8-byte store time + the reply. Trimmed on write to the window and the count per entity.
+ */
+class EmbeddedIdempotency implements IdempotencyStore {
+  constructor(private readonly rows: BinaryDb) {}
+
+  replies(id: EntityId, keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    return guarded("idempotency read", () => {
+      const prefix = entityPrefix(id);
+      return keys.map((key) => this.rows.get(Buffer.concat([prefix, Buffer.from(key, "utf8")]))?.subarray(SEQ_BYTES));
+    });
+  }
+
+  /** Inside a write transaction: stores `replies` of the entity and forgets what is past the bounds. */
+  store(id: EntityId, replies: readonly IdempotentReply[] | undefined): void {
+    if (replies === undefined || replies.length === 0) return;
+    const prefix = entityPrefix(id);
+    const now = Date.now();
+    for (const { key, reply } of replies) {
+      const row = Buffer.allocUnsafe(SEQ_BYTES + reply.length);
+      writeSeq(row, 0, now);
+      row.set(reply, SEQ_BYTES);
+      this.rows.put(Buffer.concat([prefix, Buffer.from(key, "utf8")]), row);
+    }
+    const stored = [...this.rows.getRange({ start: prefix, end: Buffer.concat([prefix, Buffer.from([0xff, 0xff, 0xff, 0xff])]) })]
+      .filter(({ key }) => key.subarray(0, prefix.length).equals(prefix))
+      .map(({ key, value }) => ({ key, at: readSeq(value, 0) }))
+      .sort((a, b) => a.at - b.at);
+    const over = stored.length - IDEMPOTENCY_KEYS_PER_ENTITY;
+    stored.forEach((row, i) => {
+      if (i < over || now - row.at > IDEMPOTENCY_WINDOW_MS) this.rows.remove(row.key);
+    });
+  }
+}
+
 
 /** What the module-metadata db stores per module name (msgpack-encoded; small). */
 interface ModuleRecord {
@@ -111,9 +183,11 @@ class EmbeddedJournal implements Journal {
     private readonly env: RootDatabase,
     private readonly events: BinaryDb,
     private readonly snapshots: BinaryDb,
+    private readonly outbox: EmbeddedOutbox,
+    private readonly idempotency: EmbeddedIdempotency,
   ) {}
 
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void> {
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], extras?: WriteExtras): Promise<void> {
     return guarded("journal append", async () => {
       checkSeq(expectedSeq, "expected seq");
       const prefix = entityPrefix(id);
@@ -121,7 +195,11 @@ class EmbeddedJournal implements Journal {
       const rows = events.map(encodeEvent);
       const journalSeq = await this.env.transaction(() => {
         const last = this.lastSeqInTxn(prefix);
-        if (last === expectedSeq) rows.forEach((row, i) => this.events.put(withSeq(prefix, last + 1 + i), row));
+        if (last === expectedSeq) {
+          rows.forEach((row, i) => this.events.put(withSeq(prefix, last + 1 + i), row));
+          this.outbox.store(extras?.outbox);
+          this.idempotency.store(id, extras?.replies);
+        }
         return last;
       });
       if (journalSeq !== expectedSeq) {
@@ -207,6 +285,8 @@ class EmbeddedValues implements ValueStore {
     private readonly env: RootDatabase,
     private readonly values: BinaryDb,
     private readonly versions: BinaryDb,
+    private readonly outbox: EmbeddedOutbox,
+    private readonly idempotency: EmbeddedIdempotency,
   ) {}
 
   get(id: EntityId): Promise<Uint8Array | undefined> {
@@ -220,7 +300,7 @@ class EmbeddedValues implements ValueStore {
     });
   }
 
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number> {
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, extras?: WriteExtras): Promise<number> {
     return guarded("value write", async () => {
       checkSeq(expectedVersion, "expected version");
       const key = entityPrefix(id);
@@ -228,6 +308,8 @@ class EmbeddedValues implements ValueStore {
         const current = this.#version(key);
         if (current !== expectedVersion) return { ok: false, version: current };
         this.#store(key, value, current + 1);
+        this.outbox.store(extras?.outbox);
+        this.idempotency.store(id, extras?.replies);
         return { ok: true, version: current + 1 };
       });
       if (!outcome.ok) {
@@ -349,13 +431,18 @@ export class EmbeddedStore implements Store {
   readonly journal: Journal;
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
+  readonly outbox: EmbeddedOutbox;
+  readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
   private closed = false;
 
   private constructor(private readonly env: RootDatabase) {
     const binary = { encoding: "binary", keyEncoding: "binary" } as const;
-    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary));
-    this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary));
+    this.outbox = new EmbeddedOutbox(env, env.openDB<string, string>("outbox", { encoding: "string", keyEncoding: "ordered-binary" }));
+    const idempotency = new EmbeddedIdempotency(env.openDB("idempotency", binary));
+    this.idempotency = idempotency;
+    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary), this.outbox, idempotency);
+    this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary), this.outbox, idempotency);
     this.replicas = new SingleCopyReplicas(this.values);
     this.modules = new EmbeddedModules(
       env,
@@ -370,7 +457,7 @@ export class EmbeddedStore implements Store {
     return guarded(`open ${dataDir}`, async () => {
       await mkdir(dataDir, { recursive: true });
       // noSubdir: false, or lmdb-js takes a directory with a dot in its name ("my.data") for a file.
-      return new EmbeddedStore(open({ path: dataDir, maxDbs: 8, noSubdir: false }));
+      return new EmbeddedStore(open({ path: dataDir, maxDbs: 12, noSubdir: false }));
     });
   }
 

@@ -39,6 +39,11 @@ export interface EntityKeys {
   readonly replicas: string;
   /** The shard's per-writer save counters (one per shard). */
   readonly replicaCounters: string;
+  /** The shard's outbox: undelivered asynchronous side effects (one hash per shard). */
+  readonly outbox: string;
+  /** The entity's idempotent replies (hash key -> reply) and when each key was stored (sorted set). */
+  readonly replies: string;
+  readonly replyTimes: string;
   readonly lease: string;
 }
 
@@ -62,7 +67,11 @@ export class RedisLayout {
     const shard = shardOfId(id, this.shardCount);
     const tag = this.shardTag(shard);
     const entity = `${tag}:${tagPart(id.persistenceId)}/${tagPart(id.key)}`;
-    return { shard, journal: `${entity}:j`, snapshot: `${entity}:s`, value: `${entity}:v`, replicas: `${entity}:r`, replicaCounters: `${tag}:rc`, lease: `${tag}:lease` };
+    return { shard, journal: `${entity}:j`, snapshot: `${entity}:s`, value: `${entity}:v`, replicas: `${entity}:r`, replicaCounters: `${tag}:rc`, outbox: `${tag}:ob`, replies: `${entity}:i`, replyTimes: `${entity}:it`, lease: `${tag}:lease` };
+  }
+
+  outboxKey(shard: number): string {
+    return `${this.shardTag(shard)}:ob`;
   }
 
   replicaCountersKey(shard: number): string {

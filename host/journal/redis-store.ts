@@ -6,6 +6,7 @@ import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
 import { closeRedis, connectRedis, parseRedisTarget, type RedisClient, type RedisTarget } from "./redis-connection.js";
 import { RedisLayout, type EntityKeys } from "./redis-keys.js";
+import { decodeOutboxEntry, encodeOutboxEntry } from "./outbox-codec.js";
 import { FENCED, SCRIPTS, type ScriptCommands } from "./redis-scripts.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
@@ -16,7 +17,11 @@ import type {
   ModuleArtifact,
   ModuleStore,
   ModuleVersionInfo,
+  IdempotencyStore,
+  Outbox,
+  OutboxEntry,
   Recovered,
+  WriteExtras,
   ReplicaCopies,
   ReplicaStore,
   ShardFencing,
@@ -27,6 +32,7 @@ import type {
   ValueStore,
   VersionedValue,
 } from "./types.js";
+import { IDEMPOTENCY_KEYS_PER_ENTITY, IDEMPOTENCY_WINDOW_MS } from "./types.js";
 
 /** A store command without a reply by then fails (a hung or paused server must not hang calls). */
 const COMMAND_TIMEOUT_MS = 1500;
@@ -80,14 +86,14 @@ class RedisJournal implements Journal {
     private readonly keys: Keys,
   ) {}
 
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void> {
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], extras?: WriteExtras): Promise<void> {
     return guarded("journal append", async () => {
       checkSeq(expectedSeq, "expected seq");
       const keys = this.keys.of(id);
       const epoch = this.keys.epoch(keys, id);
-      const args: (string | Buffer)[] = [];
+      const args = extrasArgs(extras);
       for (const event of events) args.push(event.type, asBuffer(event.payload));
-      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, epoch, expectedSeq, ...args);
+      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, keys.outbox, keys.replies, keys.replyTimes, epoch, expectedSeq, ...args);
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
         throw new KeystateError(
@@ -164,10 +170,10 @@ class RedisValues implements ValueStore {
     });
   }
 
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number> {
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, extras?: WriteExtras): Promise<number> {
     return guarded("value write", async () => {
       checkSeq(expectedVersion, "expected version");
-      return this.#write(id, value, String(expectedVersion));
+      return this.#write(id, value, String(expectedVersion), extras);
     });
   }
 
@@ -183,16 +189,69 @@ class RedisValues implements ValueStore {
     });
   }
 
-  async #write(id: EntityId, value: Uint8Array | undefined, expected: string): Promise<number> {
+  async #write(id: EntityId, value: Uint8Array | undefined, expected: string, extras?: WriteExtras): Promise<number> {
     const keys = this.keys.of(id);
     const epoch = this.keys.epoch(keys, id);
     const op = value === undefined ? "del" : "put";
-    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, epoch, expected, op, value === undefined ? Buffer.alloc(0) : asBuffer(value));
+    const bytes = value === undefined ? Buffer.alloc(0) : asBuffer(value);
+    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, keys.outbox, keys.replies, keys.replyTimes, epoch, expected, op, bytes, ...extrasArgs(extras));
     if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
     if (verdict === 0) {
       throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expected} but the store is at ${version}`);
     }
     return version!;
+  }
+}
+
+/** The write scripts' extras: outbox count and (id, entry) pairs, then reply count, window, keys kept and (key, reply) pairs. */
+function extrasArgs(extras: WriteExtras | undefined): (string | number | Buffer)[] {
+  const outbox = extras?.outbox ?? [];
+  const replies = extras?.replies ?? [];
+  const args: (string | number | Buffer)[] = [outbox.length];
+  for (const entry of outbox) args.push(entry.id, encodeOutboxEntry(entry));
+  args.push(replies.length, IDEMPOTENCY_WINDOW_MS, IDEMPOTENCY_KEYS_PER_ENTITY);
+  for (const { key, reply } of replies) args.push(key, asBuffer(reply));
+  return args;
+}
+
+/** Replies stored under idempotency keys: a hash per entity (its times in a sorted set, for trimming). */
+class RedisIdempotency implements IdempotencyStore {
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
+
+  replies(id: EntityId, keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    return guarded("idempotency read", async () => {
+      if (keys.length === 0) return [];
+      const stored = await this.redis.hmgetBuffer(this.keys.of(id).replies, ...keys);
+      return stored.map((reply) => reply ?? undefined);
+    });
+  }
+}
+
+/** The outboxes: a hash per shard, field = entry id. */
+class RedisOutbox implements Outbox {
+  constructor(
+    private readonly redis: KeystateRedis,
+    private readonly keys: Keys,
+  ) {}
+
+  pending(shard: number, limit: number): Promise<OutboxEntry[]> {
+    return guarded("outbox read", async () => {
+      const stored = await this.redis.hgetall(this.keys.layout.outboxKey(shard));
+      // Small unless deliveries fail for long; a hash keeps no order, so sort here.
+      return Object.values(stored)
+        .map(decodeOutboxEntry)
+        .sort((a, b) => a.createdAt - b.createdAt)
+        .slice(0, limit);
+    });
+  }
+
+  done(shard: number, id: string): Promise<void> {
+    return guarded("outbox delete", async () => {
+      await this.redis.hdel(this.keys.layout.outboxKey(shard), id);
+    });
   }
 }
 
@@ -332,6 +391,8 @@ export class RedisStore implements Store {
   readonly journal: Journal;
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
+  readonly outbox: Outbox;
+  readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
   readonly #keys = new Keys();
 
@@ -342,6 +403,8 @@ export class RedisStore implements Store {
     this.journal = new RedisJournal(redis, this.#keys);
     this.values = new RedisValues(redis, this.#keys);
     this.replicas = new RedisReplicas(redis, this.#keys);
+    this.outbox = new RedisOutbox(redis, this.#keys);
+    this.idempotency = new RedisIdempotency(redis, this.#keys);
     this.modules = new RedisModules(redis, this.#keys);
   }
 

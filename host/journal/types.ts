@@ -33,13 +33,64 @@ export interface Recovered {
   readonly lastSeq: number;
 }
 
+/**
+ * An asynchronous side effect a command asked for. It is stored in the same atomic write as
+ * the command's events or value (its "outbox"), so a crash after the reply cannot forget it:
+ * whichever node owns the entity's shard delivers it, at least once, and deletes it.
+ */
+export interface OutboxEntry {
+  /** Unique, and the idempotency key every delivery of it carries (a Keystate target applies it once). */
+  readonly id: string;
+  readonly service: string;
+  readonly method: string;
+  readonly payload: Uint8Array;
+  /** How many forwards / side effects deep its delivery is. */
+  readonly hops: number;
+  /** When the command stored it (ms since the epoch). */
+  readonly createdAt: number;
+}
+
+/** The reply a command with an idempotency key gave, stored with the command's write. */
+export interface IdempotentReply {
+  readonly key: string;
+  readonly reply: Uint8Array;
+}
+
+/** What a command's write stores besides its events or value, in the same atomic write. */
+export interface WriteExtras {
+  readonly outbox?: readonly OutboxEntry[];
+  readonly replies?: readonly IdempotentReply[];
+}
+
+/**
+ * How long, and how many per entity, idempotency keys are remembered: a retry with a key
+ * within both bounds gets the stored reply; older keys are forgotten (oldest first).
+ */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+export const IDEMPOTENCY_KEYS_PER_ENTITY = 1000;
+
+/** The replies stored under idempotency keys, per entity. */
+export interface IdempotencyStore {
+  /** For each key, the stored reply, or undefined (never seen, or forgotten). */
+  replies(id: EntityId, keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+}
+
+/** The stored outboxes: one per shard (the embedded store has one shard, 0). */
+export interface Outbox {
+  /** Up to `limit` undelivered entries of `shard`, oldest first. */
+  pending(shard: number, limit: number): Promise<OutboxEntry[]>;
+  /** Delivered (or given up): removed. Unfenced: deleting a delivered entry is right whoever does it. */
+  done(shard: number, id: string): Promise<void>;
+}
+
 export interface Journal {
   /**
    * Appends `events` as seq expectedSeq+1, expectedSeq+2, ... atomically.
    * Rejects with KeystateError SEQUENCE_CONFLICT, writing nothing, when the journal's
-   * last seq is not `expectedSeq`. Resolves only once the events are durable.
+   * last seq is not `expectedSeq`. Resolves only once the events are durable. `extras`
+   * (outbox entries, idempotent replies) are stored in the same atomic write (events may then be empty).
    */
-  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[]): Promise<void>;
+  append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], extras?: WriteExtras): Promise<void>;
   /** Stores a snapshot; a snapshot older than the stored one is ignored. */
   saveSnapshot(id: EntityId, snapshot: Snapshot): Promise<void>;
   /** The latest snapshot plus the events after it. */
@@ -66,8 +117,9 @@ export interface ValueStore {
    * Stores `value` (undefined: deletes it) iff the stored version is `expectedVersion`, and
    * resolves the new version. Rejects with SEQUENCE_CONFLICT, writing nothing, otherwise:
    * a writer that read a value another node has since replaced can never overwrite it.
+   * `extras` (outbox entries, idempotent replies) are stored in the same atomic write.
    */
-  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number): Promise<number>;
+  write(id: EntityId, value: Uint8Array | undefined, expectedVersion: number, extras?: WriteExtras): Promise<number>;
   /** Unconditional writes (CRDT state: one writer per shard, merged, not versioned). */
   put(id: EntityId, value: Uint8Array): Promise<void>;
   delete(id: EntityId): Promise<void>;
@@ -171,6 +223,8 @@ export interface Store {
   readonly journal: Journal;
   readonly values: ValueStore;
   readonly replicas: ReplicaStore;
+  readonly outbox: Outbox;
+  readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
   /** Resolves when the backend answers; rejects with STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;

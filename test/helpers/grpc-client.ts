@@ -5,7 +5,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { join } from "node:path";
 import { REPO_ROOT } from "./node-process.js";
 
-export type UnaryCall = (request: object, options?: { deadlineMs?: number }) => Promise<any>;
+export type UnaryCall = (request: object, options?: { deadlineMs?: number; metadata?: Readonly<Record<string, string>> }) => Promise<any>;
 
 export interface ContractClient {
   readonly methods: Record<string, UnaryCall>;
@@ -29,7 +29,9 @@ export function contractClient(protoDir: string, protoFile: string, service: str
     methods[name] = (request, options = {}) =>
       new Promise((resolve, reject) => {
         const deadline = new Date(Date.now() + (options.deadlineMs ?? 10_000));
-        method(request, new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, reply: unknown) => (err ? reject(err) : resolve(reply)));
+        const metadata = new grpc.Metadata();
+        for (const [name, value] of Object.entries(options.metadata ?? {})) metadata.set(name, value);
+        method(request, metadata, { deadline }, (err: grpc.ServiceError | null, reply: unknown) => (err ? reject(err) : resolve(reply)));
       });
   }
   return { methods, close: () => client.close() };

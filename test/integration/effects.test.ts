@@ -6,10 +6,16 @@ import test, { type ExecutionContext } from "ava";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
-import { REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
+import { REPO_ROOT, clusterNameFor, type NodeProcess } from "../helpers/node-process.js";
 import { buildBeforeAll, serveWith } from "../helpers/built-module.js";
 import { deploy } from "../helpers/deployed-node.js";
 import { startRedis, type RunningRedis } from "../helpers/redis-server.js";
+import { Redis } from "ioredis";
+import { REDELIVER_AFTER_MS } from "../../host/entities/effect-runner.js";
+import { encodeOutboxEntry } from "../../host/journal/outbox-codec.js";
+import { RedisLayout } from "../../host/journal/redis-keys.js";
+import { shardOf } from "../../host/journal/shards.js";
+import protobuf from "protobufjs";
 
 const FIXTURES = join(REPO_ROOT, "test", "fixtures");
 const ORDERS = "keystate.test.orders.Orders";
@@ -19,6 +25,11 @@ const NOWHERE = "keystate.test.nowhere.Nowhere";
 
 const wasm = { orders: buildBeforeAll(test, join(FIXTURES, "effects-orders")), ledger: buildBeforeAll(test, join(FIXTURES, "effects-ledger")) };
 let redis: RunningRedis | undefined;
+/** The ledger's Entry message (ledger_types.proto: account = 1, amount = 2, reference = 3), to write an outbox entry by hand. */
+const ledgerEntry = new protobuf.Type("Entry")
+  .add(new protobuf.Field("account", 1, "string"))
+  .add(new protobuf.Field("amount", 2, "int64"))
+  .add(new protobuf.Field("reference", 3, "string"));
 
 test.before(async () => {
   redis = await startRedis();
@@ -177,4 +188,79 @@ test.serial("an async side effect to a service not yet deployed is retried and l
   await deploy(node, wasm.ledger());
   const landed = await eventually(() => balance(c, "dave"), (b) => b.balance === "4", 10_000);
   t.like(landed, { balance: "4", entries: "1", lastReference: "a1" });
+});
+
+test.serial("an async side effect is stored with its command: a node killed with SIGKILL right after the reply delivers it after restart, once, and its outbox empties", async (t) => {
+  const db = 4;
+  const node = await serve(t, db);
+  await deploy(node, wasm.orders());
+  const c = clients(t, node);
+  // The ledger is not deployed yet, so the effect cannot be delivered before the kill.
+  t.like(await c.orders.methods.PlaceWithAsyncEffect!({ orderId: "k1", account: "erin", amount: 6 }), { placed: "1", total: "6" });
+  await node.kill("SIGKILL");
+
+  const again = await serve(t, db, node.dataDir);
+  await deploy(again, wasm.ledger());
+  const d = clients(t, again);
+  const landed = await eventually(() => balance(d, "erin"), (b) => b.balance === "6", 30_000);
+  t.like(landed, { balance: "6", entries: "1", lastReference: "k1" }, "the restarted node delivered the stored side effect");
+  // Log lines travel on another pipe than replies: wait for it.
+  t.truthy(await again.waitForOutput("stored asynchronous side effects redelivered", 5_000), "by redelivery from the outbox");
+  const outbox = await eventually(() => outboxSize(db), (size) => size === 0, 5_000);
+  t.is(outbox, 0, "delivered entries leave the outbox");
+  // Later redelivery passes find nothing: still one entry.
+  await new Promise((resolve) => setTimeout(resolve, REDELIVER_AFTER_MS + 1_000));
+  t.like(await balance(d, "erin"), { balance: "6", entries: "1" });
+});
+
+/** Entries left in every shard outbox of database `db`. */
+async function outboxSize(db: number): Promise<number> {
+  const client = new Redis(`${redis!.url}/${db}`);
+  try {
+    let total = 0;
+    for (const key of await client.keys("ks:*:ob")) total += await client.hlen(key);
+    return total;
+  } finally {
+    client.disconnect();
+  }
+}
+
+test.serial("an idempotency key answers a command once, also after a SIGKILL restart; a stored side effect delivered twice is applied once", async (t) => {
+  const db = 5;
+  const node = await serve(t, db);
+  await deploy(node, wasm.orders());
+  await deploy(node, wasm.ledger());
+  const c = clients(t, node);
+  const record = (amount: number, key: string) => c.ledger.methods.Record!({ account: "fay", amount, reference: key }, { metadata: { "idempotency-key": key } });
+
+  const first = await record(5, "pay-1");
+  t.like(first, { balance: "5", entries: "1" });
+  t.deepEqual(await record(5, "pay-1"), first, "a retry with the same key gets the stored reply");
+  t.like(await balance(c, "fay"), { balance: "5", entries: "1" }, "and changes nothing");
+  t.like(await record(2, "pay-2"), { balance: "7", entries: "2" }, "another key runs");
+  const bad = await statusOf(c.ledger.methods.Record!({ account: "fay", amount: 1 }, { metadata: { "idempotency-key": "x".repeat(300) } }));
+  t.is(bad.code, status.INVALID_ARGUMENT, `an over-long key is refused: ${bad.details}`);
+
+  // A side effect delivered, then (as if the node died before deleting it) found in the outbox again.
+  t.like(await c.orders.methods.PlaceWithAsyncEffect!({ orderId: "dup", account: "fay", amount: 10 }), { placed: "1" });
+  await eventually(() => balance(c, "fay"), (b) => b.balance === "17", 5_000);
+  await eventually(() => outboxSize(db), (size) => size === 0, 5_000);
+  await node.kill("SIGKILL");
+  const redisClient = new Redis(`${redis!.url}/${db}`);
+  t.teardown(() => redisClient.disconnect());
+  // The delivery's idempotency key is the entry's id: the ledger stored its reply under it.
+  const [replies] = await redisClient.keys("ks:*:ledger/fay:i");
+  const id = (await redisClient.hkeys(replies!)).find((field) => field.startsWith("orders/dup@"));
+  t.truthy(id, "the ledger holds the reply of the delivery under the outbox entry's id");
+  const payload = ledgerEntry.encode({ account: "fay", amount: 10, reference: "dup" }).finish();
+  const entry = { id: id!, service: LEDGER, method: "Record", payload, hops: 1, createdAt: Date.now() - 60_000 };
+  const outboxKey = new RedisLayout(clusterNameFor(t.title)).outboxKey(shardOf("orders", "dup", 256));
+  await redisClient.hset(outboxKey, id!, encodeOutboxEntry(entry));
+
+  const again = await serve(t, db, node.dataDir);
+  const d = clients(t, again);
+  t.like(await d.ledger.methods.Record!({ account: "fay", amount: 5, reference: "pay-1" }, { metadata: { "idempotency-key": "pay-1" } }), first, "the key outlives the process");
+  await eventually(() => outboxSize(db), (size) => size === 0, 20_000);
+  t.is(await outboxSize(db), 0, "the duplicate was redelivered");
+  t.like(await balance(d, "fay"), { balance: "17", entries: "3" }, "and applied once: its idempotency key is the outbox entry's id");
 });
