@@ -22,16 +22,16 @@ local function fenced(leaseKey, epoch)
 end
 `;
 
-/** Lua: stores ARGV[outboxAt] = n outbox entries (id, entry pairs after it) in KEYS[3]; sets firstEvent past them. */
+/** Lua: stores ARGV[outboxAt] = n outbox entries (id, entry pairs after it) in KEYS[2]; sets firstEvent past them. */
 const LUA_OUTBOX_AT = `
 local outboxCount = tonumber(ARGV[outboxAt])
-for i = outboxAt + 1, outboxAt + 2 * outboxCount, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = outboxAt + 1, outboxAt + 2 * outboxCount, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 local firstEvent = outboxAt + 1 + 2 * outboxCount
 `;
 
 /**
  * Lua: after the outbox entries (from ARGV[firstEvent]): reply count m, window ms, keys kept
- * per entity, then m x (idempotency key, reply) into KEYS[4] (hash) and KEYS[5] (sorted set by
+ * per entity, then m x (idempotency key, reply) into KEYS[3] (hash) and KEYS[4] (sorted set by
  * Redis time); keys past the window or the count are forgotten, oldest first. Moves
  * firstEvent past them.
  */
@@ -43,18 +43,18 @@ if replyCount > 0 then
   local window = tonumber(ARGV[firstEvent + 1])
   local keep = tonumber(ARGV[firstEvent + 2])
   for i = firstEvent + 3, firstEvent + 2 + 2 * replyCount, 2 do
-    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
-    redis.call('ZADD', KEYS[5], now, ARGV[i])
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', KEYS[4], now, ARGV[i])
   end
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. (now - window))
-  local over = redis.call('ZCARD', KEYS[5]) - #expired - keep
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - window))
+  local over = redis.call('ZCARD', KEYS[4]) - #expired - keep
   if over > 0 then
-    local oldest = redis.call('ZRANGE', KEYS[5], #expired, #expired + over - 1)
+    local oldest = redis.call('ZRANGE', KEYS[4], #expired, #expired + over - 1)
     for _, key in ipairs(oldest) do table.insert(expired, key) end
   end
   for _, key in ipairs(expired) do
-    redis.call('HDEL', KEYS[4], key)
-    redis.call('ZREM', KEYS[5], key)
+    redis.call('HDEL', KEYS[3], key)
+    redis.call('ZREM', KEYS[4], key)
   end
 end
 firstEvent = firstEvent + 3 + 2 * replyCount
@@ -73,15 +73,15 @@ if #top > 0 then last = tonumber(string.match(top[1][1], '^%d+')) end
 `;
 
 export const SCRIPTS = {
-  // KEYS: journal stream, lease, the shard's outbox hash, the entity's reply hash and reply
-  // times. ARGV: epoch, expected seq, outbox entry count n, then n x (entry id, entry), reply
+  // KEYS: journal stream, the shard's outbox hash, the entity's reply hash and reply times,
+  // lease (last, as in every entity write script). ARGV: epoch, expected seq, outbox entry count n, then n x (entry id, entry), reply
   // count m, window ms, keys kept, m x (key, reply), then type, payload per event.
   // Returns FENCED, or the journal's last seq before the call (the events, outbox entries and
   // replies were written iff it equals expected).
   ksAppend: {
     numberOfKeys: 5,
     lua: `${LUA_FENCE}
-if fenced(KEYS[2], ARGV[1]) then return ${FENCED} end
+if fenced(KEYS[5], ARGV[1]) then return ${FENCED} end
 ${LUA_LAST_SEQ}
 if last ~= tonumber(ARGV[2]) then return last end
 ${LUA_OUTBOX}
@@ -105,15 +105,15 @@ if stored == false or tonumber(stored) <= seq then
 end
 return last`,
   },
-  // KEYS: value hash {d = bytes, n = version}, lease, the shard's outbox hash, the entity's
-  // reply hash and reply times. ARGV: epoch, expected version ('' = any), 'put' or 'del', bytes,
+  // KEYS: value hash {d = bytes, n = version}, the shard's outbox hash, the entity's reply hash
+  // and reply times, lease (last). ARGV: epoch, expected version ('' = any), 'put' or 'del', bytes,
   // outbox entry count n, n x (id, entry), reply count m, window ms, keys kept, m x (key, reply).
   // Returns {FENCED} | {0, current version} (stale) | {1, new version}.
   // A delete keeps the version counter (n) so versions only grow.
   ksWriteValue: {
     numberOfKeys: 5,
     lua: `${LUA_FENCE}
-if fenced(KEYS[2], ARGV[1]) then return {${FENCED}} end
+if fenced(KEYS[5], ARGV[1]) then return {${FENCED}} end
 local current = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= current then return {0, current} end
 local outboxAt = 5
@@ -167,9 +167,9 @@ return 1`,
 
 /** The commands ioredis adds for SCRIPTS (EVALSHA, falling back to EVAL after a server restart). */
 export interface ScriptCommands {
-  ksAppend(stream: string, lease: string, outbox: string, replies: string, replyTimes: string, epoch: string, expectedSeq: number, ...extrasThenEvents: (string | number | Buffer)[]): Promise<number>;
+  ksAppend(stream: string, outbox: string, replies: string, replyTimes: string, lease: string, epoch: string, expectedSeq: number, ...extrasThenEvents: (string | number | Buffer)[]): Promise<number>;
   ksSaveSnapshot(stream: string, snapshotKey: string, lease: string, epoch: string, seq: number, state: Buffer): Promise<number>;
-  ksWriteValue(valueKey: string, lease: string, outbox: string, replies: string, replyTimes: string, epoch: string, expectedVersion: string, op: "put" | "del", bytes: Buffer, ...extras: (string | number | Buffer)[]): Promise<number[]>;
+  ksWriteValue(valueKey: string, outbox: string, replies: string, replyTimes: string, lease: string, epoch: string, expectedVersion: string, op: "put" | "del", bytes: Buffer, ...extras: (string | number | Buffer)[]): Promise<number[]>;
   ksAddModuleVersion(
     metaKey: string,
     bytesKey: string,

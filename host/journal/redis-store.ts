@@ -93,7 +93,7 @@ class RedisJournal implements Journal {
       const epoch = this.keys.epoch(keys, id);
       const args = extrasArgs(extras);
       for (const event of events) args.push(event.type, asBuffer(event.payload));
-      const journalSeq = await this.redis.ksAppend(keys.journal, keys.lease, keys.outbox, keys.replies, keys.replyTimes, epoch, expectedSeq, ...args);
+      const journalSeq = await this.redis.ksAppend(keys.journal, keys.outbox, keys.replies, keys.replyTimes, keys.lease, epoch, expectedSeq, ...args);
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
         throw new KeystateError(
@@ -194,7 +194,7 @@ class RedisValues implements ValueStore {
     const epoch = this.keys.epoch(keys, id);
     const op = value === undefined ? "del" : "put";
     const bytes = value === undefined ? Buffer.alloc(0) : asBuffer(value);
-    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.lease, keys.outbox, keys.replies, keys.replyTimes, epoch, expected, op, bytes, ...extrasArgs(extras));
+    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.outbox, keys.replies, keys.replyTimes, keys.lease, epoch, expected, op, bytes, ...extrasArgs(extras));
     if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
     if (verdict === 0) {
       throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expected} but the store is at ${version}`);
