@@ -4,7 +4,7 @@
 // sequence number, and only then replies.
 import { KeystateError, isKeystateError } from "../errors.js";
 import type { AbiEvent } from "../abi/abi-codec.js";
-import type { IdempotencyStore, Journal, JournalEvent, OutboxEntry } from "../journal/types.js";
+import type { IdempotencyStore, Journal, JournalEvent, OutboxEntry, Recovered } from "../journal/types.js";
 import { IdempotentBatch } from "./idempotent-batch.js";
 import { log } from "../log.js";
 import { callerGone } from "./call-context.js";
@@ -22,6 +22,14 @@ export interface EntityCommand {
   readonly effects?: CommandEffects;
   /** Answered once: a command with a key that already ran gets the stored reply and runs nothing. */
   readonly idempotencyKey?: string;
+}
+
+/** An entity's state from its latest snapshot and the events after it (one guest call folds them all); undefined: never written. */
+export function foldRecovered(service: ServiceRuntime, recovered: Recovered): Uint8Array | undefined {
+  if (recovered.events.length === 0) return recovered.snapshot?.state;
+  const result = service.pool.run((guest) => guest.replay({ service: service.name, state: recovered.snapshot?.state, events: recovered.events }));
+  if (result.failure) throw failureToError(result.failure);
+  return result.state;
 }
 
 /** Runs the batches of every resident event-sourced entity of a node (the entity itself is an EntityRecord). */
@@ -127,14 +135,7 @@ export class EventSourcedEntity implements EntityProcessor {
   async #recover(record: EventSourcedRecord): Promise<void> {
     const service = record.service;
     const recovered = await this.journal.recover(record.id);
-    let state = recovered.snapshot?.state;
-    if (recovered.events.length > 0) {
-      // One guest call folds the whole batch of events.
-      const result = service.pool.run((guest) => guest.replay({ service: service.name, state, events: recovered.events }));
-      if (result.failure) throw failureToError(result.failure);
-      state = result.state;
-    }
-    record.state = toResident(state);
+    record.state = toResident(foldRecovered(service, recovered));
     record.seq = recovered.lastSeq;
     record.snapshotSeq = recovered.snapshot?.seq ?? 0;
   }

@@ -211,22 +211,11 @@ export class ReplicatedEntity {
   }
 
   async #load(changes: Change[]): Promise<AnyCrdt> {
-    const type = this.service.crdtType;
-    if (!isCrdtType(type)) throw new KeystateError("INVALID_MODULE", `service ${this.service.name} declares no valid CRDT type`);
     const replicaId = this.#options.sync?.replicaId ?? this.#options.replicaId;
     const stored = await this.#replicas.load(this.id);
     this.#shard = stored.shard;
-    // The entity's state is the join of every node's copy.
-    const crdt = createCrdt(type, replicaId);
-    this.storedBytes = 0;
-    for (const bytes of stored.copies) {
-      const copy = decodeCrdtState(bytes, replicaId);
-      if (copy.type !== type) {
-        throw new KeystateError("GUEST_FAILURE", `the stored state of ${this.id.key} is a ${copy.type}, but ${this.service.name} declares a ${type}`);
-      }
-      crdt.merge(copy);
-      this.storedBytes = Math.max(this.storedBytes, bytes.length);
-    }
+    const crdt = joinStoredCopies(this.service, this.id.key, replicaId, stored.copies);
+    this.storedBytes = Math.max(0, ...stored.copies.map((bytes) => bytes.length));
     const sync = this.#options.sync;
     if (sync !== undefined) {
       sync.loaded(stored.shard, stored.counters);
@@ -383,6 +372,19 @@ export class ReplicatedEntity {
   #context(method: string) {
     return { module: this.service.moduleName, service: this.service.name, method, entityKey: this.id.key };
   }
+}
+
+/** A replicated entity's state: the join of every node's stored copy of `key`, owned by `replicaId`. */
+export function joinStoredCopies(service: ServiceRuntime, key: string, replicaId: string, copies: readonly Uint8Array[]): AnyCrdt {
+  const type = service.crdtType;
+  if (!isCrdtType(type)) throw new KeystateError("INVALID_MODULE", `service ${service.name} declares no valid CRDT type`);
+  const crdt = createCrdt(type, replicaId);
+  for (const bytes of copies) {
+    const copy = decodeCrdtState(bytes, replicaId);
+    if (copy.type !== type) throw new KeystateError("GUEST_FAILURE", `the stored state of ${key} is a ${copy.type}, but ${service.name} declares a ${type}`);
+    crdt.merge(copy);
+  }
+  return crdt;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -8,8 +8,9 @@
 // refused by a moving shard. An event-sourced entity's state is folded from its snapshot
 // and the events after it through the module's own guest, exactly as the entity itself
 // does when it activates (so this costs what one activation costs).
-import { createCrdt, decodeCrdtState, isCrdtType } from "../crdt/index.js";
-import { failureToError, trapToError } from "../entities/guest-errors.js";
+import { foldRecovered } from "../entities/event-sourced.js";
+import { trapToError } from "../entities/guest-errors.js";
+import { joinStoredCopies } from "../entities/replicated-entity.js";
 import type { ServiceRuntime } from "../entities/service-runtime.js";
 import { KeystateError } from "../errors.js";
 import { JsonCodec } from "../ingress/json-codec.js";
@@ -169,34 +170,20 @@ export class EntityInspector {
   /** The state folded from the latest snapshot and the events after it, through the guest, as the entity's activation does. */
   async #foldJournal(service: ServiceRuntime, id: EntityId): Promise<{ bytes: Uint8Array | undefined; lastSeq: number; snapshotSeq: number | null }> {
     const recovered = await storage(this.#store.journal.recover(id), "reading an entity's journal");
-    let bytes = recovered.snapshot?.state;
-    if (recovered.events.length > 0) {
-      let result;
-      try {
-        result = service.pool.run((guest) => guest.replay({ service: service.name, state: bytes, events: recovered.events }));
-      } catch (err) {
-        throw trapToError(err, { module: service.moduleName, service: service.name, entityKey: id.key });
-      }
-      if (result.failure) throw failureToError(result.failure);
-      bytes = result.state;
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = foldRecovered(service, recovered);
+    } catch (err) {
+      throw trapToError(err, { module: service.moduleName, service: service.name, entityKey: id.key });
     }
     return { bytes, lastSeq: recovered.lastSeq, snapshotSeq: recovered.snapshot?.seq ?? null };
   }
 
   /** The join of every node's stored copy (as a replicated entity's load does), as JSON. */
   async #joinReplicas(service: ServiceRuntime, key: string): Promise<{ exists: boolean; state: unknown }> {
-    const type = service.crdtType;
-    if (!isCrdtType(type)) throw new KeystateError("INVALID_MODULE", `service ${service.name} declares no valid CRDT type`);
     const stored = await storage(this.#store.replicas.load({ persistenceId: replicatedStorageId(service.persistenceId), key }), "reading a replicated entity");
-    const crdt = createCrdt(type, INSPECTOR_REPLICA);
-    for (const bytes of stored.copies) {
-      const copy = decodeCrdtState(bytes, INSPECTOR_REPLICA);
-      if (copy.type !== type) {
-        throw new KeystateError("GUEST_FAILURE", `the stored state of ${key} is a ${copy.type}, but ${service.name} declares a ${type}`);
-      }
-      crdt.merge(copy);
-    }
-    return { exists: stored.copies.length > 0, state: crdtJson(type, crdt.value()) };
+    const crdt = joinStoredCopies(service, key, INSPECTOR_REPLICA, stored.copies);
+    return { exists: stored.copies.length > 0, state: crdtJson(crdt.type, crdt.value()) };
   }
 }
 
