@@ -12,6 +12,7 @@ export abstract class Action extends EntityHandler {
 
   handleCommand(call: CommandCall, out: CommandResult): void {
     const ctx = new ActionContext();
+    ctx.callMetadata = call.metadata;
     settleReply(ctx, this.dispatch(call.method, call.payload, ctx), call.method, out);
   }
 }

@@ -3,7 +3,7 @@
 // can do: event-sourced entities emit events, value entities replace or delete their
 // value, actions only reply or fail. Failing is shared by all of them.
 import { Message, encode } from "./proto/index";
-import { Failure, ServiceCall, SideEffect, StateAction } from "./abi/messages";
+import { Failure, MetadataEntry, Publication, ServiceCall, SideEffect, StateAction, TimerRequest } from "./abi/messages";
 
 export class Context {
   /** Set by fail(); the host answers the caller with it and writes nothing. */
@@ -12,6 +12,61 @@ export class Context {
   forwarded: ServiceCall | null = null;
   /** Added by sideEffect(), in order. */
   readonly sideEffects: Array<SideEffect> = [];
+  /** Added by schedule() and cancelTimer(), in order. */
+  readonly timers: Array<TimerRequest> = [];
+  /** Added by publish(), in order. */
+  readonly publications: Array<Publication> = [];
+  /** What the call carries besides its message (set by the SDK before the handler runs). */
+  callMetadata: Array<MetadataEntry> = [];
+
+  /**
+   * A value the call carries besides its message, or null. A subscription's delivery carries
+   * the CloudEvents attributes "ce-id", "ce-source", "ce-type", "ce-time", "ce-subject" (and
+   * "ce-sequence" from an event log); a delivery of a stored effect or timer, "idempotency-key".
+   */
+  metadata(key: string): string | null {
+    for (let i = 0; i < this.callMetadata.length; i++) {
+      if (this.callMetadata[i].key == key) return this.callMetadata[i].value;
+    }
+    return null;
+  }
+
+  /**
+   * Calls `service`/`method` with `message` once `delayMs` have passed, durably: the timer is
+   * stored with this command's state change and fired (at least once, with the same
+   * idempotency key on every try) by whichever node owns this entity then, restarts included.
+   * A `name` makes it this entity's timer `name`: scheduling the name again replaces it and
+   * cancelTimer(name) deletes it. A failed command schedules nothing.
+   */
+  schedule(delayMs: u64, service: string, method: string, message: Message, name: string = ""): void {
+    const timer = new TimerRequest();
+    timer.name = name;
+    timer.delayMs = delayMs;
+    timer.call = serviceCall(service, method, message);
+    this.timers.push(timer);
+  }
+
+  /** Deletes this entity's timer `name` with this command's state change (nothing happens when there is none). */
+  cancelTimer(name: string): void {
+    const timer = new TimerRequest();
+    timer.name = name;
+    timer.cancel = true;
+    this.timers.push(timer);
+  }
+
+  /**
+   * Publishes `message` to `topic` once this command's state change is stored: every
+   * subscription of the topic gets it at least once, messages with one `partitionKey` in the
+   * order they were published. A failed command publishes nothing.
+   */
+  publish(topic: string, message: Message, partitionKey: string = ""): void {
+    const publication = new Publication();
+    publication.topic = topic;
+    publication.type = message.typeName();
+    publication.payload = encode(message);
+    publication.partitionKey = partitionKey;
+    this.publications.push(publication);
+  }
 
   /**
    * Answers the caller with the reply of `service`/`method` called with `message`

@@ -50,8 +50,10 @@ export function settleReply(ctx: Context, reply: Message | null, method: string,
   return true;
 }
 
-/** Copies a successful command's forward and side effects into `out` (a failed command has none). */
+/** Copies a successful command's forward, side effects, timers and publications into `out` (a failed command has none). */
 export function writeEffects(ctx: Context, out: CommandResult): void {
   out.forward = ctx.forwarded;
   out.sideEffects = ctx.sideEffects;
+  out.timers = ctx.timers;
+  out.publications = ctx.publications;
 }

@@ -27,6 +27,7 @@ export abstract class EventSourcedEntity<S extends Message> extends EntityHandle
       return;
     }
     const ctx = new CommandContext(call.entityKey, call.sequence);
+    ctx.callMetadata = call.metadata;
     const reply = this.dispatch(call.method, call.payload, state, ctx);
     if (ctx.failure != null) {
       out.failure = ctx.failure;

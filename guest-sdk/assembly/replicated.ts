@@ -73,6 +73,7 @@ export abstract class ReplicatedEntity<T extends Crdt> extends EntityHandler {
       if (decoded != null) previous = changetype<T>(decoded);
     }
     const ctx = new StreamContext<T>(call.entityKey, call.streamEvent, call.otherStreams, previous);
+    ctx.callMetadata = call.metadata;
     const reply = this.dispatch(call.method, call.payload, changetype<T>(crdt), ctx);
     if (call.streamEvent == StreamEvent.STREAM_NONE) {
       if (!settleReply(ctx, reply, call.method, out)) return;

@@ -24,6 +24,7 @@ export abstract class ValueEntity<S extends Message> extends EntityHandler {
       return;
     }
     const ctx = new ValueContext<S>(call.entityKey);
+    ctx.callMetadata = call.metadata;
     if (!settleReply(ctx, this.dispatch(call.method, call.payload, state, ctx), call.method, out)) return;
     out.stateAction = ctx.stateAction;
     if (ctx.stateAction == StateAction.STATE_UPDATE) out.state = encode(ctx.updated!);

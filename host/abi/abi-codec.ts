@@ -8,6 +8,12 @@ export interface Failure { code: number; message: string }
 export interface AbiEvent { type: string; payload: Uint8Array }
 export interface ServiceCall { service: string; method: string; payload: Uint8Array }
 export interface SideEffect { call: ServiceCall; synchronous: boolean }
+/** A durable timer scheduled (or, `cancel`, deleted) by a command (ABI 2). */
+export interface TimerRequest { name: string; delayMs: number; call: ServiceCall; cancel: boolean }
+/** A message a command publishes to a topic (ABI 2). */
+export interface Publication { topic: string; type: string; payload: Uint8Array; partitionKey: string }
+/** What a call carries besides its message (ABI 2): CloudEvents attributes of a delivery, its idempotency key. */
+export type CallMetadata = ReadonlyArray<readonly [key: string, value: string]>;
 
 export enum StateAction { KEEP = 0, UPDATE = 1, DELETE = 2 }
 
@@ -20,6 +26,8 @@ export interface CommandCall {
   payload: Uint8Array;
   /** Replicated entities and their streams (see replicated-abi.ts). */
   replicated?: ReplicatedCall;
+  /** Rare (subscriptions' deliveries): sent only when non-empty. */
+  metadata?: CallMetadata;
 }
 
 export interface CommandResult {
@@ -30,6 +38,10 @@ export interface CommandResult {
   stateAction: StateAction;
   forward: ServiceCall | undefined;
   sideEffects: SideEffect[];
+  /** Durable timers scheduled or cancelled, in order (usually none). */
+  timers: TimerRequest[];
+  /** Messages published to topics, in order (usually none). */
+  publications: Publication[];
   /** Replicated entities: the CRDT ops, write consistency and stream actions. */
   replicated: ReplicatedResult;
 }
@@ -45,7 +57,7 @@ export interface ReplayResult {
   failure: Failure | undefined;
 }
 
-let types: { commandCall: Type; commandResult: Type; replayCall: Type; replayResult: Type; crdtOp: Type } | undefined;
+let types: { commandCall: Type; commandResult: Type; replayCall: Type; replayResult: Type; crdtOp: Type; timer: Type; publication: Type } | undefined;
 
 function abiTypes(): NonNullable<typeof types> {
   types ??= {
@@ -54,6 +66,8 @@ function abiTypes(): NonNullable<typeof types> {
     replayCall: lookupType("keystate.abi.ReplayCall"),
     replayResult: lookupType("keystate.abi.ReplayResult"),
     crdtOp: lookupType("keystate.abi.CrdtOp"),
+    timer: lookupType("keystate.abi.TimerRequest"),
+    publication: lookupType("keystate.abi.Publication"),
   };
   return types;
 }
@@ -208,10 +222,11 @@ function encodeSizedCommandCall(call: CommandCall, target: EncodeTarget): number
 /** Writes `call` into `target` and returns its length in bytes. */
 export function encodeCommandCallInto(call: CommandCall, target: EncodeTarget): number {
   // A negative or huge sequence (never sent by the host) takes the Writer's int64 path.
-  if (call.replicated === undefined && Number.isSafeInteger(call.sequence) && call.sequence >= 0) {
+  const plain = call.replicated === undefined && (call.metadata === undefined || call.metadata.length === 0);
+  if (plain && Number.isSafeInteger(call.sequence) && call.sequence >= 0) {
     return encodeSizedCommandCall(call, target);
   }
-  return copyInto(call.replicated === undefined ? encodePlainCommandCall(call) : encodeCommandCallByReflection(call), target);
+  return copyInto(plain ? encodePlainCommandCall(call) : encodeCommandCallByReflection(call), target);
 }
 
 /** Copies bytes an encoder produced on its own into `target`. */
@@ -239,6 +254,7 @@ export function encodeCommandCallByReflection(call: CommandCall): Uint8Array {
     hasState: call.state !== undefined,
     payload: call.payload,
     ...(call.replicated ? replicatedCallFields(call.replicated) : {}),
+    metadata: (call.metadata ?? []).map(([key, value]) => ({ key, value })),
   }).finish();
 }
 
@@ -364,6 +380,8 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
   let forward: ServiceCall | undefined;
   const sideEffects: SideEffect[] = [];
   let crdtOps: unknown[] | undefined;
+  let timers: TimerRequest[] | undefined;
+  let publications: Publication[] | undefined;
   let writeConsistency = 0;
   let streamSend = false;
   let endStream = false;
@@ -404,6 +422,12 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
       case 88: // 11: end_stream
         endStream = r.bool();
         break;
+      case 98: // 12: timers (rare: by reflection)
+        (timers ??= []).push(timerOf(decodeNested(abiTypes().timer, r, r.size()) as RawTimer));
+        break;
+      case 106: // 13: publications (rare: by reflection)
+        (publications ??= []).push(publicationOf(decodeNested(abiTypes().publication, r, r.size()) as RawPublication));
+        break;
       default:
         skipField(r, tag, 0);
     }
@@ -417,7 +441,29 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
     replicated: replicatedResultOf({ crdtOps, writeConsistency, streamSend, endStream }),
     forward,
     sideEffects,
+    timers: timers ?? NONE,
+    publications: publications ?? NONE,
   };
+}
+
+/** Shared by the results without timers or publications (nearly all): never written to. */
+const NONE: never[] = [];
+
+type RawCall = { service?: string; method?: string; payload?: Uint8Array } | null | undefined;
+type RawTimer = { name?: string; delayMs?: number | { toNumber(): number }; call?: RawCall; cancel?: boolean };
+type RawPublication = { topic?: string; type?: string; payload?: Uint8Array; partitionKey?: string };
+
+function callOf(call: RawCall): ServiceCall {
+  return { service: call?.service ?? "", method: call?.method ?? "", payload: asBytes(call?.payload) };
+}
+
+function timerOf(raw: RawTimer): TimerRequest {
+  const delay = raw.delayMs ?? 0;
+  return { name: raw.name ?? "", delayMs: typeof delay === "number" ? delay : delay.toNumber(), call: callOf(raw.call), cancel: raw.cancel === true };
+}
+
+function publicationOf(raw: RawPublication): Publication {
+  return { topic: raw.topic ?? "", type: raw.type ?? "", payload: asBytes(raw.payload), partitionKey: raw.partitionKey ?? "" };
 }
 
 
@@ -438,9 +484,11 @@ export function decodeCommandResultByReflection(bytes: Uint8Array): CommandResul
     forward: decoded.forward ? { ...decoded.forward, payload: asBytes(decoded.forward.payload) } : undefined,
     // A side effect without a call (a guest bug) keeps an empty target, which no service matches.
     sideEffects: (decoded.sideEffects ?? []).map((effect) => ({
-      call: { service: effect.call?.service ?? "", method: effect.call?.method ?? "", payload: asBytes(effect.call?.payload) },
+      call: callOf(effect.call),
       synchronous: effect.synchronous === true,
     })),
+    timers: ((decoded.timers ?? []) as RawTimer[]).map(timerOf),
+    publications: ((decoded.publications ?? []) as RawPublication[]).map(publicationOf),
   };
 }
 

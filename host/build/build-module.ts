@@ -100,5 +100,13 @@ export function encodeManifest(config: ModuleConfig): Uint8Array {
       crdtType: entity.kind === "replicated" ? crdtTypeOf(entity.crdt) ?? "" : "",
       writeConsistency: WRITE_CONSISTENCY_BY_NAME[entity.writeConsistency ?? "local"],
     })),
+    subscriptions: (config.subscriptions ?? []).map((sub) => ({
+      topic: sub.topic ?? "",
+      eventLog: sub.eventLog ?? "",
+      service: sub.service,
+      method: sub.method ?? "",
+      maxAttempts: sub.maxAttempts ?? 0,
+      fromStart: (sub.from ?? "beginning") === "beginning",
+    })),
   }).finish();
 }

@@ -43,6 +43,22 @@ export interface ModuleConfig {
     /** The module's own memory maximum in MiB (default: the node's --guest-memory-mb). */
     readonly maxMemoryMb?: number;
   };
+  /** Topics and event-sourced journals the module's services consume (host/eventing). */
+  readonly subscriptions?: SubscriptionConfig[];
+}
+
+/** module.json `subscriptions[]`: exactly one of `topic` and `eventLog`. */
+export interface SubscriptionConfig {
+  readonly topic?: string;
+  /** The persistence id of an event-sourced entity type (any module's). */
+  readonly eventLog?: string;
+  readonly service: string;
+  /** Topics only: the method every message goes to. */
+  readonly method?: string;
+  /** Deliveries of one message before it is dead-lettered (default 5). */
+  readonly maxAttempts?: number;
+  /** Where a new subscription starts: "beginning" (default: every retained message) or "now". */
+  readonly from?: "beginning" | "now";
 }
 
 export const KIND_BY_NAME: Record<EntityConfig["kind"], EntityKind> = {
@@ -84,6 +100,14 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
   }
   if (maxMemoryMb !== undefined && (!Number.isInteger(maxMemoryMb) || maxMemoryMb < 1 || maxMemoryMb > 4096)) {
     problems.push("limits.maxMemoryMb must be a whole number of MiB from 1 to 4096");
+  }
+  for (const [i, sub] of (config.subscriptions ?? []).entries()) {
+    if (typeof sub.topic === "string" === (typeof sub.eventLog === "string")) problems.push(`subscriptions[${i}] needs exactly one of "topic" and "eventLog"`);
+    if (!sub.service) problems.push(`subscriptions[${i}].service is missing`);
+    if (sub.topic !== undefined && !sub.method) problems.push(`subscriptions[${i}] (topic) needs "method"`);
+    if (sub.eventLog !== undefined && sub.method !== undefined) problems.push(`subscriptions[${i}] (eventLog) takes no "method": each event goes to the method that takes its type`);
+    if (sub.maxAttempts !== undefined && (!Number.isInteger(sub.maxAttempts) || sub.maxAttempts < 1 || sub.maxAttempts > 1000)) problems.push(`subscriptions[${i}].maxAttempts must be a whole number from 1 to 1000`);
+    if (sub.from !== undefined && sub.from !== "beginning" && sub.from !== "now") problems.push(`subscriptions[${i}].from must be "beginning" or "now"`);
   }
   if (problems.length > 0) throw new Error(`${path}: ${problems.join("; ")}`);
   return config;

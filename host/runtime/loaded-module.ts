@@ -5,6 +5,7 @@ import { KeystateError } from "../errors.js";
 import { REQUIRED_EXPORTS } from "../abi/guest-instance.js";
 import { decodeDescriptorSet } from "../proto/descriptors.js";
 import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, type Manifest } from "./module-sections.js";
+import { checkSubscriptions } from "../eventing/subscriptions.js";
 import { buildApiModel, type ApiModel } from "./service-model.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 import { DEFAULT_START_FUEL } from "./fuel.js";
@@ -150,6 +151,7 @@ function describe(
     throw new KeystateError("INVALID_MODULE", `the module's API descriptor is ${descriptorBytes.length} bytes; the limit is ${MAX_DESCRIPTOR_BYTES}`);
   }
   const api = buildApiModel(decodeDescriptorSet(descriptorBytes), manifest);
+  checkSubscriptions(manifest, api);
   const report = JSON.parse(artifact.detail) as InstrumentReport;
   const instanceLimits: InstanceLimits = {
     // A module may ask for less CPU than the node allows, never more.

@@ -1,13 +1,19 @@
 // Reads and checks what a module carries besides code: its custom sections (API
 // descriptor, manifest) and its imports. Runs before any guest code does.
+import type { SubscriptionManifest } from "../eventing/subscriptions.js";
 import { KeystateError } from "../errors.js";
 import { lookupType } from "../proto/proto-root.js";
 import { ByteReader, splitSections } from "./instrument.js";
 
 export const DESCRIPTOR_SECTION = "keystate.descriptor";
 export const MANIFEST_SECTION = "keystate.manifest";
-/** The ABI version this host speaks (manifest.abi_version). */
-export const ABI_VERSION = 1;
+/**
+ * The ABI version this host's SDK builds (manifest.abi_version). 2 added timers, topic
+ * publications and call metadata (abi.proto CommandResult 12-13, CommandCall 12); a version 1
+ * module never uses them, so this host serves both.
+ */
+export const ABI_VERSION = 2;
+export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2];
 
 /** Every import a module may declare: the Keystate ABI, and AssemblyScript's abort. */
 export const ALLOWED_IMPORTS: ReadonlySet<string> = new Set([
@@ -43,6 +49,7 @@ export interface Manifest {
   services: ServiceManifest[];
   abiVersion: number;
   fuelPerCall: number;
+  subscriptions: SubscriptionManifest[];
 }
 
 /**
@@ -89,8 +96,8 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   if (!/^[a-z0-9][a-z0-9._-]{0,99}$/i.test(manifest.name)) {
     throw new KeystateError("INVALID_MODULE", `module name "${manifest.name}" must be 1-100 letters, digits, '.', '_' or '-'`);
   }
-  if (manifest.abiVersion !== ABI_VERSION) {
-    throw new KeystateError("INVALID_MODULE", `the module speaks ABI version ${manifest.abiVersion}; this host speaks ${ABI_VERSION}`);
+  if (!SUPPORTED_ABI_VERSIONS.includes(manifest.abiVersion)) {
+    throw new KeystateError("INVALID_MODULE", `the module speaks ABI version ${manifest.abiVersion}; this host speaks ${SUPPORTED_ABI_VERSIONS.join(" and ")}`);
   }
   if (manifest.services.length === 0) throw new KeystateError("INVALID_MODULE", "the module's manifest declares no services");
   return manifest;

@@ -243,6 +243,7 @@ export class CommandCall extends __pb.Message {
   streamEvent: i32 = 0;
   previousCrdt: CrdtValue | null = null;
   otherStreams: u32 = 0;
+  metadata: Array<MetadataEntry> = new Array<MetadataEntry>();
 
   typeName(): string {
     return CommandCall.TYPE;
@@ -290,6 +291,10 @@ export class CommandCall extends __pb.Message {
     if (this.otherStreams != 0) {
       w.uint32(88);
       w.uint32(this.otherStreams);
+    }
+    for (let i = 0, n = this.metadata.length; i < n; i++) {
+      const x = unchecked(this.metadata[i]);
+      __pb.writeMessage(w, 98, x);
     }
   }
 
@@ -357,6 +362,13 @@ export class CommandCall extends __pb.Message {
         case 11: {
           if (wt != 0) { r.skip(wt); break; }
           this.otherStreams = r.uint32();
+          break;
+        }
+        case 12: {
+          if (wt != 2) { r.skip(wt); break; }
+          const m = new MetadataEntry();
+          __pb.readMessage(r, m);
+          this.metadata.push(m);
           break;
         }
         default:
@@ -572,6 +584,177 @@ export class CrdtMapEntry extends __pb.Message {
   }
 }
 
+/** Message keystate.abi.MetadataEntry. */
+export class MetadataEntry extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.MetadataEntry";
+  key: string = "";
+  value: string = "";
+
+  typeName(): string {
+    return MetadataEntry.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.key.length != 0) {
+      w.uint32(10);
+      w.string(this.key);
+    }
+    if (this.value.length != 0) {
+      w.uint32(18);
+      w.string(this.value);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.key = r.string();
+          break;
+        }
+        case 2: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.value = r.string();
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
+/** Message keystate.abi.TimerRequest. */
+export class TimerRequest extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.TimerRequest";
+  name: string = "";
+  delayMs: u64 = 0;
+  call: ServiceCall | null = null;
+  cancel: bool = false;
+
+  typeName(): string {
+    return TimerRequest.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.name.length != 0) {
+      w.uint32(10);
+      w.string(this.name);
+    }
+    if (this.delayMs != 0) {
+      w.uint32(16);
+      w.uint64(this.delayMs);
+    }
+    if (this.call != null) {
+      __pb.writeMessage(w, 26, this.call!);
+    }
+    if (this.cancel) {
+      w.uint32(32);
+      w.bool(this.cancel);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.name = r.string();
+          break;
+        }
+        case 2: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.delayMs = r.uint64();
+          break;
+        }
+        case 3: {
+          if (wt != 2) { r.skip(wt); break; }
+          let m = this.call;
+          if (m == null) m = new ServiceCall();
+          this.call = m;
+          __pb.readMessage(r, m);
+          break;
+        }
+        case 4: {
+          if (wt != 0) { r.skip(wt); break; }
+          this.cancel = r.bool();
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
+/** Message keystate.abi.Publication. */
+export class Publication extends __pb.Message {
+  static readonly TYPE: string = "keystate.abi.Publication";
+  topic: string = "";
+  type: string = "";
+  payload: Uint8Array = new Uint8Array(0);
+  partitionKey: string = "";
+
+  typeName(): string {
+    return Publication.TYPE;
+  }
+
+  encodeTo(w: __pb.Writer): void {
+    if (this.topic.length != 0) {
+      w.uint32(10);
+      w.string(this.topic);
+    }
+    if (this.type.length != 0) {
+      w.uint32(18);
+      w.string(this.type);
+    }
+    if (this.payload.length != 0) {
+      w.uint32(26);
+      w.bytes(this.payload);
+    }
+    if (this.partitionKey.length != 0) {
+      w.uint32(34);
+      w.string(this.partitionKey);
+    }
+  }
+
+  mergeFrom(r: __pb.Reader, end: i32): void {
+    while (r.pos < end) {
+      const tag = r.tag();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.topic = r.string();
+          break;
+        }
+        case 2: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.type = r.string();
+          break;
+        }
+        case 3: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.payload = r.bytes();
+          break;
+        }
+        case 4: {
+          if (wt != 2) { r.skip(wt); break; }
+          this.partitionKey = r.string();
+          break;
+        }
+        default:
+          r.skip(wt);
+      }
+    }
+  }
+}
+
 /** Message keystate.abi.CommandResult. */
 export class CommandResult extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.CommandResult";
@@ -586,6 +769,8 @@ export class CommandResult extends __pb.Message {
   writeConsistency: i32 = 0;
   streamSend: bool = false;
   endStream: bool = false;
+  timers: Array<TimerRequest> = new Array<TimerRequest>();
+  publications: Array<Publication> = new Array<Publication>();
 
   typeName(): string {
     return CommandResult.TYPE;
@@ -633,6 +818,14 @@ export class CommandResult extends __pb.Message {
     if (this.endStream) {
       w.uint32(88);
       w.bool(this.endStream);
+    }
+    for (let i = 0, n = this.timers.length; i < n; i++) {
+      const x = unchecked(this.timers[i]);
+      __pb.writeMessage(w, 98, x);
+    }
+    for (let i = 0, n = this.publications.length; i < n; i++) {
+      const x = unchecked(this.publications[i]);
+      __pb.writeMessage(w, 106, x);
     }
   }
 
@@ -706,6 +899,20 @@ export class CommandResult extends __pb.Message {
         case 11: {
           if (wt != 0) { r.skip(wt); break; }
           this.endStream = r.bool();
+          break;
+        }
+        case 12: {
+          if (wt != 2) { r.skip(wt); break; }
+          const m = new TimerRequest();
+          __pb.readMessage(r, m);
+          this.timers.push(m);
+          break;
+        }
+        case 13: {
+          if (wt != 2) { r.skip(wt); break; }
+          const m = new Publication();
+          __pb.readMessage(r, m);
+          this.publications.push(m);
           break;
         }
         default:
