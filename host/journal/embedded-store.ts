@@ -5,7 +5,9 @@ import { mkdir } from "node:fs/promises";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
-import { decodeOutboxEntry, encodeOutboxEntry } from "./outbox-codec.js";
+import { EmbeddedTopics } from "./embedded-topics.js";
+import { EmbeddedEventFeeds } from "./embedded-event-feeds.js";
+import { decodeOutboxEntry, encodeOutboxEntry, storedIdMarker } from "./outbox-codec.js";
 import { SingleCopyReplicas } from "./single-copy-replicas.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
@@ -30,7 +32,7 @@ import type {
   ValueStore,
   VersionedValue,
 } from "./types.js";
-import { IDEMPOTENCY_KEYS_PER_ENTITY, IDEMPOTENCY_WINDOW_MS } from "./types.js";
+import { DEFAULT_IDEMPOTENCY_LIMITS, type IdempotencyLimits } from "./types.js";
 
 // LMDB's default maximum key size is 1978 bytes; a journal key adds 8 bytes of seq.
 const MAX_ENTITY_KEY_BYTES = 1900;
@@ -49,8 +51,17 @@ class EmbeddedOutbox implements Outbox {
   ) {}
 
   /** Inside a write transaction. */
-  store(outbox: readonly OutboxEntry[] | undefined): void {
-    for (const entry of outbox ?? []) this.entries.put(entry.id, encodeOutboxEntry(entry));
+  store(extras: WriteExtras | undefined): void {
+    for (const slot of extras?.cancelled ?? []) this.entries.remove(slot);
+    for (const entry of extras?.outbox ?? []) this.entries.put(entry.slot ?? entry.id, encodeOutboxEntry(entry));
+  }
+
+  holds(_shard: number, entry: Pick<OutboxEntry, "id" | "slot">): Promise<boolean> {
+    return guarded("outbox read", () => this.entries.get(entry.slot ?? entry.id)?.includes(storedIdMarker(entry.id)) === true);
+  }
+
+  add(_shard: number, outbox: readonly OutboxEntry[], cancelled: readonly string[] = []): Promise<void> {
+    return guarded("outbox write", () => this.env.transaction(() => this.store({ outbox, cancelled })));
   }
 
   pending(_shard: number, limit: number): Promise<OutboxEntry[]> {
@@ -60,10 +71,14 @@ class EmbeddedOutbox implements Outbox {
     });
   }
 
-  done(_shard: number, id: string): Promise<void> {
-    return guarded("outbox delete", async () => {
-      await this.entries.remove(id);
-    });
+  done(_shard: number, entry: Pick<OutboxEntry, "id" | "slot">): Promise<void> {
+    const slot = entry.slot ?? entry.id;
+    return guarded("outbox delete", () =>
+      this.env.transaction(() => {
+        // Only while the slot still holds this entry (a named timer scheduled again keeps its new one).
+        if (this.entries.get(slot)?.includes(storedIdMarker(entry.id))) this.entries.remove(slot);
+      }),
+    );
   }
 }
 
@@ -73,7 +88,10 @@ class EmbeddedOutbox implements Outbox {
  * 8-byte store time + the reply. Trimmed on write to the window and the count per entity.
  */
 class EmbeddedIdempotency implements IdempotencyStore {
-  constructor(private readonly rows: BinaryDb) {}
+  constructor(
+    private readonly rows: BinaryDb,
+    private readonly limits: IdempotencyLimits,
+  ) {}
 
   replies(id: EntityId, keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     return guarded("idempotency read", () => {
@@ -97,9 +115,9 @@ class EmbeddedIdempotency implements IdempotencyStore {
       .filter(({ key }) => key.subarray(0, prefix.length).equals(prefix))
       .map(({ key, value }) => ({ key, at: readSeq(value, 0) }))
       .sort((a, b) => a.at - b.at);
-    const over = stored.length - IDEMPOTENCY_KEYS_PER_ENTITY;
+    const over = stored.length - this.limits.keysPerEntity;
     stored.forEach((row, i) => {
-      if (i < over || now - row.at > IDEMPOTENCY_WINDOW_MS) this.rows.remove(row.key);
+      if (i < over || now - row.at > this.limits.windowMs) this.rows.remove(row.key);
     });
   }
 }
@@ -185,6 +203,7 @@ class EmbeddedJournal implements Journal {
     private readonly snapshots: BinaryDb,
     private readonly outbox: EmbeddedOutbox,
     private readonly idempotency: EmbeddedIdempotency,
+    private readonly feeds: EmbeddedEventFeeds,
   ) {}
 
   append(id: EntityId, expectedSeq: number, events: readonly JournalEvent[], extras?: WriteExtras): Promise<void> {
@@ -197,7 +216,8 @@ class EmbeddedJournal implements Journal {
         const last = this.lastSeqInTxn(prefix);
         if (last === expectedSeq) {
           rows.forEach((row, i) => this.events.put(withSeq(prefix, last + 1 + i), row));
-          this.outbox.store(extras?.outbox);
+          if (rows.length > 0) this.feeds.record(id, last + 1, rows.length);
+          this.outbox.store(extras);
           this.idempotency.store(id, extras?.replies);
         }
         return last;
@@ -308,7 +328,7 @@ class EmbeddedValues implements ValueStore {
         const current = this.#version(key);
         if (current !== expectedVersion) return { ok: false, version: current };
         this.#store(key, value, current + 1);
-        this.outbox.store(extras?.outbox);
+        this.outbox.store(extras);
         this.idempotency.store(id, extras?.replies);
         return { ok: true, version: current + 1 };
       });
@@ -434,16 +454,28 @@ export class EmbeddedStore implements Store {
   readonly outbox: EmbeddedOutbox;
   readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
+  readonly topics: EmbeddedTopics;
+  readonly eventFeeds: EmbeddedEventFeeds;
   private closed = false;
 
-  private constructor(private readonly env: RootDatabase) {
+  private constructor(
+    private readonly env: RootDatabase,
+    idempotencyLimits: IdempotencyLimits,
+  ) {
     const binary = { encoding: "binary", keyEncoding: "binary" } as const;
     this.outbox = new EmbeddedOutbox(env, env.openDB<string, string>("outbox", { encoding: "string", keyEncoding: "ordered-binary" }));
-    const idempotency = new EmbeddedIdempotency(env.openDB("idempotency", binary));
+    const idempotency = new EmbeddedIdempotency(env.openDB("idempotency", binary), idempotencyLimits);
     this.idempotency = idempotency;
-    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary), this.outbox, idempotency);
+    const ordered = { encoding: "msgpack", keyEncoding: "ordered-binary" } as const;
+    this.eventFeeds = new EmbeddedEventFeeds(env, env.openDB("event-feed", ordered), env.openDB("event-feed-cursors", ordered));
+    this.journal = new EmbeddedJournal(env, env.openDB("journal", binary), env.openDB("snapshots", binary), this.outbox, idempotency, this.eventFeeds);
     this.values = new EmbeddedValues(env, env.openDB("values", binary), env.openDB("value-versions", binary), this.outbox, idempotency);
     this.replicas = new SingleCopyReplicas(this.values);
+    this.topics = new EmbeddedTopics(
+      env,
+      env.openDB("topics", { encoding: "msgpack", keyEncoding: "ordered-binary" }),
+      env.openDB("topic-subscriptions", { encoding: "msgpack", keyEncoding: "ordered-binary" }),
+    );
     this.modules = new EmbeddedModules(
       env,
       env.openDB<ModuleRecord, Buffer>("modules", { encoding: "msgpack", keyEncoding: "binary" }),
@@ -453,11 +485,11 @@ export class EmbeddedStore implements Store {
   }
 
   /** Opens (creating if needed) the store in `dataDir`. Durable sync stays on: never noSync. */
-  static async open(dataDir: string): Promise<EmbeddedStore> {
+  static async open(dataDir: string, options: { idempotency?: IdempotencyLimits } = {}): Promise<EmbeddedStore> {
     return guarded(`open ${dataDir}`, async () => {
       await mkdir(dataDir, { recursive: true });
       // noSubdir: false, or lmdb-js takes a directory with a dot in its name ("my.data") for a file.
-      return new EmbeddedStore(open({ path: dataDir, maxDbs: 12, noSubdir: false }));
+      return new EmbeddedStore(open({ path: dataDir, maxDbs: 16, noSubdir: false }), options.idempotency ?? DEFAULT_IDEMPOTENCY_LIMITS);
     });
   }
 

@@ -3,7 +3,7 @@
 // Each backend is imported only when chosen: loading ioredis costs a node ~0.1 s of start-up
 // it never needs on the embedded store, and lmdb's native binding is not needed with Redis.
 import type { RedisTarget } from "./redis-connection.js";
-import type { Store } from "./types.js";
+import type { IdempotencyLimits, Store } from "./types.js";
 
 export interface OpenStoreOptions {
   /** Directory of the embedded store; created if missing. Default: ./data */
@@ -12,6 +12,8 @@ export interface OpenStoreOptions {
   readonly redisUrl?: string;
   /** One Redis or a Redis Cluster's seeds (instead of redisUrl). */
   readonly redis?: RedisTarget;
+  /** How long, and how many per entity, idempotency keys are remembered (default 24 h, 1,000). */
+  readonly idempotency?: IdempotencyLimits;
 }
 
 export const DEFAULT_DATA_DIR = "data";
@@ -20,8 +22,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const redis = options.redis ?? (options.redisUrl ? options.redisUrl : undefined);
   if (redis !== undefined) {
     const { RedisStore } = await import("./redis-store.js");
-    return RedisStore.open(redis);
+    return RedisStore.open(redis, { idempotency: options.idempotency });
   }
   const { EmbeddedStore } = await import("./embedded-store.js");
-  return EmbeddedStore.open(options.dataDir ?? DEFAULT_DATA_DIR);
+  return EmbeddedStore.open(options.dataDir ?? DEFAULT_DATA_DIR, { idempotency: options.idempotency });
 }

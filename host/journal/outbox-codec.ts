@@ -5,7 +5,9 @@ import { KeystateError } from "../errors.js";
 import type { OutboxEntry } from "./types.js";
 
 export function encodeOutboxEntry(entry: OutboxEntry): string {
-  return JSON.stringify({ ...entry, payload: Buffer.from(entry.payload).toString("base64") });
+  // `id` first and JSON-escaped: storedIdMarker finds it, and nothing else can look like it.
+  const { id, ...rest } = entry;
+  return JSON.stringify({ id, ...rest, payload: Buffer.from(entry.payload).toString("base64") });
 }
 
 export function decodeOutboxEntry(text: string): OutboxEntry {
@@ -16,4 +18,9 @@ export function decodeOutboxEntry(text: string): OutboxEntry {
   } catch (err) {
     throw new KeystateError("STORAGE_UNAVAILABLE", `a stored outbox entry does not decode: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** How an entry's id appears in its encoded form: what a compare-and-delete looks for. */
+export function storedIdMarker(id: string): string {
+  return `"id":${JSON.stringify(id)}`;
 }

@@ -3,6 +3,9 @@
 // the lease and write the entity atomically in one slot:
 //   ks:{s:<cluster>:<shard>}:lease                  hash {owner, epoch, until}
 //   ks:{s:<cluster>:<shard>}:<pid>/<key>:j | :s | :v journal stream, snapshot, value
+//   ks:{s:<cluster>:<shard>}:f:<pid>                stream: the shard's appends of <pid> (event feed)
+//   ks:{s:<cluster>:<shard>}:fo | :fp:<sub>/<pid>  feed offsets (hash) | parked entities (hash)
+// Topics: ks:{t:<cluster>:<topic>} (a stream), with its dead-letter streams in the same slot.
 // Modules live per cluster: ks:{m:<cluster>:<name>}:m | :b | :a, names in ks:{c:<cluster>}:modules.
 import { KeystateError } from "../errors.js";
 import { DEFAULT_SHARD_COUNT, shardOfId } from "./shards.js";
@@ -44,6 +47,8 @@ export interface EntityKeys {
   /** The entity's idempotent replies (hash key -> reply) and when each key was stored (sorted set). */
   readonly replies: string;
   readonly replyTimes: string;
+  /** The event feed of the entity's type in its shard (one stream per shard and persistence id). */
+  readonly feed: string;
   readonly lease: string;
 }
 
@@ -66,8 +71,29 @@ export class RedisLayout {
   entityKeys(id: EntityId): EntityKeys {
     const shard = shardOfId(id, this.shardCount);
     const tag = this.shardTag(shard);
-    const entity = `${tag}:${tagPart(id.persistenceId)}/${tagPart(id.key)}`;
-    return { shard, journal: `${entity}:j`, snapshot: `${entity}:s`, value: `${entity}:v`, replicas: `${entity}:r`, replicaCounters: `${tag}:rc`, outbox: `${tag}:ob`, replies: `${entity}:i`, replyTimes: `${entity}:it`, lease: `${tag}:lease` };
+    const pid = tagPart(id.persistenceId);
+    const entity = `${tag}:${pid}/${tagPart(id.key)}`;
+    return { shard, journal: `${entity}:j`, snapshot: `${entity}:s`, value: `${entity}:v`, replicas: `${entity}:r`, replicaCounters: `${tag}:rc`, outbox: `${tag}:ob`, replies: `${entity}:i`, replyTimes: `${entity}:it`, feed: `${tag}:f:${pid}`, lease: `${tag}:lease` };
+  }
+
+  /** A topic's stream; its consumer groups are the subscriptions, its dead letters `<stream>:dlq:<subscription>`. */
+  topicKey(topic: string): string {
+    return `ks:{t:${this.cluster}:${tagPart(topic)}}`;
+  }
+
+  /** The event feed of `persistenceId` in `shard`: entries k (entity key, as tagPart encodes it), s (first seq), n (count). */
+  feedKey(shard: number, persistenceId: string): string {
+    return `${this.shardTag(shard)}:f:${tagPart(persistenceId)}`;
+  }
+
+  /** The shard's feed offsets: field `<subscription>/<pid>` (both tagPart-encoded) = offset. */
+  feedOffsetsKey(shard: number): string {
+    return `${this.shardTag(shard)}:fo`;
+  }
+
+  /** One subscription's parked entities of `persistenceId` in `shard`: field entity key = first seq not yet handled. */
+  feedParkedKey(shard: number, subscription: string, persistenceId: string): string {
+    return `${this.shardTag(shard)}:fp:${tagPart(subscription)}/${tagPart(persistenceId)}`;
   }
 
   outboxKey(shard: number): string {

@@ -22,10 +22,15 @@ local function fenced(leaseKey, epoch)
 end
 `;
 
-/** Lua: stores ARGV[outboxAt] = n outbox entries (id, entry pairs after it) in KEYS[2]; sets firstEvent past them. */
+/**
+ * Lua: stores ARGV[outboxAt] = n outbox entries (slot, entry pairs after it) in KEYS[2]; an
+ * empty entry deletes its slot (a named timer cancelled). Sets firstEvent past them.
+ */
 const LUA_OUTBOX_AT = `
 local outboxCount = tonumber(ARGV[outboxAt])
-for i = outboxAt + 1, outboxAt + 2 * outboxCount, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = outboxAt + 1, outboxAt + 2 * outboxCount, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[2], ARGV[i]) else redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
 local firstEvent = outboxAt + 1 + 2 * outboxCount
 `;
 
@@ -74,19 +79,25 @@ if #top > 0 then last = tonumber(string.match(top[1][1], '^%d+')) end
 
 export const SCRIPTS = {
   // KEYS: journal stream, the shard's outbox hash, the entity's reply hash and reply times,
-  // lease (last, as in every entity write script). ARGV: epoch, expected seq, outbox entry count n, then n x (entry id, entry), reply
+  // the event feed of the entity's type in its shard, lease (last, as in every entity write script). ARGV: epoch, expected seq, outbox entry count n, then n x (entry id, entry), reply
   // count m, window ms, keys kept, m x (key, reply), then type, payload per event.
   // Returns FENCED, or the journal's last seq before the call (the events, outbox entries and
-  // replies were written iff it equals expected).
+  // replies were written iff it equals expected). An append with events also adds one feed
+  // entry {k = the entity key as the journal key carries it (tagPart-encoded), s = first seq,
+  // n = count}: one XADD, whatever the batch size, so projections find it without scanning.
   ksAppend: {
-    numberOfKeys: 5,
+    numberOfKeys: 6,
     lua: `${LUA_FENCE}
-if fenced(KEYS[5], ARGV[1]) then return ${FENCED} end
+if fenced(KEYS[6], ARGV[1]) then return ${FENCED} end
 ${LUA_LAST_SEQ}
 if last ~= tonumber(ARGV[2]) then return last end
 ${LUA_OUTBOX}
 for i = firstEvent, #ARGV, 2 do
   redis.call('XADD', KEYS[1], string.format('%d-0', last + 1 + (i - firstEvent) / 2), 't', ARGV[i], 'p', ARGV[i + 1])
+end
+local count = math.floor((#ARGV - firstEvent + 1) / 2)
+if count > 0 then
+  redis.call('XADD', KEYS[5], '*', 'k', string.match(KEYS[1], '/([^/]*):j$'), 's', last + 1, 'n', count)
 end
 return last`,
   },
@@ -128,6 +139,22 @@ else
 end
 return {1, version}`,
   },
+  // KEYS: the shard's outbox hash. ARGV: slot, the delivered entry's id as JSON ("id":"...").
+  // Deletes the slot only while it still holds that entry (a named timer scheduled again keeps its new entry).
+  ksOutboxDone: {
+    numberOfKeys: 1,
+    lua: `local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if entry and string.find(entry, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`,
+  },
+  // KEYS: the shard's outbox hash. ARGV: n x (slot, entry); an empty entry deletes its slot. Unfenced (see Outbox.add).
+  ksOutboxAdd: {
+    numberOfKeys: 1,
+    lua: `for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1`,
+  },
   // KEYS: the entity's replica hash, the shard's replica counters. ARGV: writer, state bytes.
   // Stores the writer's copy and returns the writer's new save counter of the shard. No fencing:
   // each writer owns its field, and a copy only ever grows (it is a CRDT state).
@@ -167,7 +194,7 @@ return 1`,
 
 /** The commands ioredis adds for SCRIPTS (EVALSHA, falling back to EVAL after a server restart). */
 export interface ScriptCommands {
-  ksAppend(stream: string, outbox: string, replies: string, replyTimes: string, lease: string, epoch: string, expectedSeq: number, ...extrasThenEvents: (string | number | Buffer)[]): Promise<number>;
+  ksAppend(stream: string, outbox: string, replies: string, replyTimes: string, feed: string, lease: string, epoch: string, expectedSeq: number, ...extrasThenEvents: (string | number | Buffer)[]): Promise<number>;
   ksSaveSnapshot(stream: string, snapshotKey: string, lease: string, epoch: string, seq: number, state: Buffer): Promise<number>;
   ksWriteValue(valueKey: string, outbox: string, replies: string, replyTimes: string, lease: string, epoch: string, expectedVersion: string, op: "put" | "del", bytes: Buffer, ...extras: (string | number | Buffer)[]): Promise<number[]>;
   ksAddModuleVersion(
@@ -182,5 +209,7 @@ export interface ScriptCommands {
   ): Promise<number>;
   ksSetActive(metaKey: string, version: string): Promise<number>;
   ksSaveReplica(replicas: string, counters: string, writer: string, state: Buffer): Promise<number>;
+  ksOutboxDone(outbox: string, slot: string, idJson: string): Promise<number>;
+  ksOutboxAdd(outbox: string, ...slotEntryPairs: string[]): Promise<number>;
   ksLoadReplicasBuffer(replicas: string, counters: string, value: string): Promise<[Buffer[], Buffer[], Buffer | null]>;
 }

@@ -6,7 +6,9 @@ import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
 import { closeRedis, connectRedis, parseRedisTarget, type RedisClient, type RedisTarget } from "./redis-connection.js";
 import { RedisLayout, type EntityKeys } from "./redis-keys.js";
-import { decodeOutboxEntry, encodeOutboxEntry } from "./outbox-codec.js";
+import { RedisTopics } from "./redis-topics.js";
+import { RedisEventFeeds } from "./redis-event-feeds.js";
+import { decodeOutboxEntry, encodeOutboxEntry, storedIdMarker } from "./outbox-codec.js";
 import { FENCED, SCRIPTS, type ScriptCommands } from "./redis-scripts.js";
 import { checkSeq, guarded } from "./store-support.js";
 import type {
@@ -32,7 +34,7 @@ import type {
   ValueStore,
   VersionedValue,
 } from "./types.js";
-import { IDEMPOTENCY_KEYS_PER_ENTITY, IDEMPOTENCY_WINDOW_MS } from "./types.js";
+import { DEFAULT_IDEMPOTENCY_LIMITS, type IdempotencyLimits } from "./types.js";
 
 /** A store command without a reply by then fails (a hung or paused server must not hang calls). */
 const COMMAND_TIMEOUT_MS = 1500;
@@ -58,6 +60,7 @@ function decodeEntry([id, fields]: [Buffer, Buffer[]]): StoredEvent {
 /** The key layout and the fencing in force; shared by the journal and the values, set once the node knows its cluster. */
 class Keys {
   layout = new RedisLayout();
+  idempotency: IdempotencyLimits = DEFAULT_IDEMPOTENCY_LIMITS;
   fencing: ShardFencing | undefined;
 
   of(id: EntityId): EntityKeys {
@@ -91,9 +94,9 @@ class RedisJournal implements Journal {
       checkSeq(expectedSeq, "expected seq");
       const keys = this.keys.of(id);
       const epoch = this.keys.epoch(keys, id);
-      const args = extrasArgs(extras);
+      const args = extrasArgs(extras, this.keys.idempotency);
       for (const event of events) args.push(event.type, asBuffer(event.payload));
-      const journalSeq = await this.redis.ksAppend(keys.journal, keys.outbox, keys.replies, keys.replyTimes, keys.lease, epoch, expectedSeq, ...args);
+      const journalSeq = await this.redis.ksAppend(keys.journal, keys.outbox, keys.replies, keys.replyTimes, keys.feed, keys.lease, epoch, expectedSeq, ...args);
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
         throw new KeystateError(
@@ -194,7 +197,7 @@ class RedisValues implements ValueStore {
     const epoch = this.keys.epoch(keys, id);
     const op = value === undefined ? "del" : "put";
     const bytes = value === undefined ? Buffer.alloc(0) : asBuffer(value);
-    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.outbox, keys.replies, keys.replyTimes, keys.lease, epoch, expected, op, bytes, ...extrasArgs(extras));
+    const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.outbox, keys.replies, keys.replyTimes, keys.lease, epoch, expected, op, bytes, ...extrasArgs(extras, this.keys.idempotency));
     if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
     if (verdict === 0) {
       throw new KeystateError("SEQUENCE_CONFLICT", `value write to ${id.persistenceId}/${id.key} expected version ${expected} but the store is at ${version}`);
@@ -204,12 +207,12 @@ class RedisValues implements ValueStore {
 }
 
 /** The write scripts' extras: outbox count and (id, entry) pairs, then reply count, window, keys kept and (key, reply) pairs. */
-function extrasArgs(extras: WriteExtras | undefined): (string | number | Buffer)[] {
+function extrasArgs(extras: WriteExtras | undefined, limits: IdempotencyLimits): (string | number | Buffer)[] {
   const outbox = extras?.outbox ?? [];
   const replies = extras?.replies ?? [];
-  const args: (string | number | Buffer)[] = [outbox.length];
-  for (const entry of outbox) args.push(entry.id, encodeOutboxEntry(entry));
-  args.push(replies.length, IDEMPOTENCY_WINDOW_MS, IDEMPOTENCY_KEYS_PER_ENTITY);
+  const args: (string | number | Buffer)[] = [outbox.length + (extras?.cancelled?.length ?? 0)];
+  args.push(...outboxArgs(outbox, extras?.cancelled));
+  args.push(replies.length, limits.windowMs, limits.keysPerEntity);
   for (const { key, reply } of replies) args.push(key, asBuffer(reply));
   return args;
 }
@@ -248,11 +251,33 @@ class RedisOutbox implements Outbox {
     });
   }
 
-  done(shard: number, id: string): Promise<void> {
+  done(shard: number, entry: Pick<OutboxEntry, "id" | "slot">): Promise<void> {
     return guarded("outbox delete", async () => {
-      await this.redis.hdel(this.keys.layout.outboxKey(shard), id);
+      await this.redis.ksOutboxDone(this.keys.layout.outboxKey(shard), entry.slot ?? entry.id, storedIdMarker(entry.id));
     });
   }
+
+  holds(shard: number, entry: Pick<OutboxEntry, "id" | "slot">): Promise<boolean> {
+    return guarded("outbox read", async () => {
+      const stored = await this.redis.hget(this.keys.layout.outboxKey(shard), entry.slot ?? entry.id);
+      return stored !== null && stored.includes(storedIdMarker(entry.id));
+    });
+  }
+
+  add(shard: number, entries: readonly OutboxEntry[], cancelled: readonly string[] = []): Promise<void> {
+    if (entries.length === 0 && cancelled.length === 0) return Promise.resolve();
+    return guarded("outbox write", async () => {
+      await this.redis.ksOutboxAdd(this.keys.layout.outboxKey(shard), ...outboxArgs(entries, cancelled));
+    });
+  }
+}
+
+/** (slot, encoded entry) pairs, then (slot, "") for each cancelled slot: what the scripts store or delete. */
+function outboxArgs(entries: readonly OutboxEntry[], cancelled: readonly string[] = []): string[] {
+  const args: string[] = [];
+  for (const slot of cancelled) args.push(slot, "");
+  for (const entry of entries) args.push(entry.slot ?? entry.id, encodeOutboxEntry(entry));
+  return args;
 }
 
 /** Replicated entities: a hash of copies per entity (field = writer), counters per shard. */
@@ -394,6 +419,8 @@ export class RedisStore implements Store {
   readonly outbox: Outbox;
   readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
+  readonly topics: RedisTopics;
+  readonly eventFeeds: RedisEventFeeds;
   readonly #keys = new Keys();
 
   private constructor(
@@ -406,6 +433,8 @@ export class RedisStore implements Store {
     this.outbox = new RedisOutbox(redis, this.#keys);
     this.idempotency = new RedisIdempotency(redis, this.#keys);
     this.modules = new RedisModules(redis, this.#keys);
+    this.topics = new RedisTopics(redis, () => this.#keys.layout, (commandTimeoutMs) => connectRedis(target, { commandTimeoutMs }));
+    this.eventFeeds = new RedisEventFeeds(redis, () => this.#keys.layout);
   }
 
   /**
@@ -413,12 +442,14 @@ export class RedisStore implements Store {
    * with STORAGE_UNAVAILABLE when it cannot. The layout is cluster `default` with 256 shards
    * and no fencing until `useCluster` says otherwise.
    */
-  static async open(url: string | RedisTarget, options: { cluster?: boolean } = {}): Promise<RedisStore> {
+  static async open(url: string | RedisTarget, options: { cluster?: boolean; idempotency?: IdempotencyLimits } = {}): Promise<RedisStore> {
     const target = typeof url === "string" ? parseRedisTarget(url, options.cluster ?? false) : url;
     // The commands of one tick (appends of many entities' batches) go out in one socket
     // write instead of one write each, and reach Redis together.
     const redis = await connectRedis(target, { commandTimeoutMs: COMMAND_TIMEOUT_MS, scripts: SCRIPTS, autoPipelining: true });
-    return new RedisStore(redis as KeystateRedis, target);
+    const store = new RedisStore(redis as KeystateRedis, target);
+    if (options.idempotency !== undefined) store.#keys.idempotency = options.idempotency;
+    return store;
   }
 
   get layout(): RedisLayout {

@@ -1,6 +1,7 @@
 // The storage interface every backend implements: the event journal, snapshots,
-// value-entity state and the module store. Backends: embedded (LMDB) and Redis.
+// value-entity state, the outbox, topics and the module store. Backends: embedded (LMDB) and Redis.
 // Everything stored is opaque bytes; the host never decodes user messages.
+import type { EventFeeds } from "./event-feeds.js";
 
 /** One entity's identity in storage: its persistence id (the entity type) and key. */
 export interface EntityId {
@@ -48,6 +49,25 @@ export interface OutboxEntry {
   readonly hops: number;
   /** When the command stored it (ms since the epoch). */
   readonly createdAt: number;
+  /**
+   * The outbox field it is stored under (default: `id`). A named timer's slot is one per
+   * (issuer, name), so scheduling the name again replaces the entry and cancelling deletes it.
+   */
+  readonly slot?: string;
+  /** Timers: not delivered before this time (ms since the epoch). */
+  readonly dueAt?: number;
+  /** Publications: appended to this topic instead of called (`service` and `method` are empty). */
+  readonly publish?: PublishTarget;
+}
+
+/** Where and how an outbox entry publishes (the CloudEvents attributes besides id and time). */
+export interface PublishTarget {
+  readonly topic: string;
+  /** Fully qualified message name of the payload. */
+  readonly type: string;
+  readonly partitionKey: string;
+  /** Who published: "<module>/<service>" or "<persistence id>/<entity key>". */
+  readonly source: string;
 }
 
 /** The reply a command with an idempotency key gave, stored with the command's write. */
@@ -59,6 +79,8 @@ export interface IdempotentReply {
 /** What a command's write stores besides its events or value, in the same atomic write. */
 export interface WriteExtras {
   readonly outbox?: readonly OutboxEntry[];
+  /** Outbox slots deleted in the same write (named timers cancelled). */
+  readonly cancelled?: readonly string[];
   readonly replies?: readonly IdempotentReply[];
 }
 
@@ -68,6 +90,14 @@ export interface WriteExtras {
  */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 export const IDEMPOTENCY_KEYS_PER_ENTITY = 1000;
+
+/** The bounds in force (`keystate serve --idempotency-window-ms`, `--idempotency-keys-per-entity`). */
+export interface IdempotencyLimits {
+  readonly windowMs: number;
+  readonly keysPerEntity: number;
+}
+
+export const DEFAULT_IDEMPOTENCY_LIMITS: IdempotencyLimits = { windowMs: IDEMPOTENCY_WINDOW_MS, keysPerEntity: IDEMPOTENCY_KEYS_PER_ENTITY };
 
 /** The replies stored under idempotency keys, per entity. */
 export interface IdempotencyStore {
@@ -79,8 +109,18 @@ export interface IdempotencyStore {
 export interface Outbox {
   /** Up to `limit` undelivered entries of `shard`, oldest first. */
   pending(shard: number, limit: number): Promise<OutboxEntry[]>;
-  /** Delivered (or given up): removed. Unfenced: deleting a delivered entry is right whoever does it. */
-  done(shard: number, id: string): Promise<void>;
+  /**
+   * Delivered (or given up): removed, unless its slot now holds another entry (a named timer
+   * scheduled again meanwhile). Unfenced: deleting a delivered entry is right whoever does it.
+   */
+  done(shard: number, entry: Pick<OutboxEntry, "id" | "slot">): Promise<void>;
+  /**
+   * Stores entries (and deletes `cancelled` slots) on their own, not with an entity's write:
+   * the effects of actions and replicated entities, whose state is not journaled with them.
+   */
+  add(shard: number, entries: readonly OutboxEntry[], cancelled?: readonly string[]): Promise<void>;
+  /** True while the entry's slot still holds it: a timer checks this before it fires (it may have been cancelled or replaced since). */
+  holds(shard: number, entry: Pick<OutboxEntry, "id" | "slot">): Promise<boolean>;
 }
 
 export interface Journal {
@@ -226,7 +266,93 @@ export interface Store {
   readonly outbox: Outbox;
   readonly idempotency: IdempotencyStore;
   readonly modules: ModuleStore;
+  /** Topics (Redis Streams with consumer groups; embedded: an LMDB log). */
+  readonly topics: Topics;
+  /** Per shard and event-sourced type, the appends that wrote events, in order (what event-log subscriptions read). */
+  readonly eventFeeds: EventFeeds;
   /** Resolves when the backend answers; rejects with STORAGE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A message in a topic, as a subscriber's delivery sees it (CloudEvents attributes included). */
+export interface TopicMessage {
+  /** Its position in the topic (a Redis stream id; embedded: a zero-padded sequence): what is acknowledged. */
+  readonly offset: string;
+  /** CloudEvents id: the publishing outbox entry's id, the same on every try of one publication. */
+  readonly id: string;
+  readonly source: string;
+  readonly type: string;
+  /** When it was published (ms since the epoch). */
+  readonly time: number;
+  readonly partitionKey: string;
+  readonly payload: Uint8Array;
+}
+
+/** A message handed to a subscription's consumer. */
+export interface TopicDelivery extends TopicMessage {
+  /**
+   * How many times the message has been handed to a consumer of this subscription, this time
+   * included (1: the first). A redelivery after a crash or a hand-off counts, so a message that
+   * takes its handler's process down is still dead-lettered after its subscription's attempts.
+   */
+  readonly deliveries: number;
+}
+
+/** A message a subscription gave up on, with why. */
+export interface DeadLetter {
+  /** Its position in the subscription's dead-letter log. */
+  readonly offset: string;
+  readonly message: TopicMessage;
+  /** The last failure's message. */
+  readonly reason: string;
+  /** Deliveries tried before it was given up. */
+  readonly attempts: number;
+  /** When it was dead-lettered (ms since the epoch). */
+  readonly at: number;
+}
+
+/**
+ * Topics and their subscriptions' positions. Redis: one stream per topic
+ * (`ks:{t:<cluster>:<topic>}`), one consumer group per subscription, a dead-letter stream per
+ * subscription in the topic's hash slot. Embedded: an LMDB log per topic, positions and
+ * pending messages per subscription. The subscription runner (host/eventing) builds on these.
+ */
+export interface Topics {
+  /** Appends `message` to `topic`; resolves its offset. */
+  publish(topic: string, message: Omit<TopicMessage, "offset">): Promise<string>;
+  /**
+   * Joins `subscription` of `topic` as `consumer`, creating the subscription first when it is
+   * new: from the oldest retained message (`fromStart`) or from the next one published.
+   */
+  consume(topic: string, subscription: string, consumer: string, options: { readonly fromStart: boolean }): Promise<TopicConsumer>;
+  /** The subscription's dead letters, oldest first, at most `limit`. */
+  deadLetters(topic: string, subscription: string, limit: number): Promise<DeadLetter[]>;
+}
+
+/**
+ * One consumer of one subscription. A message it is handed stays pending (redelivered to this
+ * consumer by `pending`, or claimed by another) until it is acknowledged or dead-lettered.
+ */
+export interface TopicConsumer {
+  /** This consumer's pending messages, oldest first, at most `count`; each one counts as delivered again. */
+  pending(count: number): Promise<TopicDelivery[]>;
+  /**
+   * Up to `count` messages no consumer of the subscription has had, in publication order,
+   * waiting up to `blockMs` for the first; [] when none came or the consumer was closed.
+   */
+  next(count: number, blockMs: number): Promise<TopicDelivery[]>;
+  /** Done with these messages (handled): they are never delivered to this subscription again. */
+  ack(offsets: readonly string[]): Promise<void>;
+  /** Appends `message` to the dead-letter log with `reason` and `attempts`, and acknowledges it, in one atomic step. */
+  deadLetter(message: TopicMessage, reason: string, attempts: number): Promise<void>;
+  /**
+   * Takes over the messages other consumers of the subscription were handed and have not
+   * acknowledged for at least `minIdleMs` (a former owner's, a crashed process's): they become
+   * this consumer's pending messages. Resolves how many. (One consumer per subscription on
+   * the embedded store: always 0.)
+   */
+  claim(minIdleMs: number): Promise<number>;
+  /** Wakes a waiting `next` (it resolves []) and frees what the consumer holds; the other methods keep working. */
   close(): Promise<void>;
 }
