@@ -4,7 +4,7 @@
 // What changes on every call or command is a HotCounter/HotHistogram series instead of a
 // prom-client metric (see below), printed into the same exposition when scraped.
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { HotCounter, HotHistogram } from "./hot-metrics.js";
 
 export type Ingress = "grpc" | "http";
@@ -33,6 +33,11 @@ const GUEST_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class Metrics {
+  /** A durable timer fired `latenessMs` after its due time. */
+  timerFired(latenessMs: number): void {
+    this.#timerLateness.observe(Math.max(0, latenessMs) / 1000);
+  }
+
   /** prom-client's metrics; the hot series below are not in it, so read the exposition through scrape(). */
   readonly registry = new Registry();
   readonly #calls: HotCounter;
@@ -41,6 +46,7 @@ export class Metrics {
   readonly #activations: Counter<"service">;
   readonly #passivations: Counter<"service">;
   readonly #deploys: Counter<"result">;
+  readonly #timerLateness: Histogram;
   readonly #appendLatency: HotHistogram;
   readonly #appendEvents: HotHistogram;
   readonly #guestTime: HotHistogram;
@@ -78,6 +84,12 @@ export class Metrics {
     this.#guestTime = new HotHistogram("keystate_guest_call_duration_seconds", "Time inside the guest per command, by service", ["service"], GUEST_BUCKETS);
     this.#guestFuel = new HotCounter("keystate_guest_fuel_used_total", "Fuel units (function calls + loop iterations) guest commands used, by service", ["service"]);
     this.#hot = [this.#calls, this.#latency, this.#appendLatency, this.#appendEvents, this.#guestTime, this.#guestFuel];
+    this.#timerLateness = new Histogram({
+      name: "keystate_timer_lateness_seconds",
+      help: "How long after its due time each durable timer fired",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
     this.#deploys = new Counter({ name: "keystate_module_deploys_total", help: "Module uploads through the admin API, by result (ok or the error status)", labelNames: ["result"], registers });
     // Gauges read the live value when scraped instead of being kept in step by hand.
     const sources = this;

@@ -3,9 +3,10 @@
 // caller's deadline, request id and hop count, and a header that marks it forwarded (a
 // forwarded call is never forwarded again). One long-lived HTTP/2 channel per peer.
 import * as grpc from "@grpc/grpc-js";
+import type { CallMetadata } from "../abi/abi-codec.js";
 import { performance } from "node:perf_hooks";
 import { callerGone, type CallContext } from "../entities/call-context.js";
-import { FORWARDED_HEADER, HOPS_HEADER, IDEMPOTENCY_KEY_HEADER, MOVED_HEADER } from "../entities/placement.js";
+import { FORWARDED_HEADER, HOPS_HEADER, CALL_METADATA_HEADER, IDEMPOTENCY_KEY_HEADER, MOVED_HEADER } from "../entities/placement.js";
 import type { StreamHandle, StreamSink } from "../entities/replicated-stream.js";
 import { KeystateError } from "../errors.js";
 
@@ -31,6 +32,7 @@ export interface ForwardContext {
   readonly context?: CallContext;
   readonly hops: number;
   readonly idempotencyKey?: string;
+  readonly metadata?: CallMetadata;
 }
 
 export class Forwarder {
@@ -63,6 +65,7 @@ export class Forwarder {
     metadata.set(HOPS_HEADER, String(forward.hops));
     if (forward.context) metadata.set(REQUEST_ID_HEADER, forward.context.requestId);
     if (forward.idempotencyKey !== undefined) metadata.set(IDEMPOTENCY_KEY_HEADER, forward.idempotencyKey);
+    if (forward.metadata !== undefined && forward.metadata.length > 0) metadata.set(CALL_METADATA_HEADER, JSON.stringify(forward.metadata));
     return metadata;
   }
 

@@ -8,7 +8,7 @@ import type { ServiceRuntime } from "./service-runtime.js";
 export function runAction(service: ServiceRuntime, command: EntityCommand, requestId?: string): Uint8Array {
   let result;
   try {
-    result = guestCommand(service, { method: command.method, entityKey: "", sequence: 0, state: undefined, payload: command.payload });
+    result = guestCommand(service, { method: command.method, entityKey: "", sequence: 0, state: undefined, payload: command.payload, metadata: command.metadata });
   } catch (err) {
     throw trapToError(err, { module: service.moduleName, service: service.name, method: command.method, requestId });
   }

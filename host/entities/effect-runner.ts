@@ -5,14 +5,18 @@
 //   2. the forward, whose reply (or failure) is the caller's answer;
 //   3. asynchronous side effects, after the answer is settled, each retried with
 //      exponential backoff up to a bound, every failure logged with who issued it.
-// Asynchronous side effects of event-sourced and value entities were stored with the
-// command's write (the outbox): each delivery carries the entry's id as its idempotency key,
-// and the entry is deleted once delivered (or given up). Entries this process is not
-// delivering — left by a crashed process, or by the previous owner of a shard — are picked
-// up by `redeliver`, which the node runs at start and then periodically.
+// Asynchronous side effects, timers and publications were stored before the reply (the
+// outbox: with the command's write for event-sourced and value entities, on their own for
+// actions and replicated entities): each delivery carries the entry's id as its idempotency
+// key, and the entry is deleted once delivered (or given up). A timer waits for its due time
+// and, before it fires, checks that this node still serves its shard and that it was not
+// cancelled or replaced meanwhile. A publication is appended to its topic instead of called.
+// Entries this process is not delivering — left by a crashed process, or by the previous
+// owner of a shard — are picked up by `redeliver`, which the node runs at start and then
+// periodically.
 import { isKeystateError } from "../errors.js";
 import type { ServiceCall } from "../abi/abi-codec.js";
-import type { Outbox, OutboxEntry } from "../journal/types.js";
+import type { Outbox, OutboxEntry, TopicMessage } from "../journal/types.js";
 import { log } from "../log.js";
 import type { CommandEffects } from "./effects.js";
 
@@ -40,8 +44,24 @@ export const DEFAULT_SIDE_EFFECT_RETRY: RetryPolicy = { attempts: 8, initialDela
 
 /** Stored entries younger than this are left to the process that stored them (it is delivering them now). */
 export const REDELIVER_AFTER_MS = 5_000;
-/** Entries read per shard per redelivery pass. */
-const REDELIVER_BATCH = 500;
+/** Entries read per shard per redelivery pass (timers waiting for their time included). */
+const REDELIVER_BATCH = 10_000;
+/**
+ * Timers due further ahead than this are not held in memory: a later redelivery pass (every
+ * REDELIVER_AFTER_MS) schedules them once they come this close.
+ */
+export const TIMER_HORIZON_MS = 60_000;
+
+/** What the runner needs besides the call: where entries are stored, how to publish, which shards are this node's. */
+export interface EffectRunnerOptions {
+  readonly outbox?: Outbox;
+  /** Appends a stored publication to its topic. */
+  readonly publish?: (topic: string, message: Omit<TopicMessage, "offset">) => Promise<unknown>;
+  /** True when this node serves `shard` now (a cluster); absent: every shard is this node's. */
+  readonly serves?: (shard: number) => boolean;
+  /** Told of each timer as it fires, with how late it is (ms after its due time). */
+  readonly onTimerFired?: (latenessMs: number) => void;
+}
 /** A stored entry whose retries were all spent waits this long before a redelivery pass tries it again. */
 export const PARKED_MS = 60_000;
 
@@ -58,20 +78,24 @@ export class EffectRunner {
   readonly #call: EffectCall;
   readonly #policy: RetryPolicy;
   readonly #outbox: Outbox | undefined;
+  readonly #options: EffectRunnerOptions;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Passes run so far: the first (a fresh process) takes every entry, however new. */
+  #passes = 0;
   /** Ids of stored entries this process is delivering (redelivery skips them). */
   readonly #inFlight = new Set<string>();
   /** Stored entries whose retries were spent, and until when redelivery leaves them alone. */
   readonly #parked = new Map<string, number>();
   #closed = false;
 
-  constructor(call: EffectCall, policy: RetryPolicy = DEFAULT_SIDE_EFFECT_RETRY, outbox?: Outbox) {
+  constructor(call: EffectCall, policy: RetryPolicy = DEFAULT_SIDE_EFFECT_RETRY, options: EffectRunnerOptions = {}) {
     this.#call = call;
     this.#policy = policy;
-    this.#outbox = outbox;
+    this.#outbox = options.outbox;
+    this.#options = options;
   }
 
-  /** Asynchronous side effects scheduled and not yet done (for tests and metrics). */
+  /** Asynchronous side effects and timers scheduled and not yet done (for tests and metrics). */
   get pending(): number {
     return this.#timers.size;
   }
@@ -104,10 +128,14 @@ export class EffectRunner {
   async redeliver(shards: Iterable<number>, now = Date.now()): Promise<number> {
     const outbox = this.#outbox;
     if (outbox === undefined || this.#closed) return 0;
+    // A fresh process delivers nothing yet: whatever is stored was left by an earlier one.
+    const anyAge = this.#passes++ === 0;
     let started = 0;
     for (const shard of shards) {
       for (const entry of await outbox.pending(shard, REDELIVER_BATCH)) {
-        if (this.#inFlight.has(entry.id) || now - entry.createdAt < REDELIVER_AFTER_MS) continue;
+        if (this.#inFlight.has(entry.id)) continue;
+        if (!anyAge && now - entry.createdAt < REDELIVER_AFTER_MS) continue;
+        if (entry.dueAt !== undefined && entry.dueAt - now > TIMER_HORIZON_MS) continue;
         const parkedUntil = this.#parked.get(entry.id);
         if (parkedUntil !== undefined && now < parkedUntil) continue;
         this.#parked.delete(entry.id);
@@ -116,7 +144,7 @@ export class EffectRunner {
         started++;
       }
     }
-    if (started > 0) log().info({ started }, "stored asynchronous side effects redelivered");
+    if (started > 0) log().info({ started }, "stored asynchronous side effects and timers picked up");
     return started;
   }
 
@@ -129,8 +157,13 @@ export class EffectRunner {
   }
 
   #start(delivery: Delivery): void {
-    if (delivery.stored !== undefined) this.#inFlight.add(delivery.stored.entry.id);
-    this.#schedule(delivery, 1, 0);
+    const entry = delivery.stored?.entry;
+    if (entry === undefined) return this.#schedule(delivery, 1, 0);
+    const delayMs = entry.dueAt === undefined ? 0 : Math.max(0, entry.dueAt - Date.now());
+    // Far-off timers stay stored only; a redelivery pass brings them in when they come close.
+    if (delayMs > TIMER_HORIZON_MS) return;
+    this.#inFlight.add(entry.id);
+    this.#schedule(delivery, 1, delayMs);
   }
 
   #schedule(delivery: Delivery, attempt: number, delayMs: number): void {
@@ -147,10 +180,17 @@ export class EffectRunner {
   async #attempt(delivery: Delivery, attempt: number): Promise<void> {
     const { call, hops, origin, stored } = delivery;
     try {
-      await this.#call(call.service, call.method, call.payload, hops, stored?.entry.id);
+      if (stored?.entry.dueAt !== undefined && attempt === 1 && !(await this.#timerStillDue(stored.entry, stored.shard))) {
+        this.#inFlight.delete(stored.entry.id);
+        return;
+      }
+      const publish = stored?.entry.publish;
+      if (publish !== undefined) await this.#publish(stored!.entry, publish);
+      else await this.#call(call.service, call.method, call.payload, hops, stored?.entry.id);
       await this.#finished(delivery);
     } catch (err) {
-      const context = { ...origin, target: `${call.service}/${call.method}`, attempt, idempotencyKey: stored?.entry.id, err };
+      const target = stored?.entry.publish ? `topic ${stored.entry.publish.topic}` : `${call.service}/${call.method}`;
+      const context = { ...origin, target, attempt, idempotencyKey: stored?.entry.id, err };
       // A loop never ends by retrying it.
       const final = attempt >= this.#policy.attempts || isKeystateError(err, "EFFECT_LOOP");
       if (final) {
@@ -171,12 +211,32 @@ export class EffectRunner {
     }
   }
 
+  /**
+   * A timer about to fire: false (and it does not fire here) when this node no longer serves
+   * its shard (the owner fires it) or it was cancelled or replaced since it was scheduled.
+   */
+  async #timerStillDue(entry: OutboxEntry, shard: number): Promise<boolean> {
+    if (this.#options.serves !== undefined && !this.#options.serves(shard)) return false;
+    if (!(await this.#outbox!.holds(shard, entry))) return false;
+    const latenessMs = Date.now() - entry.dueAt!;
+    this.#options.onTimerFired?.(latenessMs);
+    log().debug({ timer: entry.id, target: `${entry.service}/${entry.method}`, latenessMs }, "timer fired");
+    return true;
+  }
+
+  async #publish(entry: OutboxEntry, target: NonNullable<OutboxEntry["publish"]>): Promise<void> {
+    const publish = this.#options.publish;
+    if (publish === undefined) throw new Error("this node has no topic store to publish to");
+    const { topic, type, partitionKey, source } = target;
+    await publish(topic, { id: entry.id, source, type, time: entry.createdAt, partitionKey, payload: entry.payload });
+  }
+
   /** Delivered, or a loop cut off: a stored entry leaves the outbox (if that fails, a redelivery repeats it under the same key). */
   async #finished(delivery: Delivery): Promise<void> {
     const stored = delivery.stored;
     if (stored === undefined) return;
     try {
-      await this.#outbox?.done(stored.shard, stored.entry.id);
+      await this.#outbox?.done(stored.shard, stored.entry);
     } catch (err) {
       log().warn({ err, idempotencyKey: stored.entry.id }, "a delivered side effect could not be removed from the outbox; it may be delivered again (same idempotency key)");
     } finally {

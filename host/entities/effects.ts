@@ -3,9 +3,10 @@
 // result to accept() before it persists anything, so a forward or synchronous side
 // effect to a target that is not deployed fails that command while nothing of it is
 // stored. The Router runs what was accepted once the command's state change is durable.
-import type { CommandResult, ServiceCall, SideEffect } from "../abi/abi-codec.js";
+import type { CommandResult, Publication, ServiceCall, SideEffect, TimerRequest } from "../abi/abi-codec.js";
 import { randomBytes } from "node:crypto";
 import { KeystateError } from "../errors.js";
+import { TOPIC_NAME } from "../eventing/subscriptions.js";
 import type { EntityId, OutboxEntry } from "../journal/types.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 
@@ -19,21 +20,30 @@ export type TargetCheck = (call: ServiceCall, replyType: string | undefined, hop
 export class CommandEffects {
   #forward: ServiceCall | undefined;
   #sideEffects: readonly SideEffect[] = [];
+  #timers: readonly TimerRequest[] = NONE;
+  #publications: readonly Publication[] = NONE;
   #outbox: readonly OutboxEntry[] | undefined;
+  #cancelled: readonly string[] = NONE;
   readonly #check: TargetCheck;
   readonly #hops: number;
   readonly #replyType: string;
+  readonly #idempotencyKey: string | undefined;
 
-  /** `hops`: how deep the command's effects would be; `replyType`: the fully qualified reply type of the method the caller called. */
-  constructor(check: TargetCheck, hops: number, replyType: string) {
+  /**
+   * `hops`: how deep the command's effects would be; `replyType`: the fully qualified reply
+   * type of the method the caller called; `idempotencyKey`: the call's, when it has one (its
+   * stored effects then get ids derived from it, the same on every retry of the call).
+   */
+  constructor(check: TargetCheck, hops: number, replyType: string, idempotencyKey?: string) {
     this.#check = check;
     this.#hops = hops;
     this.#replyType = replyType;
+    this.#idempotencyKey = idempotencyKey;
   }
 
   /** True when the command asked for nothing but its reply (the common case, kept cheap). */
   get none(): boolean {
-    return this.#forward === undefined && this.#sideEffects.length === 0;
+    return this.#forward === undefined && this.#sideEffects.length === 0 && this.#timers.length === 0 && this.#publications.length === 0;
   }
 
   get forward(): ServiceCall | undefined {
@@ -54,43 +64,104 @@ export class CommandEffects {
    * are not checked: their target may be deployed by the time a retry runs.
    * Called again (a batch retried after a journal conflict), the last result wins.
    */
-  accept(result: Pick<CommandResult, "forward" | "sideEffects">): void {
+  accept(result: Pick<CommandResult, "forward" | "sideEffects"> & Partial<Pick<CommandResult, "timers" | "publications">>): void {
     if (result.forward) this.#check(result.forward, this.#replyType, this.#hops);
     for (const effect of result.sideEffects) {
       if (effect.synchronous) this.#check(effect.call, undefined, this.#hops);
     }
+    const timers = result.timers ?? NONE;
+    const publications = result.publications ?? NONE;
+    for (const timer of timers) checkTimer(timer);
+    for (const publication of publications) checkPublication(publication);
     this.#forward = result.forward;
     this.#sideEffects = result.sideEffects;
+    this.#timers = timers;
+    this.#publications = publications;
     this.#outbox = undefined;
+    this.#cancelled = NONE;
   }
 
   /**
-   * The accepted asynchronous side effects as outbox entries, to be stored with the write of
-   * `entity` that makes `sequence` (its journal seq or value version). Their ids are the
-   * idempotency keys of their deliveries: entity, sequence, effect index and a random part
-   * (a command that writes nothing else leaves the sequence where it was). Asked again, the
-   * same entries: the write that stores them and the Router that delivers them agree.
+   * What the command stores in its outbox, with the write of `entity` that makes `sequence`
+   * (its journal seq or value version): asynchronous side effects, timers and publications.
+   * Their ids are the idempotency keys of their deliveries: issuer, sequence, index and a
+   * random part (a command that writes nothing else leaves the sequence where it was), or,
+   * for a call with an idempotency key, issuer and that key (a retried call stores the same
+   * entries, so a stateless action's effects land once too). Asked again, the same entries:
+   * the write that stores them and the Router that delivers them agree.
+   * `entity`: the issuing entity, or for an action `{ persistenceId: <service>, key: "" }`.
    */
   toOutbox(entity: EntityId, sequence: number): readonly OutboxEntry[] {
     if (this.#outbox !== undefined) return this.#outbox;
     const calls = this.asynchronous;
-    if (calls.length === 0) return (this.#outbox = []);
-    const nonce = randomBytes(4).toString("hex");
+    if (calls.length === 0 && this.#timers.length === 0 && this.#publications.length === 0) return (this.#outbox = NONE);
+    const issuer = `${entity.persistenceId}/${entity.key}`;
+    const base = this.#idempotencyKey === undefined ? `${issuer}@${sequence}.` : `${issuer}#${this.#idempotencyKey}>`;
+    const nonce = this.#idempotencyKey === undefined ? `.${randomBytes(4).toString("hex")}` : "";
     const createdAt = Date.now();
-    return (this.#outbox = calls.map((call, index) => ({
-      id: `${entity.persistenceId}/${entity.key}@${sequence}.${index}.${nonce}`,
-      service: call.service,
-      method: call.method,
-      payload: call.payload,
-      hops: this.#hops,
-      createdAt,
-    })));
+    const hops = this.#hops;
+    const entries: OutboxEntry[] = calls.map((call, index) => ({ id: `${base}${index}${nonce}`, service: call.service, method: call.method, payload: call.payload, hops, createdAt }));
+    const cancelled: string[] = [];
+    for (const [index, timer] of this.#timers.entries()) {
+      const slot = timer.name === "" ? undefined : `timer:${issuer}:${timer.name}`;
+      if (timer.cancel) {
+        if (slot !== undefined) cancelled.push(slot);
+        continue;
+      }
+      const { service, method, payload } = timer.call;
+      entries.push({ id: `${base}t${index}${nonce}`, slot, service, method, payload, hops, createdAt, dueAt: createdAt + timer.delayMs });
+    }
+    for (const [index, publication] of this.#publications.entries()) {
+      const { topic, type, payload, partitionKey } = publication;
+      entries.push({ id: `${base}p${index}${nonce}`, service: "", method: "", payload, hops, createdAt, publish: { topic, type, partitionKey, source: issuer } });
+    }
+    // A slot scheduled again after its cancel in one command keeps the new entry.
+    const scheduled = new Set(entries.map((entry) => entry.slot));
+    this.#cancelled = cancelled.filter((slot) => !scheduled.has(slot));
+    return (this.#outbox = dedupeSlots(entries));
+  }
+
+  /** The named timers the command cancelled (outbox slots to delete with its write); valid after toOutbox. */
+  get cancelled(): readonly string[] {
+    return this.#cancelled;
   }
 
   /** The outbox entries stored with the command's write (undefined: none were made). */
   get stored(): readonly OutboxEntry[] | undefined {
     return this.#outbox;
   }
+}
+
+/** Shared by the commands without timers or publications: never written to. */
+const NONE: never[] = [];
+
+/** The longest delay a timer may have: about 10 years (past that it is a bug, not a plan). */
+export const MAX_TIMER_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
+const MAX_TIMER_NAME = 200;
+
+function checkTimer(timer: TimerRequest): void {
+  if (timer.name.length > MAX_TIMER_NAME) throw new KeystateError("INVALID_REQUEST", `a timer name is at most ${MAX_TIMER_NAME} characters (got ${timer.name.length})`);
+  if (timer.cancel) {
+    if (timer.name === "") throw new KeystateError("INVALID_REQUEST", "cancelTimer() needs the name the timer was scheduled with");
+    return;
+  }
+  if (!Number.isSafeInteger(timer.delayMs) || timer.delayMs < 0 || timer.delayMs > MAX_TIMER_DELAY_MS) {
+    throw new KeystateError("INVALID_REQUEST", `a timer's delay must be 0 to ${MAX_TIMER_DELAY_MS} ms (got ${timer.delayMs})`);
+  }
+  if (timer.call.service === "" || timer.call.method === "") throw new KeystateError("INVALID_REQUEST", "a timer needs a service and a method to call");
+}
+
+function checkPublication(publication: Publication): void {
+  if (!TOPIC_NAME.test(publication.topic)) {
+    throw new KeystateError("INVALID_REQUEST", `cannot publish to topic ${JSON.stringify(publication.topic)}: a topic name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+}
+
+/** Entries of one command scheduling one named timer twice: the last one stands. */
+function dedupeSlots(entries: OutboxEntry[]): OutboxEntry[] {
+  const last = new Map<string, number>();
+  entries.forEach((entry, index) => entry.slot !== undefined && last.set(entry.slot, index));
+  return last.size === 0 ? entries : entries.filter((entry, index) => entry.slot === undefined || last.get(entry.slot) === index);
 }
 
 /** How many forwards and side effects deep a chain may go before it is taken for a loop. */

@@ -3,8 +3,9 @@
 // another, appends all resulting events in one journal write that carries the expected
 // sequence number, and only then replies.
 import { KeystateError, isKeystateError } from "../errors.js";
-import type { AbiEvent } from "../abi/abi-codec.js";
-import type { IdempotencyStore, Journal, JournalEvent, OutboxEntry, Recovered } from "../journal/types.js";
+import type { AbiEvent, CallMetadata } from "../abi/abi-codec.js";
+import { OutboxBatch } from "./outbox-batch.js";
+import type { IdempotencyStore, Journal, JournalEvent, Recovered } from "../journal/types.js";
 import { IdempotentBatch } from "./idempotent-batch.js";
 import { log } from "../log.js";
 import { callerGone } from "./call-context.js";
@@ -22,6 +23,8 @@ export interface EntityCommand {
   readonly effects?: CommandEffects;
   /** Answered once: a command with a key that already ran gets the stored reply and runs nothing. */
   readonly idempotencyKey?: string;
+  /** What the call carries besides its message (a subscription's CloudEvents attributes), for the guest. */
+  readonly metadata?: CallMetadata;
 }
 
 /** An entity's state from its latest snapshot and the events after it (one guest call folds them all); undefined: never written. */
@@ -62,8 +65,8 @@ export class EventSourcedEntity implements EntityProcessor {
     const baseSeq = record.seq;
     let state = fromResident(record.state!);
     const pending: JournalEvent[] = [];
-    // Asynchronous side effects, stored with the events so a crash after the reply cannot lose them.
-    const outbox: OutboxEntry[] = [];
+    // Asynchronous side effects, timers and publications, stored with the events so a crash after the reply cannot lose them.
+    const outbox = new OutboxBatch();
     // `stored`: a reply stored under the command's idempotency key before this batch (it stands whatever this batch's write does).
     const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean; stored?: boolean }> = [];
     const keyed = await IdempotentBatch.load(this.#idempotency, record.id, batch);
@@ -82,7 +85,7 @@ export class EventSourcedEntity implements EntityProcessor {
       }
       const sawUncommitted = pending.length > 0;
       try {
-        const result = keyedCommand(service, envelope.command.method, record.key, baseSeq + pending.length, state, envelope.command.payload);
+        const result = keyedCommand(service, envelope.command.method, record.key, baseSeq + pending.length, state, envelope.command.payload, envelope.command.metadata);
         if (result.failure) {
           outcomes.push({ envelope, error: failureToError(result.failure), sawUncommitted });
           continue;
@@ -91,10 +94,8 @@ export class EventSourcedEntity implements EntityProcessor {
         // Before its events join the batch: a forward to an undeployed service stores nothing.
         envelope.command.effects?.accept(result);
         pending.push(...result.events);
-        const effects = envelope.command.effects;
-        const stored = effects === undefined || effects.none ? [] : effects.toOutbox(record.id, baseSeq + pending.length);
-        outbox.push(...stored);
-        if (result.events.length > 0 || stored.length > 0) keyed?.record(envelope, result.reply);
+        const stored = outbox.add(envelope.command.effects, record.id, baseSeq + pending.length);
+        if (result.events.length > 0 || stored > 0) keyed?.record(envelope, result.reply);
         state = result.state;
         outcomes.push({ envelope, reply: result.reply, sawUncommitted });
       } catch (err) {
@@ -104,9 +105,9 @@ export class EventSourcedEntity implements EntityProcessor {
     }
 
     const replies = keyed?.replies ?? [];
-    if (pending.length > 0 || outbox.length > 0) {
+    if (pending.length > 0 || !outbox.empty) {
       try {
-        await this.journal.append(record.id, baseSeq, pending, { outbox, replies });
+        await this.journal.append(record.id, baseSeq, pending, { ...outbox.extras(), replies });
       } catch (err) {
         record.unload(); // Reload from the journal on the next command.
         if (retryOnConflict && isKeystateError(err, "SEQUENCE_CONFLICT")) {

@@ -1,6 +1,6 @@
 // Runs one ks_command on a pooled instance of a service's module (the ABI codec hands
 // back every bytes field as a real Uint8Array).
-import type { CommandCall, CommandResult } from "../abi/abi-codec.js";
+import type { CallMetadata, CommandCall, CommandResult } from "../abi/abi-codec.js";
 import type { Envelope } from "./mailbox.js";
 import type { GuestCallContext } from "./guest-errors.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -20,8 +20,9 @@ export function keyedCommand(
   sequence: number,
   state: Uint8Array | undefined,
   payload: Uint8Array,
+  metadata?: CallMetadata,
 ): CommandResult {
-  return runCommand(service, { service: service.name, method, entityKey, sequence, state, payload });
+  return runCommand(service, { service: service.name, method, entityKey, sequence, state, payload, metadata });
 }
 
 function runCommand(service: ServiceRuntime, call: CommandCall): CommandResult {

@@ -8,6 +8,7 @@ import type { CallContext } from "./call-context.js";
 import { LOCAL, type Placement, type RemoteRoute } from "./placement.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
+import type { CallMetadata } from "../abi/abi-codec.js";
 
 export interface RoutedCall {
   readonly context?: CallContext;
@@ -16,6 +17,7 @@ export interface RoutedCall {
   readonly forwarded: boolean;
   /** Carried to the owner with the call. */
   readonly idempotencyKey?: string;
+  readonly metadata?: CallMetadata;
 }
 
 /** The shard of `key` of `service` (an event-sourced or value entity: replicated ones live on every node). */
@@ -51,7 +53,7 @@ export async function runAtOwner(
     }
     if (call.forwarded) throw placement.moved(shard);
     try {
-      return await placement.forwardUnary(route, path, payload, { context: call.context, hops: call.hops, idempotencyKey: call.idempotencyKey });
+      return await placement.forwardUnary(route, path, payload, { context: call.context, hops: call.hops, idempotencyKey: call.idempotencyKey, metadata: call.metadata });
     } catch (err) {
       const redirect = placement.redirectKind(err);
       if (redirect === undefined) throw err;

@@ -3,6 +3,7 @@
 // embedded store) has no placement: everything runs here. The cluster (host/cluster/)
 // implements it; entities and ingress never see leases, epochs or peers.
 import type { CallContext } from "./call-context.js";
+import type { CallMetadata } from "../abi/abi-codec.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
 
 export interface RemoteRoute {
@@ -16,6 +17,8 @@ export const FORWARDED_HEADER = "x-keystate-forwarded";
 export const HOPS_HEADER = "x-keystate-hops";
 /** A client's (or a stored side effect's) idempotency key: the call is answered once. */
 export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
+/** Node to node only: the call's metadata for the handler (JSON [[key, value], ...]); ignored from clients. */
+export const CALL_METADATA_HEADER = "x-keystate-call-metadata";
 /** Trailer of a NOT_OWNER answer: nothing ran here; the sender re-reads the owner and retries once. */
 export const MOVED_HEADER = "x-keystate-moved";
 
@@ -27,6 +30,8 @@ export interface ForwardOptions {
   /** Forwards and side effects deep, carried to the owner. */
   readonly hops: number;
   readonly idempotencyKey?: string;
+  /** A subscription's CloudEvents attributes, for the handler at the owner. */
+  readonly metadata?: CallMetadata;
 }
 
 export interface Placement {

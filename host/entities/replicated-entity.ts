@@ -17,6 +17,7 @@ import { KeystateError } from "../errors.js";
 import type { EntityId, ReplicaStore } from "../journal/types.js";
 import { log } from "../log.js";
 import { guestCommand } from "./guest-command.js";
+import type { CallMetadata } from "../abi/abi-codec.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import type { Envelope } from "./mailbox.js";
 import { applyCrdtOps } from "./replicated-ops.js";
@@ -276,7 +277,7 @@ export class ReplicatedEntity {
     return { crdt: working, change: { delta: working.takeDelta()!, writeConsistency: WriteConsistency.LOCAL } };
   }
 
-  #call(crdt: AnyCrdt, target: { service: ServiceRuntime; method: string; payload: Uint8Array }, streamEvent: StreamEvent, previous: WireCrdtValue | undefined) {
+  #call(crdt: AnyCrdt, target: { service: ServiceRuntime; method: string; payload: Uint8Array; metadata?: CallMetadata }, streamEvent: StreamEvent, previous: WireCrdtValue | undefined) {
     // Services that share a persistence id share the entity; each must declare its CRDT type.
     if (target.service.crdtType !== crdt.type) {
       throw new KeystateError("GUEST_FAILURE", `entity ${this.id.key} holds a ${crdt.type}, but ${target.service.name} declares a ${target.service.crdtType}`);
@@ -288,6 +289,7 @@ export class ReplicatedEntity {
       sequence: 0,
       state: undefined,
       payload: target.payload,
+      metadata: target.metadata,
       replicated: { crdt: crdtValueToWire(crdt), streamEvent, previousCrdt: previous, otherStreams },
     });
   }

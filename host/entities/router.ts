@@ -7,20 +7,25 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { EntityKind } from "../runtime/module-sections.js";
 import { runAction } from "./action.js";
 import { callerGone, type CallContext } from "./call-context.js";
-import type { Outbox } from "../journal/types.js";
+import type { EntityId, Outbox, Topics } from "../journal/types.js";
+import type { CallMetadata } from "../abi/abi-codec.js";
 import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
 import { CommandEffects, MAX_EFFECT_HOPS, checkEffectTarget, checkHops, type TargetCheck } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
 import { runAtOwner, shardOfEntity, streamAtOwner } from "./owner-route.js";
-import type { Placement } from "./placement.js";
+import { IDEMPOTENCY_KEY_HEADER, type Placement } from "./placement.js";
 import { openStream } from "./stream-route.js";
 
 export interface RouterOptions {
   /** Retries of asynchronous side effects (default DEFAULT_SIDE_EFFECT_RETRY). */
   readonly sideEffectRetry?: RetryPolicy;
-  /** Where entities' asynchronous side effects are stored (the store's outbox); redelivered from there after a crash. */
+  /** Where asynchronous side effects, timers and publications are stored (the store's outbox); redelivered from there after a crash. */
   readonly outbox?: Outbox;
+  /** Where stored publications are appended (the store's topics). */
+  readonly topics?: Topics;
+  /** Told of each timer as it fires, with how late it is. */
+  readonly onTimerFired?: (latenessMs: number) => void;
 }
 
 export interface CallOptions {
@@ -32,6 +37,8 @@ export interface CallOptions {
   readonly forwarded?: boolean;
   /** A delivery of a stored side effect (its outbox entry id), or the caller's `idempotency-key`. */
   readonly idempotencyKey?: string;
+  /** What the call carries for the handler besides its message (a subscription's CloudEvents attributes). */
+  readonly metadata?: CallMetadata;
 }
 
 const NO_OPTIONS: CallOptions = {};
@@ -40,6 +47,7 @@ export class Router {
   readonly #registry: ModuleRegistry;
   readonly #entities: EntityManager;
   readonly #effects: EffectRunner;
+  readonly #outbox: Outbox | undefined;
   /** Checks a command's forward or side effect target (one function for every call, not a closure each). */
   readonly #checkTarget: TargetCheck;
   /** The cluster's answer to "is this entity's shard mine?"; undefined on a single node. */
@@ -50,10 +58,17 @@ export class Router {
     this.#registry = registry;
     this.#entities = entities;
     this.#checkTarget = (call, replyType, hops) => checkEffectTarget(registry, call, replyType, hops);
+    this.#outbox = options.outbox;
+    const topics = options.topics;
     this.#effects = new EffectRunner(
       (service, method, payload, hops, idempotencyKey) => this.call(service, method, payload, { hops, idempotencyKey }),
       options.sideEffectRetry,
-      options.outbox,
+      {
+        outbox: options.outbox,
+        publish: topics === undefined ? undefined : (topic, message) => topics.publish(topic, message),
+        serves: (shard) => this.#placement === undefined || this.#placement.serves(shard),
+        onTimerFired: options.onTimerFired,
+      },
     );
   }
 
@@ -102,38 +117,63 @@ export class Router {
         `${serviceName}/${methodName} is a streaming method; ${kindLabel(service.kind)} serve unary calls only`,
       );
     }
+    const { idempotencyKey } = options;
+    // The handler sees the key it is answered under (ctx.metadata("idempotency-key")): a subscriber may dedupe with it.
+    const metadata = idempotencyKey === undefined ? options.metadata : [...(options.metadata ?? []), [IDEMPOTENCY_KEY_HEADER, idempotencyKey] as const];
     // The entity checks the command's forward and side effects with this before it persists anything.
-    const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType);
+    const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
     const gone = callerGone(options.context);
     if (gone) throw gone;
     if (service.kind === EntityKind.ACTION) {
-      const reply = runAction(service, { method: methodName, payload, effects }, options.context?.requestId);
-      return effects.none ? reply : this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName }, hops);
+      const reply = runAction(service, { method: methodName, payload, effects, metadata }, options.context?.requestId);
+      if (effects.none) return reply;
+      const shard = await this.#storeOwnEffects(effects, { persistenceId: serviceName, key: "" });
+      return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName }, hops, shard);
     }
     const key = method.key!.read(payload);
     const placement = this.#placement;
     // Replicated entities have a replica on every node: they never move or forward.
     if (placement === undefined || service.kind === EntityKind.REPLICATED) {
-      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey: options.idempotencyKey }, options.context);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey, metadata }, options.context);
       // Resolved: the command's state change is durable, so its effects may run.
       if (effects.none) return reply;
-      return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops);
+      const shard = service.kind === EntityKind.REPLICATED ? await this.#storeOwnEffects(effects, { persistenceId: service.persistenceId, key }) : 0;
+      return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
     }
     // In a cluster the command may run here or at the owner; only a run here that succeeded
     // has effects for this node to complete (a fenced attempt's effects die with it).
     let ranHere: CommandEffects | undefined;
     const runHere = async () => {
-      const attempt = new CommandEffects(this.#checkTarget, hops + 1, method.outputType);
-      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt, idempotencyKey: options.idempotencyKey }, options.context);
+      const attempt = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
+      const reply = await this.#entities.command(service, key, { method: methodName, payload, effects: attempt, idempotencyKey, metadata }, options.context);
       ranHere = attempt;
       return reply;
     };
-    const call = { context: options.context, hops, forwarded: options.forwarded === true, idempotencyKey: options.idempotencyKey };
+    // The owner adds the idempotency key to the metadata itself.
+    const call = { context: options.context, hops, forwarded: options.forwarded === true, idempotencyKey, metadata: options.metadata };
     const shard = shardOfEntity(placement, service, key);
     const reply = await runAtOwner(placement, shard, method.path, payload, call, runHere);
     const done = ranHere as CommandEffects | undefined;
     if (done === undefined || done.none) return reply;
     return this.#effects.complete(reply, done, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
+  }
+
+  /**
+   * Stores the asynchronous side effects, timers and publications of a command whose state is
+   * not written with them (an action's, a replicated entity's) in the outbox of the shard of
+   * `issuer` (for an action, `{ persistenceId: <service>, key: "" }`), before the reply:
+   * once the caller has its answer, they are durable. Resolves that shard. A storage failure
+   * fails the call (the caller may retry; an action's retry with its idempotency key stores
+   * the same entries).
+   */
+  async #storeOwnEffects(effects: CommandEffects, issuer: EntityId): Promise<number> {
+    const entries = effects.toOutbox(issuer, 0);
+    const outbox = this.#outbox;
+    if (outbox === undefined || (entries.length === 0 && effects.cancelled.length === 0)) return 0;
+    // One shard per issuer (per action service): where a later cancel of its named timer looks.
+    const shard = this.#placement === undefined ? 0 : this.#placement.shardOf(issuer.persistenceId, issuer.key);
+    await outbox.add(shard, entries, effects.cancelled);
+    return shard;
   }
 
   /**
@@ -143,6 +183,11 @@ export class Router {
    */
   redeliverStoredEffects(): Promise<number> {
     return this.#effects.redeliver(this.#placement === undefined ? [0] : this.#placement.servedShards());
+  }
+
+  /** The shards this node serves now (a single node: the one shard, 0): whose stored work (outbox, event feeds) it does. */
+  servedShards(): number[] {
+    return this.#placement === undefined ? [0] : this.#placement.servedShards();
   }
 
   /** Asynchronous side effects still waiting for a retry. */

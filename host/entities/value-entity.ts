@@ -8,8 +8,9 @@
 import { StateAction } from "../abi/abi-codec.js";
 import { KeystateError, isKeystateError } from "../errors.js";
 import { log } from "../log.js";
-import type { IdempotencyStore, OutboxEntry, ValueStore } from "../journal/types.js";
+import type { IdempotencyStore, ValueStore } from "../journal/types.js";
 import { IdempotentBatch } from "./idempotent-batch.js";
+import { OutboxBatch } from "./outbox-batch.js";
 import { callerGone } from "./call-context.js";
 import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
@@ -59,8 +60,8 @@ export class ValueEntity implements EntityProcessor {
     const service = record.service;
     let value = fromResident(record.state!);
     let changed = false;
-    // Asynchronous side effects, stored with the value so a crash after the reply cannot lose them.
-    const outbox: OutboxEntry[] = [];
+    // Asynchronous side effects, timers and publications, stored with the value so a crash after the reply cannot lose them.
+    const outbox = new OutboxBatch();
     const outcomes: Outcome[] = [];
     let keyed: IdempotentBatch | undefined;
     try {
@@ -85,7 +86,7 @@ export class ValueEntity implements EntityProcessor {
       }
       const sawUnwritten = changed;
       try {
-        const result = keyedCommand(service, envelope.command.method, record.key, 0, value, envelope.command.payload);
+        const result = keyedCommand(service, envelope.command.method, record.key, 0, value, envelope.command.payload, envelope.command.metadata);
         if (result.failure) {
           outcomes.push({ envelope, error: failureToError(result.failure), needsWrite: sawUnwritten });
           continue;
@@ -99,12 +100,10 @@ export class ValueEntity implements EntityProcessor {
           value = undefined;
           changed = true;
         }
-        const effects = envelope.command.effects;
-        const stored = effects === undefined || effects.none ? [] : effects.toOutbox(record.id, record.version + 1);
-        outbox.push(...stored);
+        const stored = outbox.add(envelope.command.effects, record.id, record.version + 1);
         const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
-        if (changesValue || stored.length > 0) keyed?.record(envelope, result.reply);
-        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored.length > 0 });
+        if (changesValue || stored > 0) keyed?.record(envelope, result.reply);
+        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored > 0 });
       } catch (err) {
         // The command changed nothing: `value` still holds the value before it.
         outcomes.push({ envelope, error: trapToError(err, commandContext(record, envelope)), needsWrite: false });
@@ -112,9 +111,9 @@ export class ValueEntity implements EntityProcessor {
     }
 
     // A command with asynchronous side effects writes even when the value is unchanged: the outbox entries go with it.
-    if (changed || outbox.length > 0) {
+    if (changed || !outbox.empty) {
       try {
-        record.version = await this.#values.write(record.id, value, record.version, { outbox, replies: keyed?.replies });
+        record.version = await this.#values.write(record.id, value, record.version, { ...outbox.extras(), replies: keyed?.replies });
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
         record.unload();

@@ -205,7 +205,7 @@ test.serial("an async side effect is stored with its command: a node killed with
   const landed = await eventually(() => balance(d, "erin"), (b) => b.balance === "6", 30_000);
   t.like(landed, { balance: "6", entries: "1", lastReference: "k1" }, "the restarted node delivered the stored side effect");
   // Log lines travel on another pipe than replies: wait for it.
-  t.truthy(await again.waitForOutput("stored asynchronous side effects redelivered", 5_000), "by redelivery from the outbox");
+  t.truthy(await again.waitForOutput("stored asynchronous side effects and timers picked up", 5_000), "by redelivery from the outbox");
   const outbox = await eventually(() => outboxSize(db), (size) => size === 0, 5_000);
   t.is(outbox, 0, "delivered entries leave the outbox");
   // Later redelivery passes find nothing: still one entry.
