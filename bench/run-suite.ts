@@ -23,6 +23,8 @@ async function load(name: SuiteName): Promise<(ctx: SuiteContext) => Promise<Sui
       return (await import("./suites/cluster.js")).runCluster;
     case "presence":
       return (await import("./suites/presence.js")).runPresence;
+    case "eventing":
+      return (await import("./suites/eventing.js")).runEventing;
   }
 }
 

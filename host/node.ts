@@ -13,8 +13,12 @@ import { REDELIVER_AFTER_MS } from "./entities/effect-runner.js";
 import { Router } from "./entities/router.js";
 import { ADMIN_PATHS, AdminServer } from "./ingress/admin-http.js";
 import { EntityInspector } from "./inspect/entity-inspector.js";
+import { EventLogSubscriptions } from "./eventing/event-log-subscriptions.js";
+import { SubscriptionMetrics } from "./eventing/subscription-metrics.js";
+import { TopicSubscriptions } from "./eventing/topic-subscriptions.js";
 import { GrpcIngress } from "./ingress/grpc-server.js";
 import { HttpJsonIngress } from "./ingress/http-json.js";
+import type { IdempotencyLimits } from "./journal/types.js";
 import { openStore } from "./journal/open-store.js";
 import type { Store } from "./journal/types.js";
 import { log } from "./log.js";
@@ -59,6 +63,8 @@ export interface NodeConfig {
    * and a module nobody calls costs no compiled code. Default false.
    */
   readonly lazyModules?: boolean;
+  /** How long, and how many per entity, idempotency keys are remembered. Default 24 h and 1,000. */
+  readonly idempotency?: IdempotencyLimits;
 }
 
 /** On a graceful stop in a cluster, calls in flight get this long to finish. */
@@ -94,6 +100,8 @@ export interface KeystateNode {
   readonly metrics: Metrics;
   /** The cluster membership (Redis only). */
   readonly cluster: ClusterNode | undefined;
+  /** The topic subscriptions this node consumes (host/eventing). */
+  readonly topicSubscriptions: TopicSubscriptions;
   /** Every local change of a replicated entity, as a CRDT delta, once durable (what the cluster will replicate). */
   onCrdtDelta(observer: CrdtDeltaObserver): void;
   stop(): Promise<void>;
@@ -102,7 +110,7 @@ export interface KeystateNode {
 export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> {
   const host = config.host ?? "127.0.0.1";
   const redisTarget = config.redisUrl ? parseRedisTarget(config.redisUrl, config.cluster?.redisCluster ?? false) : undefined;
-  const store = await openStore({ dataDir: config.dataDir ?? "data", redis: redisTarget });
+  const store = await openStore({ dataDir: config.dataDir ?? "data", redis: redisTarget, idempotency: config.idempotency });
   const maxModuleBytes = config.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
   const guestLimits = {
     maxMemoryPages: Math.max(1, Math.floor(((config.guestMemoryMb ?? DEFAULT_MAX_MEMORY_MB) * 1024 * 1024) / WASM_PAGE_BYTES)),
@@ -110,8 +118,8 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   };
   const registry = new ModuleRegistry(store, { maxModuleBytes, guestLimits });
   const entities = new EntityManager(store, undefined, { memoryBudgetBytes: config.entityMemoryBudgetBytes });
-  const router = new Router(registry, entities, { outbox: store.outbox });
   const metrics = new Metrics();
+  const router = new Router(registry, entities, { outbox: store.outbox, topics: store.topics, onTimerFired: (latenessMs) => metrics.timerFired(latenessMs) });
   metrics.countModulesWith(() => registry.modules.length);
   metrics.countEntitiesWith(() => entities.activeCount);
   entities.observe(metrics.entities);
@@ -173,6 +181,20 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   redeliver();
   const redelivery = setInterval(redeliver, REDELIVER_AFTER_MS);
   redelivery.unref();
+  // Projections: the modules' event-log subscriptions, on the shards this node serves.
+  const eventLogs = new EventLogSubscriptions({ registry, router, store, metricsRegistry: metrics.registry });
+  eventLogs.start();
+  // Topic subscriptions: all of them on a single node; in a cluster, those whose shard this node serves.
+  const member = cluster;
+  const topicSubscriptions = new TopicSubscriptions({
+    topics: store.topics,
+    registry,
+    deliver: (service, method, payload, options) => router.call(service, method, payload, { hops: 1, ...options }),
+    consumer: member?.nodeId ?? "local",
+    ownership: member && { shardCount: member.layout.shardCount, serves: (shard) => member.serves(shard) },
+    observers: [new SubscriptionMetrics(metrics.registry)],
+  });
+  topicSubscriptions.start();
   const clusterFields = cluster ? { nodeId: cluster.nodeId, cluster: cluster.config.name, advertise: cluster.config.advertise } : {};
   log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
 
@@ -185,9 +207,13 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     store,
     metrics,
     cluster,
+    topicSubscriptions,
     onCrdtDelta: (observer) => entities.replicated.onDelta(observer),
     async stop() {
       clearInterval(redelivery);
+      // Before shards are handed off and the store closes: a batch in flight keeps its old offset.
+      await eventLogs.stop();
+      await topicSubscriptions.stop();
       if (cluster) {
         // Graceful: every shard handed off to the other nodes before this one goes; then calls
         // in flight (forwards to the new owners among them) finish, bounded, before the

@@ -244,6 +244,11 @@ export class ClusterNode {
     return this.config.nodeId;
   }
 
+  /** True while this node serves `shard` (holds its lease within the safety deadline): what follows a shard, like a topic subscription, asks. */
+  serves(shard: number): boolean {
+    return this.ownership.serves(shard);
+  }
+
   /** True once joined and while not leaving (readiness). */
   get ready(): boolean {
     return !this.#left && !this.membership.draining;

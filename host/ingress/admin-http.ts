@@ -14,9 +14,10 @@ import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { grpcStatusName, httpStatusFor } from "./http-status.js";
 import { consoleRoute } from "./console-assets.js";
 import { describeServices } from "./services-api.js";
+import { deadLettersAnswer, isDeadLettersPath } from "../eventing/dead-letters-api.js";
 
 /** The paths this server answers itself; module HTTP bindings may not take them. */
-export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics", "/cluster", "/console", "/api/services", "/entities"] as const;
+export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics", "/cluster", "/console", "/api/services", "/entities", "/topics"] as const;
 
 /** What the admin API shows of one entity (inspect/entity-inspector.ts): its state, or a page of its journal. */
 export interface EntityInspection {
@@ -90,7 +91,7 @@ export class AdminServer {
         res.end(text);
       };
     }
-    const handler = routes[`${req.method} ${path}`] ?? this.#moduleRoute(req, res, path) ?? this.#entityRoute(req, res, path) ?? consoleRoute(req, res, path);
+    const handler = routes[`${req.method} ${path}`] ?? this.#moduleRoute(req, res, path) ?? this.#entityRoute(req, res, path) ?? this.#deadLettersRoute(req, res, path) ?? consoleRoute(req, res, path);
     if (!handler && this.#options.fallback) {
       await this.#options.fallback(req, res);
       return;
@@ -132,6 +133,12 @@ export class AdminServer {
     if (req.method !== "GET" || !inspector || (path !== "/entities" && !path.startsWith("/entities/"))) return undefined;
     // Entity state is the users' data: never cached, never sniffed as anything but JSON.
     return this.#authenticated(async () => sendJson(res, 200, await inspector.inspect(req.url ?? "/"), { "cache-control": "no-store", "x-content-type-options": "nosniff" }));
+  }
+
+  /** GET /topics/<topic>/dead-letters/<subscription>: what a subscription gave up on (eventing/dead-letters-api.ts). */
+  #deadLettersRoute(req: http.IncomingMessage, res: http.ServerResponse, path: string): Handler | undefined {
+    if (req.method !== "GET" || !isDeadLettersPath(path)) return undefined;
+    return this.#authenticated(async () => sendJson(res, 200, await deadLettersAnswer(this.#store.topics, req.url ?? "/"), { "cache-control": "no-store", "x-content-type-options": "nosniff" }));
   }
 
   /** DELETE /modules/<name> (undeploy) and PUT /modules/<name>/active {"version": n} (rollback). */
