@@ -29,6 +29,8 @@ export const SERVE_SETTINGS = {
   guestMemoryMb: { flag: "guest-memory-mb", env: "KEYSTATE_GUEST_MEMORY_MB", kind: "number", defaultValue: "32", help: "maximum linear memory of every guest instance, in MiB" },
   guestFuel: { flag: "guest-fuel", env: "KEYSTATE_GUEST_FUEL", kind: "number", defaultValue: "10000000", help: "CPU budget of one command in fuel units (calls + loop iterations), unless its module sets one" },
   lazyModules: { flag: "lazy-modules", env: "KEYSTATE_LAZY_MODULES", kind: "boolean", help: "at start-up serve stored modules without compiling them; each compiles on its first call (scale from zero)" },
+  idempotencyWindowMs: { flag: "idempotency-window-ms", env: "KEYSTATE_IDEMPOTENCY_WINDOW_MS", kind: "number", defaultValue: String(24 * 60 * 60 * 1000), help: "how long a reply stored under an idempotency key answers retries with that key, in ms" },
+  idempotencyKeysPerEntity: { flag: "idempotency-keys-per-entity", env: "KEYSTATE_IDEMPOTENCY_KEYS_PER_ENTITY", kind: "number", defaultValue: "1000", help: "idempotency keys remembered per entity (the oldest are forgotten first)" },
   logLevel: { flag: "log-level", env: "KEYSTATE_LOG_LEVEL", kind: "string", defaultValue: "info", help: "log level: trace, debug, info, warn, error" },
 } as const satisfies Record<string, SettingSpec>;
 

@@ -8,7 +8,13 @@ import { hashModule } from "../runtime/loaded-module.js";
 import { booleanSetting, numberSetting, resolveSetting } from "./config.js";
 import { repoRoot } from "./paths.js";
 
-const FLAG_NAMES = { leaseMs: "lease-ms", shardCount: "shard-count", antiEntropyMs: "anti-entropy-ms" } as const;
+const FLAG_NAMES = {
+  leaseMs: "lease-ms",
+  shardCount: "shard-count",
+  antiEntropyMs: "anti-entropy-ms",
+  idempotencyWindowMs: "idempotency-window-ms",
+  idempotencyKeysPerEntity: "idempotency-keys-per-entity",
+} as const;
 
 function positive(name: keyof typeof FLAG_NAMES, flags: Record<string, unknown>, env: NodeJS.ProcessEnv): number {
   const value = numberSetting(name, flags, env);
@@ -46,6 +52,7 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     guestFuelPerCall: numberSetting("guestFuel", flags, env),
     entityMemoryBudgetBytes: numberSetting("entityMemoryBudget", flags, env),
     maxRequestBytes: numberSetting("maxRequestSize", flags, env),
+    idempotency: { windowMs: positive("idempotencyWindowMs", flags, env), keysPerEntity: positive("idempotencyKeysPerEntity", flags, env) },
   });
   if (node.adminToken !== undefined) {
     // The CLI on this machine finds the token here, so `keystate deploy` just works.
