@@ -158,8 +158,10 @@ test("Redis unreachable from one node: it stops serving before its leases expire
     outcomes.some((o) => o.via === "b" && o.method === "Increase" && o.code === undefined && o.sentAt > takenOverAt) ? true : undefined,
   );
   // A's calls for its former shards end in UNAVAILABLE while the partition lasts: wait for one sent after A stopped serving.
+  // Each worker's call in flight at the cut may hold its full deadline (its write is stuck in the
+  // partition) before the worker sends the next one, so the wait allows a deadline on top of the leases.
   const stoppedServingAt = cutAt + lostAfter;
-  await pollUntil("a call at A sent after it stopped serving to finish", 2 * LEASE_MS + 1000 + 5000, () =>
+  await pollUntil("a call at A sent after it stopped serving to finish", CALL_DEADLINE_MS + 2 * LEASE_MS + 5000, () =>
     outcomes.some((o) => o.via === "a" && o.sentAt > stoppedServingAt) ? true : undefined,
   );
 
