@@ -6,7 +6,7 @@
 import type { CommandResult, Publication, ServiceCall, SideEffect, TimerRequest } from "../abi/abi-codec.js";
 import { randomBytes } from "node:crypto";
 import { KeystateError } from "../errors.js";
-import { TOPIC_NAME } from "../eventing/subscriptions.js";
+import { TOPIC_NAME } from "../runtime/subscriptions.js";
 import type { EntityId, OutboxEntry } from "../journal/types.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 

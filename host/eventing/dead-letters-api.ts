@@ -3,7 +3,7 @@
 // decodes user messages). Read from the store, so any node answers for any subscription.
 import { KeystateError } from "../errors.js";
 import type { DeadLetter, Topics } from "../journal/types.js";
-import { TOPIC_NAME } from "./subscriptions.js";
+import { TOPIC_NAME } from "../runtime/subscriptions.js";
 
 const PATH = /^\/topics\/([^/]+)\/dead-letters\/(.+)$/;
 const DEFAULT_LIMIT = 100;

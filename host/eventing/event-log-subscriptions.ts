@@ -13,7 +13,7 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { EventDeliverer, type EventLogSubscription } from "./event-delivery.js";
 import { EventLogMetrics, type SubscriptionState } from "./event-log-metrics.js";
 import { EventLogShard } from "./event-log-shard.js";
-import { DEFAULT_MAX_ATTEMPTS, subscriptionId } from "./subscriptions.js";
+import { DEFAULT_MAX_ATTEMPTS, subscriptionId } from "../runtime/subscriptions.js";
 
 /** How often an idle cursor looks for new appends (the projection's delay when idle). */
 export const POLL_MS = 200;

@@ -10,7 +10,7 @@ import { log } from "../log.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { DEFAULT_LOOP_TIMINGS, SubscriptionLoop, type ActiveSubscription, type DeliverMessage, type LoopTimings } from "./subscription-loop.js";
 import type { SubscriptionObserver } from "./subscription-metrics.js";
-import { DEFAULT_MAX_ATTEMPTS, TOPIC_NAME, subscriptionId } from "./subscriptions.js";
+import { DEFAULT_MAX_ATTEMPTS, TOPIC_NAME, subscriptionId } from "../runtime/subscriptions.js";
 
 /** The storage persistence id subscriptions hash under, so a subscription's shard never depends on any entity's. */
 const SUBSCRIPTION_SHARD_SPACE = "keystate.subscription";
@@ -132,7 +132,7 @@ export class TopicSubscriptions {
   *#declared(): Iterable<ActiveSubscription> {
     for (const module of this.#deps.registry.modules) {
       for (const sub of module.manifest.subscriptions ?? []) {
-        // Deploys check subscriptions (eventing/subscriptions.ts); a name that still could not
+        // Deploys check subscriptions (runtime/subscriptions.ts); a name that still could not
         // make a stream key is skipped, loudly, rather than take the runner down.
         if (!sub.topic || sub.eventLog) continue;
         if (!TOPIC_NAME.test(sub.topic)) {

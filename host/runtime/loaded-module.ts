@@ -5,7 +5,7 @@ import { KeystateError } from "../errors.js";
 import { REQUIRED_EXPORTS } from "../abi/guest-instance.js";
 import { decodeDescriptorSet } from "../proto/descriptors.js";
 import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, type Manifest } from "./module-sections.js";
-import { checkSubscriptions } from "../eventing/subscriptions.js";
+import { checkSubscriptions } from "./subscriptions.js";
 import { buildApiModel, type ApiModel } from "./service-model.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 import { DEFAULT_START_FUEL } from "./fuel.js";

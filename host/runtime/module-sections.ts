@@ -1,6 +1,6 @@
 // Reads and checks what a module carries besides code: its custom sections (API
 // descriptor, manifest) and its imports. Runs before any guest code does.
-import type { SubscriptionManifest } from "../eventing/subscriptions.js";
+import type { SubscriptionManifest } from "./subscriptions.js";
 import { KeystateError } from "../errors.js";
 import { lookupType } from "../proto/proto-root.js";
 import { ByteReader, splitSections } from "./instrument.js";

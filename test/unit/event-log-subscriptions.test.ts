@@ -6,7 +6,7 @@ import { Registry } from "prom-client";
 import type { CallOptions } from "../../host/entities/router.js";
 import type { ServiceRuntime } from "../../host/entities/service-runtime.js";
 import { EventLogSubscriptions } from "../../host/eventing/event-log-subscriptions.js";
-import type { SubscriptionManifest } from "../../host/eventing/subscriptions.js";
+import type { SubscriptionManifest } from "../../host/runtime/subscriptions.js";
 import { EmbeddedStore } from "../../host/journal/embedded-store.js";
 import type { ModuleRegistry } from "../../host/runtime/module-registry.js";
 import { setLogLevel } from "../../host/log.js";

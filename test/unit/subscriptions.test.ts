@@ -1,7 +1,7 @@
 // A module's subscriptions are checked against its own API when it is deployed: a subscription
 // that could never be delivered is refused at upload, with the subscription named.
 import test from "ava";
-import { checkSubscriptions, subscriptionId, type SubscriptionManifest } from "../../host/eventing/subscriptions.js";
+import { checkSubscriptions, subscriptionId, type SubscriptionManifest } from "../../host/runtime/subscriptions.js";
 import type { Manifest } from "../../host/runtime/module-sections.js";
 import type { ApiModel } from "../../host/runtime/service-model.js";
 
