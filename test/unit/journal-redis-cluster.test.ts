@@ -98,13 +98,16 @@ test("redis-cluster: an entity's keys and its shard's lease share one slot; enti
       holder.set(key, cluster!.seeds[i]!.port);
     }
   }
-  t.is(holder.size, ids.length * 3, "every journal, snapshot and value key is stored somewhere");
+  // Plus one event feed per shard the appends touched (a stream per shard and persistence id, in the shard's slot).
+  const feeds = new Set(ids.map((id) => layout.entityKeys(id).feed));
+  t.true([...feeds].every((feed) => holder.has(feed)), "every touched shard's event feed is stored");
+  t.is(holder.size, ids.length * 3 + feeds.size, "every journal, snapshot and value key is stored somewhere, and nothing else");
 
   const mastersByShard = new Map<number, number>();
   for (const id of ids) {
     const keys = layout.entityKeys(id);
-    const slots = await Promise.all([keys.journal, keys.snapshot, keys.value, keys.lease].map(slotOf));
-    t.is(new Set(slots).size, 1, `${id.key}: journal, snapshot, value and lease in one slot (${slots.join(", ")})`);
+    const slots = await Promise.all([keys.journal, keys.snapshot, keys.value, keys.feed, keys.lease].map(slotOf));
+    t.is(new Set(slots).size, 1, `${id.key}: journal, snapshot, value, event feed and lease in one slot (${slots.join(", ")})`);
     const expectedMaster = owners.get(slots[0]!)!;
     for (const key of [keys.journal, keys.snapshot, keys.value]) {
       t.is(holder.get(key), expectedMaster, `${key} is on the master CLUSTER SLOTS gives its slot`);
