@@ -60,7 +60,9 @@ export function booleanSetting(name: SettingName, flags: Record<string, unknown>
 }
 
 export function settingsHelp(): string {
-  return Object.values(SERVE_SETTINGS as Record<string, SettingSpec>)
-    .map((s) => `  --${s.flag.padEnd(18)} ${s.env.padEnd(26)} ${s.help}${s.defaultValue ? ` (default ${s.defaultValue})` : ""}`)
-    .join("\n");
+  const specs: SettingSpec[] = Object.values(SERVE_SETTINGS);
+  // Columns as wide as the longest flag and variable, so every help text starts in one column.
+  const flagWidth = Math.max(...specs.map((s) => s.flag.length));
+  const envWidth = Math.max(...specs.map((s) => s.env.length));
+  return specs.map((s) => `  --${s.flag.padEnd(flagWidth)} ${s.env.padEnd(envWidth)} ${s.help}${s.defaultValue ? ` (default ${s.defaultValue})` : ""}`).join("\n");
 }
