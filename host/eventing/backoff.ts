@@ -11,6 +11,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);
+    // A retry wait alone never keeps a process alive (a node is kept up by its servers).
+    timer.unref();
     function done(): void {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);

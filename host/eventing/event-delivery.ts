@@ -9,7 +9,7 @@ import { backoffMs } from "./backoff.js";
 import type { CallOptions } from "../entities/router.js";
 import type { ServiceRuntime } from "../entities/service-runtime.js";
 import { KeystateError } from "../errors.js";
-import { CLOUD_EVENTS_SPEC_VERSION } from "./cloud-events.js";
+import { cloudEventMetadata } from "./cloud-events.js";
 import type { StoredEvent } from "../journal/types.js";
 import { log } from "../log.js";
 
@@ -103,17 +103,7 @@ export class EventDeliverer {
   }
 }
 
-/** The CloudEvents attributes of a delivery (binary mode: one metadata entry each). */
+/** The CloudEvents attributes of a delivery; `time` is unknown for a parked entity's retry (it reads the journal, not the feed). */
 function metadataOf({ subscription, key, event, time }: Delivery, id: string): CallMetadata {
-  const metadata: Array<[string, string]> = [
-    ["ce-specversion", CLOUD_EVENTS_SPEC_VERSION],
-    ["ce-id", id],
-    ["ce-source", subscription.persistenceId],
-    ["ce-type", event.type],
-    ["ce-subject", key],
-    ["ce-sequence", String(event.seq)],
-  ];
-  // RFC 3339 in UTC; unknown for a parked entity's retry (it reads the journal, not the feed).
-  if (time !== undefined) metadata.push(["ce-time", new Date(time).toISOString()]);
-  return metadata;
+  return cloudEventMetadata({ id, source: subscription.persistenceId, type: event.type, time, subject: key, sequence: event.seq });
 }

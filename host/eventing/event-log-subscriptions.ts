@@ -10,6 +10,7 @@ import type { Router } from "../entities/router.js";
 import type { Store } from "../journal/types.js";
 import { log } from "../log.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
+import { sleep } from "./backoff.js";
 import { EventDeliverer, type EventLogSubscription } from "./event-delivery.js";
 import { EventLogMetrics, type SubscriptionState } from "./event-log-metrics.js";
 import { EventLogShard } from "./event-log-shard.js";
@@ -42,7 +43,8 @@ export class EventLogSubscriptions {
   readonly #cursors = new Map<string, EventLogShard>();
   readonly #busy = new Set<EventLogShard>();
   readonly #passes = new Set<Promise<void>>();
-  readonly #wakers = new Set<() => void>();
+  /** Cuts retry waits short when the runner stops. */
+  readonly #stopping = new AbortController();
   readonly #warnedAt = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
@@ -72,7 +74,7 @@ export class EventLogSubscriptions {
     this.#stopped = true;
     clearTimeout(this.#timer);
     for (const cursor of this.#cursors.values()) cursor.stop();
-    for (const wake of this.#wakers) wake();
+    this.#stopping.abort();
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
     await Promise.race([Promise.allSettled([...this.#passes]), bound]);
@@ -205,19 +207,10 @@ export class EventLogSubscriptions {
   }
 
   /** Waits `ms`; resolves true when the runner stopped meanwhile (a retry must not run). */
-  #sleep(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#wakers.delete(wake);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        this.#wakers.delete(wake);
-        resolve(this.#stopped);
-      }, ms);
-      timer.unref();
-      this.#wakers.add(wake);
-    });
+  /** Waits `ms` (cut short by stop()); true when the runner stopped meanwhile. */
+  async #sleep(ms: number): Promise<boolean> {
+    await sleep(ms, this.#stopping.signal);
+    return this.#stopped;
   }
+
 }

@@ -10,7 +10,7 @@ import { KeystateError } from "../errors.js";
 import type { TopicConsumer, TopicDelivery, Topics } from "../journal/types.js";
 import { log } from "../log.js";
 import { backoffMs, sleep } from "./backoff.js";
-import { cloudEventMetadata } from "./cloud-events.js";
+import { topicMessageMetadata } from "./cloud-events.js";
 import type { SubscriptionObserver } from "./subscription-metrics.js";
 
 /** A topic subscription as the runner starts it (maxAttempts resolved). */
@@ -174,7 +174,7 @@ export class SubscriptionLoop {
     // process always tries at least once before it gives up on a message.
     let attempt = message.deliveries;
     let transient = 0;
-    const options = { idempotencyKey: idempotencyKeyOf(message.id, method), metadata: cloudEventMetadata(message) };
+    const options = { idempotencyKey: idempotencyKeyOf(message.id, method), metadata: topicMessageMetadata(message) };
     for (;;) {
       if (this.#stopped) return false;
       const started = performance.now();
