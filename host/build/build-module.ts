@@ -41,6 +41,8 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
   };
 
   const config = await readModuleConfig(dir);
+  if (config.language === "c") return (await import("./build-c.js")).buildCModule(dir, config, options);
+  if (config.language === "javascript") return (await import("./build-component.js")).buildComponentModule(dir, config, options);
   const descriptorBytes = await time("protos", () => compileProtos({ roots: [join(dir, "proto"), PROTO_DIR], files: config.protos }));
   const set = decodeDescriptorSet(descriptorBytes);
   const generatedDir = join(dir, "assembly", "generated");

@@ -31,8 +31,17 @@ export function crdtTypeOf(name: string | undefined): CrdtType | undefined {
   return CRDT_TYPES.find((type) => type.toLowerCase() === name?.toLowerCase());
 }
 
+/** What a module's handlers are written in; each has its own builder (host/build). */
+export const MODULE_LANGUAGES = ["assemblyscript", "c", "javascript"] as const;
+export type ModuleLanguage = (typeof MODULE_LANGUAGES)[number];
+
 export interface ModuleConfig {
   readonly name: string;
+  /**
+   * "assemblyscript" (default: assembly/index.ts with the guest SDK), "c" (src/*.c with
+   * guest-sdk-c, a core module) or "javascript" (src/index.js, a Wasm component).
+   */
+  readonly language?: ModuleLanguage;
   /** The module's .proto files, relative to its proto/ folder. */
   readonly protos: string[];
   readonly entities: EntityConfig[];
@@ -79,6 +88,9 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
   const config = parsed as ModuleConfig;
   const problems: string[] = [];
   if (typeof config.name !== "string" || !config.name) problems.push(`"name" must be a non-empty string`);
+  if (config.language !== undefined && !MODULE_LANGUAGES.includes(config.language)) {
+    problems.push(`"language" must be one of ${MODULE_LANGUAGES.join(", ")}`);
+  }
   if (!Array.isArray(config.protos) || config.protos.length === 0) problems.push(`"protos" must list the module's .proto files`);
   if (!Array.isArray(config.entities) || config.entities.length === 0) problems.push(`"entities" must list at least one service`);
   for (const [i, entity] of (config.entities ?? []).entries()) {
