@@ -2,8 +2,9 @@
 // state in the embedded store or Redis, and an admin/ops HTTP port.
 import { randomBytes } from "node:crypto";
 import { hostname, networkInterfaces } from "node:os";
-import { ClusterNode, DEFAULT_LEASE_MS } from "./cluster/cluster-node.js";
-import { parseRedisTarget } from "./journal/redis-connection.js";
+// The cluster (and with it ioredis) is imported only by a node started with --redis.
+import type { ClusterNode } from "./cluster/cluster-node.js";
+import { parseRedisTarget } from "./journal/redis-target.js";
 import { DEFAULT_CLUSTER_NAME } from "./journal/redis-keys.js";
 import type { RedisStore } from "./journal/redis-store.js";
 import { DEFAULT_SHARD_COUNT } from "./journal/shards.js";
@@ -144,6 +145,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   try {
     if (redisTarget) {
       const options = config.cluster ?? {};
+      const { ClusterNode, DEFAULT_LEASE_MS } = await import("./cluster/cluster-node.js");
       cluster = await ClusterNode.start(
         {
           target: redisTarget,

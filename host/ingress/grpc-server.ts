@@ -30,7 +30,8 @@ export class GrpcIngress {
   readonly #router: Router;
   readonly #registry: ModuleRegistry;
   readonly #metrics: Metrics;
-  #reflection: ReflectionIndex;
+  /** Built on the first reflection request after a change: clients rarely ask, and it costs ~9 ms per module. */
+  #reflection: ReflectionIndex | undefined;
   /** The definitions registered with grpc-js, by service name (needed to remove them). */
   readonly #served = new Map<string, grpc.ServiceDefinition>();
   #port = 0;
@@ -45,8 +46,7 @@ export class GrpcIngress {
       // closures and timestamps for it on every call.
       "grpc.enable_channelz": 0,
     });
-    this.#reflection = new ReflectionIndex(registry.modules, [...this.#served.keys()]);
-    addReflection(this.#server, () => this.#reflection);
+    addReflection(this.#server, () => (this.#reflection ??= new ReflectionIndex(this.#registry.modules, [...this.#served.keys()])));
     registry.onServicesChanged((change) => this.#apply(change));
   }
 
@@ -79,7 +79,7 @@ export class GrpcIngress {
       this.#server.addService(definition, this.#handlers(service));
       this.#served.set(service.name, definition);
     }
-    this.#reflection = new ReflectionIndex(this.#registry.modules, [...this.#served.keys()]);
+    this.#reflection = undefined;
   }
 
   #remove(serviceName: string): void {

@@ -50,14 +50,24 @@ class HttpError extends Error {
   }
 }
 
+interface Routes {
+  readonly table: RouteTable;
+  /** By "<service>/<method>". */
+  readonly targets: Map<string, Target>;
+}
+
+/** How long after the last module change the routes are rebuilt in the background. */
+const ROUTE_BUILD_DELAY_MS = 20;
+
 export class HttpJsonIngress {
   readonly #registry: ModuleRegistry;
   readonly #router: Router;
   readonly #metrics: Metrics;
   readonly #maxBodyBytes: number;
   readonly #reserved: ReadonlySet<string>;
-  #table = new RouteTable([]);
-  #targets = new Map<string, Target>();
+  /** The routes of the modules now served; undefined after a change until rebuilt (see #routes). */
+  #built: Routes | undefined;
+  #rebuildTimer: NodeJS.Timeout | undefined;
 
   constructor(registry: ModuleRegistry, router: Router, metrics: Metrics, options: HttpJsonOptions = {}) {
     this.#registry = registry;
@@ -65,13 +75,30 @@ export class HttpJsonIngress {
     this.#metrics = metrics;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
     this.#reserved = new Set(options.reservedPaths ?? []);
-    registry.onServicesChanged(() => this.#rebuild());
-    this.#rebuild();
+    registry.onServicesChanged(() => this.#changed());
   }
 
   /** The number of bindings currently routed (for logs and tests). */
   get routeCount(): number {
-    return this.#table.size;
+    return this.#routes().table.size;
+  }
+
+  /**
+   * Routes are built off the start-up path: a node loading its stored modules would otherwise
+   * build every module's JSON codec (a protobufjs root per module, ~6 ms each) before it may
+   * serve its first gRPC call. A change schedules one rebuild shortly after the last change (so
+   * binding conflicts are still logged at deploy); a request that comes first builds them itself.
+   */
+  #changed(): void {
+    this.#built = undefined;
+    clearTimeout(this.#rebuildTimer);
+    this.#rebuildTimer = setTimeout(() => this.#routes(), ROUTE_BUILD_DELAY_MS);
+    this.#rebuildTimer.unref();
+  }
+
+  #routes(): Routes {
+    clearTimeout(this.#rebuildTimer);
+    return (this.#built ??= this.#rebuild());
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -95,14 +122,15 @@ export class HttpJsonIngress {
     try {
       if (badTimeout !== undefined) throw new HttpError(400, GrpcStatus.INVALID_ARGUMENT, badTimeout);
       const url = new URL(req.url ?? "/", "http://ingress");
-      const match = this.#table.match(req.method ?? "GET", decodeSegments(url.pathname));
+      const routes = this.#routes();
+      const match = routes.table.match(req.method ?? "GET", decodeSegments(url.pathname));
       if (match.kind === "none") throw new HttpError(404, GrpcStatus.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
       if (match.kind === "wrong-method") {
         const allow = match.allowed.join(", ");
         throw new HttpError(405, GrpcStatus.UNIMPLEMENTED, `${url.pathname} does not take ${req.method}; it takes ${allow}`, { allow });
       }
       const { binding, params } = match;
-      const target = this.#targets.get(`${binding.service}/${binding.method}`)!;
+      const target = routes.targets.get(`${binding.service}/${binding.method}`)!;
       finish = this.#metrics.startCall(binding.service, binding.method, "http");
       call = { ...call, service: binding.service, method: binding.method };
       const requestBytes = target.codec.requestBytes(target.method.inputType, {
@@ -167,7 +195,7 @@ export class HttpJsonIngress {
     }
   }
 
-  #rebuild(): void {
+  #rebuild(): Routes {
     const bindings: HttpBinding[] = [];
     const targets = new Map<string, Target>();
     const seen = new Set<string>();
@@ -192,9 +220,8 @@ export class HttpJsonIngress {
         }
       }
     }
-    this.#table = new RouteTable(bindings);
-    this.#targets = targets;
     log().debug({ routes: bindings.length }, "HTTP/JSON routes rebuilt");
+    return { table: new RouteTable(bindings), targets };
   }
 
   /** The method's bindings that can work; each one that cannot is logged with the reason. */

@@ -2,7 +2,7 @@
 // otherwise the embedded LMDB store in a local data directory (`keystate serve` out of the box).
 // Each backend is imported only when chosen: loading ioredis costs a node ~0.1 s of start-up
 // it never needs on the embedded store, and lmdb's native binding is not needed with Redis.
-import type { RedisTarget } from "./redis-connection.js";
+import type { RedisTarget } from "./redis-target.js";
 import type { IdempotencyLimits, Store } from "./types.js";
 
 export interface OpenStoreOptions {

@@ -5,14 +5,11 @@
 // open their own connection, so a slow journal write never delays a lease renewal.
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { KeystateError } from "../errors.js";
+import { describeTarget, type RedisTarget } from "./redis-target.js";
+
+export { describeTarget, parseRedisTarget, type RedisTarget } from "./redis-target.js";
 
 export type RedisClient = Redis | Cluster;
-
-/** Where Redis is: one URL (standalone), or seed URLs of a Redis Cluster. */
-export interface RedisTarget {
-  readonly urls: readonly string[];
-  readonly cluster: boolean;
-}
 
 export interface ConnectOptions {
   /** A command without a reply by then fails (a hung or paused server must not hang calls). */
@@ -27,18 +24,6 @@ export interface ConnectOptions {
 }
 
 const MAX_RECONNECT_DELAY_MS = 1000;
-
-/** `--redis` value(s): comma-separated URLs; a Redis Cluster takes several seeds. */
-export function parseRedisTarget(urls: string, cluster: boolean): RedisTarget {
-  const list = urls.split(",").map((u) => u.trim()).filter((u) => u !== "");
-  if (list.length === 0) throw new Error("--redis needs a URL like redis://127.0.0.1:6379");
-  if (list.length > 1 && !cluster) throw new Error("several --redis URLs are seeds of a Redis Cluster: add --redis-cluster");
-  return { urls: list, cluster };
-}
-
-export function describeTarget(target: RedisTarget): string {
-  return target.cluster ? `Redis Cluster (${target.urls.join(", ")})` : target.urls[0]!;
-}
 
 function baseOptions(options: ConnectOptions): RedisOptions {
   return {
