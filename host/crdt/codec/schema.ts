@@ -1,4 +1,4 @@
-// Loads the wire schema from proto/keystate/crdt.proto, the source of truth, once. The file
+// Loads the wire schema from proto/keystate/crdt.proto, the source of truth, once (on first use). The file
 // is found by walking up from this module, so the same code works from host/ (tsx) and from
 // the compiled dist/host/.
 import { existsSync } from "node:fs";
@@ -19,9 +19,15 @@ function findProtoFile(): string {
   }
 }
 
-const root = protobuf.loadSync(findProtoFile());
-export const CrdtStateMessage = root.lookupType("keystate.crdt.CrdtState");
-export const CrdtDeltaMessage = root.lookupType("keystate.crdt.CrdtDelta");
+let types: { state: protobuf.Type; delta: protobuf.Type } | undefined;
+
+/** The wire types, parsed on first use: a node without replicated entities never pays for the parse. */
+export function crdtWireTypes(): { state: protobuf.Type; delta: protobuf.Type } {
+  if (types) return types;
+  const root = protobuf.loadSync(findProtoFile());
+  types = { state: root.lookupType("keystate.crdt.CrdtState"), delta: root.lookupType("keystate.crdt.CrdtDelta") };
+  return types;
+}
 
 /**
  * How decoded messages are turned into plain objects: 64-bit integers as decimal strings
