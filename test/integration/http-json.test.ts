@@ -1,7 +1,8 @@
 // HTTP/JSON transcoding end to end: a real node process, the shopping-cart (and counter,
 // when it builds) modules deployed with the CLI, and plain fetch() calls against the
-// routes their google.api.http annotations declare.
-import test from "ava";
+// routes their google.api.http annotations declare. The cart tests run once per cart
+// module: the AssemblyScript cart and the C cart (modules/shopping-cart-c).
+import test, { type ExecutionContext } from "ava";
 import protobuf from "protobufjs";
 import descriptor from "protobufjs/ext/descriptor.js";
 import { bindingsOf, parseTemplate, RouteTable, type HttpBinding } from "../../host/ingress/http-rules.js";
@@ -9,25 +10,38 @@ import { JsonCodec } from "../../host/ingress/json-codec.js";
 import type { LoadedModule } from "../../host/runtime/loaded-module.js";
 import type { MethodModel } from "../../host/runtime/service-model.js";
 import { deploy, ensureExample, fetchJson, postJson, startDeployedNode, type DeployedNode } from "../helpers/deployed-node.js";
+import { CART_MODULES, cartWasm, type CartModule } from "../helpers/cart-modules-c.js";
 
-let shared: DeployedNode;
+// One node per cart module (both own the cart service): the AssemblyScript cart with the
+// counter next to it, and the C cart (guest-sdk-c). Every cart test runs on both.
+const nodes = new Map<string, DeployedNode>();
 let counterWasm: string | undefined;
 const CART = "keystate.examples.shoppingcart.ShoppingCart";
 
 test.before(async () => {
-  const cart = await ensureExample("shopping-cart");
-  if (!cart) throw new Error("modules/shopping-cart does not build");
   counterWasm = await ensureExample("counter");
-  shared = await startDeployedNode("http-json", counterWasm ? [cart, counterWasm] : [cart]);
+  for (const cart of CART_MODULES) {
+    const wasm = await cartWasm(cart);
+    const extra = cart.module === "shopping-cart" && counterWasm ? [counterWasm] : [];
+    nodes.set(cart.module, await startDeployedNode(`http-json-${cart.module}`, [wasm, ...extra]));
+  }
 });
 
 test.after.always(async () => {
-  await shared?.stop();
+  for (const node of nodes.values()) await node.stop();
 });
 
-const url = (path: string) => shared.http + path;
+/** Registers `body` once per cart, titled "<title> [<module>]", with `url` on that cart's node. */
+function cartTest(title: string, body: (t: ExecutionContext, url: (path: string) => string, cart: CartModule, node: DeployedNode) => Promise<void>): void {
+  for (const cart of CART_MODULES) {
+    test(`${title} [${cart.module}]`, async (t) => {
+      const node = nodes.get(cart.module)!;
+      await body(t, (path) => node.http + path, cart, node);
+    });
+  }
+}
 
-test("annotated routes: add (body *), GET /carts/{user_id} and GET /carts/{user_id}/items (response_body)", async (t) => {
+cartTest("annotated routes: add (body *), GET /carts/{user_id} and GET /carts/{user_id}/items (response_body)", async (t, url) => {
   t.deepEqual(await postJson(url("/cart/alice/items/add"), { productId: "pen", name: "Pen", quantity: 2 }).then((r) => [r.status, r.body]), [200, {}]);
   // Proto field names are accepted as well as lowerCamelCase; int32 may come as a string.
   t.is((await postJson(url("/cart/alice/items/add"), { product_id: "ink", name: "Ink", quantity: "3" })).status, 200);
@@ -46,12 +60,12 @@ test("annotated routes: add (body *), GET /carts/{user_id} and GET /carts/{user_
   t.deepEqual([items.status, items.body], [200, cart.body.items]);
 });
 
-test("response_body of an empty repeated field is [], and an empty cart is {}", async (t) => {
+cartTest("response_body of an empty repeated field is [], and an empty cart is {}", async (t, url) => {
   t.deepEqual((await fetchJson(url("/carts/nobody/items"))).body, []);
   t.deepEqual((await fetchJson(url("/carts/nobody"))).body, {});
 });
 
-test("remove: both fields from path parameters; removing a missing product is NOT_FOUND as 404 JSON", async (t) => {
+cartTest("remove: both fields from path parameters; removing a missing product is NOT_FOUND as 404 JSON", async (t, url) => {
   await postJson(url("/cart/bob/items/add"), { productId: "a", name: "A", quantity: 1 });
   await postJson(url("/cart/bob/items/add"), { productId: "b", name: "B", quantity: 1 });
   const removed = await fetchJson(url("/cart/bob/items/a/remove"), { method: "POST" });
@@ -65,7 +79,7 @@ test("remove: both fields from path parameters; removing a missing product is NO
   t.regex(missing.body.error.message, /\ba\b.*not in the cart/);
 });
 
-test("default POST /<package.Service>/<Method> route takes the whole request as JSON", async (t) => {
+cartTest("default POST /<package.Service>/<Method> route takes the whole request as JSON", async (t, url) => {
   const added = await postJson(url(`/${CART}/AddItem`), { userId: "carol", productId: "x", name: "X", quantity: 4 });
   t.deepEqual([added.status, added.body], [200, {}]);
   const got = await postJson(url(`/${CART}/GetCart`), { userId: "carol" });
@@ -75,21 +89,21 @@ test("default POST /<package.Service>/<Method> route takes the whole request as 
   t.deepEqual((await fetchJson(url("/carts/carol"))).body, {});
 });
 
-test("path parameters are percent-decoded and win over the same field in the body", async (t) => {
+cartTest("path parameters are percent-decoded and win over the same field in the body", async (t, url) => {
   const added = await postJson(url("/cart/d%C3%A1n%20o%2Fk/items/add"), { userId: "mallory", productId: "p", name: "P", quantity: 1 });
   t.is(added.status, 200);
   t.deepEqual((await postJson(url(`/${CART}/GetCart`), { userId: "dán o/k" })).body.items, [{ productId: "p", name: "P", quantity: 1 }]);
   t.deepEqual((await fetchJson(url("/carts/mallory"))).body, {});
 });
 
-test("a failure the entity chooses (quantity < 1: INVALID_ARGUMENT) is 400 and writes nothing", async (t) => {
+cartTest("a failure the entity chooses (quantity < 1: INVALID_ARGUMENT) is 400 and writes nothing", async (t, url) => {
   const refused = await postJson(url("/cart/dave/items/add"), { productId: "z", name: "Z", quantity: 0 });
   t.is(refused.status, 400);
   t.deepEqual([refused.body.error.status, refused.body.error.code], ["INVALID_ARGUMENT", 3]);
   t.deepEqual((await fetchJson(url("/carts/dave"))).body, {});
 });
 
-test("malformed JSON, wrong field types and unknown fields are 400s naming the problem", async (t) => {
+cartTest("malformed JSON, wrong field types and unknown fields are 400s naming the problem", async (t, url) => {
   const cases: Array<[string, unknown, RegExp]> = [
     ["malformed JSON", '{"productId": "p",', /not valid JSON/],
     ["a string for an int32", { productId: "p", quantity: "many" }, /quantity.*invalid integer/],
@@ -109,7 +123,7 @@ test("malformed JSON, wrong field types and unknown fields are 400s naming the p
   t.deepEqual((await fetchJson(url("/carts/erin"))).body, {}, "no refused request reached the entity");
 });
 
-test("query parameters: unknown ones are 400; bad percent-encoding in the path is 400", async (t) => {
+cartTest("query parameters: unknown ones are 400; bad percent-encoding in the path is 400", async (t, url) => {
   const unknown = await fetchJson(url("/carts/frank?colour=red"));
   t.is(unknown.status, 400);
   t.regex(unknown.body.error.message, /query parameter "colour"/);
@@ -123,7 +137,7 @@ test("query parameters: unknown ones are 400; bad percent-encoding in the path i
   t.regex(queryWithStarBody.body.error.message, /query parameters/);
 });
 
-test("unknown route is 404, a known path with the wrong method is 405 with Allow", async (t) => {
+cartTest("unknown route is 404, a known path with the wrong method is 405 with Allow", async (t, url) => {
   const none = await fetchJson(url("/no/such/route"));
   t.deepEqual([none.status, none.body.error.status, none.body.error.code], [404, "NOT_FOUND", 5]);
   t.is((await fetchJson(url("/carts/alice/items/extra"))).status, 404);
@@ -134,7 +148,7 @@ test("unknown route is 404, a known path with the wrong method is 405 with Allow
   t.is(wrong.body.error.status, "UNIMPLEMENTED");
 });
 
-test("a body over the 4 MiB default limit is 413", async (t) => {
+cartTest("a body over the 4 MiB default limit is 413", async (t, url) => {
   const name = "n".repeat(4 * 1024 * 1024);
   const response = await postJson(url("/cart/gina/items/add"), { productId: "big", name, quantity: 1 });
   t.is(response.status, 413);
@@ -144,14 +158,15 @@ test("a body over the 4 MiB default limit is 413", async (t) => {
   t.is((await postJson(url("/cart/gina/items/add"), { productId: "small", name: "s", quantity: 1 })).status, 200);
 });
 
-test("admin routes keep working next to the transcoder", async (t) => {
+cartTest("admin routes keep working next to the transcoder", async (t, url, cart, shared) => {
   t.deepEqual((await fetchJson(url("/healthz"))).body, { status: "ok" });
   t.is((await fetchJson(url("/modules"))).status, 401);
   const listed = await fetchJson(url("/modules"), { headers: { authorization: `Bearer ${shared.node.token}` } });
-  t.true(listed.body.modules.some((m: { name: string }) => m.name === "shopping-cart"));
+  t.true(listed.body.modules.some((m: { name: string }) => m.name === cart.module));
 });
 
 test("counter routes (int64 values are JSON strings), when modules/counter builds", async (t) => {
+  const url = (path: string) => nodes.get("shopping-cart")!.http + path;
   if (!counterWasm) {
     t.log("modules/counter is not built; skipping its routes");
     t.pass();
@@ -168,8 +183,8 @@ test("counter routes (int64 values are JSON strings), when modules/counter build
   t.deepEqual((await fetchJson(url("/counters/c1"))).body, {});
 });
 
-test("routes follow deploys: a route is 404 before its module is deployed and served right after", async (t) => {
-  const cart = (await ensureExample("shopping-cart"))!;
+cartTest("routes follow deploys: a route is 404 before its module is deployed and served right after", async (t, _url, cartModule) => {
+  const cart = await cartWasm(cartModule);
   const fresh = await startDeployedNode("http-json-live", []);
   t.teardown(() => fresh.stop());
   const before = await fetchJson(fresh.http + "/carts/henry");
