@@ -16,8 +16,8 @@ import {
 } from "./abi-codec.js";
 import { readAssemblyScriptString } from "./guest-strings.js";
 import { findFuelGlobal, findGrowGlobal } from "../runtime/fuel.js";
-import { classifyTrap } from "../runtime/trap.js";
-import { replayFuel, WASM_PAGE_BYTES } from "../runtime/guest-limits.js";
+import { classifyTrap, trapError } from "../runtime/trap.js";
+import { replayFuel } from "../runtime/guest-limits.js";
 
 /** What one instance runs under: the per-call fuel budget and its memory's effective maximum. */
 export interface InstanceLimits {
@@ -156,18 +156,7 @@ export class GuestInstance implements EncodeTarget {
   /** Why the call stopped, as the error the caller sees (the instance is discarded by the pool). */
   #translateTrap(err: unknown, fuel: number): unknown {
     if (err instanceof KeystateError) return err;
-    switch (classifyTrap(err, this.#instance, this.#limits.maxMemoryPages)) {
-      case "fuel":
-        return new KeystateError("RESOURCE_LIMIT", `the call used up its CPU budget (${fuel} fuel units)`, { cause: err });
-      case "memory": {
-        const mib = (this.#limits.maxMemoryPages * WASM_PAGE_BYTES) / (1024 * 1024);
-        return new KeystateError("RESOURCE_LIMIT", `the call exceeded the module's memory limit (${mib} MiB)`, { cause: err });
-      }
-      case "stack":
-        return new KeystateError("GUEST_TRAP", "the entity's code overflowed its stack", { cause: err });
-      default:
-        return new KeystateError("GUEST_TRAP", undefined, { cause: err });
-    }
+    return trapError(classifyTrap(err, this.#instance, this.#limits.maxMemoryPages), err, fuel, this.#limits.maxMemoryPages);
   }
 
   /** The view of guest memory, after checking that the guest's buffer lies inside it. */

@@ -1,21 +1,27 @@
 // A small pool of instances per loaded module. Guest calls are synchronous, so one
 // instance serves a whole process; the pool exists so that a trapped instance is
 // thrown away and a fresh one (microseconds from the compiled module) takes its place.
-import { GuestInstance, type GuestLogger, type InstanceLimits } from "../abi/guest-instance.js";
+import type { CommandCall, CommandResult, ReplayCall, ReplayResult } from "../abi/abi-codec.js";
+
+/** What the entity layer calls on an instance: a core module's GuestInstance, or a component's ComponentInstance. */
+export interface EntityInstance {
+  command(call: CommandCall): CommandResult;
+  replay(call: ReplayCall): ReplayResult;
+  /** Fuel the last call used; undefined when the instance has no fuel counter. */
+  readonly fuelUsed: number | undefined;
+  /** An instance that should not serve again (a component whose memory grew too much); the pool drops it on release. */
+  readonly retired?: boolean;
+}
 
 export class InstancePool {
-  /** The compiled module; a function for a module compiled on its first call (see describeArtifact). */
-  readonly #module: () => WebAssembly.Module;
-  readonly #log: GuestLogger;
-  readonly #idle: GuestInstance[] = [];
+  /** Makes a fresh instance (compiling the module on first use for a lazily loaded one). */
+  readonly #create: () => EntityInstance;
+  readonly #idle: EntityInstance[] = [];
   readonly #maxIdle: number;
-  readonly #limits: InstanceLimits;
   #created = 0;
 
-  constructor(module: () => WebAssembly.Module, log: GuestLogger, limits: InstanceLimits, maxIdle = 2) {
-    this.#module = module;
-    this.#limits = limits;
-    this.#log = log;
+  constructor(create: () => EntityInstance, maxIdle = 2) {
+    this.#create = create;
     this.#maxIdle = maxIdle;
   }
 
@@ -24,20 +30,20 @@ export class InstancePool {
     return this.#created;
   }
 
-  acquire(): GuestInstance {
+  acquire(): EntityInstance {
     const instance = this.#idle.pop();
     if (instance) return instance;
     this.#created++;
-    return new GuestInstance(this.#module(), this.#log, this.#limits);
+    return this.#create();
   }
 
   /** Returns a healthy instance for reuse. */
-  release(instance: GuestInstance): void {
-    if (this.#idle.length < this.#maxIdle) this.#idle.push(instance);
+  release(instance: EntityInstance): void {
+    if (this.#idle.length < this.#maxIdle && instance.retired !== true) this.#idle.push(instance);
   }
 
   /** Runs `call` on a pooled instance; an instance that threw is discarded, never reused. */
-  run<T>(call: (instance: GuestInstance) => T): T {
+  run<T>(call: (instance: EntityInstance) => T): T {
     const instance = this.acquire();
     const result = call(instance);
     this.release(instance);

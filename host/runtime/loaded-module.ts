@@ -12,6 +12,9 @@ import { DEFAULT_START_FUEL } from "./fuel.js";
 import { INSTRUMENTER_VERSION, instrumentModule, type InstrumentReport } from "./instrument.js";
 import type { InstanceLimits } from "../abi/guest-instance.js";
 import type { ModuleArtifact } from "../journal/types.js";
+import { isComponentBinary } from "../component/component-binary.js";
+import { buildComponentArtifact, compileComponentArtifact, describeComponentArtifact } from "../component/loaded-component.js";
+import type { ComponentCode } from "../component/component-code.js";
 
 /** A module's API descriptor may not exceed this (a hostile one could make every lookup slow). */
 export const MAX_DESCRIPTOR_BYTES = 4 * 1024 * 1024;
@@ -28,6 +31,8 @@ export interface ModuleIdentity {
 
 export interface LoadedModule extends ModuleIdentity {
   readonly compiled: WebAssembly.Module;
+  /** A component's compiled code (host/component); undefined for a core module. Compiled on first use for a lazily loaded one. */
+  readonly component?: () => ComponentCode;
   readonly manifest: Manifest;
   readonly api: ApiModel;
   /** The raw descriptor set bytes, for reflection. */
@@ -61,6 +66,7 @@ export async function buildArtifact(bytes: Uint8Array, limits: GuestLimits = DEF
   if (bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
     throw new KeystateError("INVALID_MODULE", "the upload is not a WebAssembly module (no \\0asm header)");
   }
+  if (isComponentBinary(bytes)) return buildComponentArtifact(bytes, limits, artifactKey(limits));
   if (!WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
     // Compiling only to get V8's message saying what is wrong.
     const reason = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>).then(() => "unknown", (err: Error) => err.message);
@@ -88,6 +94,7 @@ export async function compileArtifact(
   limits: GuestLimits = DEFAULT_GUEST_LIMITS,
   loadedFrom: LoadedModule["loadedFrom"] = "upload",
 ): Promise<LoadedModule> {
+  if (isComponentBinary(artifact.bytes)) return compileComponentArtifact(artifact, version, limits, loadedFrom);
   const code = artifact.bytes as Uint8Array<ArrayBuffer>;
   // A small module compiles synchronously: ~0.3 ms for the shopping cart against ~0.55 ms
   // through the asynchronous API (its task hops cost more than they save). A larger one
@@ -103,6 +110,7 @@ export async function compileArtifact(
  * A compile error then surfaces as INVALID_MODULE from that first call.
  */
 export function describeArtifact(artifact: ModuleArtifact, version: number, limits: GuestLimits = DEFAULT_GUEST_LIMITS): LoadedModule {
+  if (isComponentBinary(artifact.bytes)) return describeComponentArtifact(artifact, version, limits);
   let compiled: WebAssembly.Module | undefined;
   return describe(artifact, version, limits, "artifact", () => (compiled ??= compileChecked(artifact.bytes as Uint8Array<ArrayBuffer>)));
 }
@@ -138,12 +146,13 @@ function checked(compiled: WebAssembly.Module): WebAssembly.Module {
   return compiled;
 }
 
-function describe(
+export function describe(
   artifact: ModuleArtifact,
   version: number,
   limits: GuestLimits,
   loadedFrom: LoadedModule["loadedFrom"],
   compile: () => WebAssembly.Module,
+  component?: () => ComponentCode,
 ): LoadedModule {
   const manifest = decodeManifest(readSection(artifact.bytes, MANIFEST_SECTION));
   const descriptorBytes = readSection(artifact.bytes, DESCRIPTOR_SECTION);
@@ -160,7 +169,7 @@ function describe(
   };
   return {
     name: manifest.name, version, hash: artifact.uploadHash, size: artifact.uploadSize, manifest, api, descriptorBytes,
-    limits: instanceLimits, instrumentation: report, loadedFrom,
+    limits: instanceLimits, instrumentation: report, loadedFrom, component,
     get compiled() {
       return compile();
     },

@@ -7,6 +7,8 @@ import { log } from "../log.js";
 import type { GuestObserver } from "../metrics.js";
 import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime.js";
 import { InstancePool } from "./instance-pool.js";
+import { GuestInstance } from "../abi/guest-instance.js";
+import { ComponentInstance } from "../component/component-instance.js";
 import { artifactKey, buildArtifact, compileArtifact, describeArtifact, type LoadedModule } from "./loaded-module.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 
@@ -223,21 +225,27 @@ export class ModuleRegistry {
     const loaded = describeArtifact(artifact, version, this.#limits);
     this.#checkServiceOwnership(loaded);
     // A module that no longer compiles is this node's problem, not the caller's argument.
-    const compiled = () => {
+    const onFirstUse = <T>(compile: () => T) => (): T => {
       try {
-        return loaded.compiled;
+        return compile();
       } catch (err) {
         log().error({ module: loaded.name, version, err }, "stored module failed to compile on its first call");
         throw new KeystateError("GUEST_TRAP", `module ${loaded.name} v${version} could not be compiled: ${(err as Error).message}`, { cause: err });
       }
     };
-    return { loaded, pool: this.#newPool(loaded, compiled) };
+    const component = loaded.component;
+    const lazy: LoadedModule = component ? { ...loaded, component: onFirstUse(component) } : loaded;
+    return { loaded, pool: this.#newPool(lazy, onFirstUse(() => loaded.compiled)) };
   }
 
   #newPool(loaded: LoadedModule, compiled: () => WebAssembly.Module = () => loaded.compiled): InstancePool {
-    return new InstancePool(compiled, (level, message) => {
+    const guestLog = (level: number, message: string): void => {
       log().info({ module: loaded.name, guestLevel: level }, message);
-    }, loaded.limits);
+    };
+    const component = loaded.component;
+    return new InstancePool(component
+      ? () => new ComponentInstance(component(), guestLog, loaded.limits)
+      : () => new GuestInstance(compiled(), guestLog, loaded.limits));
   }
 
   /**

@@ -4,6 +4,7 @@ import type { SubscriptionManifest } from "./subscriptions.js";
 import { KeystateError } from "../errors.js";
 import { lookupType } from "../proto/proto-root.js";
 import { ByteReader, splitSections } from "./instrument.js";
+import { isComponentBinary, splitComponentSections } from "../component/component-binary.js";
 
 export const DESCRIPTOR_SECTION = "keystate.descriptor";
 export const MANIFEST_SECTION = "keystate.manifest";
@@ -53,13 +54,15 @@ export interface Manifest {
 }
 
 /**
- * The single custom section `name` of the module's bytes (read without compiling them, so a
+ * The single custom section `name` of the module's (or component's) bytes (read without compiling them, so a
  * node can route to a module before its first call); INVALID_MODULE when absent or repeated.
  */
 export function readSection(bytes: Uint8Array, name: string): Uint8Array {
   const wanted = new TextEncoder().encode(name);
   const found: Uint8Array[] = [];
-  for (const section of splitSections(bytes)) {
+  // A component carries them at its top level, like a core module (host/component).
+  const sections = isComponentBinary(bytes) ? splitComponentSections(bytes) : splitSections(bytes);
+  for (const section of sections) {
     if (section.id !== 0) continue;
     const [nameStart, nameEnd] = new ByteReader(bytes, section.start, section.end).name();
     const matches = nameEnd - nameStart === wanted.length && wanted.every((b, i) => bytes[nameStart + i] === b);

@@ -2,7 +2,9 @@
 // caller hit ("fuel", "memory") and INTERNAL for a failure of the guest's code ("stack",
 // "trap"). Call it on whatever the call threw, with the instance it ran in; the host then
 // discards that instance either way.
+import { KeystateError } from "../errors.js";
 import { findFuelGlobal, findGrowGlobal, type InstanceExports } from "./fuel.js";
+import { WASM_PAGE_BYTES } from "./guest-limits.js";
 
 export type TrapKind = "fuel" | "memory" | "stack" | "trap";
 
@@ -55,4 +57,23 @@ function memoryAtMax(instance: InstanceExports, maxMemoryPages: number): boolean
     if (value instanceof WebAssembly.Memory) return value.buffer.byteLength / PAGE >= maxMemoryPages;
   }
   return false; // a memory the host cannot see cannot be judged: report a plain trap
+}
+
+/**
+ * The error a caller sees for a trap of `kind` (core modules and components alike):
+ * RESOURCE_EXHAUSTED for a limit the call hit, INTERNAL for a failure of the guest's code.
+ */
+export function trapError(kind: TrapKind, err: unknown, fuel: number, maxMemoryPages: number): KeystateError {
+  switch (kind) {
+    case "fuel":
+      return new KeystateError("RESOURCE_LIMIT", `the call used up its CPU budget (${fuel} fuel units)`, { cause: err });
+    case "memory": {
+      const mib = (maxMemoryPages * WASM_PAGE_BYTES) / (1024 * 1024);
+      return new KeystateError("RESOURCE_LIMIT", `the call exceeded the module's memory limit (${mib} MiB)`, { cause: err });
+    }
+    case "stack":
+      return new KeystateError("GUEST_TRAP", "the entity's code overflowed its stack", { cause: err });
+    default:
+      return new KeystateError("GUEST_TRAP", undefined, { cause: err });
+  }
 }
