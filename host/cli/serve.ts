@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { isKeystateError } from "../errors.js";
 import { log, setLogLevel } from "../log.js";
 import { startNode, type KeystateNode } from "../node.js";
 import { hashModule } from "../runtime/loaded-module.js";
@@ -78,8 +79,15 @@ async function deployExamples(node: KeystateNode): Promise<void> {
     if (!existsSync(file)) continue;
     const bytes = await readFile(file);
     if (live.get(name) === hashModule(bytes)) continue;
-    const deployed = await node.registry.deploy(bytes);
-    log().info({ module: deployed.name, version: deployed.version }, "deployed example module");
+    try {
+      const deployed = await node.registry.deploy(bytes);
+      log().info({ module: deployed.name, version: deployed.version }, "deployed example module");
+    } catch (err) {
+      // Another language's implementation of the same contract (shopping-cart-c beside
+      // shopping-cart): one node serves one of them; the first in name order wins.
+      if (!isKeystateError(err, "SERVICE_CONFLICT")) throw err;
+      log().info({ module: name, reason: err.message }, "example module not deployed: another example serves its services (deploy it on a node of its own)");
+    }
   }
 }
 
