@@ -8,7 +8,7 @@ const USAGE = `keystate <command> [options]
 
 Commands:
   serve                      start a node (options below)
-  build <module-dir> [-o f]  build an entity module (.proto + AssemblyScript + module.json) into one .wasm
+  build <module-dir> [-o f]  build an entity module (.proto + AssemblyScript, C or JavaScript + module.json) into one .wasm
   deploy <file.wasm>         upload a module to a running node (--admin URL, --token T)
   modules                    list the modules a node has (--admin URL, --token T)
   undeploy <name>            stop serving a module (its versions stay stored)
