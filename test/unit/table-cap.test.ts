@@ -4,6 +4,7 @@
 // Fixtures are hand-assembled bytes so each test controls the exact limits encoding.
 import test from "ava";
 import { readdirSync } from "node:fs";
+import { isComponentBinary } from "../../host/component/component-binary.js";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { isKeystateError } from "../../host/errors.js";
@@ -150,7 +151,7 @@ test("a module without tables is unchanged in that respect and still runs", (t) 
   t.is((instance.exports["seven"] as () => number)(), 7);
 });
 
-test("the built example modules instrument, keep at most one table within the cap, and instantiate", async (t) => {
+test("the built example core modules instrument, keep at most one table within the cap, and instantiate", async (t) => {
   const modules = fileURLToPath(new URL("../../modules/", import.meta.url));
   const files = readdirSync(modules).flatMap((dir) => {
     try {
@@ -159,12 +160,13 @@ test("the built example modules instrument, keep at most one table within the ca
       return []; // not built: `npm run build:examples`
     }
   });
-  if (files.length === 0) {
-    t.pass("no example module is built");
-    return;
-  }
+  if (files.length === 0) t.fail("no example module is built: npm run build:examples");
   for (const file of files) {
-    const { bytes, report } = instrumentModule(await readFile(file), METERED);
+    const upload = await readFile(file);
+    // A component (counter-js) is instrumented core module by core module on its own path
+    // (host/component; test/integration/component-sandbox.test.ts).
+    if (isComponentBinary(upload)) continue;
+    const { bytes, report } = instrumentModule(upload, METERED);
     t.true(report.tables.length <= 1, file);
     t.true(report.tables.every((table) => table.maxEntries <= MAX_TABLE_ENTRIES), file);
     const module = new WebAssembly.Module(bytes);
