@@ -25,6 +25,8 @@ async function load(name: SuiteName): Promise<(ctx: SuiteContext) => Promise<Sui
       return (await import("./suites/presence.js")).runPresence;
     case "eventing":
       return (await import("./suites/eventing.js")).runEventing;
+    case "polyglot":
+      return (await import("./suites/polyglot.js")).runPolyglot;
   }
 }
 

@@ -1,5 +1,5 @@
 // Command-line options of `npm run bench [-- suite... --quick --json]`.
-export const SUITES = ["startup", "throughput", "density", "cluster", "presence", "eventing"] as const;
+export const SUITES = ["startup", "throughput", "density", "cluster", "presence", "eventing", "polyglot"] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface BenchArgs {
@@ -28,7 +28,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     else if (arg === "--no-restate") noRestate = true;
     else if (arg === "--render") renderOnly = true;
     else if ((SUITES as readonly string[]).includes(arg)) suites.push(arg as SuiteName);
-    else throw new Error(`unknown argument ${arg}; usage: bench [startup|throughput|density|cluster|presence|eventing]... [--quick] [--json] [--no-restate] [--render]`);
+    else throw new Error(`unknown argument ${arg}; usage: bench [startup|throughput|density|cluster|presence|eventing|polyglot]... [--quick] [--json] [--no-restate] [--render]`);
   }
   const chosen = suites.length > 0 ? suites : [...SUITES];
   const script = suites.length === 1 ? `bench:${suites[0]}` : "bench";

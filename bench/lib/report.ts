@@ -62,7 +62,7 @@ export function saveSuite(paths: OutputPaths, result: SuiteResult): void {
   for (const chart of result.charts) writeFileSync(join(paths.chartsDir, chart.file), renderBarChart(chart));
 }
 
-const ORDER = ["startup", "throughput", "density", "cluster", "presence", "eventing"];
+const ORDER = ["startup", "throughput", "density", "cluster", "presence", "eventing", "polyglot"];
 
 /** `notes`: hand-written analysis (profiles) appended after the generated sections. */
 export function writeMarkdown(paths: OutputPaths, preamble: string, notes: string): void {
