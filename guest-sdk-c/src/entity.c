@@ -169,16 +169,21 @@ static void send(const result *out, bool replay) {
 }
 
 static void fail_result(result *out, uint32_t code, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static void fail_result(result *out, uint32_t code, const char *format, ...) {
+// A formatted message in the call's arena.
+static ks_str format_message(const char *format, va_list ap) {
   ks_writer w;
   ks_writer_init(&w, 128);
+  ks_vformat(&w, format, ap);
+  return (ks_str){(const char *)w.buf, w.len};
+}
+
+static void fail_result(result *out, uint32_t code, const char *format, ...) {
   va_list ap;
   va_start(ap, format);
-  ks_vformat(&w, format, ap);
+  out->message = format_message(format, ap);
   va_end(ap);
   out->failed = true;
   out->code = code;
-  out->message = (ks_str){(const char *)w.buf, w.len};
   out->events = 0;
   out->event_count = 0;
 }
@@ -201,15 +206,12 @@ bool ks_metadata(const ks_context *ctx, const char *key, ks_str *value) {
 }
 
 void ks_fail(ks_context *ctx, uint32_t code, const char *format, ...) {
-  ks_writer w;
-  ks_writer_init(&w, 128);
   va_list ap;
   va_start(ap, format);
-  ks_vformat(&w, format, ap);
+  ctx->fail_message = format_message(format, ap);
   va_end(ap);
   ctx->failed = true;
   ctx->fail_code = code;
-  ctx->fail_message = (ks_str){(const char *)w.buf, w.len};
 }
 
 void ks_emit(ks_context *ctx, const ks_message_type *type, const void *event) {

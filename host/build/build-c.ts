@@ -13,7 +13,7 @@ import { decodeDescriptorSet } from "../proto/descriptors.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
 import { ALLOWED_IMPORTS, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
 import type { BuildResult } from "./build-module.js";
-import { encodeManifest } from "./build-module.js";
+import { encodeManifest, phaseTimer } from "./build-module.js";
 import { compileProtos } from "./buf.js";
 import { generateC } from "./codegen-c.js";
 import { appendCustomSections } from "./custom-sections.js";
@@ -78,15 +78,7 @@ export function checkCToolchain(): Promise<void> {
 }
 
 export async function buildCModule(dir: string, config: ModuleConfig, options: { outFile?: string }): Promise<BuildResult> {
-  const timingsMs: Record<string, number> = {};
-  const time = async <T>(phase: string, work: () => Promise<T> | T): Promise<T> => {
-    const start = performance.now();
-    try {
-      return await work();
-    } finally {
-      timingsMs[phase] = Math.round(performance.now() - start);
-    }
-  };
+  const { timingsMs, time } = phaseTimer();
   await time("toolchain", () => checkCToolchain());
   const descriptorBytes = await time("protos", () => compileProtos({ roots: [join(dir, "proto"), PROTO_DIR], files: config.protos }));
   const generatedDir = join(dir, "generated");

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { PROTO_DIR } from "../proto/proto-root.js";
 import { DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
 import { compileProtos } from "./buf.js";
-import { encodeManifest, type BuildResult } from "./build-module.js";
+import { encodeManifest, phaseTimer, type BuildResult } from "./build-module.js";
 import { appendCustomSections } from "./custom-sections.js";
 import type { ModuleConfig } from "./module-config.js";
 
@@ -20,15 +20,7 @@ export const ENTITY_WORLD = "entity";
 const DISABLED_FEATURES = ["stdio", "random", "clocks", "http", "fetch-event"] as const;
 
 export async function buildComponentModule(dir: string, config: ModuleConfig, options: { outFile?: string }): Promise<BuildResult> {
-  const timingsMs: Record<string, number> = {};
-  const time = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
-    const start = performance.now();
-    try {
-      return await work();
-    } finally {
-      timingsMs[phase] = Math.round(performance.now() - start);
-    }
-  };
+  const { timingsMs, time } = phaseTimer();
   const descriptorBytes = await time("protos", () => compileProtos({ roots: [join(dir, "proto"), PROTO_DIR], files: config.protos }));
   const component = await time("componentize", () => componentizeEntity(join(dir, "src", "index.js")));
   const wasm = appendCustomSections(component, [

@@ -30,15 +30,7 @@ export interface BuildResult {
 
 export async function buildModule(moduleDir: string, options: { outFile?: string } = {}): Promise<BuildResult> {
   const dir = resolve(moduleDir);
-  const timingsMs: Record<string, number> = {};
-  const time = async <T>(phase: string, work: () => Promise<T> | T): Promise<T> => {
-    const start = performance.now();
-    try {
-      return await work();
-    } finally {
-      timingsMs[phase] = Math.round(performance.now() - start);
-    }
-  };
+  const { timingsMs, time } = phaseTimer();
 
   const config = await readModuleConfig(dir);
   if (config.language === "c") return (await import("./build-c.js")).buildCModule(dir, config, options);
@@ -82,6 +74,20 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
   await mkdir(join(output, ".."), { recursive: true });
   await writeFile(output, wasm);
   return { name: config.name, output, size: wasm.length, timingsMs };
+}
+
+/** Times a build's phases: `time(phase, work)` runs work and records its milliseconds in timingsMs. */
+export function phaseTimer(): { timingsMs: Record<string, number>; time: <T>(phase: string, work: () => Promise<T> | T) => Promise<T> } {
+  const timingsMs: Record<string, number> = {};
+  const time = async <T>(phase: string, work: () => Promise<T> | T): Promise<T> => {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      timingsMs[phase] = Math.round(performance.now() - start);
+    }
+  };
+  return { timingsMs, time };
 }
 
 export function encodeManifest(config: ModuleConfig): Uint8Array {
