@@ -9,15 +9,13 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { decodeDescriptorSet } from "../proto/descriptors.js";
 import { PROTO_DIR } from "../proto/proto-root.js";
-import { ALLOWED_IMPORTS, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
-import type { BuildResult } from "./build-module.js";
-import { encodeManifest, phaseTimer } from "./build-module.js";
+import { ALLOWED_IMPORTS } from "../runtime/module-sections.js";
+import { phaseTimer, writeModule, type BuildResult } from "./build-module.js";
 import { compileProtos } from "./buf.js";
 import { generateC } from "./codegen-c.js";
-import { appendCustomSections } from "./custom-sections.js";
 import type { ModuleConfig } from "./module-config.js";
 
 /** guest-sdk-c at the repository root (next to proto/). */
@@ -118,14 +116,7 @@ export async function buildCModule(dir: string, config: ModuleConfig, options: {
     }),
   );
   checkImports(code);
-  const wasm = appendCustomSections(code, [
-    { name: DESCRIPTOR_SECTION, payload: descriptorBytes },
-    { name: MANIFEST_SECTION, payload: encodeManifest(config) },
-  ]);
-  const output = options.outFile ? resolve(options.outFile) : join(dir, "build", `${config.name}.wasm`);
-  await mkdir(dirname(output), { recursive: true });
-  await writeFile(output, wasm);
-  return { name: config.name, output, size: wasm.length, timingsMs };
+  return writeModule(dir, config, code, descriptorBytes, options, timingsMs);
 }
 
 /** Compiles and links `sources` into a reactor-style core module (no _start, exports from the SDK). */

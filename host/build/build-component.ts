@@ -5,13 +5,11 @@
 // Every WASI feature of the JavaScript engine (StarlingMonkey) is disabled, so the component
 // imports nothing but `keystate:entity/host` (see host/component/README.md): console.*,
 // fetch(), timers of the clock and crypto randomness are simply not there for the entity.
-import { readFile, mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { PROTO_DIR } from "../proto/proto-root.js";
-import { DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
 import { compileProtos } from "./buf.js";
-import { encodeManifest, phaseTimer, type BuildResult } from "./build-module.js";
-import { appendCustomSections } from "./custom-sections.js";
+import { phaseTimer, writeModule, type BuildResult } from "./build-module.js";
 import type { ModuleConfig } from "./module-config.js";
 
 /** The WIT world a JavaScript entity is componentized against. */
@@ -23,14 +21,7 @@ export async function buildComponentModule(dir: string, config: ModuleConfig, op
   const { timingsMs, time } = phaseTimer();
   const descriptorBytes = await time("protos", () => compileProtos({ roots: [join(dir, "proto"), PROTO_DIR], files: config.protos }));
   const component = await time("componentize", () => componentizeEntity(join(dir, "src", "index.js")));
-  const wasm = appendCustomSections(component, [
-    { name: DESCRIPTOR_SECTION, payload: descriptorBytes },
-    { name: MANIFEST_SECTION, payload: encodeManifest(config) },
-  ]);
-  const output = options.outFile ? resolve(options.outFile) : join(dir, "build", `${config.name}.wasm`);
-  await mkdir(join(output, ".."), { recursive: true });
-  await writeFile(output, wasm);
-  return { name: config.name, output, size: wasm.length, timingsMs };
+  return writeModule(dir, config, component, descriptorBytes, options, timingsMs);
 }
 
 /**

@@ -66,6 +66,22 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
   const maxMemoryMb = config.limits?.maxMemoryMb;
   const ascFlags = maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [];
   const code = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags })));
+  return writeModule(dir, config, code, descriptorBytes, options, timingsMs);
+}
+
+/**
+ * Every builder's last step, whatever the language: the code (a core module or a component)
+ * with the descriptor set and the manifest appended as custom sections, written to
+ * `options.outFile` or `<dir>/build/<name>.wasm`.
+ */
+export async function writeModule(
+  dir: string,
+  config: ModuleConfig,
+  code: Uint8Array,
+  descriptorBytes: Uint8Array,
+  options: { outFile?: string },
+  timingsMs: Record<string, number>,
+): Promise<BuildResult> {
   const wasm = appendCustomSections(code, [
     { name: DESCRIPTOR_SECTION, payload: descriptorBytes },
     { name: MANIFEST_SECTION, payload: encodeManifest(config) },

@@ -6,7 +6,7 @@
 // The wire runtime the generated code calls is guest-sdk-c/include/keystate_pb.h.
 import type { IDescriptorProto, IFieldDescriptorProto, IFileDescriptorSet, IServiceDescriptorProto } from "protobufjs/ext/descriptor.js";
 import { stripLeadingDot } from "../proto/descriptors.js";
-import { assignClassNames, indexTypes, isMapEntry, isSet, reachableTypes, typeRef, type TypeEntry } from "./codegen-names.js";
+import { assignClassNames, isMapEntry, isSet, ownTypes, typeRef, type TypeEntry } from "./codegen-names.js";
 import { scalarOf, TYPE_GROUP, TYPE_MESSAGE } from "./codegen-scalars.js";
 import type { EntityConfig } from "./module-config.js";
 
@@ -74,13 +74,7 @@ interface CField {
 }
 
 export function generateC(set: IFileDescriptorSet, options: { files: readonly string[]; entities: readonly EntityConfig[] }): GeneratedC {
-  const index = indexTypes(set);
-  const ownFiles = options.files.map((name) => {
-    const file = (set.file ?? []).find((f) => f.name === name);
-    if (!file) throw new Error(`codegen: ${name} is not in the descriptor set`);
-    return file;
-  });
-  const types = reachableTypes(index, ownFiles);
+  const { index, types } = ownTypes(set, options.files);
   const names = assignClassNames(types);
   const nameOf = (fullName: string): string => {
     const name = names.get(stripLeadingDot(fullName));

@@ -13,7 +13,7 @@ import {
   oneofCaseMethod,
 } from "./codegen-field-code.js";
 import { planFields, propertyType, type Context, type FieldPlan, type OneofPlan } from "./codegen-fields.js";
-import { assignClassNames, indexTypes, reachableTypes, type TypeEntry } from "./codegen-names.js";
+import { assignClassNames, ownTypes, type TypeEntry } from "./codegen-names.js";
 
 export interface GenerateMessagesOptions {
   /** The module's own .proto files, named as in the set (e.g. "shop/api.proto"). */
@@ -29,13 +29,7 @@ export interface GeneratedMessages {
 }
 
 export function generateMessages(set: IFileDescriptorSet, options: GenerateMessagesOptions): GeneratedMessages {
-  const index = indexTypes(set);
-  const ownFiles = options.files.map((name) => {
-    const file = (set.file ?? []).find((f) => f.name === name);
-    if (!file) throw new Error(`codegen: ${name} is not in the descriptor set`);
-    return file;
-  });
-  const types = reachableTypes(index, ownFiles);
+  const { index, types } = ownTypes(set, options.files);
   const classNames = assignClassNames(types);
   const ctx: Context = { index, classNames };
   const out = [

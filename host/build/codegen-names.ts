@@ -113,6 +113,17 @@ export function reachableTypes(index: Map<string, TypeEntry>, ownFiles: IFileDes
   return order;
 }
 
+/** The index of `set`, and the types reachable from the module's own `files` (named as in the set). */
+export function ownTypes(set: IFileDescriptorSet, files: readonly string[]): { index: Map<string, TypeEntry>; types: TypeEntry[] } {
+  const index = indexTypes(set);
+  const ownFiles = files.map((name) => {
+    const file = (set.file ?? []).find((f) => f.name === name);
+    if (!file) throw new Error(`codegen: ${name} is not in the descriptor set`);
+    return file;
+  });
+  return { index, types: reachableTypes(index, ownFiles) };
+}
+
 // Names the generated file itself uses (globals, and locals of generated methods); a
 // proto type of that name would shadow them or be shadowed.
 const RESERVED_CLASS_NAMES = new Set([
