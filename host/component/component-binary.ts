@@ -3,7 +3,7 @@
 // starts with `\0asm` and the layer/version bytes 0d 00 01 00; a core module has 01 00 00 00.
 // Component sections may come in any order and repeat, so nothing but bounds is checked.
 import { KeystateError } from "../errors.js";
-import { ByteReader, type Section } from "../runtime/instrument.js";
+import { readSectionHeaders, type Section } from "../runtime/instrument.js";
 
 export const COMPONENT_VERSION = Uint8Array.of(0x0d, 0x00, 0x01, 0x00);
 
@@ -16,17 +16,7 @@ export function isComponentBinary(bytes: Uint8Array): boolean {
 /** A component's top-level sections (custom sections are id 0, as in a core module). */
 export function splitComponentSections(bytes: Uint8Array): Section[] {
   if (!isComponentBinary(bytes)) throw new KeystateError("INVALID_MODULE", "not a WebAssembly component (no component header)");
-  const r = new ByteReader(bytes, 8, bytes.length);
-  const sections: Section[] = [];
-  while (r.pos < r.end) {
-    const headerStart = r.pos;
-    const id = r.u8();
-    const size = r.u32();
-    const start = r.pos;
-    const end = start + size;
-    if (end > bytes.length) throw new KeystateError("INVALID_MODULE", `the component is not valid: its section ${id} at offset ${headerStart} overruns its end`);
-    sections.push({ id, headerStart, start, end });
-    r.pos = end;
-  }
-  return sections;
+  // Component sections may come in any order and repeat: only their bounds are checked.
+  return readSectionHeaders(bytes, () => {}, (id, headerStart) =>
+    new KeystateError("INVALID_MODULE", `the component is not valid: its section ${id} at offset ${headerStart} overruns its end`));
 }

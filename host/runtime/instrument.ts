@@ -214,22 +214,36 @@ export function splitSections(bytes: Uint8Array): Section[] {
   if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
     throw invalidModule("not a core WebAssembly module (version 1); components are not supported");
   }
+  let lastRank = 0;
+  return readSectionHeaders(bytes, (id) => {
+    if (id === Sec.Custom) return;
+    const rank = SECTION_RANK[id];
+    if (rank === undefined) throw invalidModule(`unknown section id ${id}`);
+    if (rank <= lastRank) throw invalidModule(`section ${id} is out of order or repeated`);
+    lastRank = rank;
+  }, (id) => invalidModule(`section ${id} overruns the module`));
+}
+
+/**
+ * The top-level sections after the 8-byte header of a core module or a component (the same
+ * id + size framing): `check` sees each id in order, `overrun` makes the error for a
+ * section that runs past the end.
+ */
+export function readSectionHeaders(
+  bytes: Uint8Array,
+  check: (id: number) => void,
+  overrun: (id: number, headerStart: number) => Error,
+): Section[] {
   const r = new ByteReader(bytes, 8, bytes.length);
   const sections: Section[] = [];
-  let lastRank = 0;
   while (r.pos < r.end) {
     const headerStart = r.pos;
     const id = r.u8();
     const size = r.u32();
     const start = r.pos;
     const end = start + size;
-    if (end > bytes.length) throw invalidModule(`section ${id} overruns the module`);
-    if (id !== Sec.Custom) {
-      const rank = SECTION_RANK[id];
-      if (rank === undefined) throw invalidModule(`unknown section id ${id}`);
-      if (rank <= lastRank) throw invalidModule(`section ${id} is out of order or repeated`);
-      lastRank = rank;
-    }
+    if (end > bytes.length) throw overrun(id, headerStart);
+    check(id);
     sections.push({ id, headerStart, start, end });
     r.pos = end;
   }
