@@ -1,6 +1,6 @@
 // Typed errors with stable codes, made from one table. Each carries the gRPC status
 // it maps to at the ingress edge and whether retrying can help (see DESIGN.md).
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus } from "./grpc-http2/status.js";
 
 interface ErrorSpec {
   readonly status: GrpcStatus;

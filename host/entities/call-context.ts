@@ -4,7 +4,7 @@
 // before it reached the guest is answered with why and never runs, so a burst of
 // abandoned calls does not hold an entity's mailbox.
 import { randomUUID } from "node:crypto";
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 import { KeystateError } from "../errors.js";
 
 export interface CallContext {

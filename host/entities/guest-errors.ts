@@ -1,6 +1,6 @@
 // Turns what went wrong inside a guest call into a KeystateError: a failure the guest
 // chose keeps its status and message; a trap becomes INTERNAL (details logged only).
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus, isGrpcStatus } from "../grpc-http2/status.js";
 import { KeystateError } from "../errors.js";
 import type { Failure } from "../abi/abi-codec.js";
 import { log } from "../log.js";
@@ -8,9 +8,9 @@ import { log } from "../log.js";
 const MAX_STATUS = GrpcStatus.UNAUTHENTICATED;
 
 export function failureToError(failure: Failure): KeystateError {
-  const valid = failure.code > GrpcStatus.OK && failure.code <= MAX_STATUS;
+  const code = failure.code;
   return new KeystateError("GUEST_FAILURE", failure.message || "the entity refused the command", {
-    status: valid ? failure.code : GrpcStatus.FAILED_PRECONDITION,
+    status: code > GrpcStatus.OK && code <= MAX_STATUS && isGrpcStatus(code) ? code : GrpcStatus.FAILED_PRECONDITION,
   });
 }
 

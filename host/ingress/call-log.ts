@@ -2,7 +2,7 @@
 // needs to find it: the request id the client sees, the module, service, method and
 // entity key, and the status. Guest traps also log their details (with the same request
 // id) where they happen; this line is the call's outcome.
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus, nameOfGrpcStatus } from "../grpc-http2/status.js";
 import type { Level } from "pino";
 import { KeystateError, toStatus } from "../errors.js";
 import { log } from "../log.js";
@@ -51,7 +51,7 @@ export function logCallFailure(registry: ModuleRegistry, call: FailedCall, err: 
     service: call.service,
     method: call.method,
     entityKey: entityKeyOf(registry, call),
-    status: GrpcStatus[code] ?? code,
+    status: nameOfGrpcStatus(code) ?? code,
   };
   if (unexpected(err, code)) fields.err = err;
   else fields.error = err instanceof Error ? err.message : String(err);

@@ -1,15 +1,15 @@
 // What a gRPC call carries from another node of the cluster (forwarded-by and hop count),
 // and the "moved" trailer a NOT_OWNER answer carries back, so the forwarding node knows
 // nothing ran here and may retry at the real owner.
-import type * as grpc from "@grpc/grpc-js";
 import { CALL_METADATA_HEADER, FORWARDED_HEADER, HOPS_HEADER, IDEMPOTENCY_KEY_HEADER, MOVED_HEADER } from "../entities/placement.js";
 import type { CallMetadata } from "../abi/abi-codec.js";
 import { KeystateError, isKeystateError } from "../errors.js";
+import type { MetadataReader } from "../grpc-http2/metadata.js";
 
 const NOT_FORWARDED = {} as const;
 
 /** What a gRPC call's metadata says of where it comes from (another node) and its idempotency key. */
-export function clusterCallOptions(metadata: grpc.Metadata): { forwarded?: boolean; hops?: number; idempotencyKey?: string; metadata?: CallMetadata } {
+export function clusterCallOptions(metadata: MetadataReader): { forwarded?: boolean; hops?: number; idempotencyKey?: string; metadata?: CallMetadata } {
   const key = metadata.get(IDEMPOTENCY_KEY_HEADER);
   const idempotencyKey = key.length === 0 ? undefined : checkIdempotencyKey(String(key[0]));
   const by = metadata.get(FORWARDED_HEADER);
@@ -42,7 +42,7 @@ export function checkIdempotencyKey(key: string): string {
   return key;
 }
 
-/** Adds the moved trailer when `err` says this node does not own the entity. */
-export function movedTrailer(err: unknown, trailer: grpc.Metadata): void {
-  if (isKeystateError(err, "NOT_OWNER")) trailer.set(MOVED_HEADER, "1");
+/** `trailer` plus the moved trailer when `err` says this node does not own the entity. */
+export function withMovedTrailer(err: unknown, trailer: Record<string, string>): Record<string, string> {
+  return isKeystateError(err, "NOT_OWNER") ? { ...trailer, [MOVED_HEADER]: "1" } : trailer;
 }

@@ -1,9 +1,6 @@
-// gRPC handlers for streaming methods. grpc-js calls a handler with a signature that
-// depends on the method's shape, so a streaming method must never get the unary
-// handler (it has no callback: the node crashed with "callback is not a function").
-// Server streaming goes to the Router (replicated entities serve it); client and
-// bidirectional streaming are served by no entity kind and answer UNIMPLEMENTED.
-import * as grpc from "@grpc/grpc-js";
+// Handlers for streaming methods. Server streaming goes to the Router (replicated entities
+// serve it); client and bidirectional streaming are served by no entity kind and answer
+// UNIMPLEMENTED.
 import { requestIdFrom } from "../entities/call-context.js";
 import type { Router } from "../entities/router.js";
 import type { StreamSink } from "../entities/replicated-stream.js";
@@ -12,43 +9,34 @@ import { toStatus } from "../errors.js";
 import { log } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { MethodModel } from "../runtime/service-model.js";
-import { clusterCallOptions, movedTrailer } from "./cluster-metadata.js";
+import { clusterCallOptions, withMovedTrailer } from "./cluster-metadata.js";
+import type { MethodHandler } from "../grpc-http2/server.js";
+import type { ServerCall } from "../grpc-http2/server-call.js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 
-type AnyStreamCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>;
-
-/** The grpc-js handler for a streaming `method`. */
-export function streamingHandler(router: Router, metrics: Metrics, service: ServiceRuntime, method: MethodModel): grpc.UntypedHandleCall {
+/** The handler for a streaming `method`. */
+export function streamingHandler(router: Router, metrics: Metrics, service: ServiceRuntime, method: MethodModel): MethodHandler {
   if (method.clientStreaming) {
-    const refusal = { code: grpc.status.UNIMPLEMENTED, details: `${service.name}/${method.name} is client-streaming; no entity kind serves client streams` };
-    if (method.serverStreaming) return (call: grpc.ServerDuplexStream<Buffer, Buffer>) => refuse(call, metrics, service, method, refusal);
-    return (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      metrics.startCall(service.name, method.name, "grpc")(refusal.code);
-      // Stop reading what the client keeps sending; the status ends the call.
-      call.on("data", () => {});
-      callback(refusal);
+    const details = `${service.name}/${method.name} is client-streaming; no entity kind serves client streams`;
+    return {
+      requestStream: true,
+      handle: (call) => {
+        metrics.startCall(service.name, method.name, "grpc")(GrpcStatus.UNIMPLEMENTED);
+        call.fail(GrpcStatus.UNIMPLEMENTED, details);
+      },
     };
   }
-  return (call: grpc.ServerWritableStream<Buffer, Buffer>) => serverStream(router, metrics, service, method, call);
+  return { requestStream: false, kind: "server streaming", handle: (call, request) => serverStream(router, metrics, service, method, call, request) };
 }
 
-function refuse(call: AnyStreamCall, metrics: Metrics, service: ServiceRuntime, method: MethodModel, status: { code: grpc.status; details: string }): void {
-  metrics.startCall(service.name, method.name, "grpc")(status.code);
-  call.on("data", () => {});
-  call.emit("error", status);
-}
-
-function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime, method: MethodModel, call: grpc.ServerWritableStream<Buffer, Buffer>): void {
+function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime, method: MethodModel, call: ServerCall, request: Buffer): void {
   const finish = metrics.startCall(service.name, method.name, "grpc");
   // The client's request id (else a fresh one), in the stream's headers or its error status, and in the log.
   const requestId = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
-  const withRequestId = () => {
-    const metadata = new grpc.Metadata();
-    metadata.set(REQUEST_ID_HEADER, requestId);
-    return metadata;
-  };
+  const withRequestId = { [REQUEST_ID_HEADER]: requestId };
   let done = false;
-  const settle = (code: grpc.status): boolean => {
+  const settle = (code: GrpcStatus): boolean => {
     if (done) return false;
     done = true;
     finish(code);
@@ -56,35 +44,32 @@ function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime,
   };
   const sink: StreamSink = {
     opened: () => {
-      if (!done) call.sendMetadata(withRequestId());
+      if (!done) call.sendMetadata(withRequestId);
     },
     send: (message) => {
-      if (!done) call.write(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+      if (!done) call.write(message);
     },
     end: () => {
-      if (settle(grpc.status.OK)) call.end();
+      if (settle(GrpcStatus.OK)) call.end();
     },
     fail: (err) => {
       const status = toStatus(err);
-      if (status.code === grpc.status.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
+      if (status.code === GrpcStatus.INTERNAL && !(err instanceof Error && err.name === "KeystateError")) {
         log().error({ requestId, service: service.name, method: method.name, err }, "unexpected error in a stream");
       }
-      const metadata = withRequestId();
-      movedTrailer(err, metadata);
-      if (settle(status.code)) call.emit("error", { code: status.code, details: status.details, metadata });
+      if (settle(status.code)) call.fail(status.code, status.details, withMovedTrailer(err, withRequestId));
     },
   };
   let handle;
   try {
-    const deadline = call.getDeadline();
-    const context = { requestId, deadline: deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined };
-    handle = router.openStream(service.name, method.name, call.request, sink, { context, ...clusterCallOptions(call.metadata) });
+    const context = { requestId, deadline: call.deadline };
+    handle = router.openStream(service.name, method.name, request, sink, { context, ...clusterCallOptions(call.metadata) });
   } catch (err) {
     sink.fail(err);
     return;
   }
-  // grpc-js emits "cancelled" for a client cancel, a passed deadline and a dropped connection.
-  call.on("cancelled", () => {
-    if (settle(grpc.status.CANCELLED)) handle.cancel();
+  // A client cancel, a passed deadline or a dropped connection.
+  call.onCancel(() => {
+    if (settle(GrpcStatus.CANCELLED)) handle.cancel();
   });
 }

@@ -1,15 +1,16 @@
-// The grpc-js handler of one unary method: times the call, gives it a request id (the
-// client's `x-request-id` metadata, else a fresh one, echoed in the trailers), turns the
-// gRPC deadline and a client cancel into the call's CallContext, routes it, and logs a
-// failure once.
-import * as grpc from "@grpc/grpc-js";
+// The handler of one unary method: times the call, gives it a request id (the client's
+// `x-request-id` metadata, else a fresh one, echoed in the trailers), turns the gRPC
+// deadline and a client cancel into the call's CallContext, routes it, and logs a failure once.
 import { requestIdFrom, startCallContext } from "../entities/call-context.js";
-import { clusterCallOptions, movedTrailer } from "./cluster-metadata.js";
 import type { Router } from "../entities/router.js";
 import { toStatus } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { logCallFailure } from "./call-log.js";
+import { clusterCallOptions, withMovedTrailer } from "./cluster-metadata.js";
+import type { SingleRequestMethod } from "../grpc-http2/server.js";
+import type { ServerCall } from "../grpc-http2/server-call.js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -17,42 +18,35 @@ export function unaryHandler(
   deps: { readonly router: Router; readonly metrics: Metrics; readonly registry: ModuleRegistry },
   service: string,
   method: string,
-): grpc.handleUnaryCall<Buffer, Buffer> {
-  return (call, callback) => {
+): SingleRequestMethod {
+  const handle = (call: ServerCall, request: Buffer): void => {
     const finish = deps.metrics.startCall(service, method, "grpc");
     const requestId = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
-    const deadline = call.getDeadline();
-    const scope = startCallContext(requestId, deadline instanceof Date ? deadline.getTime() : deadline);
-    // grpc-js emits "cancelled" when the client cancels, or the deadline it enforces itself passes.
-    // It also emits it when the stream closes after a reply was sent, so the listener goes
-    // when the call settles: a finished call must not build a cancellation error and abort.
-    call.once("cancelled", scope.cancel);
-    const settle = () => {
-      call.off("cancelled", scope.cancel);
-      scope.dispose();
-    };
-    const trailer = new grpc.Metadata();
-    trailer.set(REQUEST_ID_HEADER, requestId);
+    const scope = startCallContext(requestId, call.deadline);
+    // A cancel (client reset, dropped connection, passed deadline) aborts the work; a call
+    // that settled first has no listener left to run.
+    call.onCancel(scope.cancel);
+    const trailer = { [REQUEST_ID_HEADER]: requestId };
     let routed: Promise<Uint8Array>;
     try {
-      routed = deps.router.call(service, method, call.request, { context: scope.context, ...clusterCallOptions(call.metadata) });
+      routed = deps.router.call(service, method, request, { context: scope.context, ...clusterCallOptions(call.metadata) });
     } catch (err) {
       routed = Promise.reject(err); // a malformed idempotency-key: INVALID_ARGUMENT, nothing ran
     }
     routed.then(
       (reply) => {
-        settle();
-        finish(grpc.status.OK);
-        callback(null, Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), trailer);
+        scope.dispose();
+        finish(GrpcStatus.OK);
+        call.reply(reply, trailer);
       },
       (err: unknown) => {
-        settle();
+        scope.dispose();
         const status = toStatus(err);
-        movedTrailer(err, trailer);
         finish(status.code);
-        logCallFailure(deps.registry, { ingress: "grpc", requestId, service, method, payload: call.request }, err, status.code);
-        callback({ code: status.code, details: status.details, metadata: trailer });
+        logCallFailure(deps.registry, { ingress: "grpc", requestId, service, method, payload: request }, err, status.code);
+        call.fail(status.code, status.details, withMovedTrailer(err, trailer));
       },
     );
   };
+  return { requestStream: false, kind: "unary", handle };
 }

@@ -5,7 +5,7 @@
 // whenever a deploy changes the services, and swapped in whole.
 import { IDEMPOTENCY_KEY_HEADER } from "../entities/placement.js";
 import { checkIdempotencyKey } from "./cluster-metadata.js";
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 import type http from "node:http";
 import type { Router } from "../entities/router.js";
 import { KeystateError, toStatus } from "../errors.js";
@@ -15,7 +15,7 @@ import type { LoadedModule } from "../runtime/loaded-module.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import type { MethodModel } from "../runtime/service-model.js";
 import { callerGone, requestIdFrom, startCallContext } from "../entities/call-context.js";
-import { parseGrpcTimeout } from "./grpc-timeout.js";
+import { parseGrpcTimeout } from "../grpc-http2/timeout.js";
 import { logCallFailure, type FailedCall } from "./call-log.js";
 import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";

@@ -1,5 +1,5 @@
 // HTTP status for a gRPC status code (the mapping google.api / grpc-gateway use).
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus, nameOfGrpcStatus } from "../grpc-http2/status.js";
 
 const HTTP_FOR_GRPC: Record<number, number> = {
   [GrpcStatus.OK]: 200,
@@ -26,5 +26,5 @@ export function httpStatusFor(code: GrpcStatus): number {
 }
 
 export function grpcStatusName(code: GrpcStatus): string {
-  return GrpcStatus[code] ?? "UNKNOWN";
+  return nameOfGrpcStatus(code) ?? "UNKNOWN";
 }

@@ -4,7 +4,7 @@
 // is an ordinary JSON error with its HTTP status; a failure after it is a last line
 // {"error": {...}} and the end of the response. A client that disconnects cancels the
 // stream, which runs the entity's cancellation callback.
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 import type http from "node:http";
 import type { StreamSink } from "../entities/replicated-stream.js";
 import type { Router } from "../entities/router.js";

@@ -1,9 +1,10 @@
 // gRPC server reflection (grpc.reflection.v1 and v1alpha, the same messages under two
 // package names) so grpcurl, Postman and buf curl discover the deployed services without
 // .proto files. Answers come from a ReflectionIndex that is replaced on every deploy.
-import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import { log } from "../log.js";
+import type { GrpcServer } from "../grpc-http2/server.js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 import type { ReflectionIndex } from "./reflection-index.js";
 
 export const REFLECTION_SERVICES = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"] as const;
@@ -53,46 +54,38 @@ interface ReflectionRequest {
   listServices?: string;
 }
 
-type ReflectionCall = grpc.ServerDuplexStream<ReflectionRequest, Record<string, unknown>>;
-
-/** The service definition for one of the two reflection package names. */
-function definition(serviceName: string): grpc.ServiceDefinition {
-  return {
-    ServerReflectionInfo: {
-      path: `/${serviceName}/ServerReflectionInfo`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: (value: ReflectionRequest) => Buffer.from(RequestType.encode(value).finish()),
-      requestDeserialize: (bytes: Buffer) => RequestType.toObject(RequestType.decode(bytes)) as ReflectionRequest,
-      responseSerialize: (value: Record<string, unknown>) => Buffer.from(ResponseType.encode(value).finish()),
-      responseDeserialize: (bytes: Buffer) => ResponseType.toObject(ResponseType.decode(bytes)),
-      originalName: "serverReflectionInfo",
-    },
-  };
-}
-
 /** Adds both reflection services to `server`; `index()` is read per request, so deploys show at once. */
-export function addReflection(server: grpc.Server, index: () => ReflectionIndex): void {
+export function addReflection(server: GrpcServer, index: () => ReflectionIndex): void {
   for (const serviceName of REFLECTION_SERVICES) {
-    server.addService(definition(serviceName), {
-      ServerReflectionInfo: (call: ReflectionCall) => {
-        call.on("data", (request: ReflectionRequest) => {
-          try {
-            call.write({ validHost: request.host ?? "", originalRequest: request, ...answer(index(), request) });
-          } catch (err) {
-            log().error({ err }, "reflection request failed");
-            call.destroy(err as Error);
-          }
-        });
-        call.on("end", () => call.end());
-        call.on("error", () => undefined);
-      },
+    server.add(`/${serviceName}/ServerReflectionInfo`, {
+      requestStream: true,
+      // A bidirectional stream: one response per request, in order; the stream ends when the client's does.
+      handle: (call) =>
+        call.read(
+          (bytes) => {
+            let request: ReflectionRequest;
+            try {
+              request = RequestType.toObject(RequestType.decode(bytes)) as ReflectionRequest;
+            } catch {
+              call.fail(GrpcStatus.INTERNAL, "Error deserializing request");
+              return;
+            }
+            try {
+              const response = { validHost: request.host ?? "", originalRequest: request, ...answer(index(), request) };
+              call.write(ResponseType.encode(response).finish());
+            } catch (err) {
+              log().error({ err }, "reflection request failed");
+              call.fail(GrpcStatus.INTERNAL, "Internal server error");
+            }
+          },
+          () => call.end(),
+        ),
     });
   }
 }
 
 function notFound(message: string): Record<string, unknown> {
-  return { errorResponse: { errorCode: grpc.status.NOT_FOUND, errorMessage: message } };
+  return { errorResponse: { errorCode: GrpcStatus.NOT_FOUND, errorMessage: message } };
 }
 
 function files(index: ReflectionIndex, fileName: string | undefined, what: string): Record<string, unknown> {
@@ -119,5 +112,5 @@ function answer(index: ReflectionIndex, request: ReflectionRequest): Record<stri
     if (!numbers) return notFound(`type ${request.allExtensionNumbersOfType} is not known to this server`);
     return { allExtensionNumbersResponse: { baseTypeName: request.allExtensionNumbersOfType.replace(/^\./, ""), extensionNumber: numbers } };
   }
-  return { errorResponse: { errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: "the reflection request names no query" } };
+  return { errorResponse: { errorCode: GrpcStatus.INVALID_ARGUMENT, errorMessage: "the reflection request names no query" } };
 }

@@ -1,5 +1,5 @@
 import test from "ava";
-import { parseGrpcTimeout } from "../../host/ingress/grpc-timeout.js";
+import { parseGrpcTimeout } from "../../host/grpc-http2/timeout.js";
 
 test("grpc-timeout values convert to milliseconds in every unit", (t) => {
   t.is(parseGrpcTimeout(undefined), undefined);

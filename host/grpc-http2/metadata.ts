@@ -1,0 +1,57 @@
+// A call's request metadata, read from the HTTP/2 request headers on demand (most calls
+// never look at it). Same reading as grpc-js's Metadata.fromHttp2Headers, so handlers get
+// the same values from either server: `-bin` keys are base64 and may be comma-joined, the
+// protocol's own headers are not metadata.
+import type { IncomingHttpHeaders } from "node:http2";
+
+const NOT_METADATA = new Set(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "accept-encoding", "te", "content-type"]);
+
+export type MetadataValue = string | Buffer;
+
+/** What handlers read; grpc-js's Metadata has the same `get`, so code can take either. */
+export interface MetadataReader {
+  get(key: string): MetadataValue[];
+}
+
+export class RequestMetadata implements MetadataReader {
+  readonly #headers: IncomingHttpHeaders;
+
+  constructor(headers: IncomingHttpHeaders) {
+    this.#headers = headers;
+  }
+
+  get(key: string): MetadataValue[] {
+    const name = key.toLowerCase();
+    if (name.startsWith(":") || NOT_METADATA.has(name)) return [];
+    return valuesOf(name, this.#headers[name]);
+  }
+
+  /** Every metadata entry, in header order (for logs and the inspector). */
+  entries(): Array<[string, MetadataValue]> {
+    const out: Array<[string, MetadataValue]> = [];
+    for (const name of Object.keys(this.#headers)) {
+      if (name.startsWith(":") || NOT_METADATA.has(name)) continue;
+      for (const value of valuesOf(name, this.#headers[name])) out.push([name, value]);
+    }
+    return out;
+  }
+}
+
+function valuesOf(name: string, raw: string | string[] | undefined): MetadataValue[] {
+  if (raw === undefined) return [];
+  const values = Array.isArray(raw) ? raw : [raw];
+  if (!name.endsWith("-bin")) return values;
+  return values.flatMap((value) => value.split(",").map((part) => Buffer.from(part.trim(), "base64")));
+}
+
+/** Response headers or trailers a handler adds; `-bin` keys take a Buffer (sent as base64). */
+export type ResponseMetadata = Readonly<Record<string, string | Buffer>>;
+
+/** `metadata` as HTTP/2 header fields, merged into `into`. */
+export function addResponseMetadata(into: Record<string, string | number>, metadata: ResponseMetadata | undefined): void {
+  if (metadata === undefined) return;
+  for (const key of Object.keys(metadata)) {
+    const value = metadata[key]!;
+    into[key] = typeof value === "string" ? value : value.toString("base64");
+  }
+}
