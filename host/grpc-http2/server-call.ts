@@ -143,7 +143,9 @@ export class ServerCall {
     this.#ended = true;
     this.#clearDeadline();
     if (this.#stream.destroyed || this.#stream.closed) return;
-    this.#stream.respond({ ...PLAIN_HEADERS, ...status }, TRAILERS_ONLY);
+    // Trailers-only is :status, content-type and the status (no grpc-encoding headers, as
+    // grpc-js): a client reads these fields as trailers, so more would show as error metadata.
+    this.#stream.respond({ ":status": 200, "content-type": CONTENT_TYPE, ...status }, TRAILERS_ONLY);
   }
 
   #finish(trailers: OutgoingHttpHeaders, last: Buffer | undefined): void {
