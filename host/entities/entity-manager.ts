@@ -11,7 +11,8 @@ import type { CallContext } from "./call-context.js";
 import { EntityRecord, EntityTable, EventSourcedRecord, type EntityProcessor } from "./entity-record.js";
 import type { EntityObserver } from "../metrics.js";
 import { observedJournal } from "./observed-journal.js";
-import { MemoryBudget } from "./memory-budget.js";
+import { SelfChargedBudget } from "./memory-budget.js";
+import { RecordIndex } from "./record-index.js";
 import { LOCAL_REPLICA_ID, ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -49,7 +50,7 @@ export class EntityManager {
   #idempotency: IdempotencyStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
   /** The resident entities of each (kind, persistence id), by key: every version of a service shares one. */
-  readonly #records = new Map<string, Map<string, EntityRecord>>();
+  readonly #records = new Map<string, RecordIndex<EntityRecord>>();
   /** Each service runtime's table, so a command finds its records without building a string. */
   readonly #tableOf = new WeakMap<ServiceRuntime, EntityTable>();
   #lastTable: EntityTable | undefined;
@@ -57,17 +58,18 @@ export class EntityManager {
   readonly #eventSourced: EventSourcedEntity;
   readonly #valueEntities: ValueEntity | undefined;
   readonly #sweeper: NodeJS.Timeout;
-  readonly #budget: MemoryBudget<EntityRecord>;
+  readonly #budget: SelfChargedBudget<EntityRecord>;
   /** lastUsed counts milliseconds from here, so it stays a small integer in each record. */
   #epoch = Date.now();
   /** The shortest passivation timeout of any entity activated so far (lets the sweep stop early). */
   #minTimeoutMs = Infinity;
   #observer: EntityObserver | undefined;
-  readonly #afterBatch = (record: EntityRecord) => this.#charge(record);
+  readonly #afterBatch = (record: EntityRecord) => this.#evictOverBudget(record);
+  readonly #recharged = (record: EntityRecord, bytes: number) => this.#budget.recharge(record, bytes);
 
   /** `storage`: a Store (journal and values), or a bare Journal, which serves event-sourced entities only. */
   constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000, options: EntityManagerOptions = {}) {
-    this.#budget = new MemoryBudget(options.memoryBudgetBytes);
+    this.#budget = new SelfChargedBudget(options.memoryBudgetBytes);
     if ("journal" in storage) {
       this.#eventSourced = new EventSourcedEntity(storage.journal, storage.idempotency);
       this.#idempotency = storage.idempotency;
@@ -114,15 +116,20 @@ export class EntityManager {
       this.#drop(record);
       record = undefined;
     }
+    const now = this.#clock(Date.now());
     if (record === undefined) {
-      record = table.processor.create(table, key);
-      table.records.set(key, record);
+      record = table.create(key);
+      table.records.add(record);
       this.#activeCount++;
       this.#observer?.activated(service.name);
       this.#minTimeoutMs = Math.min(this.#minTimeoutMs, service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS);
+      // Charged from now until it leaves its table (its state's changes as they happen).
+      record.lastUsed = now;
+      this.#budget.admit(record);
+    } else {
+      record.lastUsed = now;
+      this.#budget.touch(record);
     }
-    record.lastUsed = this.#clock(Date.now());
-    this.#budget.touch(record);
     return record.post(command, context);
   }
 
@@ -136,8 +143,8 @@ export class EntityManager {
   #tableFor(service: ServiceRuntime): EntityTable {
     const name = tableName(service);
     let records = this.#records.get(name);
-    if (records === undefined) this.#records.set(name, (records = new Map()));
-    const table = new EntityTable(records, service.persistenceId, service, this.#processorFor(service), this.#afterBatch);
+    if (records === undefined) this.#records.set(name, (records = new RecordIndex()));
+    const table = new EntityTable(records, service.persistenceId, service, this.#processorFor(service), this.#afterBatch, this.#recharged);
     this.#tableOf.set(service, table);
     return table;
   }
@@ -162,10 +169,9 @@ export class EntityManager {
     return (this.#replicatedEntities ??= new ReplicatedEntities(this.#replicas, LOCAL_REPLICA_ID, this.#budget.limitBytes));
   }
 
-  /** After a batch: charges the entity for the state it now keeps and evicts over budget. */
-  #charge(record: EntityRecord): void {
+  /** After a batch of an entity still resident (its state may have grown): evicts over budget. */
+  #evictOverBudget(record: EntityRecord): void {
     if (record.table.records.get(record.key) !== record) return;
-    this.#budget.measure(record, record.ownBytes);
     this.#budget.evict((evicted) => this.#forget(evicted));
   }
 

@@ -1,22 +1,28 @@
-// One resident event-sourced or value entity as ONE compact object: its mailbox (one
-// field; a queue only while commands wait), its state bytes (resident-bytes.ts), its
-// sequence numbers (event-sourced only), and its place in the memory budget's
-// least-recently-used list. What is common to many entities lives once per table, not per
+// One resident event-sourced or value entity as ONE compact object: its state bytes
+// (resident-bytes.ts), its sequence numbers (event-sourced only) or stored version (value
+// only), its place in the memory budget's least-recently-used list and in its table's
+// index (record-index.ts). What is common to many entities lives once per table, not per
 // entity: the service version, the persistence id, the processor that runs a batch
-// (value-entity.ts, event-sourced.ts). Every field costs 8 bytes per resident entity.
+// (value-entity.ts, event-sourced.ts). What only a busy entity needs (its mailbox's queue) is
+// in a side table (mailbox.ts), and what the budget charges it is worked out from its state,
+// not stored. Every field costs 8 bytes per resident entity: a value record is 88 B.
 import type { EntityId } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
-import type { Charged } from "./memory-budget.js";
+import { ENTITY_OVERHEAD_BYTES, type SelfCharged } from "./memory-budget.js";
+import type { RecordIndex } from "./record-index.js";
 import { residentSize, stringBytes, type ResidentBytes } from "./resident-bytes.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
 export type EntityEnvelope = Envelope<EntityCommand, Uint8Array>;
 
+/** A kind of record (value, event-sourced). */
+export type RecordClass = new (table: EntityTable, key: string) => EntityRecord;
+
 /** Runs one batch for one record, settling every envelope; one per entity kind and node, not per entity. */
 export interface EntityProcessor {
-  /** A record for a newly active entity (not loaded yet). */
-  create(table: EntityTable, key: string): EntityRecord;
+  /** What a newly active entity's record is (not loaded yet). */
+  readonly recordClass: RecordClass;
   process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void>;
 }
 
@@ -26,24 +32,33 @@ export interface EntityProcessor {
  */
 export class EntityTable {
   constructor(
-    readonly records: Map<string, EntityRecord>,
+    readonly records: RecordIndex<EntityRecord>,
     readonly persistenceId: string,
     readonly service: ServiceRuntime,
     readonly processor: EntityProcessor,
-    /** Called after each batch (the manager re-charges the entity and evicts over budget). */
+    /** Called after each batch (the manager evicts over budget). */
     readonly afterBatch: (record: EntityRecord) => void,
+    /** Called when a record's charge changed by `bytes` (its state did). */
+    readonly recharged: (record: EntityRecord, bytes: number) => void,
   ) {}
+
+  /** A record for a newly active entity `key` of this table (not loaded yet). */
+  create(key: string): EntityRecord {
+    // One record class per entity kind, not per table: the hot paths that read records stay
+    // monomorphic however many services a node serves.
+    return new this.processor.recordClass(this, key);
+  }
 }
 
 /** A resident value entity, and the part every resident entity has. */
-export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> implements Charged {
-  /** The state bytes (resident-bytes.ts); null until read from storage (or to be read again). */
-  state: ResidentBytes | null = null;
+export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> implements SelfCharged {
+  #state: ResidentBytes | null = null;
   /** Milliseconds since the manager's epoch (kept a small integer, so it is stored unboxed). */
   lastUsed = 0;
-  charged = 0;
-  older: Charged | undefined = undefined;
-  newer: Charged | undefined = undefined;
+  older: EntityRecord | undefined = undefined;
+  newer: EntityRecord | undefined = undefined;
+  /** The next record in its bucket of the table's index (record-index.ts: no Map entry per entity). */
+  nextInBucket: EntityRecord | undefined = undefined;
 
   constructor(
     /** Its service version (the one it was activated with) and what that shares. */
@@ -55,6 +70,19 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
 
   get service(): ServiceRuntime {
     return this.table.service;
+  }
+
+  /** The state bytes (resident-bytes.ts); null until read from storage (or to be read again). */
+  get state(): ResidentBytes | null {
+    return this.#state;
+  }
+
+  /** Reports the change of charge, so the budget needs no copy of it in each record. */
+  set state(next: ResidentBytes | null) {
+    const before = this.residentBytes;
+    this.#state = next;
+    const change = this.residentBytes - before;
+    if (change !== 0) this.table.recharged(this, change);
   }
 
   get loaded(): boolean {
@@ -76,17 +104,18 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
     return stringBytes(this.key);
   }
 
-  /** State bytes kept between batches beyond the record itself (charged against the node's entity memory budget). */
+  /** State bytes kept between batches beyond the record itself. */
   get residentBytes(): number {
-    return this.state === null ? 0 : residentSize(this.state);
+    return this.#state === null ? 0 : residentSize(this.#state);
   }
 
-  // The memory budget sees an entity's mailbox and state holder; here both are the record.
+  /** What the node's entity memory budget charges for it: derived, so always what it holds now. */
+  get charge(): number {
+    return ENTITY_OVERHEAD_BYTES + this.ownBytes + this.residentBytes;
+  }
+
+  // The memory budget sees an entity's mailbox; here it is the record.
   get mailbox(): this {
-    return this;
-  }
-
-  get entity(): this {
     return this;
   }
 

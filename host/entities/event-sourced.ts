@@ -9,7 +9,7 @@ import type { IdempotencyStore, Journal, JournalEvent, Recovered } from "../jour
 import { IdempotentBatch } from "./idempotent-batch.js";
 import { log } from "../log.js";
 import { callerGone } from "./call-context.js";
-import { EventSourcedRecord, type EntityEnvelope, type EntityProcessor, type EntityRecord, type EntityTable } from "./entity-record.js";
+import { EventSourcedRecord, type EntityEnvelope, type EntityProcessor, type EntityRecord } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import { fromResident, toResident } from "./resident-bytes.js";
@@ -46,9 +46,7 @@ export class EventSourcedEntity implements EntityProcessor {
     this.#idempotency = idempotency;
   }
 
-  create(table: EntityTable, key: string): EntityRecord {
-    return new EventSourcedRecord(table, key);
-  }
+  readonly recordClass = EventSourcedRecord;
 
   async process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
     try {

@@ -4,10 +4,12 @@
 // An envelope whose caller left (deadline, cancel) while it queued is answered at once
 // and taken out, so abandoned calls never hold the mailbox.
 //
-// MailboxCore holds one field: whether a batch runs and, while commands wait, their queue: a command
-// that finds the entity idle becomes a batch of one at once, so most entities never own
-// a queue array. The entity manager's resident records extend it directly (no mailbox
-// object or bound closure per entity); Mailbox is the stand-alone form.
+// MailboxCore holds no field: whether a batch runs and, while commands wait, their queue
+// live in one side table of the busy mailboxes (`running`), so an idle mailbox — nearly
+// every resident entity — costs nothing. A command that finds the entity idle becomes a
+// batch of one at once, so most entities never own a queue array. The entity manager's
+// resident records extend it directly (no mailbox object or bound closure per entity);
+// Mailbox is the stand-alone form.
 import { callerGone, type CallContext } from "./call-context.js";
 
 export interface Envelope<C, R> {
@@ -21,12 +23,25 @@ export interface Envelope<C, R> {
 /** Commands per batch unless the mailbox says otherwise. */
 export const DEFAULT_MAX_BATCH = 256;
 
+/**
+ * The mailboxes running a batch: null when nothing waits, else the envelopes waiting for the
+ * next batch. Absent: idle. A side table, not a field: a million resident entities are idle
+ * and would each carry an empty field (8 B); only those with a command in flight are here.
+ * A Map keyed by object costs the object nothing (V8 keeps its identity hash in the slot
+ * that holds no out-of-object properties).
+ */
+const running = new Map<MailboxCore<unknown, unknown>, Envelope<unknown, unknown>[] | null>();
+
 export abstract class MailboxCore<C, R> {
-  /**
-   * undefined: idle. null: a batch runs and nothing waits. An array: a batch runs and these
-   * envelopes wait for it (one field for both, as every resident entity carries it).
-   */
-  queued: Envelope<C, R>[] | null | undefined = undefined;
+  /** Its waiting envelopes (null: a batch runs and nothing waits; undefined: idle). */
+  private get queued(): Envelope<C, R>[] | null | undefined {
+    return running.get(this) as Envelope<C, R>[] | null | undefined;
+  }
+
+  private set queued(queue: Envelope<C, R>[] | null | undefined) {
+    if (queue === undefined) running.delete(this);
+    else running.set(this, queue as Envelope<unknown, unknown>[] | null);
+  }
 
   /** Runs one batch, settling every envelope in it. */
   protected abstract runBatch(batch: Envelope<C, R>[]): Promise<void>;
@@ -39,7 +54,7 @@ export abstract class MailboxCore<C, R> {
   }
 
   get idle(): boolean {
-    return this.queued === undefined;
+    return !running.has(this);
   }
 
   get depth(): number {
@@ -69,8 +84,10 @@ export abstract class MailboxCore<C, R> {
         envelope.resolve = (reply) => (settled(), resolve(reply));
         envelope.reject = (err) => (settled(), reject(err));
       }
-      if (this.queued === undefined) void this.drain([envelope]);
-      else (this.queued ??= []).push(envelope);
+      const queue = this.queued;
+      if (queue === undefined) void this.drain([envelope]);
+      else if (queue === null) this.queued = [envelope];
+      else queue.push(envelope);
     });
   }
 

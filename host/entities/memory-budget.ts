@@ -1,5 +1,5 @@
 // Caps the memory held by resident entities. Each entity is charged a fixed overhead
-// (its record and map entry) plus its key and the bytes of the state it
+// (its record and index entry) plus its key and the bytes of the state it
 // keeps; when the total passes the budget, the least recently used idle entities are
 // passivated first (their state is in the store; the next command reloads it). It also
 // keeps the least-recently-used order, which the idle-timeout sweep walks too.
@@ -9,30 +9,48 @@ export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
  * What one resident entity costs besides its key string and state bytes: its record
- * (entity-record.ts: mailbox, state, LRU links; 88 B in a heap snapshot, event-sourced
- * ones 16 B more, charged by the record) and its entry in its table's Map (~30 B). Measured with bench/density-entities.ts --store discard (heap
- * growth per resident counter, Node 20 x64): ~150 B in all, of which ~24 B key.
+ * (entity-record.ts: table, state, LRU links, key, last use, index chain; 80 B in a heap
+ * snapshot, value ones 8 B more and event-sourced ones 16 B more, charged by the record)
+ * and its slot in its table's bucket array (record-index.ts: 4-8 B). Measured with
+ * `npm run bench:density` (heap growth per resident counter, Node 20 x64): ~126 B in all,
+ * of which ~32 B key (a 13-character key) and 8 B version.
  */
-export const ENTITY_OVERHEAD_BYTES = 128;
+export const ENTITY_OVERHEAD_BYTES = 88;
 
-/** An entity as the budget sees it; the budget keeps the fields below up to date. */
-export interface Charged {
+/** An entity in least-recently-used order; the list keeps `older` and `newer` up to date. */
+export interface Listed {
+  /** Neighbours in least-recently-used order (an intrusive list: no allocation per use). */
+  older: Listed | undefined;
+  newer: Listed | undefined;
+  readonly mailbox: { readonly idle: boolean };
+}
+
+/** An entity whose charge the budget keeps in it (MemoryBudget). */
+export interface Charged extends Listed {
   /** What this entity is charged now (0 until first measured). */
   charged: number;
-  /** Neighbours in least-recently-used order (an intrusive list: no allocation per use). */
   older: Charged | undefined;
   newer: Charged | undefined;
-  readonly mailbox: { readonly idle: boolean };
   /** The state bytes the entity keeps resident (absent: the entity keeps none). */
   readonly entity: { readonly residentBytes?: number };
 }
 
 /**
+ * An entity whose charge follows from what it holds (SelfChargedBudget): no field keeps
+ * it, which saves 8 B in each of a million resident records. It must report every change
+ * of `charge` while listed (SelfChargedBudget.recharge).
+ */
+export interface SelfCharged extends Listed {
+  readonly charge: number;
+}
+
+/**
  * The charges of resident entities and their least-recently-used order. A linked list
  * rather than Map insertion order: deleting and re-inserting on every use leaves holes
- * that each scan from the front walks again, which made eviction quadratic.
+ * that each scan from the front walks again, which made eviction quadratic. Where an
+ * entry's own charge is kept is the subclass's.
  */
-export class MemoryBudget<E extends Charged> {
+abstract class ResidentList<E extends Listed> {
   readonly limitBytes: number;
   #used = 0;
   #oldest: E | undefined;
@@ -46,6 +64,21 @@ export class MemoryBudget<E extends Charged> {
     return this.#used;
   }
 
+  /** What `entry` is charged now. */
+  protected abstract chargeOf(entry: E): number;
+
+  /** Called as `entry` leaves, after its charge was given back. */
+  protected uncharged(_entry: E): void {}
+
+  protected addUsed(bytes: number): void {
+    this.#used += bytes;
+  }
+
+  /** Whether `entry` is in the list (touched and not released since). */
+  holds(entry: E): boolean {
+    return entry.older !== undefined || entry.newer !== undefined || this.#oldest === entry;
+  }
+
   /** Marks `entry` the most recently used (adding it when new). */
   touch(entry: E): void {
     if (this.#newest === entry) return;
@@ -56,17 +89,10 @@ export class MemoryBudget<E extends Charged> {
     this.#oldest ??= entry;
   }
 
-  /** Re-charges `entry` for what it holds now (after a batch changed its state). */
-  measure(entry: E, idBytes: number): void {
-    const now = ENTITY_OVERHEAD_BYTES + idBytes + (entry.entity.residentBytes ?? 0);
-    this.#used += now - entry.charged;
-    entry.charged = now;
-  }
-
   /** Forgets an entity that left memory. */
   release(entry: E): void {
-    this.#used -= entry.charged;
-    entry.charged = 0;
+    this.#used -= this.chargeOf(entry);
+    this.uncharged(entry);
     this.#unlink(entry);
   }
 
@@ -104,5 +130,45 @@ export class MemoryBudget<E extends Charged> {
     if (newer) newer.older = older;
     else if (this.#newest === entry) this.#newest = older as E | undefined;
     entry.older = entry.newer = undefined;
+  }
+}
+
+/** A budget that keeps each entry's charge in the entry (`charged`), set by `measure`. */
+export class MemoryBudget<E extends Charged> extends ResidentList<E> {
+  /** Re-charges `entry` for what it holds now (after a batch changed its state). */
+  measure(entry: E, idBytes: number): void {
+    const now = ENTITY_OVERHEAD_BYTES + idBytes + (entry.entity.residentBytes ?? 0);
+    this.addUsed(now - entry.charged);
+    entry.charged = now;
+  }
+
+  protected chargeOf(entry: E): number {
+    return entry.charged;
+  }
+
+  protected override uncharged(entry: E): void {
+    entry.charged = 0;
+  }
+}
+
+/**
+ * A budget whose entries work out their own charge: an entry is charged from `admit` until
+ * it is released, and reports each change of its charge meanwhile (`recharge`), so the
+ * total is always the sum of what the listed entries hold.
+ */
+export class SelfChargedBudget<E extends SelfCharged> extends ResidentList<E> {
+  /** Lists a new entity as the most recently used and charges it. */
+  admit(entry: E): void {
+    this.touch(entry);
+    this.addUsed(entry.charge);
+  }
+
+  /** `entry`'s charge changed by `bytes`; nothing when it is not listed (released, or never admitted). */
+  recharge(entry: E, bytes: number): void {
+    if (this.holds(entry)) this.addUsed(bytes);
+  }
+
+  protected chargeOf(entry: E): number {
+    return entry.charge;
   }
 }

@@ -12,7 +12,7 @@ import type { IdempotencyStore, ValueStore } from "../journal/types.js";
 import { IdempotentBatch } from "./idempotent-batch.js";
 import { OutboxBatch } from "./outbox-batch.js";
 import { callerGone } from "./call-context.js";
-import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor, type EntityTable } from "./entity-record.js";
+import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import { fromResident, toResident } from "./resident-bytes.js";
@@ -35,9 +35,7 @@ export class ValueEntity implements EntityProcessor {
     this.#idempotency = idempotency;
   }
 
-  create(table: EntityTable, key: string): EntityRecord {
-    return new ValueRecord(table, key);
-  }
+  readonly recordClass = ValueRecord;
 
   process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void> {
     // Its table holds only records this processor created.
