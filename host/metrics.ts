@@ -3,7 +3,7 @@
 // time every call; the entity layer reports through the small EntityObserver hook.
 // What changes on every call or command is a HotCounter/HotHistogram series instead of a
 // prom-client metric (see below), printed into the same exposition when scraped.
-import { GrpcStatus, nameOfGrpcStatus } from "./grpc-http2/status.js";
+import { GrpcStatus, grpcStatusName } from "./grpc-http2/status.js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { HotCounter, HotHistogram } from "./hot-metrics.js";
 
@@ -132,7 +132,7 @@ export class Metrics {
       if (done) return;
       done = true;
       latency.observe((performance.now() - started) / 1000);
-      if (code !== GrpcStatus.OK) this.#failures.inc({ service, method, ingress, status: nameOfGrpcStatus(code) ?? "UNKNOWN" });
+      if (code !== GrpcStatus.OK) this.#failures.inc({ service, method, ingress, status: grpcStatusName(code) });
     };
   }
 

@@ -5,12 +5,10 @@ import { KeystateError } from "../errors.js";
 import type { Failure } from "../abi/abi-codec.js";
 import { log } from "../log.js";
 
-const MAX_STATUS = GrpcStatus.UNAUTHENTICATED;
-
 export function failureToError(failure: Failure): KeystateError {
   const code = failure.code;
   return new KeystateError("GUEST_FAILURE", failure.message || "the entity refused the command", {
-    status: code > GrpcStatus.OK && code <= MAX_STATUS && isGrpcStatus(code) ? code : GrpcStatus.FAILED_PRECONDITION,
+    status: code !== GrpcStatus.OK && isGrpcStatus(code) ? code : GrpcStatus.FAILED_PRECONDITION,
   });
 }
 

@@ -25,16 +25,6 @@ export class RequestMetadata implements MetadataReader {
     if (name.startsWith(":") || NOT_METADATA.has(name)) return [];
     return valuesOf(name, this.#headers[name]);
   }
-
-  /** Every metadata entry, in header order (for logs and the inspector). */
-  entries(): Array<[string, MetadataValue]> {
-    const out: Array<[string, MetadataValue]> = [];
-    for (const name of Object.keys(this.#headers)) {
-      if (name.startsWith(":") || NOT_METADATA.has(name)) continue;
-      for (const value of valuesOf(name, this.#headers[name])) out.push([name, value]);
-    }
-    return out;
-  }
 }
 
 function valuesOf(name: string, raw: string | string[] | undefined): MetadataValue[] {

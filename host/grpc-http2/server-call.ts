@@ -88,10 +88,6 @@ export class ServerCall {
     return this.#ended;
   }
 
-  get cancelled(): boolean {
-    return this.#cancelled;
-  }
-
   /** `listener` runs once if the client cancels, the connection drops or the deadline passes before the call ends. */
   onCancel(listener: () => void): void {
     this.#onCancel = listener;

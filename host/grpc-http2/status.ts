@@ -31,6 +31,11 @@ export function nameOfGrpcStatus(code: number): keyof typeof GrpcStatus | undefi
   return NAMES[code];
 }
 
+/** "NOT_FOUND" for 5; "UNKNOWN" for a number that is not a status (as shown in errors and metric labels). */
+export function grpcStatusName(code: number): string {
+  return NAMES[code] ?? "UNKNOWN";
+}
+
 /** True for the numbers that are gRPC statuses (a guest may hand back any integer). */
 export function isGrpcStatus(code: number): code is GrpcStatus {
   return Number.isInteger(code) && code >= 0 && code < NAMES.length;

@@ -21,7 +21,8 @@ import { REQUEST_ID_HEADER } from "./grpc-unary.js";
 import { BodyTooLargeError, readBody, sendJson } from "./http-body.js";
 import { streamNdjson } from "./http-streaming.js";
 import { bindingsOf, RouteTable, type HttpBinding } from "./http-rules.js";
-import { grpcStatusName, httpStatusFor } from "./http-status.js";
+import { grpcStatusName } from "../grpc-http2/status.js";
+import { httpStatusFor } from "./http-status.js";
 import { JsonCodec, type FieldValue } from "./json-codec.js";
 
 /** Default largest JSON request body; `maxBodyBytes` changes it. */

@@ -1,5 +1,5 @@
 // HTTP status for a gRPC status code (the mapping google.api / grpc-gateway use).
-import { GrpcStatus, nameOfGrpcStatus } from "../grpc-http2/status.js";
+import { GrpcStatus } from "../grpc-http2/status.js";
 
 const HTTP_FOR_GRPC: Record<number, number> = {
   [GrpcStatus.OK]: 200,
@@ -23,8 +23,4 @@ const HTTP_FOR_GRPC: Record<number, number> = {
 
 export function httpStatusFor(code: GrpcStatus): number {
   return HTTP_FOR_GRPC[code] ?? 500;
-}
-
-export function grpcStatusName(code: GrpcStatus): string {
-  return nameOfGrpcStatus(code) ?? "UNKNOWN";
 }

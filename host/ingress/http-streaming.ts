@@ -11,7 +11,8 @@ import type { Router } from "../entities/router.js";
 import { KeystateError, toStatus } from "../errors.js";
 import { log } from "../log.js";
 import { sendJson } from "./http-body.js";
-import { grpcStatusName, httpStatusFor } from "./http-status.js";
+import { grpcStatusName } from "../grpc-http2/status.js";
+import { httpStatusFor } from "./http-status.js";
 
 export interface NdjsonStream {
   readonly service: string;

@@ -131,9 +131,13 @@ async function startGrpcJs(): Promise<Served> {
     extra?.(md);
     return md;
   };
+  // Every method takes and gives raw bytes, as a Keystate node's do.
+  const serve = (path: string, kind: "unary" | "serverStream" | "clientStream" | "bidi", handler: grpc.UntypedHandleCall) =>
+    server.register(path, handler, identity, identity, kind);
 
-  server.register(
+  serve(
     `${S}Echo`,
+    "unary",
     (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       const id = call.metadata.get("x-call-id")[0];
       const seen: Record<string, grpc.MetadataValue[]> = {};
@@ -154,25 +158,21 @@ async function startGrpcJs(): Promise<Served> {
       call.sendMetadata(headers);
       callback(null, call.request, trailers);
     },
-    identity,
-    identity,
-    "unary",
   );
 
-  server.register(
+  serve(
     `${S}Fail`,
+    "unary",
     (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       const request = parse<FailRequest>(call.request);
       if (request.early) call.sendMetadata(mdFrom({ "x-early": "yes" }));
       callback({ code: request.code, details: request.details, metadata: mdFrom(request.trailers) });
     },
-    identity,
-    identity,
-    "unary",
   );
 
-  server.register(
+  serve(
     `${S}Slow`,
+    "unary",
     (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       const request = parse<SlowRequest>(call.request);
       const deadline = call.getDeadline();
@@ -187,33 +187,27 @@ async function startGrpcJs(): Promise<Served> {
         signals.fire(`${request.id}:cancelled`);
       });
     },
-    identity,
-    identity,
-    "unary",
   );
 
-  server.register(
+  serve(
     `${S}Big`,
+    "unary",
     (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       callback(null, pattern(parse<BigRequest>(call.request).size));
     },
-    identity,
-    identity,
-    "unary",
   );
 
-  server.register(
+  serve(
     `${S}Throw`,
+    "unary",
     () => {
       throw new Error("handler bug");
     },
-    identity,
-    identity,
-    "unary",
   );
 
-  server.register(
+  serve(
     `${S}Stream`,
+    "serverStream",
     (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
       const request = parse<StreamRequest>(call.request);
       for (let i = 0; i < request.count; i++) call.write(streamMessage(request, i));
@@ -223,13 +217,11 @@ async function startGrpcJs(): Promise<Served> {
         call.end(mdFrom(request.trailers));
       }
     },
-    identity,
-    identity,
-    "serverStream",
   );
 
-  server.register(
+  serve(
     `${S}Ticker`,
+    "serverStream",
     (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
       const request = parse<SlowRequest>(call.request);
       let i = 0;
@@ -239,13 +231,11 @@ async function startGrpcJs(): Promise<Served> {
         signals.fire(`${request.id}:cancelled`);
       });
     },
-    identity,
-    identity,
-    "serverStream",
   );
 
-  server.register(
+  serve(
     `${S}Collect`,
+    "clientStream",
     (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       let sum = 0;
       let count = 0;
@@ -266,13 +256,11 @@ async function startGrpcJs(): Promise<Served> {
         callback(null, Buffer.from(String(sum)), mdFrom({ "x-count": String(count) }));
       });
     },
-    identity,
-    identity,
-    "clientStream",
   );
 
-  server.register(
+  serve(
     `${S}Chat`,
+    "bidi",
     (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       let count = 0;
       call.on("data", (message: Buffer) => {
@@ -281,9 +269,6 @@ async function startGrpcJs(): Promise<Served> {
       });
       call.on("end", () => call.end(mdFrom({ "x-count": String(count) })));
     },
-    identity,
-    identity,
-    "bidi",
   );
 
   const port = await new Promise<number>((resolve, reject) =>
