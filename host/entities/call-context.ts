@@ -105,16 +105,33 @@ function freshRequestId(): string {
   return ID_PREFIX + idCounter.toString(16).padStart(12, "0");
 }
 
-/** A context whose signal aborts at `deadline` (if any) and on `cancel()`; `dispose()` clears the timer. */
-export function startCallContext(requestId: string, deadline: number | undefined): { context: CallContext; cancel(): void; dispose(): void } {
+/** A call's context and how its ingress ends it early. */
+export interface CallScope {
+  readonly context: CallContext;
+  /** The caller left (client cancel, dropped connection). */
+  cancel(): void;
+  /** The deadline passed (the transport noticed first). */
+  expire(): void;
+  /** The call settled: clears the timer, if this scope armed one. */
+  dispose(): void;
+}
+
+/**
+ * A context whose signal aborts on `cancel()` and `expire()`, and at `deadline` by a timer of
+ * its own unless `transportTimer` says the transport already runs one for this call (the gRPC
+ * server does, and calls `expire()`): one timer per call, and the reason the entity layer sees
+ * is the transport's (DEADLINE, not CANCELLED).
+ */
+export function startCallContext(requestId: string, deadline: number | undefined, transportTimer = false): CallScope {
   const signal = new CallerLeft();
   let timer: NodeJS.Timeout | undefined;
   const finite = deadline !== undefined && Number.isFinite(deadline);
-  if (finite) timer = setTimeout(() => signal.abort(deadlineError()), Math.max(0, deadline - Date.now()));
+  if (finite && !transportTimer) timer = setTimeout(() => signal.abort(deadlineError()), Math.max(0, deadline - Date.now()));
   return {
     context: { requestId, deadline: finite ? deadline : undefined, signal },
     // The error is built only if the caller really left; abort() ignores a second reason.
     cancel: () => signal.aborted || signal.abort(cancelledError()),
+    expire: () => signal.aborted || signal.abort(deadlineError()),
     dispose: () => timer !== undefined && clearTimeout(timer),
   };
 }

@@ -37,6 +37,9 @@ function statusTrailers(code: number, details: string | undefined, metadata: Res
   return trailers;
 }
 
+/** Why a call ended before its handler answered: the client left, or its deadline passed. */
+export type CancelReason = "cancelled" | "deadline";
+
 export class ServerCall {
   readonly path: string;
   readonly metadata: RequestMetadata;
@@ -50,7 +53,7 @@ export class ServerCall {
   #ended = false;
   #cancelled = false;
   #deadlineTimer: NodeJS.Timeout | undefined;
-  #onCancel: (() => void) | undefined;
+  #onCancel: ((reason: CancelReason) => void) | undefined;
   #onMessage: ((message: Buffer) => void) | undefined;
   #onHalfClose: (() => void) | undefined;
   /** Set once a compressed message arrives: later messages and the half-close wait their turn. */
@@ -75,11 +78,11 @@ export class ServerCall {
     if (timeoutMs !== undefined) {
       this.#deadlineTimer = setTimeout(() => {
         this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
-        this.#cancel();
+        this.#cancel("deadline");
       }, timeoutMs);
     }
     stream.once("close", () => {
-      if (!this.#ended) this.#cancel();
+      if (!this.#ended) this.#cancel("cancelled");
     });
   }
 
@@ -88,8 +91,12 @@ export class ServerCall {
     return this.#ended;
   }
 
-  /** `listener` runs once if the client cancels, the connection drops or the deadline passes before the call ends. */
-  onCancel(listener: () => void): void {
+  /**
+   * `listener` runs once if the client cancels or the connection drops ("cancelled"), or the
+   * deadline passes ("deadline"), before the call ends. The call's one deadline timer is here,
+   * so a handler needs none of its own.
+   */
+  onCancel(listener: (reason: CancelReason) => void): void {
     this.#onCancel = listener;
   }
 
@@ -154,14 +161,14 @@ export class ServerCall {
     else stream.end(last);
   }
 
-  #cancel(): void {
+  #cancel(reason: CancelReason): void {
     if (this.#cancelled) return;
     this.#cancelled = true;
     this.#ended = true;
     this.#clearDeadline();
     const listener = this.#onCancel;
     this.#onCancel = undefined;
-    listener?.();
+    listener?.(reason);
   }
 
   #clearDeadline(): void {

@@ -68,8 +68,8 @@ function serverStream(router: Router, metrics: Metrics, service: ServiceRuntime,
     sink.fail(err);
     return;
   }
-  // A client cancel, a passed deadline or a dropped connection.
-  call.onCancel(() => {
-    if (settle(GrpcStatus.CANCELLED)) handle.cancel();
+  // A client cancel, a passed deadline or a dropped connection (counted as what it was).
+  call.onCancel((reason) => {
+    if (settle(reason === "deadline" ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.CANCELLED)) handle.cancel();
   });
 }

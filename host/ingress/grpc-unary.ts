@@ -22,10 +22,11 @@ export function unaryHandler(
   const handle = (call: ServerCall, request: Buffer): void => {
     const finish = deps.metrics.startCall(service, method, "grpc");
     const requestId = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
-    const scope = startCallContext(requestId, call.deadline);
-    // A cancel (client reset, dropped connection, passed deadline) aborts the work; a call
-    // that settled first has no listener left to run.
-    call.onCancel(scope.cancel);
+    // The ServerCall keeps the deadline's timer; a cancel (client reset, dropped connection)
+    // or the passed deadline aborts the work with its own reason. A call that settled first
+    // has no listener left to run.
+    const scope = startCallContext(requestId, call.deadline, true);
+    call.onCancel((reason) => (reason === "deadline" ? scope.expire() : scope.cancel()));
     const trailer = { [REQUEST_ID_HEADER]: requestId };
     let routed: Promise<Uint8Array>;
     try {

@@ -3,7 +3,7 @@
 // one entity's mailbox. A call whose caller is gone (deadline passed, HTTP client hung
 // up) before it reached the guest never runs and no longer holds the mailbox; what ran
 // stays done. The node's own /metrics tell which calls ran (answered OK on the server)
-// and which were skipped (DEADLINE_EXCEEDED / CANCELLED), and the entity's count must
+// and which were skipped (DEADLINE_EXCEEDED), and the entity's count must
 // equal the number that ran.
 import test, { type ExecutionContext } from "ava";
 import { status } from "@grpc/grpc-js";
@@ -42,10 +42,10 @@ async function slowNode(t: ExecutionContext): Promise<{ node: NodeProcess; slow:
 const SPINS = 5_000_000;
 
 /**
- * From the node's /metrics: Work calls answered OK (they ran), answered DEADLINE_EXCEEDED or
- * CANCELLED (skipped), and the time guest commands of the service took in all.
+ * From the node's /metrics: Work calls answered OK (they ran), answered DEADLINE_EXCEEDED
+ * (skipped), answered CANCELLED, and the time guest commands of the service took in all.
  */
-async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: number; guestSeconds: number; fuel: number }> {
+async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: number; cancelled: number; guestSeconds: number; fuel: number }> {
   const samples = (await scrapeMetrics(node.adminUrl)).samples;
   const labels = (extra = "") => callLabels(SLOW, "Work", "grpc", extra);
   let failures = 0;
@@ -53,7 +53,8 @@ async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: n
   const failed = (name: string) => samples.get(`keystate_call_failures_total${labels(`,status="${name}"`)}`) ?? 0;
   return {
     ok: (samples.get(`keystate_calls_total${labels()}`) ?? 0) - failures,
-    skipped: failed("DEADLINE_EXCEEDED") + failed("CANCELLED"),
+    skipped: failed("DEADLINE_EXCEEDED"),
+    cancelled: failed("CANCELLED"),
     guestSeconds: samples.get(`keystate_guest_call_duration_seconds_sum{service="${SLOW}"}`) ?? 0,
     fuel: samples.get(`keystate_guest_fuel_used_total{service="${SLOW}"}`) ?? 0,
   };
@@ -92,6 +93,9 @@ test("calls whose deadline passed while queued never run; a normal call after th
   const skippedWorkMs = skipped * perCommandMs;
   t.log({ spins, latencyMs: Math.round(latency), ranOnServer, skipped, okClient, countAfter: after, perCommandMs, skippedWorkMs });
   t.true(skipped > N / 2, `most of the burst was skipped (${skipped} of ${N})`);
+  // The node saw each as what it was: a passed deadline, not a client cancel.
+  t.is(after_.cancelled - before.cancelled, 0, "no call of the burst was counted CANCELLED");
+  t.is(ranOnServer + skipped, N, "every call of the burst either ran or was counted DEADLINE_EXCEEDED");
   t.is(after, ranOnServer, "the count is exactly the Work commands that ran: skipped ones changed nothing");
   t.true(okClient <= after, "every call the client saw succeed is in the count");
   t.true(ranOnServer >= 1 && ranOnServer < N / 2, `some of the burst ran before the deadline (${ranOnServer})`);

@@ -343,9 +343,9 @@ async function startKeystate(): Promise<Served> {
         signals.fire(`${request.id}:replied`);
         call.reply(Buffer.from("done"));
       }, request.ms);
-      call.onCancel(() => {
+      call.onCancel((reason) => {
         clearTimeout(timer);
-        signals.fire(`${request.id}:cancelled`);
+        signals.fire(`${request.id}:cancelled`, reason);
       });
     }),
   );
@@ -380,9 +380,9 @@ async function startKeystate(): Promise<Served> {
       const request = parse<SlowRequest>(bytes);
       let i = 0;
       const timer = setInterval(() => call.write(Buffer.from(`tick ${i++}`)), request.ms);
-      call.onCancel(() => {
+      call.onCancel((reason) => {
         clearInterval(timer);
-        signals.fire(`${request.id}:cancelled`);
+        signals.fire(`${request.id}:cancelled`, reason);
       });
     },
   });
@@ -895,6 +895,8 @@ conformance("the server enforces grpc-timeout itself: DEADLINE_EXCEEDED at the d
   t.is(out.grpcMessage, encodeURI("Deadline exceeded"));
   t.true(out.elapsedMs >= 250 && out.elapsedMs < 1500, `elapsed ${out.elapsedMs} ms`);
   t.true(await ctx.served.signals.wait(`${id}:cancelled`, 2000), "cancel listener fired");
+  // Ours tells the handler why (grpc-js's "cancelled" event carries no reason).
+  if (ctx.kind !== "grpc-js") t.is(ctx.served.signals.values.get(`${id}:cancelled`), "deadline");
   t.false(ctx.served.signals.fired(`${id}:replied`));
 });
 
@@ -908,6 +910,7 @@ conformance("call.cancel() on the client: CANCELLED on the client, the handler's
   t.is(out.code, status.CANCELLED);
   t.is(out.details, "Cancelled on client");
   t.true(await ctx.served.signals.wait(`${id}:cancelled`, 2000), "cancel listener fired");
+  if (ctx.kind !== "grpc-js") t.is(ctx.served.signals.values.get(`${id}:cancelled`), "cancelled");
   t.false(ctx.served.signals.fired(`${id}:replied`));
 });
 

@@ -65,6 +65,24 @@ test("a deadline that passes while queued answers DEADLINE_EXCEEDED; an unexpire
   t.deepEqual(seen, ["first", "patient"]);
 });
 
+test("a deadline the transport keeps (gRPC): no timer of the context's own; expire() answers a queued envelope DEADLINE_EXCEEDED, not CANCELLED", async (t) => {
+  const { mailbox, release } = gatedMailbox();
+  const first = mailbox.post("first");
+  const scope = startCallContext("r-transport", Date.now() + 30, true);
+  const queued = mailbox.post("queued", scope.context);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.false(scope.context.signal!.aborted, "the context armed no timer: the transport's fires");
+  t.is(mailbox.depth, 1, "still queued: only the clock check at the batch would skip it");
+
+  scope.expire();
+  scope.cancel(); // the first reason stands
+  const err = await t.throwsAsync(queued);
+  t.is((err as KeystateError).status, status.DEADLINE_EXCEEDED);
+  t.is(mailbox.depth, 0);
+  release();
+  t.is(await first, "first");
+});
+
 test("a deadline is also checked by the clock (guest calls block timers): a caller already gone when posted never reaches the processor", async (t) => {
   const posted = { requestId: "r", deadline: Date.now() - 1 };
   t.is(callerGone(posted)?.status, status.DEADLINE_EXCEEDED, "no timer needed: the clock says it passed");
