@@ -34,14 +34,16 @@ function valuesOf(name: string, raw: string | string[] | undefined): MetadataVal
   return values.flatMap((value) => value.split(",").map((part) => Buffer.from(part.trim(), "base64")));
 }
 
-/** Response headers or trailers a handler adds; `-bin` keys take a Buffer (sent as base64). */
-export type ResponseMetadata = Readonly<Record<string, string | Buffer>>;
+/** Response headers or trailers a handler adds: a value per key, or several (sent as repeated fields, in order); `-bin` keys take a Buffer (sent as base64). */
+export type ResponseMetadata = Readonly<Record<string, MetadataValue | readonly MetadataValue[]>>;
+
+const asField = (value: MetadataValue): string => (typeof value === "string" ? value : value.toString("base64"));
 
 /** `metadata` as HTTP/2 header fields, merged into `into`. */
-export function addResponseMetadata(into: Record<string, string | number>, metadata: ResponseMetadata | undefined): void {
+export function addResponseMetadata(into: Record<string, string | number | string[]>, metadata: ResponseMetadata | undefined): void {
   if (metadata === undefined) return;
   for (const key of Object.keys(metadata)) {
     const value = metadata[key]!;
-    into[key] = typeof value === "string" ? value : value.toString("base64");
+    into[key] = typeof value === "string" || Buffer.isBuffer(value) ? asField(value) : value.map(asField);
   }
 }

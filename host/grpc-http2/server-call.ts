@@ -13,14 +13,14 @@ const CONTENT_TYPE = "application/grpc+proto";
 
 function responseHeaders(metadata: ResponseMetadata | undefined): OutgoingHttpHeaders {
   if (metadata === undefined) return PLAIN_HEADERS;
-  const headers: Record<string, string | number> = { ...PLAIN_HEADERS };
+  const headers: Record<string, string | number | string[]> = { ...PLAIN_HEADERS };
   addResponseMetadata(headers, metadata);
   return headers;
 }
 
 // Node copies the headers it is given, so calls without metadata share one object. No date
 // header: gRPC does not use it, and it is one more field to encode per response.
-const PLAIN_HEADERS: Readonly<Record<string, string | number>> = {
+const PLAIN_HEADERS: Readonly<Record<string, string | number | string[]>> = {
   ":status": 200,
   "content-type": CONTENT_TYPE,
   "grpc-accept-encoding": ACCEPTED_ENCODINGS,
@@ -29,8 +29,8 @@ const PLAIN_HEADERS: Readonly<Record<string, string | number>> = {
 const HEADERS_THEN_MORE = { waitForTrailers: true, sendDate: false } as const;
 const TRAILERS_ONLY = { endStream: true, sendDate: false } as const;
 
-function statusTrailers(code: number, details: string | undefined, metadata: ResponseMetadata | undefined): Record<string, string | number> {
-  const trailers: Record<string, string | number> = { "grpc-status": code };
+function statusTrailers(code: number, details: string | undefined, metadata: ResponseMetadata | undefined): Record<string, string | number | string[]> {
+  const trailers: Record<string, string | number | string[]> = { "grpc-status": code };
   // grpc-message is percent-encoded; grpc-js clients read it with decodeURI.
   if (details) trailers["grpc-message"] = encodeURI(details);
   addResponseMetadata(trailers, metadata);
@@ -53,6 +53,8 @@ export class ServerCall {
   #ended = false;
   #cancelled = false;
   #deadlineTimer: NodeJS.Timeout | undefined;
+  /** The grpc-timeout header as sent, when it did not parse. */
+  #invalidTimeout: string | undefined;
   #onCancel: ((reason: CancelReason) => void) | undefined;
   #onMessage: ((message: Buffer) => void) | undefined;
   #onHalfClose: (() => void) | undefined;
@@ -70,9 +72,8 @@ export class ServerCall {
     try {
       timeoutMs = parseGrpcTimeout(headers["grpc-timeout"]);
     } catch {
-      this.deadline = undefined;
-      this.fail(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${String(headers["grpc-timeout"])}"`);
-      return;
+      // Answered by failIfTimeoutInvalid, once the server knows the method exists.
+      this.#invalidTimeout = String(headers["grpc-timeout"]);
     }
     this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     if (timeoutMs !== undefined) {
@@ -84,6 +85,13 @@ export class ServerCall {
     stream.once("close", () => {
       if (!this.#ended) this.#cancel("cancelled");
     });
+  }
+
+  /** Answers INTERNAL when the client's grpc-timeout did not parse (grpc-core does too); whether it did. */
+  failIfTimeoutInvalid(): boolean {
+    if (this.#invalidTimeout === undefined) return false;
+    this.fail(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${this.#invalidTimeout}"`);
+    return true;
   }
 
   /** True once a status was sent or the call was cancelled: nothing more goes out. */

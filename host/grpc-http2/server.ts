@@ -98,7 +98,8 @@ export class GrpcServer {
       call.fail(GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${path}`);
       return;
     }
-    if (call.ended) return; // a malformed grpc-timeout was answered
+    // After the method lookup, as grpc-js: an unknown method is UNIMPLEMENTED whatever its timeout.
+    if (call.failIfTimeoutInvalid()) return;
     if (method.requestStream) {
       this.#run(call, () => method.handle(call));
       return;
