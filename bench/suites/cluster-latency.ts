@@ -1,10 +1,13 @@
 // Forwarded vs local call on a 2-node cluster, same run: node A is called with keys whose
 // shard A owns (local) and with keys B owns (A forwards each call to B over gRPC), and B is
 // called with its own keys (the forwarded call's work without the hop). Calls are sequential
-// unary calls from one grpc-js client per node, in interleaved rounds (the order of the three
-// rotates each round, so drift on a shared box hits all three alike); then the same three
+// unary calls from one grpc-js client per node, in interleaved rounds (the order of the blocks
+// rotates each round, so drift on a shared box hits all of them alike); then the same three
 // with h2load, 1 connection x 1 stream, one key each. A's forward counter (/metrics) is read
-// around every block, so each row shows how many of its calls A really forwarded.
+// around every block, so each row shows how many of its calls A really forwarded. A fourth
+// block in every round times the bare hop (lib/bare-hop.ts): plain node:http2 between two
+// processes pinned like the nodes, the floor under what the forwarded row adds.
+import { startBareHop, type BareHop } from "../lib/bare-hop.js";
 import { forwardsOk, keysOwnedBy, shardsLostBy, type ClusterMember, type ClusterViewJson } from "../lib/cluster.js";
 import { GrpcJsUnary } from "../lib/grpcjs-unary.js";
 import { GRPC_HEADERS, runLoad } from "../lib/h2load.js";
@@ -33,6 +36,8 @@ export interface LatencyFigures {
   readonly callsPerBlock: number;
   /** Per round: p50 forwarded / p50 local on A. */
   readonly roundRatios: number[];
+  /** The bare node:http2 hop, timed in its client process, in the same rounds (as many calls as each row). */
+  readonly bareHop: { readonly latency: Latency; readonly calls: number };
   /** h2load -c1 -m1 (undefined: not run). */
   readonly h2load?: KindFigure[];
   readonly h2loadSeconds: number;
@@ -60,22 +65,33 @@ export async function measureForwardLatency(ctx: SuiteContext, a: ClusterMember,
   const payloads = new Map([...keys.a, ...keys.b].map((k) => [k, workload.writePayload(k)]));
   const rounds = ctx.quick ? 4 : 10;
   const perBlock = ctx.quick ? 150 : 300;
+  let bare: BareHop | undefined;
   try {
     await Promise.all([clientA.ready(), clientB.ready()]);
+    // The same bytes as the forwarded row's hop carries: an Increase for one of B's keys.
+    bare = await startBareHop(pin, path, payloads.get(keys.b[0]!)!);
     // Warm-up: entities resident on their owners, A's channel to B open, JIT settled.
     for (const kind of CALL_KINDS) {
       const { client, keys: ks } = plan[kind];
       for (let i = 0; i < (ctx.quick ? 200 : 1000); i++) await client.call(path, payloads.get(ks[i % ks.length]!)!);
     }
+    await bare.time(ctx.quick ? 200 : 500);
+    const bareTotal = new Recorder();
     const total = Object.fromEntries(CALL_KINDS.map((k) => [k, new Recorder()])) as Record<CallKind, Recorder>;
     const forwarded = Object.fromEntries(CALL_KINDS.map((k) => [k, 0])) as Record<CallKind, number>;
     const roundRatios: number[] = [];
     const lostBefore = shardsLostBy([a, b]);
-    progress(suite, `  sequential grpc-js calls: ${rounds} rounds x ${CALL_KINDS.length} kinds x ${perBlock} calls (${KEYS_PER_KIND} keys per kind)`);
+    progress(suite, `  sequential grpc-js calls: ${rounds} rounds x ${CALL_KINDS.length} kinds x ${perBlock} calls (${KEYS_PER_KIND} keys per kind), and ${perBlock} bare node:http2 hops per round`);
+    // Each round: the three kinds and the bare hop, in an order that rotates round by round.
+    const blocks = [...CALL_KINDS, "bare hop"] as const;
     for (let r = 0; r < rounds; r++) {
       const round = new Map<CallKind, Recorder>();
-      for (let k = 0; k < CALL_KINDS.length; k++) {
-        const kind = CALL_KINDS[(k + r) % CALL_KINDS.length]!;
+      for (let k = 0; k < blocks.length; k++) {
+        const kind = blocks[(k + r) % blocks.length]!;
+        if (kind === "bare hop") {
+          for (const ns of await bare.time(perBlock)) bareTotal.recordNs(ns);
+          continue;
+        }
         const { client, keys: ks } = plan[kind];
         const recorder = new Recorder();
         const before = await forwardsOk(a);
@@ -94,6 +110,8 @@ export async function measureForwardLatency(ctx: SuiteContext, a: ClusterMember,
     }
     const grpcJs = CALL_KINDS.map((kind) => ({ kind, latency: total[kind].summary(), forwardedByA: forwarded[kind], calls: rounds * perBlock }));
     for (const f of grpcJs) progress(suite, `    ${f.kind}: p50 ${fmtUs(f.latency.p50)}, p99 ${fmtUs(f.latency.p99)}; A forwarded ${f.forwardedByA} of ${f.calls}`);
+    const bareHop = { latency: bareTotal.summary(), calls: bareTotal.count };
+    progress(suite, `    bare node:http2 hop: p50 ${fmtUs(bareHop.latency.p50)}, p99 ${fmtUs(bareHop.latency.p99)} (${bareHop.calls} calls)`);
 
     let h2load: KindFigure[] | undefined;
     const h2loadSeconds = ctx.quick ? 1 : 4;
@@ -114,9 +132,10 @@ export async function measureForwardLatency(ctx: SuiteContext, a: ClusterMember,
     }
     const shardsLost = shardsLostBy([a, b]) - lostBefore;
     if (shardsLost > 0) progress(suite, `    ${shardsLost} shard leases lost while measuring`);
-    return { grpcJs, rounds, callsPerBlock: perBlock, roundRatios, ...(h2load ? { h2load } : {}), h2loadSeconds, keysPerKind: KEYS_PER_KIND, shardsLost };
+    return { grpcJs, rounds, callsPerBlock: perBlock, roundRatios, bareHop, ...(h2load ? { h2load } : {}), h2loadSeconds, keysPerKind: KEYS_PER_KIND, shardsLost };
   } finally {
     clientA.close();
     clientB.close();
+    await bare?.stop();
   }
 }

@@ -8,7 +8,9 @@
 // the way up and on the way down).
 import { execFileSync } from "node:child_process";
 import os from "node:os";
+import { BARE_HOP_LABEL } from "../lib/bare-hop.js";
 import { persistenceIdOf, startMember, waitServing, waitSettled, type ClusterMember, type ClusterViewJson } from "../lib/cluster.js";
+import type { Latency } from "../lib/histogram.js";
 import { choosePinning } from "../lib/pinning.js";
 import { ensureModuleBuilt } from "../lib/prepare.js";
 import { fmtRate, fmtRatio, fmtUs, progress } from "../lib/progress.js";
@@ -48,6 +50,19 @@ function latencyRows(figures: readonly KindFigure[]): Cell[][] {
     f.kind === "local on A" ? "(baseline)" : `${fmtDelta(f.latency.p50 - base.p50)} / ${fmtDelta(f.latency.p99 - base.p99)}`,
     `${f.forwardedByA} of ${f.calls}`,
   ]);
+}
+
+/** The bare hop's row: no Keystate node is involved, so the columns relative to A do not apply. */
+function bareHopRow(bare: LatencyFigures["bareHop"]): Cell[] {
+  return [BARE_HOP_LABEL, fmtUs(bare.latency.p50), fmtUs(bare.latency.p99), bare.latency.n, "n/a", "n/a", "n/a (no call to A; see the note)", "n/a (no Keystate node)"];
+}
+
+/** How much of what forwarding adds at p50 is the HTTP/2 round trip itself, by the bare hop of the same run. */
+function floorNote(figures: readonly KindFigure[], bare: Latency, bareWhere = ""): string {
+  const fwd = figures.find((f) => f.kind === "forwarded A → B")!.latency;
+  const localA = figures.find((f) => f.kind === "local on A")!.latency;
+  const added = fwd.p50 - localA.p50;
+  return `The forwarding hop adds ${fmtDelta(added)} at p50 over local on A; a bare node:http2 round trip between two processes pinned the same way takes ${fmtUs(bare.p50)} (p99 ${fmtUs(bare.p99)}${bareWhere}), so Keystate's own share of the hop is ${fmtDelta(added - bare.p50)} at p50.`;
 }
 
 /** The hop alone: the forwarded call minus the same keys called on their owner directly. */
@@ -180,10 +195,11 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
     tables.push({
       title: `Forwarded vs local call, 2 nodes, ${workload.describe}: sequential unary calls from one grpc-js client`,
       columns: LATENCY_COLUMNS,
-      rows: latencyRows(latency.grpcJs),
+      rows: [...latencyRows(latency.grpcJs), bareHopRow(latency.bareHop)],
       notes: [
         `Two nodes (node-1 = A, node-2 = B, ${latency.keysPerKind} keys per row, shard owner from GET /cluster and shardOf()); state in ${durability}. "local on A": A called with keys whose shard A owns; "forwarded A → B": A called with keys B owns, so A forwards each call to B over gRPC; "local on B": the same B-owned keys called on B directly (the forwarded call's work without the hop). ${latency.rounds} rounds of ${latency.callsPerBlock} calls per row, one call at a time, the rows' order rotating each round; every sample is in the p50/p99. Per-round p50 ratio forwarded / local on A: ${fmtRatioRange(latency.roundRatios)}.`,
-        hopNote(latency.grpcJs, "grpc-js client") + (latency.shardsLost > 0 ? ` ${latency.shardsLost} shard leases were lost on A or B while these rows (and the h2load ones below) were measured: some calls include waiting for a new owner.` : ""),
+        `"${BARE_HOP_LABEL}": the floor of the node-to-node hop on this box, no Keystate code and no Redis in it: a plain node:http2 server that echoes each POST as a gRPC reply (200, application/grpc, trailer grpc-status 0) and a plain node:http2 client on one session (bench/servers/bare-h2-echo.ts, bare-h2-client.ts), each its own process pinned to the nodes' core as A and B are, sending the same Increase request bytes one call at a time, each call timed in the client process. ${latency.callsPerBlock} calls per round as a fourth block in the same rotation, after a warm-up. In a forwarded call A is that client and B that server.`,
+        hopNote(latency.grpcJs, "grpc-js client") + " " + floorNote(latency.grpcJs, latency.bareHop.latency) + (latency.shardsLost > 0 ? ` ${latency.shardsLost} shard leases were lost on A or B while these rows (and the h2load ones below) were measured: some calls include waiting for a new owner.` : ""),
         `"forwarded by A": the growth of A's keystate_cluster_forwards_total{result="ok"} during the row's timed calls (a check that the forwarded row was forwarded and the local rows were not). Pinning: ${pinning}; both nodes share core 0, so the hop includes a switch between the two processes on that core.`,
       ],
     });
@@ -194,7 +210,7 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
         rows: latencyRows(latency.h2load),
         notes: [
           `One h2load process per row, ${latency.h2loadSeconds} s, one key (h2load sends one body per process), gRPC frames as in the throughput suite: a native client, so less of each figure is the client's own time than with grpc-js. "calls" counts the requests h2load saw complete; A's forward counter can be one higher (the call in flight when h2load stopped).`,
-          hopNote(latency.h2load, "h2load"),
+          hopNote(latency.h2load, "h2load") + " " + floorNote(latency.h2load, latency.bareHop.latency, "; the bare hop row of the table above"),
         ],
       });
     }
@@ -215,6 +231,10 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
   for (const f of latency?.grpcJs ?? []) {
     figures[`grpc-js | ${f.kind} | p50 us`] = f.latency.p50;
     figures[`grpc-js | ${f.kind} | p99 us`] = f.latency.p99;
+  }
+  if (latency) {
+    figures["bare node:http2 hop | p50 us"] = latency.bareHop.latency.p50;
+    figures["bare node:http2 hop | p99 us"] = latency.bareHop.latency.p99;
   }
   for (const f of latency?.h2load ?? []) {
     figures[`h2load c1 m1 | ${f.kind} | p50 us`] = f.latency.p50;
