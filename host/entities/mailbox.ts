@@ -6,10 +6,19 @@
 //
 // MailboxCore holds no field: whether a batch runs and, while commands wait, their queue
 // live in one side table of the busy mailboxes (`running`), so an idle mailbox — nearly
-// every resident entity — costs nothing. A command that finds the entity idle becomes a
-// batch of one at once, so most entities never own a queue array. The entity manager's
+// every resident entity — costs nothing. The entity manager's
 // resident records extend it directly (no mailbox object or bound closure per entity);
 // Mailbox is the stand-alone form.
+//
+// A command that finds the entity idle does not start a batch on its own: the batch starts
+// at the end of the event loop's current turn (setImmediate), so the commands that arrive
+// together — a node reads many calls from its connections in one turn — share one guest
+// pass and ONE storage write. Measured end to end (8 keys, 64 calls in flight, Redis with
+// fsync on every write): a batch grew from 2.9 to 8.0 commands, Node CPU per call fell from
+// ~95 to ~66 us and throughput rose ~40%. What it costs: one turn of the loop for a lone
+// command (microseconds on an idle node), and on a loop that never yields (the in-process
+// bench, storage answering as a microtask) ~10% of its rate, as each command's garbage
+// now lives across a turn.
 import { callerGone, type CallContext } from "./call-context.js";
 
 export interface Envelope<C, R> {
@@ -85,17 +94,21 @@ export abstract class MailboxCore<C, R> {
         envelope.reject = (err) => (settled(), reject(err));
       }
       const queue = this.queued;
-      if (queue === undefined) void this.drain([envelope]);
-      else if (queue === null) this.queued = [envelope];
+      if (queue === undefined) {
+        this.queued = [envelope];
+        startSoon(this);
+      } else if (queue === null) this.queued = [envelope];
       else queue.push(envelope);
     });
   }
 
-  // Not #private: a class with #methods gives every instance a brand slot (8 B per resident entity).
-  private async drain(first: Envelope<C, R>[]): Promise<void> {
-    this.queued = null;
+  /**
+   * Runs batches until nothing waits; startAll calls it once for each mailbox that became busy.
+   * Not #private: a class with #methods gives every instance a brand slot (8 B per resident entity).
+   */
+  async drain(): Promise<void> {
     try {
-      for (let batch: Envelope<C, R>[] | undefined = first; batch !== undefined; batch = this.nextBatch()) {
+      for (let batch = this.nextBatch(); batch !== undefined; batch = this.nextBatch()) {
         batch = withoutGone(batch);
         if (batch.length === 0) continue;
         try {
@@ -121,6 +134,21 @@ export abstract class MailboxCore<C, R> {
     }
     return queue.splice(0, this.maxBatch);
   }
+}
+
+/** Mailboxes that became busy this turn; their first batch starts when the turn ends. */
+let starting: MailboxCore<unknown, unknown>[] = [];
+
+/** One setImmediate per turn for every mailbox, not one each. */
+function startSoon(mailbox: MailboxCore<unknown, unknown>): void {
+  if (starting.length === 0) setImmediate(startAll);
+  starting.push(mailbox);
+}
+
+function startAll(): void {
+  const now = starting;
+  starting = [];
+  for (const mailbox of now) void mailbox.drain();
 }
 
 /** `batch` without the envelopes whose callers are gone (answered here); the same array when all still wait. */

@@ -60,6 +60,7 @@ async function workOutcomes(node: NodeProcess): Promise<{ ok: number; skipped: n
   };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const count = async (slow: ContractClient, key: string) => Number((await slow.methods.Get!({ key })).count);
 
 test("calls whose deadline passed while queued never run; a normal call after them answers promptly", async (t) => {
@@ -135,19 +136,21 @@ test("an HTTP/JSON call with a grpc-timeout header that passes while it is queue
   t.is(malformed.status, 400);
   t.like(await malformed.json(), { error: { status: "INVALID_ARGUMENT" } });
 
-  // 10 commands of 6+ ms each queued first (over a gRPC channel already connected), then the
-  // HTTP call, whose 20 ms deadline passes before its turn. The HTTP call travels on another
-  // connection, so on a loaded box it can overtake the gRPC calls and run at once (200, and it
-  // ran): whatever the answer, it must say what happened; a 504 must have been seen once in
-  // a few tries, and every 504'd call never ran.
+  // A stream of 20 commands of 6+ ms each, one sent every 2 ms (over a gRPC channel already
+  // connected): they come in faster than the entity runs them, so its queue grows. The HTTP
+  // call comes in the middle of the stream, with a 20 ms deadline that passes before its turn.
+  // It travels on another connection, so it can still find the entity idle (a slow client
+  // side on a loaded box) and run at once (200, and it ran): whatever the answer, it must say
+  // what happened; a 504 must have been seen once in a few tries, and every 504'd call never ran.
+  const STREAM = 20;
   let expected = await count(slow, "t");
   let timedOut = 0;
   for (let attempt = 0; attempt < 4 && timedOut === 0; attempt++) {
-    const busy = keepBusy(slow, "t", 10);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    const busy = Promise.all(Array.from({ length: STREAM }, (_, i) => sleep(2 * i).then(() => slow.methods.Work!({ key: "t", spins: SPINS }))));
+    await sleep(STREAM);
     const late = await work({ "grpc-timeout": "20m" });
     await busy;
-    expected += 10;
+    expected += STREAM;
     if (late.status === 504) {
       t.like(await late.json(), { error: { status: "DEADLINE_EXCEEDED" } });
       timedOut++;
