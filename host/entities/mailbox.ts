@@ -6,15 +6,13 @@
 //
 // MailboxCore holds no field: whether a batch runs and, while commands wait, their queue
 // live in one side table of the busy mailboxes (`running`), so an idle mailbox — nearly
-// every resident entity — costs nothing. The entity manager's
-// resident records extend it directly (no mailbox object or bound closure per entity);
-// Mailbox is the stand-alone form.
+// every resident entity — costs nothing. The entity manager's resident records extend it
+// directly (no mailbox object or bound closure per entity); Mailbox is the stand-alone form.
 //
-// A command that finds a busy entity idle — one that ran a batch lately, so commands keep
-// coming to it — does not start a batch on its own: the batch starts at the end of the
-// event loop's current turn (setImmediate), so the commands that arrive together (a node
-// reads many calls from its connections in one turn) share one guest pass and ONE storage
-// write. Measured end to end (8 keys, 64 calls in flight, Redis with fsync on every write):
+// A command for an idle entity that ran a batch lately (commands keep coming to it) does
+// not start a batch on its own: the batch starts at the end of the event loop's current
+// turn (setImmediate), so the commands that arrive together (a node reads many calls from
+// its connections in one turn) share one guest pass and ONE storage write. Measured end to end (8 keys, 64 calls in flight, Redis with fsync on every write):
 // a batch grew from 2.9 to 8.0 commands, Node CPU per call fell from ~95 to ~70 us and
 // throughput rose ~35-40%. An entity with no recent batch starts at once, as before: waiting
 // would cost it a turn for no company, and on a loop that never yields (the in-process and

@@ -7,9 +7,6 @@ import { callerGone, requestIdFrom, startCallContext } from "../../host/entities
 import { Mailbox } from "../../host/entities/mailbox.js";
 import { KeystateError } from "../../host/errors.js";
 
-/** The event loop's next turn: a batch starts at the end of the turn its first command came in. */
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
 /** A mailbox whose batches wait for `release()`, recording what the processor saw. */
 function gatedMailbox() {
   const seen: string[] = [];
@@ -26,8 +23,7 @@ function gatedMailbox() {
 
 test("an envelope cancelled while queued is answered CANCELLED at once, leaves the queue, and never reaches the processor", async (t) => {
   const { mailbox, seen, release } = gatedMailbox();
-  const first = mailbox.post("first");
-  await nextTurn(); // its batch has started, and waits for release()
+  const first = mailbox.post("first"); // taken at once; its batch waits for release()
   const scope = startCallContext("r-1", undefined);
   const cancelled = mailbox.post("cancelled", scope.context);
   const after = mailbox.post("after");
@@ -41,18 +37,17 @@ test("an envelope cancelled while queued is answered CANCELLED at once, leaves t
 
   release();
   t.is(await first, "first");
-  await nextTurn();
+  await new Promise((resolve) => setImmediate(resolve));
   release();
   t.is(await after, "after");
   t.deepEqual(seen, ["first", "after"]);
-  await nextTurn();
+  await new Promise((resolve) => setImmediate(resolve));
   t.true(mailbox.idle);
 });
 
 test("a deadline that passes while queued answers DEADLINE_EXCEEDED; an unexpired one still runs", async (t) => {
   const { mailbox, seen, release } = gatedMailbox();
   const first = mailbox.post("first");
-  await nextTurn();
   const short = startCallContext("r-short", Date.now() + 20);
   const long = startCallContext("r-long", Date.now() + 60_000);
   t.teardown(() => long.dispose());
@@ -64,7 +59,7 @@ test("a deadline that passes while queued answers DEADLINE_EXCEEDED; an unexpire
   t.regex(err!.message, /did not run/);
   release();
   await first;
-  await nextTurn();
+  await new Promise((resolve) => setImmediate(resolve));
   release();
   t.is(await patient, "patient");
   t.deepEqual(seen, ["first", "patient"]);
@@ -73,7 +68,6 @@ test("a deadline that passes while queued answers DEADLINE_EXCEEDED; an unexpire
 test("a deadline the transport keeps (gRPC): no timer of the context's own; expire() answers a queued envelope DEADLINE_EXCEEDED, not CANCELLED", async (t) => {
   const { mailbox, release } = gatedMailbox();
   const first = mailbox.post("first");
-  await nextTurn();
   const scope = startCallContext("r-transport", Date.now() + 30, true);
   const queued = mailbox.post("queued", scope.context);
   await new Promise((resolve) => setTimeout(resolve, 60));
