@@ -25,7 +25,7 @@ export const SERVE_SETTINGS = {
   insecureAdmin: { flag: "insecure-admin", env: "KEYSTATE_INSECURE_ADMIN", kind: "boolean", help: "serve the admin API without a token (local development only)" },
   maxModuleSize: { flag: "max-module-size", env: "KEYSTATE_MAX_MODULE_SIZE", kind: "number", defaultValue: String(16 * 1024 * 1024), help: "largest accepted module upload, in bytes" },
   maxRequestSize: { flag: "max-request-size", env: "KEYSTATE_MAX_REQUEST_SIZE", kind: "number", defaultValue: String(4 * 1024 * 1024), help: "largest gRPC message or HTTP/JSON body accepted, in bytes" },
-  entityMemoryBudget: { flag: "entity-memory-budget", env: "KEYSTATE_ENTITY_MEMORY_BUDGET", kind: "number", defaultValue: String(256 * 1024 * 1024), help: "bytes resident entities may hold; least recently used idle ones leave first" },
+  entityMemoryBudget: { flag: "entity-memory-budget", env: "KEYSTATE_ENTITY_MEMORY_BUDGET", kind: "number", defaultValue: String(256 * 1024 * 1024), help: "bytes resident entities may hold; the idle ones used least recently (approximately) leave first" },
   guestMemoryMb: { flag: "guest-memory-mb", env: "KEYSTATE_GUEST_MEMORY_MB", kind: "number", defaultValue: "32", help: "maximum linear memory of every guest instance, in MiB" },
   guestFuel: { flag: "guest-fuel", env: "KEYSTATE_GUEST_FUEL", kind: "number", defaultValue: "10000000", help: "CPU budget of one command in fuel units (calls + loop iterations), unless its module sets one" },
   lazyModules: { flag: "lazy-modules", env: "KEYSTATE_LAZY_MODULES", kind: "boolean", help: "at start-up serve stored modules without compiling them; each compiles on its first call (scale from zero)" },

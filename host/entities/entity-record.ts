@@ -1,17 +1,18 @@
 // One resident event-sourced or value entity as ONE compact object: its state bytes
 // (resident-bytes.ts), its sequence numbers (event-sourced only) or stored version (value
-// only), its place in the memory budget's least-recently-used list and in its table's
-// index (record-index.ts). What is common to many entities lives once per table, not per
+// only), when it was last used (the memory budget evicts by it: sampled-lru-budget.ts) and
+// its place in its table's index (record-index.ts). What is common to many entities lives once per table, not per
 // entity: the service version, the persistence id, the processor that runs a batch
 // (value-entity.ts, event-sourced.ts). What only a busy entity needs (its mailbox's queue) is
 // in a side table (mailbox.ts), and what the budget charges it is worked out from its state,
-// not stored. Every field costs 8 bytes per resident entity: a value record is 88 B.
+// not stored. Every field costs 8 bytes per resident entity: a value record is 72 B.
 import type { EntityId } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
-import { ENTITY_OVERHEAD_BYTES, type SelfCharged } from "./memory-budget.js";
+import { ENTITY_OVERHEAD_BYTES } from "./memory-budget.js";
 import type { RecordIndex } from "./record-index.js";
 import { residentSize, stringBytes, type ResidentBytes } from "./resident-bytes.js";
+import { RELEASED, type Budgeted } from "./sampled-lru-budget.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 
 export type EntityEnvelope = Envelope<EntityCommand, Uint8Array>;
@@ -51,12 +52,10 @@ export class EntityTable {
 }
 
 /** A resident value entity, and the part every resident entity has. */
-export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> implements SelfCharged {
+export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> implements Budgeted {
   #state: ResidentBytes | null = null;
-  /** Milliseconds since the manager's epoch (kept a small integer, so it is stored unboxed). */
-  lastUsed = 0;
-  older: EntityRecord | undefined = undefined;
-  newer: EntityRecord | undefined = undefined;
+  /** Milliseconds since the manager's epoch (kept a small integer, so it is stored unboxed); RELEASED until admitted. */
+  lastUsed = RELEASED;
   /** The next record in its bucket of the table's index (record-index.ts: no Map entry per entity). */
   nextInBucket: EntityRecord | undefined = undefined;
 
@@ -112,11 +111,6 @@ export class EntityRecord extends MailboxCore<EntityCommand, Uint8Array> impleme
   /** What the node's entity memory budget charges for it: derived, so always what it holds now. */
   get charge(): number {
     return ENTITY_OVERHEAD_BYTES + this.ownBytes + this.residentBytes;
-  }
-
-  // The memory budget sees an entity's mailbox; here it is the record.
-  get mailbox(): this {
-    return this;
   }
 
   protected runBatch(batch: EntityEnvelope[]): Promise<void> {

@@ -1,21 +1,23 @@
 // Caps the memory held by resident entities. Each entity is charged a fixed overhead
 // (its record and index entry) plus its key and the bytes of the state it
 // keeps; when the total passes the budget, the least recently used idle entities are
-// passivated first (their state is in the store; the next command reloads it). It also
-// keeps the least-recently-used order, which the idle-timeout sweep walks too.
+// passivated first (their state is in the store; the next command reloads it). This one
+// keeps an exact least-recently-used order, for the replicated entities (a few objects
+// each already, so two links more are small); the entity manager's compact records use an
+// approximated order that costs them nothing (sampled-lru-budget.ts).
 
 /** Default for --entity-memory-budget / KEYSTATE_ENTITY_MEMORY_BUDGET. */
 export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
  * What one resident entity costs besides its key string and state bytes: its record
- * (entity-record.ts: table, state, LRU links, key, last use, index chain; 80 B in a heap
- * snapshot, value ones 8 B more and event-sourced ones 16 B more, charged by the record)
- * and its slot in its table's bucket array (record-index.ts: 4-8 B). Measured with
- * `npm run bench:density` (heap growth per resident counter, Node 20 x64): ~126 B in all,
- * of which ~32 B key (a 13-character key) and 8 B version.
+ * (entity-record.ts: table, state, key, last use, index chain; 64 B in a heap snapshot,
+ * value ones 8 B more and event-sourced ones 16 B more, charged by the record) and its slot
+ * in its table's bucket array (record-index.ts: 4-8 B). Measured with `npm run
+ * bench:density` (heap growth per resident counter, Node 20 x64): ~110 B in all, of which
+ * ~24 B key (an 8-character key) and 8 B version.
  */
-export const ENTITY_OVERHEAD_BYTES = 88;
+export const ENTITY_OVERHEAD_BYTES = 72;
 
 /** An entity in least-recently-used order; the list keeps `older` and `newer` up to date. */
 export interface Listed {
@@ -33,15 +35,6 @@ export interface Charged extends Listed {
   newer: Charged | undefined;
   /** The state bytes the entity keeps resident (absent: the entity keeps none). */
   readonly entity: { readonly residentBytes?: number };
-}
-
-/**
- * An entity whose charge follows from what it holds (SelfChargedBudget): no field keeps
- * it, which saves 8 B in each of a million resident records. It must report every change
- * of `charge` while listed (SelfChargedBudget.recharge).
- */
-export interface SelfCharged extends Listed {
-  readonly charge: number;
 }
 
 /**
@@ -148,27 +141,5 @@ export class MemoryBudget<E extends Charged> extends ResidentList<E> {
 
   protected override uncharged(entry: E): void {
     entry.charged = 0;
-  }
-}
-
-/**
- * A budget whose entries work out their own charge: an entry is charged from `admit` until
- * it is released, and reports each change of its charge meanwhile (`recharge`), so the
- * total is always the sum of what the listed entries hold.
- */
-export class SelfChargedBudget<E extends SelfCharged> extends ResidentList<E> {
-  /** Lists a new entity as the most recently used and charges it. */
-  admit(entry: E): void {
-    this.touch(entry);
-    this.addUsed(entry.charge);
-  }
-
-  /** `entry`'s charge changed by `bytes`; nothing when it is not listed (released, or never admitted). */
-  recharge(entry: E, bytes: number): void {
-    if (this.holds(entry)) this.addUsed(bytes);
-  }
-
-  protected chargeOf(entry: E): number {
-    return entry.charge;
   }
 }

@@ -29,6 +29,16 @@ export class RecordIndex<R extends Indexed> {
     return this.#size;
   }
 
+  /** How many buckets there are: a walker (sampled-lru-budget.ts) visits them by position. */
+  get bucketCount(): number {
+    return this.#buckets.length;
+  }
+
+  /** The first record of bucket `at` (the rest follow through nextInBucket); undefined when empty or past the end. */
+  bucket(at: number): R | undefined {
+    return this.#buckets[at];
+  }
+
   get(key: string): R | undefined {
     const buckets = this.#buckets;
     for (let record = buckets[hashKey(key) & (buckets.length - 1)]; record !== undefined; record = record.nextInBucket) {
