@@ -4,6 +4,7 @@
 // at once and keeps nothing (lib/discard-store.ts), so the RSS growth is what the node
 // itself holds per active entity, not a storage engine's cache.
 import { readFileSync } from "node:fs";
+import { getHeapSpaceStatistics } from "node:v8";
 import { inProcessNode } from "../lib/inproc.js";
 import { ensureModuleBuilt } from "../lib/prepare.js";
 import { fmtRate, progress } from "../lib/progress.js";
@@ -13,18 +14,21 @@ import { cartWorkload, counterWorkload, type Workload } from "../lib/workloads.j
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
-function settle(): { rss: number; heap: number } {
+function settle(): { rss: number; heap: number; young: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+  const young = getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.physical_space_size ?? 0;
+  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers, young };
 }
 
 interface Point {
   readonly entities: number;
   readonly rss: number;
   readonly heap: number;
+  /** Memory V8's young generation holds (it grows with the allocation rate, up to a fixed size, whatever the entity count). */
+  readonly young: number;
 }
 
 async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array, total: number): Promise<{ points: Point[]; seconds: number; active: number }> {
@@ -34,7 +38,7 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
     // One command first, so the instance, JIT and pools exist before the baseline.
     await node.router.call(workload.service, workload.writeMethod, workload.writePayload("warm"));
     const base = settle();
-    const points: Point[] = [{ entities: 0, rss: base.rss, heap: base.heap }];
+    const points: Point[] = [{ entities: 0, ...base }];
     const step = total / 10;
     const started = performance.now();
     const batch = 2000;
@@ -46,7 +50,7 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       await Promise.all(calls);
       if (done % step === 0) {
         const now = settle();
-        points.push({ entities: done, rss: now.rss, heap: now.heap });
+        points.push({ entities: done, ...now });
         progress("density", `  ${done.toLocaleString("en")} entities: RSS ${(now.rss / MiB).toFixed(0)} MiB (+${((now.rss - base.rss) / MiB).toFixed(0)} MiB)`);
       }
     }
@@ -99,16 +103,20 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
   const perEntityHeap = slope(points, (p) => p.heap);
   const perGiB = GiB / perEntityRss;
   const endToEndPerGiB = last.entities / ((last.rss - first.rss) / GiB);
+  // The first tenth also holds what grows once, whatever the entity count (the young
+  // generation reaching its full size, shown in the table): the slope after it is what
+  // each further entity costs.
+  const marginalRss = slope(points.slice(1), (p) => p.rss);
   return {
     title: "Density: resident entities per GiB of RSS",
     tables: [
       {
         title: `${total.toLocaleString("en")} resident ${workload.module} entities in one process (${workload.describe}), storage discarded`,
-        columns: ["entities", "RSS", "RSS growth", "JS heap + external"],
-        rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`]),
+        columns: ["entities", "RSS", "RSS growth", "JS heap + external", "young generation"],
+        rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`, `${(p.young / MiB).toFixed(0)} MiB`]),
         notes: [
           `Entities active at the end: ${active.toLocaleString("en")} of ${reached.toLocaleString("en")} touched${reached < total ? ` (the time bound stopped the run before ${total.toLocaleString("en")})` : ""} (passivation and the entity manager's memory budget, 256 MiB by default, are disabled for the run so none is evicted). Touching them took ${seconds.toFixed(1)} s (${fmtRate(reached / seconds)} first commands).`,
-          `RSS per entity (least-squares slope over the 11 points): ${perEntityRss.toFixed(0)} B; JS heap per entity: ${perEntityHeap.toFixed(0)} B. Entities per GiB from the slope: ${(perGiB / 1e6).toFixed(2)}M; from first and last point: ${(endToEndPerGiB / 1e6).toFixed(2)}M.`,
+          `RSS per entity (least-squares slope over the 11 points): ${perEntityRss.toFixed(0)} B; JS heap per entity: ${perEntityHeap.toFixed(0)} B. Entities per GiB from the slope: ${(perGiB / 1e6).toFixed(2)}M; from first and last point: ${(endToEndPerGiB / 1e6).toFixed(2)}M; from the slope over the last 10 points (what each entity costs once the young generation has grown): ${marginalRss.toFixed(0)} B, ${(GiB / marginalRss / 1e6).toFixed(2)}M.`,
         ],
       },
     ],
@@ -126,6 +134,6 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
         bars: points.slice(1).map((p) => ({ label: `${p.entities.toLocaleString("en")} entities`, value: (p.rss - first.rss) / MiB })),
       },
     ],
-    figures: { entities: reached, rssBytesPerEntity: perEntityRss, heapBytesPerEntity: perEntityHeap, entitiesPerGiB: perGiB },
+    figures: { entities: reached, rssBytesPerEntity: perEntityRss, heapBytesPerEntity: perEntityHeap, entitiesPerGiB: perGiB, marginalRssBytesPerEntity: marginalRss },
   };
 }
