@@ -36,7 +36,7 @@ export function ks_input(length: i32): usize {
 
 export function ks_command(length: i32): void {
   const out = new CommandResult();
-  const call = decode<CommandCall>(input.subarray(0, length));
+  const call = decode<CommandCall>(input, length);
   if (call == null) {
     out.failure = failure(Status.INTERNAL, "the host sent a malformed CommandCall");
   } else {
@@ -49,7 +49,7 @@ export function ks_command(length: i32): void {
 
 export function ks_replay(length: i32): void {
   const out = new ReplayResult();
-  const call = decode<ReplayCall>(input.subarray(0, length));
+  const call = decode<ReplayCall>(input, length);
   if (call == null) {
     out.failure = failure(Status.INTERNAL, "the host sent a malformed ReplayCall");
   } else {

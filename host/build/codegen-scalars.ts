@@ -46,7 +46,8 @@ const SCALARS: Record<number, Scalar> = {
     asType: "Uint8Array",
     wireType: 2,
     method: "bytes",
-    zero: "new Uint8Array(0)",
+    // One shared empty array (proto/reader.ts): a bytes field costs no allocation until set.
+    zero: "__pb.EMPTY_BYTES",
     nonDefault: (v) => `${v}.length != 0`,
     packable: false,
   },

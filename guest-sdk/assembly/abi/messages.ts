@@ -92,7 +92,7 @@ export class Failure extends __pb.Message {
 export class Event extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.Event";
   type: string = "";
-  payload: Uint8Array = new Uint8Array(0);
+  payload: Uint8Array = __pb.EMPTY_BYTES;
 
   typeName(): string {
     return Event.TYPE;
@@ -136,7 +136,7 @@ export class ServiceCall extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.ServiceCall";
   service: string = "";
   method: string = "";
-  payload: Uint8Array = new Uint8Array(0);
+  payload: Uint8Array = __pb.EMPTY_BYTES;
 
   typeName(): string {
     return ServiceCall.TYPE;
@@ -236,9 +236,9 @@ export class CommandCall extends __pb.Message {
   method: string = "";
   entityKey: string = "";
   sequence: i64 = 0;
-  state: Uint8Array = new Uint8Array(0);
+  state: Uint8Array = __pb.EMPTY_BYTES;
   hasState: bool = false;
-  payload: Uint8Array = new Uint8Array(0);
+  payload: Uint8Array = __pb.EMPTY_BYTES;
   crdt: CrdtValue | null = null;
   streamEvent: i32 = 0;
   previousCrdt: CrdtValue | null = null;
@@ -384,7 +384,7 @@ export class CrdtValue extends __pb.Message {
   type: string = "";
   counter: i64 = 0;
   elements: Array<Uint8Array> = new Array<Uint8Array>();
-  register: Uint8Array = new Uint8Array(0);
+  register: Uint8Array = __pb.EMPTY_BYTES;
   hasRegister: bool = false;
   flag: bool = false;
   vote: CrdtVote | null = null;
@@ -542,7 +542,7 @@ export class CrdtVote extends __pb.Message {
 /** Message keystate.abi.CrdtMapEntry. */
 export class CrdtMapEntry extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.CrdtMapEntry";
-  key: Uint8Array = new Uint8Array(0);
+  key: Uint8Array = __pb.EMPTY_BYTES;
   value: CrdtValue | null = null;
 
   typeName(): string {
@@ -697,7 +697,7 @@ export class Publication extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.Publication";
   topic: string = "";
   type: string = "";
-  payload: Uint8Array = new Uint8Array(0);
+  payload: Uint8Array = __pb.EMPTY_BYTES;
   partitionKey: string = "";
 
   typeName(): string {
@@ -758,10 +758,10 @@ export class Publication extends __pb.Message {
 /** Message keystate.abi.CommandResult. */
 export class CommandResult extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.CommandResult";
-  reply: Uint8Array = new Uint8Array(0);
+  reply: Uint8Array = __pb.EMPTY_BYTES;
   failure: Failure | null = null;
   events: Array<Event> = new Array<Event>();
-  state: Uint8Array = new Uint8Array(0);
+  state: Uint8Array = __pb.EMPTY_BYTES;
   stateAction: i32 = 0;
   forward: ServiceCall | null = null;
   sideEffects: Array<SideEffect> = new Array<SideEffect>();
@@ -927,11 +927,11 @@ export class CrdtOp extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.CrdtOp";
   kind: i32 = 0;
   amount: i64 = 0;
-  element: Uint8Array = new Uint8Array(0);
+  element: Uint8Array = __pb.EMPTY_BYTES;
   vote: bool = false;
   clock: i32 = 0;
   customClock: i64 = 0;
-  key: Uint8Array = new Uint8Array(0);
+  key: Uint8Array = __pb.EMPTY_BYTES;
   valueType: string = "";
   ops: Array<CrdtOp> = new Array<CrdtOp>();
 
@@ -1041,7 +1041,7 @@ export class CrdtOp extends __pb.Message {
 export class ReplayCall extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.ReplayCall";
   service: string = "";
-  state: Uint8Array = new Uint8Array(0);
+  state: Uint8Array = __pb.EMPTY_BYTES;
   hasState: bool = false;
   events: Array<Event> = new Array<Event>();
 
@@ -1105,7 +1105,7 @@ export class ReplayCall extends __pb.Message {
 /** Message keystate.abi.ReplayResult. */
 export class ReplayResult extends __pb.Message {
   static readonly TYPE: string = "keystate.abi.ReplayResult";
-  state: Uint8Array = new Uint8Array(0);
+  state: Uint8Array = __pb.EMPTY_BYTES;
   failure: Failure | null = null;
 
   typeName(): string {

@@ -1,5 +1,5 @@
 // Base class of generated message classes and the encode/decode entry points.
-import { Reader } from "./reader";
+import { EMPTY_BYTES, Reader } from "./reader";
 import { Writer } from "./writer";
 
 export abstract class Message {
@@ -25,17 +25,26 @@ export function encode(m: Message): Uint8Array {
   return sharedWriter.finish();
 }
 
-/** Decodes `bytes` into `m`; false when the input is malformed. */
-export function mergeInto(m: Message, bytes: Uint8Array): bool {
-  const r = new Reader(bytes);
+// Reused by mergeInto(): a decode runs to its end before the next one starts (embedded
+// messages are read through the same reader, never through decode()), so one reader
+// serves them all and a decode allocates no reader of its own.
+const sharedReader = new Reader(new Uint8Array(0));
+
+/** Decodes `bytes` (its first `length` bytes; -1: all of it) into `m`; false when the input is malformed. */
+export function mergeInto(m: Message, bytes: Uint8Array, length: i32 = -1): bool {
+  const r = sharedReader;
+  r.reset(bytes, 0, length);
   m.mergeFrom(r, r.end);
-  return !r.error && r.pos == r.end;
+  const ok = !r.error && r.pos == r.end;
+  // Not kept alive by the reader until the next decode.
+  r.reset(EMPTY_BYTES);
+  return ok;
 }
 
-/** Decodes a whole message; null when the input is malformed. Never traps. */
-export function decode<T extends Message>(bytes: Uint8Array): T | null {
+/** Decodes a whole message from `bytes` (its first `length` bytes; -1: all of it); null when the input is malformed. Never traps. */
+export function decode<T extends Message>(bytes: Uint8Array, length: i32 = -1): T | null {
   const m = instantiate<T>();
-  return mergeInto(m, bytes) ? m : null;
+  return mergeInto(m, bytes, length) ? m : null;
 }
 
 /**

@@ -8,9 +8,16 @@
 /** Nesting limit for embedded messages, so hostile input cannot exhaust the call stack. */
 export const MAX_DEPTH: i32 = 100;
 
+/**
+ * The value of every empty bytes field: generated defaults and empty reads share it, which
+ * saves two allocations (array and buffer) per bytes field per message. Nothing can change
+ * it: an empty array has no element to write, and a write past its end traps.
+ */
+export const EMPTY_BYTES = new Uint8Array(0);
+
 export class Reader {
   // Kept so the GC sees the input while `ptr` (its data start) is in use.
-  readonly buf: Uint8Array;
+  buf: Uint8Array;
   private ptr: usize;
   /** Offset of the next byte to read. */
   pos: i32;
@@ -24,9 +31,20 @@ export class Reader {
   constructor(buf: Uint8Array, start: i32 = 0, end: i32 = -1) {
     this.buf = buf;
     this.ptr = buf.dataStart;
+    this.pos = 0;
+    this.end = 0;
+    this.reset(buf, start, end);
+  }
+
+  /** Starts over on `buf` from `start` to `end` (-1: its end), so one reader serves many decodes. */
+  reset(buf: Uint8Array, start: i32 = 0, end: i32 = -1): void {
+    this.buf = buf;
+    this.ptr = buf.dataStart;
     const len = buf.length;
     this.end = end < 0 || end > len ? len : end;
     this.pos = start < 0 ? 0 : start > this.end ? this.end : start;
+    this.error = false;
+    this.depth = 0;
   }
 
   /** Marks the input malformed and stops the current region. */
@@ -171,7 +189,7 @@ export class Reader {
   /** A copy of a length-delimited field, so a decoded message does not pin the input buffer. */
   bytes(): Uint8Array {
     const n = this.length();
-    if (n <= 0) return new Uint8Array(0);
+    if (n <= 0) return EMPTY_BYTES;
     const out = new Uint8Array(n);
     memory.copy(out.dataStart, this.ptr + <usize>this.pos, <usize>n);
     this.pos += n;
