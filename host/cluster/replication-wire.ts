@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import protobuf from "protobufjs";
 import { PROTO_DIR } from "../proto/proto-root.js";
+import { bufferOf } from "../buffer-of.js";
 
 const root = protobuf.loadSync(join(PROTO_DIR, "keystate", "replication.proto"));
 const DeltaBatchMessage = root.lookupType("keystate.replication.DeltaBatch");
@@ -31,7 +32,7 @@ const DECODE = { longs: Number, arrays: true, defaults: true } as const;
 
 export function encodeDeltaBatch(batch: WireDeltaBatch): Buffer {
   const bytes = DeltaBatchMessage.encode(DeltaBatchMessage.fromObject(batch)).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return bufferOf(bytes);
 }
 
 /** Throws on bytes that are not a DeltaBatch (a foreign publisher on the channel). */
@@ -41,7 +42,7 @@ export function decodeDeltaBatch(bytes: Uint8Array): WireDeltaBatch {
 
 export function encodeAcks(acks: WireAcks): Buffer {
   const bytes = AcksMessage.encode(AcksMessage.fromObject(acks)).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return bufferOf(bytes);
 }
 
 export function decodeAcks(bytes: Uint8Array): WireAcks {

@@ -2,12 +2,13 @@
 // Uint8Arrays by identity, so each one is keyed by its lowercase hex string: equal bytes give
 // equal keys, and sorting keys sorts the bytes lexicographically (a canonical order).
 import { refuse } from "./errors.js";
+import { bufferOf } from "../buffer-of.js";
 
 export type BytesKey = string;
 
 export function bytesKey(bytes: Uint8Array): BytesKey {
   if (!(bytes instanceof Uint8Array)) refuse(`expected bytes (a Uint8Array), got ${typeof bytes}`);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  return bufferOf(bytes).toString("hex");
 }
 
 /** A private copy, so that a caller reusing its buffer cannot change stored state. */
@@ -16,7 +17,7 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
 }
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return Buffer.compare(bufferOf(a), bufferOf(b));
 }
 
 /** Code-unit order, the same on every node, for keys that must be listed canonically. */

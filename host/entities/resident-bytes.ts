@@ -4,6 +4,7 @@
 // string, ~16 bytes + their length, where a Uint8Array of their own costs a typed array,
 // an ArrayBuffer and an off-heap backing store (~250 B more per entity, most of a small
 // entity's footprint). Each char is one byte (0..255), so the round trip is exact.
+import { bufferOf } from "../buffer-of.js";
 
 /** undefined: no state. */
 export type ResidentBytes = string | number | undefined;
@@ -22,7 +23,7 @@ export function toResident(bytes: Uint8Array | undefined): ResidentBytes {
     return packed;
   }
   if (length <= SHORT) return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+  return bufferOf(bytes).toString("latin1");
 }
 
 export function fromResident(resident: ResidentBytes): Uint8Array | undefined {

@@ -4,6 +4,7 @@
 import { KeystateError } from "../errors.js";
 import type { DeadLetter, Topics } from "../journal/types.js";
 import { TOPIC_NAME } from "../runtime/subscriptions.js";
+import { bufferOf } from "../buffer-of.js";
 
 const PATH = /^\/topics\/([^/]+)\/dead-letters\/(.+)$/;
 const DEFAULT_LIMIT = 100;
@@ -44,7 +45,7 @@ function describe(letter: DeadLetter): Record<string, unknown> {
       type: message.type,
       time: new Date(message.time).toISOString(),
       partitionKey: message.partitionKey,
-      payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength).toString("base64"),
+      payload: bufferOf(message.payload).toString("base64"),
     },
   };
 }

@@ -3,6 +3,7 @@
 // values as their bytes — text when they are valid UTF-8, else base64, the field name
 // saying which — a Vote as its tally, an ORMap as its entries, each value recursively.
 import type { CrdtType, CrdtValue, ORMapEntryValue, VoteValue } from "../crdt/index.js";
+import { bufferOf } from "../buffer-of.js";
 
 /** Bytes as `{"utf8": text}` when they are valid UTF-8, else `{"base64": ...}`. */
 export type BytesJson = { readonly utf8: string } | { readonly base64: string };
@@ -13,7 +14,7 @@ export function bytesJson(bytes: Uint8Array): BytesJson {
   try {
     return { utf8: strictUtf8.decode(bytes) };
   } catch {
-    return { base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") };
+    return { base64: bufferOf(bytes).toString("base64") };
   }
 }
 

@@ -33,6 +33,7 @@ import type {
   VersionedValue,
 } from "./types.js";
 import { DEFAULT_IDEMPOTENCY_LIMITS, type IdempotencyLimits } from "./types.js";
+import { bufferOf } from "../buffer-of.js";
 
 // LMDB's default maximum key size is 1978 bytes; a journal key adds 8 bytes of seq.
 const MAX_ENTITY_KEY_BYTES = 1900;
@@ -364,7 +365,7 @@ class EmbeddedValues implements ValueStore {
   /** Inside a write transaction. A delete keeps the version row, so versions only grow. */
   #store(key: Buffer, value: Uint8Array | undefined, version: number): void {
     if (value === undefined) this.values.remove(key);
-    else this.values.put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    else this.values.put(key, bufferOf(value));
     this.versions.put(key, withSeq(Buffer.alloc(0), version));
   }
 }
@@ -390,7 +391,7 @@ class EmbeddedModules implements ModuleStore {
         const record = this.records.get(nameKey) ?? { name, activeVersion: null, versions: [] };
         const version = (record.versions.at(-1)?.version ?? 0) + 1;
         const added: ModuleVersionInfo = { name, version, hash, size: bytes.length, deployedAt };
-        this.bytes.put(withSeq(nameKey, version), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        this.bytes.put(withSeq(nameKey, version), bufferOf(bytes));
         if (options?.artifact) this.artifacts.put(artifactRowKey(name, version, options.artifact.key), encodeArtifact(options.artifact));
         const activeVersion = options?.activate === true ? version : record.activeVersion;
         this.records.put(nameKey, { ...record, activeVersion, versions: [...record.versions, added] });

@@ -35,15 +35,13 @@ import type {
   VersionedValue,
 } from "./types.js";
 import { DEFAULT_IDEMPOTENCY_LIMITS, type IdempotencyLimits } from "./types.js";
+import { bufferOf } from "../buffer-of.js";
 
 /** A store command without a reply by then fails (a hung or paused server must not hang calls). */
 const COMMAND_TIMEOUT_MS = 1500;
 
 type KeystateRedis = RedisClient & ScriptCommands;
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /** One stream entry as xrangeBuffer returns it: id `<seq>-0`, fields t=<type>, p=<payload>. */
 function decodeEntry([id, fields]: [Buffer, Buffer[]]): StoredEvent {
@@ -95,7 +93,7 @@ class RedisJournal implements Journal {
       const keys = this.keys.of(id);
       const epoch = this.keys.epoch(keys, id);
       const args = extrasArgs(extras, this.keys.idempotency);
-      for (const event of events) args.push(event.type, asBuffer(event.payload));
+      for (const event of events) args.push(event.type, bufferOf(event.payload));
       const journalSeq = await this.redis.ksAppend(keys.journal, keys.outbox, keys.replies, keys.replyTimes, keys.feed, keys.lease, epoch, expectedSeq, ...args);
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "append");
       if (journalSeq !== expectedSeq) {
@@ -112,7 +110,7 @@ class RedisJournal implements Journal {
       checkSeq(snapshot.seq, "snapshot seq");
       const keys = this.keys.of(id);
       const epoch = this.keys.epoch(keys, id);
-      const journalSeq = await this.redis.ksSaveSnapshot(keys.journal, keys.snapshot, keys.lease, epoch, snapshot.seq, asBuffer(snapshot.state));
+      const journalSeq = await this.redis.ksSaveSnapshot(keys.journal, keys.snapshot, keys.lease, epoch, snapshot.seq, bufferOf(snapshot.state));
       if (journalSeq === FENCED) throw this.keys.refused(keys, epoch, id, "snapshot");
       if (snapshot.seq > journalSeq) {
         throw new KeystateError("INVALID_REQUEST", `snapshot seq ${snapshot.seq} is beyond the journal's last seq ${journalSeq}`);
@@ -196,7 +194,7 @@ class RedisValues implements ValueStore {
     const keys = this.keys.of(id);
     const epoch = this.keys.epoch(keys, id);
     const op = value === undefined ? "del" : "put";
-    const bytes = value === undefined ? Buffer.alloc(0) : asBuffer(value);
+    const bytes = value === undefined ? Buffer.alloc(0) : bufferOf(value);
     const [verdict, version] = await this.redis.ksWriteValue(keys.value, keys.outbox, keys.replies, keys.replyTimes, keys.lease, epoch, expected, op, bytes, ...extrasArgs(extras, this.keys.idempotency));
     if (verdict === FENCED) throw this.keys.refused(keys, epoch, id, "value write");
     if (verdict === 0) {
@@ -213,7 +211,7 @@ function extrasArgs(extras: WriteExtras | undefined, limits: IdempotencyLimits):
   const args: (string | number | Buffer)[] = [outbox.length + (extras?.cancelled?.length ?? 0)];
   args.push(...outboxArgs(outbox, extras?.cancelled));
   args.push(replies.length, limits.windowMs, limits.keysPerEntity);
-  for (const { key, reply } of replies) args.push(key, asBuffer(reply));
+  for (const { key, reply } of replies) args.push(key, bufferOf(reply));
   return args;
 }
 
@@ -302,7 +300,7 @@ class RedisReplicas implements ReplicaStore {
   save(id: EntityId, writer: string, state: Uint8Array): Promise<number> {
     return guarded("replica save", async () => {
       const keys = this.keys.of(id);
-      return await this.redis.ksSaveReplica(keys.replicas, keys.replicaCounters, writer, asBuffer(state));
+      return await this.redis.ksSaveReplica(keys.replicas, keys.replicaCounters, writer, bufferOf(state));
     });
   }
 
@@ -348,7 +346,7 @@ class RedisModules implements ModuleStore {
         keys.meta,
         keys.bytes,
         keys.artifacts,
-        asBuffer(bytes),
+        bufferOf(bytes),
         infoJson,
         activate,
         artifact?.key ?? "",

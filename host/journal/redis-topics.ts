@@ -9,6 +9,7 @@ import type { RedisClient } from "./redis-connection.js";
 import { tagPart, type RedisLayout } from "./redis-keys.js";
 import { guarded } from "./store-support.js";
 import type { DeadLetter, TopicConsumer, TopicDelivery, TopicMessage, Topics } from "./types.js";
+import { bufferOf } from "../buffer-of.js";
 
 /** Opens a connection of its own (no auto-pipelining) whose commands time out after `commandTimeoutMs`. */
 export type ConnectDedicated = (commandTimeoutMs: number) => Promise<RedisClient>;
@@ -190,7 +191,7 @@ function messageFields(message: Omit<TopicMessage, "offset">): Array<string | Bu
     "y", message.type,
     "t", String(message.time),
     "k", message.partitionKey,
-    "p", Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+    "p", bufferOf(message.payload),
   ];
 }
 

@@ -4,6 +4,7 @@ import type { IDescriptorProto, IFileDescriptorProto, IFileDescriptorSet, IServi
 import { KeystateError } from "../errors.js";
 import { lookupType } from "./proto-root.js";
 import { scanFields, WIRE_LENGTH_DELIMITED, WireFormatError } from "./wire-scan.js";
+import { bufferOf } from "../buffer-of.js";
 
 /** Extension keys as protobufjs names them on decoded option objects. */
 export const ENTITY_KEY_OPTION = ".keystate.entityKey";
@@ -63,7 +64,7 @@ const FILE_FIELD: ReadonlySet<number> = new Set([1]);
 
 function decodeFile(bytes: Uint8Array): IFileDescriptorProto {
   const sameLength = fileCache.get(bytes.length);
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const view = bufferOf(bytes);
   const hit = sameLength?.find((entry) => entry.bytes.equals(view));
   if (hit) return hit.file;
   const type = lookupType("google.protobuf.FileDescriptorProto");
