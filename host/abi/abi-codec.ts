@@ -377,11 +377,12 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
   const r = readerOver(bytes);
   let reply: Uint8Array = EMPTY;
   let failure: Failure | undefined;
-  const events: AbiEvent[] = [];
+  // Made on first use (most results have neither), like the rare fields below.
+  let events: AbiEvent[] | undefined;
   let state: Uint8Array = EMPTY;
   let stateAction: StateAction = StateAction.KEEP;
   let forward: ServiceCall | undefined;
-  const sideEffects: SideEffect[] = [];
+  let sideEffects: SideEffect[] | undefined;
   let crdtOps: unknown[] | undefined;
   let timers: TimerRequest[] | undefined;
   let publications: Publication[] | undefined;
@@ -399,7 +400,7 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
         failure = subMessage(r, r.size(), (r2, end2) => readFailure(r2, end2, failure));
         break;
       case 26: // 3: events
-        events.push(subMessage(r, r.size(), readEvent));
+        (events ??= []).push(subMessage(r, r.size(), readEvent));
         break;
       case 34: // 4: state
         state = bytesCopy(r);
@@ -411,7 +412,7 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
         forward = subMessage(r, r.size(), (r2, end2) => readServiceCall(r2, end2, 1, forward));
         break;
       case 58: // 7: side_effects
-        sideEffects.push(subMessage(r, r.size(), readSideEffect));
+        (sideEffects ??= []).push(subMessage(r, r.size(), readSideEffect));
         break;
       case 66: // 8: crdt_ops
         (crdtOps ??= []).push(decodeNested(abiTypes().crdtOp, r, r.size()));
@@ -438,19 +439,22 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
   return {
     reply,
     failure,
-    events,
+    events: events ?? NONE,
     state,
     stateAction,
-    replicated: replicatedResultOf({ crdtOps, writeConsistency, streamSend, endStream }),
+    replicated: crdtOps === undefined && writeConsistency === 0 && !streamSend && !endStream ? NOT_REPLICATED : replicatedResultOf({ crdtOps, writeConsistency, streamSend, endStream }),
     forward,
-    sideEffects,
+    sideEffects: sideEffects ?? NONE,
     timers: timers ?? NONE,
     publications: publications ?? NONE,
   };
 }
 
-/** Shared by the results without timers or publications (nearly all): never written to. */
+/** Shared by the results without events, side effects, timers or publications (nearly all): never written to. */
 const NONE: never[] = [];
+
+/** The replicated part of every other entity kind's result (what replicatedResultOf makes of no fields). */
+const NOT_REPLICATED: ReplicatedResult = replicatedResultOf({});
 
 type RawCall = { service?: string; method?: string; payload?: Uint8Array } | null | undefined;
 type RawTimer = { name?: string; delayMs?: number | { toNumber(): number }; call?: RawCall; cancel?: boolean };

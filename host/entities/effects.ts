@@ -19,7 +19,7 @@ export type TargetCheck = (call: ServiceCall, replyType: string | undefined, hop
 
 export class CommandEffects {
   #forward: ServiceCall | undefined;
-  #sideEffects: readonly SideEffect[] = [];
+  #sideEffects: readonly SideEffect[] = NONE;
   #timers: readonly TimerRequest[] = NONE;
   #publications: readonly Publication[] = NONE;
   #outbox: readonly OutboxEntry[] | undefined;

@@ -67,7 +67,9 @@ export class EventSourcedEntity implements EntityProcessor {
     const outbox = new OutboxBatch();
     // `stored`: a reply stored under the command's idempotency key before this batch (it stands whatever this batch's write does).
     const outcomes: Array<{ envelope: EntityEnvelope; reply?: Uint8Array; error?: unknown; sawUncommitted: boolean; stored?: boolean }> = [];
-    const keyed = await IdempotentBatch.load(this.#idempotency, record.id, batch);
+    const loading = IdempotentBatch.load(this.#idempotency, record.id, batch);
+    // No key in the batch (nearly always): no await, so the batch runs on in this turn.
+    const keyed = loading === undefined ? undefined : await loading;
     for (const envelope of batch) {
       // A caller that left while earlier commands ran: its command never reaches the guest.
       const gone = callerGone(envelope.context);

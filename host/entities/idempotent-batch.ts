@@ -22,14 +22,21 @@ export class IdempotentBatch {
     this.#stored = stored;
   }
 
-  /** The batch's keys and their stored replies (no read at all when no command carries a key: the common case). */
-  static async load(store: IdempotencyStore | undefined, id: EntityId, batch: readonly EntityEnvelope[]): Promise<IdempotentBatch | undefined> {
+  /**
+   * The batch's keys and their stored replies; undefined at once, with no read and no promise
+   * to wait for, when no command carries a key (the common case: the caller need not await).
+   */
+  static load(store: IdempotencyStore | undefined, id: EntityId, batch: readonly EntityEnvelope[]): Promise<IdempotentBatch> | undefined {
     let keys: string[] | undefined;
     for (const envelope of batch) {
       const key = envelope.command.idempotencyKey;
       if (key !== undefined) (keys ??= []).push(key);
     }
     if (keys === undefined || store === undefined) return undefined;
+    return IdempotentBatch.#read(store, id, keys);
+  }
+
+  static async #read(store: IdempotencyStore, id: EntityId, keys: string[]): Promise<IdempotentBatch> {
     const replies = await store.replies(id, keys);
     const stored = new Map<string, Uint8Array>();
     keys.forEach((key, i) => {

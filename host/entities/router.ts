@@ -120,11 +120,12 @@ export class Router {
     const { idempotencyKey } = options;
     // The handler sees the key it is answered under (ctx.metadata("idempotency-key")): a subscriber may dedupe with it.
     const metadata = idempotencyKey === undefined ? options.metadata : [...(options.metadata ?? []), [IDEMPOTENCY_KEY_HEADER, idempotencyKey] as const];
-    // The entity checks the command's forward and side effects with this before it persists anything.
-    const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
     const gone = callerGone(options.context);
     if (gone) throw gone;
+    // The entity checks the command's forward and side effects with a CommandEffects before
+    // it persists anything; in a cluster each run here makes its own (runHere).
     if (service.kind === EntityKind.ACTION) {
+      const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
       const reply = runAction(service, { method: methodName, payload, effects, metadata }, options.context?.requestId);
       if (effects.none) return reply;
       const shard = await this.#storeOwnEffects(effects, { persistenceId: serviceName, key: "" });
@@ -134,6 +135,7 @@ export class Router {
     const placement = this.#placement;
     // Replicated entities have a replica on every node: they never move or forward.
     if (placement === undefined || service.kind === EntityKind.REPLICATED) {
+      const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
       const reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey, metadata }, options.context);
       // Resolved: the command's state change is durable, so its effects may run.
       if (effects.none) return reply;

@@ -56,6 +56,7 @@ export class ValueEntity implements EntityProcessor {
     }
 
     const service = record.service;
+    const id = record.id;
     let value = fromResident(record.state!);
     let changed = false;
     // Asynchronous side effects, timers and publications, stored with the value so a crash after the reply cannot lose them.
@@ -63,7 +64,9 @@ export class ValueEntity implements EntityProcessor {
     const outcomes: Outcome[] = [];
     let keyed: IdempotentBatch | undefined;
     try {
-      keyed = await IdempotentBatch.load(this.#idempotency, record.id, batch);
+      const loading = IdempotentBatch.load(this.#idempotency, id, batch);
+      // No key in the batch (nearly always): no await, so the batch runs on in this turn.
+      keyed = loading === undefined ? undefined : await loading;
     } catch (err) {
       const error = KeystateError.fromStorage(err, "reading idempotency keys");
       for (const envelope of batch) envelope.reject(error);
@@ -98,7 +101,7 @@ export class ValueEntity implements EntityProcessor {
           value = undefined;
           changed = true;
         }
-        const stored = outbox.add(envelope.command.effects, record.id, record.version + 1);
+        const stored = outbox.add(envelope.command.effects, id, record.version + 1);
         const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
         if (changesValue || stored > 0) keyed?.record(envelope, result.reply);
         outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored > 0 });
@@ -111,7 +114,8 @@ export class ValueEntity implements EntityProcessor {
     // A command with asynchronous side effects writes even when the value is unchanged: the outbox entries go with it.
     if (changed || !outbox.empty) {
       try {
-        record.version = await this.#values.write(record.id, value, record.version, { ...outbox.extras(), replies: keyed?.replies });
+        const extras = outbox.empty && keyed === undefined ? undefined : { ...outbox.extras(), replies: keyed?.replies };
+        record.version = await this.#values.write(id, value, record.version, extras);
       } catch (err) {
         // The write may or may not have landed: reload on the next command rather than guess.
         record.unload();
