@@ -9,6 +9,10 @@ import { Status } from "./status";
 // Kept in a global so the GC never frees the buffer the host is writing into.
 let input = new Uint8Array(1024);
 const resultWriter = new Writer(1024);
+// One result object each, emptied after it is sent (clearFields keeps its arrays): a result
+// made per call cost a dozen allocations, most of them arrays for effects it never had.
+const commandResult = new CommandResult();
+const replayResult = new ReplayResult();
 
 // Modules run on AssemblyScript's "minimal" runtime (see host/build/asc-compile.ts): the
 // collector never runs inside a call, so calls pay no GC steps and no shadow-stack upkeep.
@@ -35,7 +39,7 @@ export function ks_input(length: i32): usize {
 }
 
 export function ks_command(length: i32): void {
-  const out = new CommandResult();
+  const out = commandResult;
   const call = decode<CommandCall>(input, length);
   if (call == null) {
     out.failure = failure(Status.INTERNAL, "the host sent a malformed CommandCall");
@@ -45,10 +49,12 @@ export function ks_command(length: i32): void {
     else handler.handleCommand(call, out);
   }
   send(out);
+  // Emptied now, not at the next call: what it held is garbage for the next collection.
+  out.clearFields();
 }
 
 export function ks_replay(length: i32): void {
-  const out = new ReplayResult();
+  const out = replayResult;
   const call = decode<ReplayCall>(input, length);
   if (call == null) {
     out.failure = failure(Status.INTERNAL, "the host sent a malformed ReplayCall");
@@ -58,6 +64,7 @@ export function ks_replay(length: i32): void {
     else handler.handleReplay(call, out);
   }
   send(out);
+  out.clearFields();
 }
 
 function send(result: Message): void {

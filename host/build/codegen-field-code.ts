@@ -185,6 +185,19 @@ export function clearOneofMethod(o: OneofPlan): string[] {
   return [`${o.clearMethod}(): void {`, ...indent(body), "}"];
 }
 
+/**
+ * `clearFields()`: every field back to its default without allocating, so one instance can
+ * serve call after call (the SDK's results). Repeated fields and maps keep their array or
+ * map, emptied; AssemblyScript compiles the method only into modules that call it.
+ */
+export function clearFieldsMethod(fields: FieldPlan[]): string[] {
+  const body = fields.flatMap((f) => [
+    f.repeated ? `this.${f.prop}.length = 0;` : f.shape === "map" ? `this.${f.prop}.clear();` : `this.${f.prop} = ${f.initializer};`,
+    ...(f.presence ? [`this.${f.presence} = false;`] : []),
+  ]);
+  return ["clearFields(): void {", ...indent(body), "}"];
+}
+
 /** Field number of the member that is set (the one encodeTo would write), or 0. */
 export function oneofCaseMethod(o: OneofPlan): string[] {
   const body = o.members.map((m) => `if (${singular(m).when}) return ${m.number};`);

@@ -4,6 +4,7 @@
 // code can decode commands and encode replies, events and state without reflection.
 import type { IFileDescriptorSet } from "protobufjs/ext/descriptor.js";
 import {
+  clearFieldsMethod,
   clearOneofMethod,
   decodeCase,
   encodeField,
@@ -55,6 +56,7 @@ function messageClass(t: TypeEntry, ctx: Context): string[] {
     [`typeName(): string {`, `  return ${name}.TYPE;`, "}"],
     ["encodeTo(w: __pb.Writer): void {", ...indent(encodeBody(fields)), "}"],
     mergeFrom(fields),
+    clearFieldsMethod(fields),
     ...oneofs.flatMap((o) => [clearOneofMethod(o), oneofCaseMethod(o)]),
     ...fields.filter((f) => f.shape === "map").map(mapEntryMethod),
   ];

@@ -160,7 +160,7 @@ export function assignClassNames(types: TypeEntry[]): Map<string, string> {
 
 /** Hands out member names unique within one class, suffixing "_" on a clash. */
 export class MemberNames {
-  private readonly used = new Set<string>(["typeName", "encodeTo", "mergeFrom", "constructor"]);
+  private readonly used = new Set<string>(["typeName", "encodeTo", "mergeFrom", "clearFields", "constructor"]);
 
   claim(wanted: string): string {
     let name = wanted;

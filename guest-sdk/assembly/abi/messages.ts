@@ -86,6 +86,11 @@ export class Failure extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.code = 0;
+    this.message = "";
+  }
 }
 
 /** Message keystate.abi.Event. */
@@ -128,6 +133,11 @@ export class Event extends __pb.Message {
           r.skip(wt);
       }
     }
+  }
+
+  clearFields(): void {
+    this.type = "";
+    this.payload = __pb.EMPTY_BYTES;
   }
 }
 
@@ -182,6 +192,12 @@ export class ServiceCall extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.service = "";
+    this.method = "";
+    this.payload = __pb.EMPTY_BYTES;
+  }
 }
 
 /** Message keystate.abi.SideEffect. */
@@ -226,6 +242,11 @@ export class SideEffect extends __pb.Message {
           r.skip(wt);
       }
     }
+  }
+
+  clearFields(): void {
+    this.call = null;
+    this.synchronous = false;
   }
 }
 
@@ -376,6 +397,21 @@ export class CommandCall extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.service = "";
+    this.method = "";
+    this.entityKey = "";
+    this.sequence = 0;
+    this.state = __pb.EMPTY_BYTES;
+    this.hasState = false;
+    this.payload = __pb.EMPTY_BYTES;
+    this.crdt = null;
+    this.streamEvent = 0;
+    this.previousCrdt = null;
+    this.otherStreams = 0;
+    this.metadata.length = 0;
+  }
 }
 
 /** Message keystate.abi.CrdtValue. */
@@ -484,6 +520,17 @@ export class CrdtValue extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.type = "";
+    this.counter = 0;
+    this.elements.length = 0;
+    this.register = __pb.EMPTY_BYTES;
+    this.hasRegister = false;
+    this.flag = false;
+    this.vote = null;
+    this.entries.length = 0;
+  }
 }
 
 /** Message keystate.abi.CrdtVote. */
@@ -537,6 +584,12 @@ export class CrdtVote extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.selfVote = false;
+    this.votesFor = 0;
+    this.total = 0;
+  }
 }
 
 /** Message keystate.abi.CrdtMapEntry. */
@@ -582,6 +635,11 @@ export class CrdtMapEntry extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.key = __pb.EMPTY_BYTES;
+    this.value = null;
+  }
 }
 
 /** Message keystate.abi.MetadataEntry. */
@@ -624,6 +682,11 @@ export class MetadataEntry extends __pb.Message {
           r.skip(wt);
       }
     }
+  }
+
+  clearFields(): void {
+    this.key = "";
+    this.value = "";
   }
 }
 
@@ -690,6 +753,13 @@ export class TimerRequest extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.name = "";
+    this.delayMs = 0;
+    this.call = null;
+    this.cancel = false;
+  }
 }
 
 /** Message keystate.abi.Publication. */
@@ -752,6 +822,13 @@ export class Publication extends __pb.Message {
           r.skip(wt);
       }
     }
+  }
+
+  clearFields(): void {
+    this.topic = "";
+    this.type = "";
+    this.payload = __pb.EMPTY_BYTES;
+    this.partitionKey = "";
   }
 }
 
@@ -920,6 +997,22 @@ export class CommandResult extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.reply = __pb.EMPTY_BYTES;
+    this.failure = null;
+    this.events.length = 0;
+    this.state = __pb.EMPTY_BYTES;
+    this.stateAction = 0;
+    this.forward = null;
+    this.sideEffects.length = 0;
+    this.crdtOps.length = 0;
+    this.writeConsistency = 0;
+    this.streamSend = false;
+    this.endStream = false;
+    this.timers.length = 0;
+    this.publications.length = 0;
+  }
 }
 
 /** Message keystate.abi.CrdtOp. */
@@ -1035,6 +1128,18 @@ export class CrdtOp extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.kind = 0;
+    this.amount = 0;
+    this.element = __pb.EMPTY_BYTES;
+    this.vote = false;
+    this.clock = 0;
+    this.customClock = 0;
+    this.key = __pb.EMPTY_BYTES;
+    this.valueType = "";
+    this.ops.length = 0;
+  }
 }
 
 /** Message keystate.abi.ReplayCall. */
@@ -1100,6 +1205,13 @@ export class ReplayCall extends __pb.Message {
       }
     }
   }
+
+  clearFields(): void {
+    this.service = "";
+    this.state = __pb.EMPTY_BYTES;
+    this.hasState = false;
+    this.events.length = 0;
+  }
 }
 
 /** Message keystate.abi.ReplayResult. */
@@ -1144,5 +1256,10 @@ export class ReplayResult extends __pb.Message {
           r.skip(wt);
       }
     }
+  }
+
+  clearFields(): void {
+    this.state = __pb.EMPTY_BYTES;
+    this.failure = null;
   }
 }
