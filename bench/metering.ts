@@ -48,9 +48,13 @@ class Subject {
 
   constructor(readonly label: string, bytes: Uint8Array, meterFuel: boolean) {
     const { maxMemoryPages } = DEFAULT_GUEST_LIMITS;
-    const instrumented = instrumentModule(bytes, { maxMemoryPages, meterFuel });
-    const module = new WebAssembly.Module(instrumented.bytes);
-    this.guest = new GuestInstance(module, () => undefined, { fuelPerCall: DEFAULT_FUEL_PER_CALL, maxMemoryPages });
+    const { bytes: code, report } = instrumentModule(bytes, { maxMemoryPages, meterFuel, importMemory: true });
+    const module = new WebAssembly.Module(code);
+    this.guest = new GuestInstance(module, () => undefined, {
+      fuelPerCall: DEFAULT_FUEL_PER_CALL,
+      maxMemoryPages: report.memories[0]?.maxPages ?? maxMemoryPages,
+      importedMemoryPages: report.memoryImported ? report.memories[0]!.minPages : undefined,
+    });
   }
 
   /** Runs `count` commands of `method`, threading the state as the entity does; records each call if `record`. */

@@ -22,7 +22,11 @@ export interface InProcessStartup {
   /** registry.deploy(bytes) → first reply. */
   readonly deploy: Latency;
   readonly deployPhases: Record<string, Latency>;
+  /** A disposed instance replaced by a fresh one on its (zeroed) memory: both steps timed. */
   readonly freshInstance: Latency;
+  /** A fresh instance on a memory of its own (nothing disposed to reuse). */
+  readonly newMemoryInstance: Latency;
+  /** `new WebAssembly.Instance` with a new memory: no GuestInstance, no pool. */
   readonly rawInstance: Latency;
   /** Where instrumentation is (and is not) part of the figures. */
   readonly instrumentNote: string;
@@ -87,10 +91,10 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
         async () => (await buildArtifact(uniqueCopy(moduleBytes))).bytes as Uint8Array<ArrayBuffer>,
         (b) => new WebAssembly.Module(b),
       ),
-      "instantiate a freshly compiled module": await sample(phaseOptions, async () => (await compileModule(uniqueCopy(moduleBytes))).compiled, (m) => freshGuest(m)),
+      "instantiate a freshly compiled module": await sample(phaseOptions, () => compileModule(uniqueCopy(moduleBytes)), (loaded) => freshGuest(loaded)),
       "first guest call on a fresh instance": await sample(
         phaseOptions,
-        async () => freshGuest((await compileModule(uniqueCopy(moduleBytes))).compiled),
+        async () => freshGuest(await compileModule(uniqueCopy(moduleBytes))),
         (guest, i) =>
           guest.command({ service: workload.service, method: workload.readMethod, entityKey: `k${i}`, sequence: 0, state: undefined, payload: workload.readPayload(`k${i}`) }),
       ),
@@ -147,12 +151,25 @@ export async function measureInProcessStartup(ctx: SuiteContext, workload: Workl
 
     progress(suite, "fresh instance from an already compiled module");
     const instanceOptions = { budgetMs: ctx.budget(2000, 300), maxIterations: ctx.quick ? 2000 : 20000, warmup: 200 };
-    const freshInstance = await sample(instanceOptions, () => undefined, () => freshGuest(compiled.compiled));
-    const imports = { keystate: { output: noLog, log: noLog }, env: { abort: noLog } };
-    const rawInstance = await sample(instanceOptions, () => undefined, () => new WebAssembly.Instance(compiled.compiled, imports));
-    progress(suite, `  fresh GuestInstance p50 ${fmtUs(freshInstance.p50)}, raw WebAssembly.Instance p50 ${fmtUs(rawInstance.p50)}`);
+    // As the instance pool replaces a trapped instance: the old one is disposed (its memory
+    // zeroed and kept), the new one made from the compiled module on that memory. Both timed.
+    let previous = freshGuest(compiled);
+    const freshInstance = await sample(instanceOptions, () => undefined, () => {
+      previous.dispose();
+      previous = freshGuest(compiled);
+    });
+    previous.dispose();
+    // Nothing disposed, so every instance gets a memory of its own, as with no pool.
+    const newMemoryInstance = await sample(instanceOptions, () => undefined, () => freshGuest(compiled));
+    const { importedMemoryPages, maxMemoryPages } = compiled.limits;
+    const rawInstance = await sample(instanceOptions, () => undefined, () => {
+      const keystate: Record<string, unknown> = { output: noLog, log: noLog };
+      if (importedMemoryPages !== undefined) keystate.memory = new WebAssembly.Memory({ initial: importedMemoryPages, maximum: maxMemoryPages });
+      return new WebAssembly.Instance(compiled.compiled, { keystate, env: { abort: noLog } } as WebAssembly.Imports);
+    });
+    progress(suite, `  fresh GuestInstance p50 ${fmtUs(freshInstance.p50)} (new memory ${fmtUs(newMemoryInstance.p50)}), raw WebAssembly.Instance p50 ${fmtUs(rawInstance.p50)}`);
 
-    return { coldStart, coldPhases, deploy, deployPhases, freshInstance, rawInstance, instrumentNote };
+    return { coldStart, coldPhases, deploy, deployPhases, freshInstance, newMemoryInstance, rawInstance, instrumentNote };
   } finally {
     await opened.close();
   }

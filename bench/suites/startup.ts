@@ -50,8 +50,9 @@ export async function runStartup(ctx: SuiteContext): Promise<SuiteBody> {
     latencyRow("  that node's own start, not in the two rows above: process spawned (--lazy-modules) → node listening", e2e.lazyReady, base),
     latencyRow("deploy in-process: registry.deploy(bytes) → first reply", inproc.deploy, base),
     latencyRow("deploy through the admin API: POST /modules → first gRPC reply", e2e.adminDeploy, base),
-    latencyRow("fresh instance from a compiled module (GuestInstance)", inproc.freshInstance, base),
-    latencyRow("  bare `new WebAssembly.Instance` of the same module", inproc.rawInstance, base),
+    latencyRow("fresh instance from a compiled module (GuestInstance), replacing a disposed one: dispose (memory zeroed, kept) + instantiate on that memory", inproc.freshInstance, base),
+    latencyRow("  same, with a new memory (none disposed to reuse)", inproc.newMemoryInstance, base),
+    latencyRow("  bare `new WebAssembly.Instance` of the same module on a new memory", inproc.rawInstance, base),
     latencyRow("baseline: `new Worker()` → first message", baselines.worker, base),
     latencyRow("baseline: spawn `node -e 0` → exit", baselines.spawnNode, base),
   ];

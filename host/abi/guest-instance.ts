@@ -18,11 +18,18 @@ import { readAssemblyScriptString } from "./guest-strings.js";
 import { findFuelGlobal, findGrowGlobal } from "../runtime/fuel.js";
 import { classifyTrap, trapError } from "../runtime/trap.js";
 import { replayFuel } from "../runtime/guest-limits.js";
+import { HOST_MEMORY_IMPORT } from "../runtime/memory-cap.js";
+import { guestMemories } from "../runtime/memory-pool.js";
 
 /** What one instance runs under: the per-call fuel budget and its memory's effective maximum. */
 export interface InstanceLimits {
   readonly fuelPerCall: number;
   readonly maxMemoryPages: number;
+  /**
+   * The initial size in pages of the memory the module imports from the host (instrumented
+   * with `importMemory`); undefined for a module that defines its own memory.
+   */
+  readonly importedMemoryPages?: number;
 }
 
 export interface GuestExports {
@@ -44,6 +51,9 @@ export class GuestAbort extends Error {
   override readonly name = "GuestAbort";
 }
 
+/** The view before the first access and after dispose: empty, so the next access makes one. */
+const NO_VIEW = Buffer.alloc(0);
+
 export class GuestInstance implements EncodeTarget {
   readonly #exports: GuestExports;
   readonly #instance: WebAssembly.Instance;
@@ -59,10 +69,14 @@ export class GuestInstance implements EncodeTarget {
    * A view of all of guest memory, kept across calls; memory.grow detaches the old
    * ArrayBuffer (its length drops to 0), and the next access makes a new view.
    */
-  #memory: Buffer = Buffer.alloc(0);
+  #memory: Buffer = NO_VIEW;
+  /** The memory the host provided (from guestMemories), until dispose() gives it back. */
+  #hostMemory: WebAssembly.Memory | undefined;
+  #disposed = false;
 
   constructor(module: WebAssembly.Module, log: GuestLogger, limits: InstanceLimits) {
     this.#limits = limits;
+    const hostMemory = limits.importedMemoryPages === undefined ? undefined : guestMemories.acquire(limits.importedMemoryPages, limits.maxMemoryPages);
     const imports = {
       keystate: {
         output: (ptr: number, length: number) => {
@@ -77,17 +91,28 @@ export class GuestInstance implements EncodeTarget {
       },
       env: {
         abort: (messagePtr: number, filePtr: number, line: number, column: number) => {
-          // Inside the start function the instance, and so its memory, does not exist yet.
-          const memory = (this.#exports as GuestExports | undefined)?.memory;
-          if (!memory) throw new GuestAbort(`abort() in the module's start function (line ${line}, column ${column})`);
-          const message = readAssemblyScriptString(memory, messagePtr) ?? "abort";
-          const file = readAssemblyScriptString(memory, filePtr) ?? "?";
-          throw new GuestAbort(`${message} (${file}:${line}:${column})`);
+          // Inside the start function the instance does not exist yet; a memory it defines
+          // neither (one the host provides does).
+          const starting = (this.#exports as GuestExports | undefined) === undefined;
+          const memory = hostMemory ?? (this.#exports as GuestExports | undefined)?.memory;
+          const message = memory && readAssemblyScriptString(memory, messagePtr);
+          const file = (memory && readAssemblyScriptString(memory, filePtr)) ?? "?";
+          if (starting) {
+            throw new GuestAbort(`abort() in the module's start function${message ? `: ${message} (${file}:${line}:${column})` : ` (line ${line}, column ${column})`}`);
+          }
+          throw new GuestAbort(`${message ?? "abort"} (${file}:${line}:${column})`);
         },
       },
     };
+    if (hostMemory) (imports.keystate as Record<string, unknown>)[HOST_MEMORY_IMPORT.name] = hostMemory;
     // The start function runs here on the fuel the instrumenter gave the global initially.
-    this.#instance = new WebAssembly.Instance(module, imports);
+    try {
+      this.#instance = new WebAssembly.Instance(module, imports);
+    } catch (err) {
+      if (hostMemory) guestMemories.release(hostMemory, limits.maxMemoryPages);
+      throw err;
+    }
+    this.#hostMemory = hostMemory;
     this.#exports = this.#instance.exports as unknown as GuestExports;
     this.#fuel = findFuelGlobal(this.#instance);
     this.#grow = findGrowGlobal(this.#instance);
@@ -137,8 +162,23 @@ export class GuestInstance implements EncodeTarget {
     return this.#memory;
   }
 
+  /**
+   * Ends the instance: it never runs again, and the memory the host gave it goes back to the
+   * pool, zeroed, for the next instance. Only the owner that will drop it may call this.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#memory = NO_VIEW;
+    const memory = this.#hostMemory;
+    this.#hostMemory = undefined;
+    if (memory) guestMemories.release(memory, this.#limits.maxMemoryPages);
+  }
+
   /** Runs one guest call (encoding its input is part of it: ks_input can trap too). */
   #invoke(fuel: number, run: () => void): Uint8Array {
+    // A disposed instance's memory may already belong to another instance.
+    if (this.#disposed) throw new KeystateError("GUEST_TRAP", "a disposed guest instance was called (a host bug: the instance pool reused it)");
     if (this.#fuel) this.#fuel.value = fuel;
     this.#lastFuel = fuel;
     if (this.#grow) this.#grow.value = 0;

@@ -28,9 +28,15 @@ export function keyedCommand(
 function runCommand(service: ServiceRuntime, call: CommandCall): CommandResult {
   const observer = service.observer;
   if (!observer) {
-    // An instance that threw is not released, so it is never reused (as pool.run does).
+    // An instance that threw is discarded, never reused (as pool.run does).
     const guest = service.pool.acquire();
-    const result = guest.command(call);
+    let result: CommandResult;
+    try {
+      result = guest.command(call);
+    } catch (err) {
+      service.pool.discard(guest);
+      throw err;
+    }
     service.pool.release(guest);
     return result;
   }

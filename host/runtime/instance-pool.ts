@@ -11,6 +11,8 @@ export interface EntityInstance {
   readonly fuelUsed: number | undefined;
   /** An instance that should not serve again (a component whose memory grew too much); the pool drops it on release. */
   readonly retired?: boolean;
+  /** Frees what the instance holds (a GuestInstance's memory goes back to guestMemories); it never runs again. */
+  dispose?(): void;
 }
 
 export class InstancePool {
@@ -40,12 +42,24 @@ export class InstancePool {
   /** Returns a healthy instance for reuse. */
   release(instance: EntityInstance): void {
     if (this.#idle.length < this.#maxIdle && instance.retired !== true) this.#idle.push(instance);
+    else instance.dispose?.();
+  }
+
+  /** Drops an instance that threw: it is never reused, and what it held is freed. */
+  discard(instance: EntityInstance): void {
+    instance.dispose?.();
   }
 
   /** Runs `call` on a pooled instance; an instance that threw is discarded, never reused. */
   run<T>(call: (instance: EntityInstance) => T): T {
     const instance = this.acquire();
-    const result = call(instance);
+    let result: T;
+    try {
+      result = call(instance);
+    } catch (err) {
+      this.discard(instance);
+      throw err;
+    }
     this.release(instance);
     return result;
   }

@@ -16,15 +16,16 @@
 //             "stack" | "trap" -> INTERNAL; discard the instance either way.
 import { KeystateError } from "../errors.js";
 import { DEFAULT_START_FUEL, FUEL_EXPORT, GROW_EXPORT, MAX_FUEL, fuelGlobalEntry, meterCode } from "./fuel.js";
-import { type MemoryLimits, capMemorySection, scanImports } from "./memory-cap.js";
+import { type MemoryLimits, capMemorySection, hostMemoryImport, scanImports } from "./memory-cap.js";
 import { type TableLimits, capTableSection } from "./table-cap.js";
 
 /**
  * Bump whenever this file (or fuel.ts / memory-cap.ts / table-cap.ts) changes what it emits:
  * stored deploy-time artifacts carry it in their key, so a changed instrumenter never reuses
- * them. 2: tables capped, imported tables refused.
+ * them. 2: tables capped, imported tables refused. 3: the memory imported from the host
+ * (`importMemory`).
  */
-export const INSTRUMENTER_VERSION = 2;
+export const INSTRUMENTER_VERSION = 3;
 
 export interface InstrumentOptions {
   /** Every memory's maximum, in 64 KiB pages. A module needing more at start is refused. */
@@ -36,6 +37,12 @@ export interface InstrumentOptions {
    * `new WebAssembly.Instance` before the host can set anything. Default DEFAULT_START_FUEL.
    */
   startFuel?: number;
+  /**
+   * Turn the module's one memory (32-bit, unshared) into an import the host provides
+   * (`keystate.memory`, same limits), so a fresh instance can be handed a zeroed memory
+   * whose pages are already mapped (memory-pool.ts) instead of faulting in new ones.
+   */
+  importMemory?: boolean;
 }
 
 export interface InstrumentReport {
@@ -46,6 +53,8 @@ export interface InstrumentReport {
   bytesOut: number;
   /** The limits of each memory after capping, in index order. */
   memories: MemoryLimits[];
+  /** The one memory (memories[0]) is now imported as `keystate.memory`: the host must provide it. */
+  memoryImported: boolean;
   /** The limits of each defined table after capping, in index order (tables are never imported). */
   tables: TableLimits[];
   /** Function bodies instrumented, and fuel checks injected (entries + loop headers). */
@@ -315,6 +324,13 @@ function appendFuelGlobal(
   return { contents, index: importedGlobals + count };
 }
 
+/** A vector section with no entries (what is left of the memory section once its memory is imported). */
+function emptyVector(): ByteWriter {
+  const w = new ByteWriter(1);
+  w.uleb(0);
+  return w;
+}
+
 function checkOptions(options: InstrumentOptions): number {
   const { maxMemoryPages } = options;
   if (!Number.isInteger(maxMemoryPages) || maxMemoryPages < 0 || maxMemoryPages > 65536) {
@@ -355,6 +371,13 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
     const contents = new ByteWriter(memorySection.end - memorySection.start + 16);
     memories = capMemorySection(new ByteReader(bytes, memorySection.start, memorySection.end), contents, options.maxMemoryPages);
     replaced.set(Sec.Memory, contents);
+  }
+  // Imported memories come before defined ones in the index space, and there are none (they
+  // are refused), so the one memory keeps index 0 and nothing that refers to it changes.
+  const memoryImported = options.importMemory === true && memories.length === 1 && !memories[0]!.shared && !memories[0]!.memory64;
+  if (memoryImported) {
+    replaced.set(Sec.Memory, emptyVector());
+    replaced.set(Sec.Import, appendEntry(bytes, importSection, (w) => hostMemoryImport(w, memories[0]!)).contents);
   }
   const tableSection = find(Sec.Table);
   let tables: TableLimits[] = [];
@@ -401,6 +424,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions):
       bytesIn: bytes.length,
       bytesOut: out.length,
       memories,
+      memoryImported,
       tables,
       functions,
       fuelSites,

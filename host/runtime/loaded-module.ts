@@ -72,7 +72,7 @@ export async function buildArtifact(bytes: Uint8Array, limits: GuestLimits = DEF
     const reason = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>).then(() => "unknown", (err: Error) => err.message);
     throw new KeystateError("INVALID_MODULE", `the module is not valid WebAssembly: ${reason}`);
   }
-  const instrumented = instrumentModule(bytes, { maxMemoryPages: limits.maxMemoryPages, meterFuel: true });
+  const instrumented = instrumentModule(bytes, { maxMemoryPages: limits.maxMemoryPages, meterFuel: true, importMemory: true });
   return {
     key: artifactKey(limits),
     uploadHash: hashModule(bytes),
@@ -166,6 +166,8 @@ export function describe(
     // A module may ask for less CPU than the node allows, never more.
     fuelPerCall: Math.min(manifest.fuelPerCall || limits.fuelPerCall, limits.fuelPerCall),
     maxMemoryPages: report.memories[0]?.maxPages ?? limits.maxMemoryPages,
+    // An artifact from before instrumenter v3 has no memoryImported: its memory is its own.
+    importedMemoryPages: report.memoryImported === true ? report.memories[0]!.minPages : undefined,
   };
   return {
     name: manifest.name, version, hash: artifact.uploadHash, size: artifact.uploadSize, manifest, api, descriptorBytes,

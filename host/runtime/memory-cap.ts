@@ -56,6 +56,23 @@ function importName(r: ByteReader, ms: number, me: number, fs: number, fe: numbe
   return `${dec.decode(r.bytes.subarray(ms, me))}.${dec.decode(r.bytes.subarray(fs, fe))}`;
 }
 
+/** Where an instrumented module imports its memory from (instrument.ts `importMemory`). */
+export const HOST_MEMORY_IMPORT = { module: "keystate", name: "memory" } as const;
+
+/** The import entry for the host-provided memory with `limits` (a maximum always present). */
+export function hostMemoryImport(w: ByteWriter, limits: MemoryLimits): void {
+  const encoder = new TextEncoder();
+  for (const name of [HOST_MEMORY_IMPORT.module, HOST_MEMORY_IMPORT.name]) {
+    const bytes = encoder.encode(name);
+    w.uleb(bytes.length);
+    w.bytes(bytes);
+  }
+  w.byte(0x02); // import kind: memory
+  w.byte(HAS_MAX);
+  w.uleb(limits.minPages);
+  w.uleb(limits.maxPages);
+}
+
 /** Rewrites the memory section so every memory has a maximum of at most `capPages`. */
 export function capMemorySection(r: ByteReader, w: ByteWriter, capPages: number): MemoryLimits[] {
   const count = r.u32();

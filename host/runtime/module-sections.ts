@@ -4,6 +4,7 @@ import type { SubscriptionManifest } from "./subscriptions.js";
 import { KeystateError } from "../errors.js";
 import { lookupType } from "../proto/proto-root.js";
 import { ByteReader, splitSections } from "./instrument.js";
+import { HOST_MEMORY_IMPORT } from "./memory-cap.js";
 import { isComponentBinary, splitComponentSections } from "../component/component-binary.js";
 
 export const DESCRIPTOR_SECTION = "keystate.descriptor";
@@ -78,6 +79,8 @@ export function readSection(bytes: Uint8Array, name: string): Uint8Array {
 export function checkImports(module: WebAssembly.Module): void {
   for (const entry of WebAssembly.Module.imports(module)) {
     const name = `${entry.module}.${entry.name}`;
+    // The instrumenter's own import: an upload that imports a memory was refused before it.
+    if (entry.kind === "memory" && entry.module === HOST_MEMORY_IMPORT.module && entry.name === HOST_MEMORY_IMPORT.name) continue;
     if (entry.kind !== "function" || !ALLOWED_IMPORTS.has(name)) {
       throw new KeystateError(
         "INVALID_MODULE",

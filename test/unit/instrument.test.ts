@@ -205,6 +205,45 @@ test("a module whose initial memory exceeds the cap, or that imports its memory,
   t.regex(err!.message, /imports a memory \(env\.mem\)/);
 });
 
+test("importMemory: the one memory becomes the import keystate.memory with the capped limits, its data lands in the memory given", (t) => {
+  const source = wat(`(module
+    (import "keystate" "log" (func $log (param i32 i32 i32)))
+    (memory (export "memory") 2 1000)
+    (data (i32.const 70000) "hello")
+    (func (export "size") (result i32) (memory.size))
+    (func (export "read") (param i32) (result i32) (i32.load8_u (local.get 0))))`);
+  const { bytes, report } = instrumentModule(source, { maxMemoryPages: 8, meterFuel: true, importMemory: true });
+  t.true(report.memoryImported);
+  t.deepEqual(report.memories, [{ minPages: 2, maxPages: 8, shared: false, memory64: false }]);
+  const module = new WebAssembly.Module(bytes);
+  t.deepEqual(WebAssembly.Module.imports(module), [
+    { module: "keystate", name: "log", kind: "function" },
+    { module: "keystate", name: "memory", kind: "memory" },
+  ]);
+  // Without the memory it does not link; a memory with a larger maximum than declared neither.
+  t.throws(() => new WebAssembly.Instance(module, { keystate: { log: () => undefined } }), { instanceOf: WebAssembly.LinkError });
+  const tooLarge = new WebAssembly.Memory({ initial: 2, maximum: 9 });
+  t.throws(() => new WebAssembly.Instance(module, { keystate: { log: () => undefined, memory: tooLarge } }), { instanceOf: WebAssembly.LinkError });
+  // A memory already larger than the initial size is accepted, and the data segment lands in it.
+  const given = new WebAssembly.Memory({ initial: 3, maximum: 8 });
+  const instance = new WebAssembly.Instance(module, { keystate: { log: () => undefined, memory: given } });
+  setFuel(instance, 100);
+  const exports = instance.exports as unknown as { memory: WebAssembly.Memory; size(): number; read(at: number): number };
+  t.is(exports.memory, given);
+  t.is(exports.size(), 3);
+  t.is(exports.read(70000), "h".charCodeAt(0));
+  t.throws(() => given.grow(6), { instanceOf: RangeError });
+});
+
+test("importMemory leaves a module without a memory, or with a shared one, as it would be without it", (t) => {
+  const noMemory = instrumentModule(wat(`(module (func (export "f")))`), { maxMemoryPages: 8, meterFuel: true, importMemory: true });
+  t.false(noMemory.report.memoryImported);
+  t.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(noMemory.bytes)), []);
+  const shared = instrumentModule(wat(`(module (memory (export "memory") 1 4 shared))`), { maxMemoryPages: 8, meterFuel: true, importMemory: true });
+  t.false(shared.report.memoryImported);
+  t.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(shared.bytes)), []);
+});
+
 test("classifyTrap: an allocator-style unreachable at the memory maximum is 'memory', below it 'trap'", (t) => {
   const atMax = instantiate(instrumentModule(MEMORY("1"), { maxMemoryPages: 3, meterFuel: true }).bytes);
   setFuel(atMax, 1000);
