@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { hostname, networkInterfaces } from "node:os";
 // The cluster (and with it ioredis) is imported only by a node started with --redis.
 import type { ClusterNode } from "./cluster/cluster-node.js";
+import type { PeerServer } from "./cluster/peer-server.js";
 import { parseRedisTarget } from "./journal/redis-target.js";
 import { DEFAULT_CLUSTER_NAME } from "./journal/redis-keys.js";
 import type { RedisStore } from "./journal/redis-store.js";
@@ -78,6 +79,14 @@ export interface ClusterOptions {
   readonly nodeId?: string;
   /** host:port other nodes reach this node's gRPC port at. Default: the bound host and gRPC port. */
   readonly advertise?: string;
+  /**
+   * The peer link's port (host/cluster/peer-server.ts): other nodes forward unary calls to it,
+   * one TCP round trip instead of an HTTP/2 one. Default 0 (any free port; it is advertised
+   * through Redis). "off": no peer link; other nodes forward over the gRPC port.
+   */
+  readonly peerPort?: number | "off";
+  /** host:port other nodes reach the peer link at. Default: the advertised host and the bound peer port. */
+  readonly advertisePeer?: string;
   /** Shard lease (and heartbeat TTL) in ms. Default 5000. */
   readonly leaseMs?: number;
   /** Shards of a new cluster (fixed when it is created). Default 256. */
@@ -142,16 +151,26 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   // The gRPC port is bound first: the cluster advertises it. Until modules load it serves no
   // service, so nothing runs before the node owns its shards.
   const grpcPort = await grpc.listen(host, config.grpcPort ?? 8080);
+  let peer: PeerServer | undefined;
+  let peerAddress: string | undefined;
   try {
     if (redisTarget) {
       const options = config.cluster ?? {};
       const { ClusterNode, DEFAULT_LEASE_MS } = await import("./cluster/cluster-node.js");
+      const advertise = options.advertise ?? `${advertisedHost(host)}:${grpcPort}`;
+      if (options.peerPort !== "off") {
+        const { PeerServer } = await import("./cluster/peer-server.js");
+        peer = new PeerServer({ maxReceiveMessageBytes: grpc.maxReceiveMessageBytes, lookup: (path) => grpc.unaryMethod(path) });
+        const peerPort = await peer.listen(host, options.peerPort ?? 0);
+        peerAddress = options.advertisePeer ?? `${advertise.slice(0, advertise.lastIndexOf(":"))}:${peerPort}`;
+      }
       cluster = await ClusterNode.start(
         {
           target: redisTarget,
           name: options.name ?? DEFAULT_CLUSTER_NAME,
           nodeId: options.nodeId ?? defaultNodeId(),
-          advertise: options.advertise ?? `${advertisedHost(host)}:${grpcPort}`,
+          advertise,
+          peerAddress,
           leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
           shardCount: options.shardCount ?? DEFAULT_SHARD_COUNT,
           antiEntropyMs: options.antiEntropyMs,
@@ -172,6 +191,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     }
   } catch (err) {
     grpc.forceClose();
+    peer?.forceClose();
     router.close();
     entities.close();
     await store.close();
@@ -197,7 +217,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     observers: [new SubscriptionMetrics(metrics.registry)],
   });
   topicSubscriptions.start();
-  const clusterFields = cluster ? { nodeId: cluster.nodeId, cluster: cluster.config.name, advertise: cluster.config.advertise } : {};
+  const clusterFields = cluster ? { nodeId: cluster.nodeId, cluster: cluster.config.name, advertise: cluster.config.advertise, peerAddress } : {};
   log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
 
   return {
@@ -221,10 +241,12 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
         // in flight (forwards to the new owners among them) finish, bounded, before the
         // server and the peer channels close. New calls are refused, so clients go elsewhere.
         await cluster.leave();
-        await Promise.race([grpc.close(), new Promise((resolve) => setTimeout(resolve, DRAIN_CALLS_MS).unref())]);
+        const drained = Promise.all([grpc.close(), peer?.close()]);
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, DRAIN_CALLS_MS).unref())]);
         await cluster.stop();
       }
       grpc.forceClose();
+      peer?.forceClose();
       await admin.close();
       router.close();
       entities.close();

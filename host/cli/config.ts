@@ -18,6 +18,8 @@ export const SERVE_SETTINGS = {
   cluster: { flag: "cluster", env: "KEYSTATE_CLUSTER", kind: "string", defaultValue: "default", help: "name of the Keystate cluster to join on that Redis" },
   nodeId: { flag: "node-id", env: "KEYSTATE_NODE_ID", kind: "string", help: "this node's id in the cluster (default: <hostname>-<6 hex>, printed at start)" },
   advertise: { flag: "advertise", env: "KEYSTATE_ADVERTISE", kind: "string", help: "host:port other nodes reach this node's gRPC port at (default: the bound host and gRPC port)" },
+  peerPort: { flag: "peer-port", env: "KEYSTATE_PEER_PORT", kind: "string", defaultValue: "0", help: "cluster only: the peer link port, where other nodes send the calls they forward here (0 = any free port, advertised through Redis; off = they use the gRPC port)" },
+  advertisePeer: { flag: "advertise-peer", env: "KEYSTATE_ADVERTISE_PEER", kind: "string", help: "host:port other nodes reach this node's peer link at (default: the --advertise host and the bound peer port)" },
   leaseMs: { flag: "lease-ms", env: "KEYSTATE_LEASE_MS", kind: "number", defaultValue: "5000", help: "shard lease and heartbeat TTL in ms: a crashed node's shards move after about this long" },
   antiEntropyMs: { flag: "anti-entropy-ms", env: "KEYSTATE_ANTI_ENTROPY_MS", kind: "number", defaultValue: "1000", help: "how often replicated (CRDT) entities look for changes lost between nodes and pull them, in ms" },
   shardCount: { flag: "shard-count", env: "KEYSTATE_SHARD_COUNT", kind: "number", defaultValue: "256", help: "shards of a new cluster (fixed at creation; a node with another count refuses to join)" },

@@ -23,6 +23,11 @@ function positive(name: keyof typeof FLAG_NAMES, flags: Record<string, unknown>,
   return value;
 }
 
+/** --peer-port: a port number, or "off" (forwarded calls then come over the gRPC port). */
+function peerPortSetting(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): number | "off" {
+  return resolveSetting("peerPort", flags, env) === "off" ? "off" : numberSetting("peerPort", flags, env);
+}
+
 export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<KeystateNode> {
   setLogLevel(resolveSetting("logLevel", flags, env)!);
   const dataDir = resolve(resolveSetting("data", flags, env)!);
@@ -36,6 +41,8 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
       name: resolveSetting("cluster", flags, env),
       nodeId: resolveSetting("nodeId", flags, env),
       advertise: resolveSetting("advertise", flags, env),
+      peerPort: peerPortSetting(flags, env),
+      advertisePeer: resolveSetting("advertisePeer", flags, env),
       leaseMs: positive("leaseMs", flags, env),
       shardCount: positive("shardCount", flags, env),
       antiEntropyMs: positive("antiEntropyMs", flags, env),

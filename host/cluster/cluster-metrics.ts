@@ -9,6 +9,7 @@ export class ClusterMetrics implements ForwardObserver {
   readonly #fenced: Counter;
   readonly #forwards: Counter<"result">;
   readonly #forwardLatency: Histogram;
+  readonly #forwardTransports: Counter<"transport">;
   readonly #handoffs: Counter;
   readonly #acquisitions: Counter;
   readonly #rebalance: Histogram;
@@ -26,6 +27,12 @@ export class ClusterMetrics implements ForwardObserver {
     this.#renewals = new Counter({ name: "keystate_cluster_lease_renewals_total", help: "Shard lease renewals, by result (ok, lost, error)", labelNames: ["result"], registers });
     this.#fenced = new Counter({ name: "keystate_cluster_fencing_refusals_total", help: "Entity writes refused because this node's shard epoch was no longer current", registers });
     this.#forwards = new Counter({ name: "keystate_cluster_forwards_total", help: "Calls forwarded to the owner node, by result (ok, moved, unreachable, error)", labelNames: ["result"], registers });
+    this.#forwardTransports = new Counter({
+      name: "keystate_cluster_forwards_by_transport_total",
+      help: "Unary calls forwarded to the owner node, by the hop they took (peer: the owner's peer link; grpc: its gRPC port)",
+      labelNames: ["transport"],
+      registers,
+    });
     this.#forwardLatency = new Histogram({
       name: "keystate_cluster_forward_seconds",
       help: "Round trip of a call forwarded to its owner node",
@@ -50,8 +57,9 @@ export class ClusterMetrics implements ForwardObserver {
     this.#fenced.inc();
   }
 
-  forwarded(result: "ok" | "moved" | "unreachable" | "error", seconds: number): void {
+  forwarded(result: "ok" | "moved" | "unreachable" | "error", seconds: number, transport: "peer" | "grpc"): void {
     this.#forwards.inc({ result });
+    this.#forwardTransports.inc({ transport });
     this.#forwardLatency.observe(seconds);
   }
 

@@ -40,6 +40,8 @@ export interface ClusterConfig {
   readonly nodeId: string;
   /** host:port other nodes reach this node's gRPC port at. */
   readonly advertise: string;
+  /** host:port other nodes reach this node's peer link at (peer-server.ts); undefined without one. */
+  readonly peerAddress?: string;
   readonly leaseMs: number;
   readonly shardCount: number;
   /** How often replicated entities are checked for changes lost on the way (default 1000 ms). */
@@ -67,7 +69,7 @@ export interface ClusterView {
   readonly cluster: string;
   readonly shardCount: number;
   readonly self: string;
-  readonly nodes: Array<{ id: string; address: string; shards: number[]; alive: boolean; draining: boolean }>;
+  readonly nodes: Array<{ id: string; address: string; peerAddress: string; shards: number[]; alive: boolean; draining: boolean }>;
 }
 
 /** Lease timings derived from the lease length: control commands time out well inside it. */
@@ -122,7 +124,7 @@ export class ClusterNode {
         },
       });
       await deps.beforeJoin?.();
-      const membership = new Membership(control, layout, config.nodeId, config.advertise, config.leaseMs);
+      const membership = new Membership(control, layout, config.nodeId, config.advertise, config.leaseMs, config.peerAddress);
       await membership.join();
       const routing = new RoutingTable(control, layout);
       const forwarder = new Forwarder(config.nodeId, metrics);
@@ -260,7 +262,7 @@ export class ClusterNode {
     await this.routing.refresh();
     const byOwner = this.routing.shardsByOwner();
     byOwner.set(this.config.nodeId, this.ownership.held());
-    const nodes = members.map((m) => ({ id: m.id, address: m.address, shards: byOwner.get(m.id) ?? [], alive: m.alive, draining: m.draining }));
+    const nodes = members.map((m) => ({ id: m.id, address: m.address, peerAddress: m.peerAddress, shards: byOwner.get(m.id) ?? [], alive: m.alive, draining: m.draining }));
     return { cluster: this.config.name, shardCount: this.layout.shardCount, self: this.config.nodeId, nodes };
   }
 

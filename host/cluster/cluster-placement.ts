@@ -72,7 +72,7 @@ export class ClusterPlacement implements Placement {
       if (Date.now() < suspectUntil) return undefined;
       this.#suspects.delete(owner);
     }
-    return { nodeId: owner, address: member.address };
+    return member.peerAddress === "" ? { nodeId: owner, address: member.address } : { nodeId: owner, address: member.address, peerAddress: member.peerAddress };
   }
 
   async route(shard: number, context: CallContext | undefined): Promise<typeof LOCAL | RemoteRoute> {
@@ -120,7 +120,7 @@ export class ClusterPlacement implements Placement {
   }
 
   forwardUnary(route: RemoteRoute, path: string, payload: Uint8Array, options: ForwardOptions): Promise<Uint8Array> {
-    return this.#deps.forwarder.unary(route.address, path, payload, options);
+    return this.#deps.forwarder.unary(route, path, payload, options);
   }
 
   forwardStream(route: RemoteRoute, path: string, payload: Uint8Array, sink: StreamSink, options: ForwardOptions, onMoved: (err: Error) => void): StreamHandle {

@@ -1,7 +1,9 @@
-// Node-to-node calls: a call for a shard another node owns goes to that node's public gRPC
-// port, on the same method path, with the request bytes as received (no re-encoding), the
-// caller's deadline, request id and hop count, and a header that marks it forwarded (a
-// forwarded call is never forwarded again). One long-lived HTTP/2 channel per peer.
+// Node-to-node calls: a call for a shard another node owns goes to that node, on the same
+// method path, with the request bytes as received (no re-encoding), the caller's deadline,
+// request id and hop count, and a header that marks it forwarded (a forwarded call is never
+// forwarded again). A unary call goes over the owner's peer link when it advertises one
+// (peer-channel.ts: one TCP round trip), else to its public gRPC port; a server stream
+// always goes to the gRPC port. One long-lived connection of each kind per peer.
 import type { CallMetadata } from "../abi/abi-codec.js";
 import { performance } from "node:perf_hooks";
 import { callerGone, type CallContext } from "../entities/call-context.js";
@@ -10,6 +12,7 @@ import type { StreamHandle, StreamSink } from "../entities/replicated-stream.js"
 import { KeystateError } from "../errors.js";
 import { GrpcCallError, GrpcChannel } from "../grpc-http2/channel.js";
 import { GrpcStatus, isGrpcStatus } from "../grpc-http2/status.js";
+import { PeerChannel } from "./peer-channel.js";
 
 const REQUEST_ID_HEADER = "x-request-id";
 
@@ -27,7 +30,7 @@ export class MovedError extends Error {
 export class PeerUnreachableError extends Error {}
 
 export interface ForwardObserver {
-  forwarded(result: "ok" | "moved" | "unreachable" | "error", seconds: number): void;
+  forwarded(result: "ok" | "moved" | "unreachable" | "error", seconds: number, transport: "peer" | "grpc"): void;
 }
 
 export interface ForwardContext {
@@ -39,6 +42,7 @@ export interface ForwardContext {
 
 export class Forwarder {
   readonly #channels = new Map<string, GrpcChannel>();
+  readonly #peers = new Map<string, PeerChannel>();
 
   constructor(
     private readonly selfId: string,
@@ -54,6 +58,15 @@ export class Forwarder {
     return channel;
   }
 
+  #peer(address: string): PeerChannel {
+    let channel = this.#peers.get(address);
+    if (!channel) {
+      channel = new PeerChannel(address, KEEPALIVE);
+      this.#peers.set(address, channel);
+    }
+    return channel;
+  }
+
   #callOptions(forward: ForwardContext): { metadata: Record<string, string>; deadline?: number } {
     const metadata: Record<string, string> = { [FORWARDED_HEADER]: this.selfId, [HOPS_HEADER]: String(forward.hops) };
     if (forward.context) metadata[REQUEST_ID_HEADER] = forward.context.requestId;
@@ -63,21 +76,23 @@ export class Forwarder {
     return deadline === undefined ? { metadata } : { metadata, deadline };
   }
 
-  /** One unary call at `address`; rejects with MovedError, PeerUnreachableError or the peer's status. */
-  unary(address: string, path: string, payload: Uint8Array, forward: ForwardContext): Promise<Uint8Array> {
+  /** One unary call to the owner at `route`; rejects with MovedError, PeerUnreachableError or the peer's status. */
+  unary(route: { readonly address: string; readonly peerAddress?: string }, path: string, payload: Uint8Array, forward: ForwardContext): Promise<Uint8Array> {
     const started = performance.now();
     const gone = callerGone(forward.context);
     if (gone) return Promise.reject(gone);
-    return this.#channel(address)
+    const transport = route.peerAddress === undefined ? "grpc" : "peer";
+    const channel = route.peerAddress === undefined ? this.#channel(route.address) : this.#peer(route.peerAddress);
+    return channel
       .unary(path, payload, this.#callOptions(forward), forward.context?.signal)
       .then(
         (reply) => {
-          this.observer?.forwarded("ok", (performance.now() - started) / 1000);
+          this.observer?.forwarded("ok", (performance.now() - started) / 1000, transport);
           return reply;
         },
         (err: unknown) => {
           const translated = translate(err);
-          this.observer?.forwarded(resultOf(translated), (performance.now() - started) / 1000);
+          this.observer?.forwarded(resultOf(translated), (performance.now() - started) / 1000, transport);
           throw translated;
         },
       );
@@ -108,18 +123,22 @@ export class Forwarder {
     });
   }
 
-  /** Closes channels to peers that are no longer members. */
+  /** Closes channels to peers that are no longer members (`addresses`: their gRPC and peer link addresses). */
   retain(addresses: ReadonlySet<string>): void {
-    for (const [address, channel] of this.#channels) {
-      if (addresses.has(address)) continue;
-      channel.close();
-      this.#channels.delete(address);
+    for (const channels of [this.#channels, this.#peers]) {
+      for (const [address, channel] of channels) {
+        if (addresses.has(address)) continue;
+        channel.close();
+        channels.delete(address);
+      }
     }
   }
 
   close(): void {
     for (const channel of this.#channels.values()) channel.close();
+    for (const channel of this.#peers.values()) channel.close();
     this.#channels.clear();
+    this.#peers.clear();
   }
 }
 

@@ -17,6 +17,8 @@ export interface MemberInfo {
   readonly incarnation: string;
   /** host:port of its gRPC port, as other nodes reach it. */
   readonly address: string;
+  /** host:port of its peer link (forwarded unary calls); "" when it has none (forward over the gRPC port). */
+  readonly peerAddress: string;
   readonly startedAt: number;
   readonly draining: boolean;
   readonly alive: boolean;
@@ -41,6 +43,7 @@ export class Membership {
     readonly nodeId: string,
     readonly address: string,
     readonly ttlMs: number,
+    readonly peerAddress = "",
   ) {
     this.#redis = redis;
     this.#layout = layout;
@@ -128,7 +131,7 @@ export class Membership {
     await this.#redis.hset(
       this.#nodesKey,
       this.nodeId,
-      JSON.stringify({ address: this.address, startedAt: this.#startedAt, incarnation: this.#incarnation, draining: this.#draining }),
+      JSON.stringify({ address: this.address, peerAddress: this.peerAddress || undefined, startedAt: this.#startedAt, incarnation: this.#incarnation, draining: this.#draining }),
     );
   }
 
@@ -149,7 +152,7 @@ export class Membership {
     const members: MemberInfo[] = [];
     ids.forEach((id, i) => {
       const alive = beats[i] !== null;
-      let entry: { address?: string; startedAt?: number; incarnation?: string; draining?: boolean };
+      let entry: { address?: string; peerAddress?: string; startedAt?: number; incarnation?: string; draining?: boolean };
       try {
         entry = JSON.parse(entries[id]!) as typeof entry;
       } catch {
@@ -157,7 +160,8 @@ export class Membership {
       }
       if (alive) this.#deadSince.delete(id);
       else if (!this.#deadSince.has(id)) this.#deadSince.set(id, now);
-      members.push({ id, incarnation: entry.incarnation ?? "", address: entry.address ?? "", startedAt: entry.startedAt ?? 0, draining: entry.draining === true, alive });
+      const peerAddress = typeof entry.peerAddress === "string" ? entry.peerAddress : "";
+      members.push({ id, incarnation: entry.incarnation ?? "", address: entry.address ?? "", peerAddress, startedAt: entry.startedAt ?? 0, draining: entry.draining === true, alive });
     });
     await this.#forgetLongDead(now);
     return members;

@@ -10,6 +10,8 @@ export interface RemoteRoute {
   readonly nodeId: string;
   /** host:port of the owner's gRPC port. */
   readonly address: string;
+  /** host:port of the owner's peer link, when it has one: unary calls go there (one TCP round trip, not an HTTP/2 one). */
+  readonly peerAddress?: string;
 }
 
 /** Metadata of a node-to-node call: who forwarded it (it is never forwarded again) and how many effects deep it is. */

@@ -5,8 +5,24 @@
 // Methods are added and removed at run time (deploys), each looked up by path per call.
 import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { log } from "../log.js";
-import { ServerCall } from "./server-call.js";
+import { ServerCall, type CancelReason } from "./server-call.js";
+import type { MetadataReader, ResponseMetadata } from "./metadata.js";
 import { GrpcStatus } from "./status.js";
+
+/**
+ * What a unary handler uses of its call: the request's metadata and deadline, a cancel
+ * listener, and the one answer. A ServerCall is one; so is a call that came over the
+ * cluster's peer link (host/cluster/peer-server.ts), which runs the same handlers.
+ */
+export interface UnaryCall {
+  readonly path: string;
+  readonly metadata: MetadataReader;
+  /** Epoch ms; undefined without a deadline. */
+  readonly deadline: number | undefined;
+  onCancel(listener: (reason: CancelReason) => void): void;
+  reply(message: Uint8Array, trailers?: ResponseMetadata): void;
+  fail(code: number, details: string | undefined, trailers?: ResponseMetadata): void;
+}
 
 /** A method whose client sends one message (unary and server streaming): called after it arrived. */
 export interface SingleRequestMethod {
@@ -14,6 +30,12 @@ export interface SingleRequestMethod {
   /** For error messages: "unary" or "server streaming". */
   readonly kind: string;
   handle(call: ServerCall, request: Buffer): void;
+}
+
+/** A unary method that needs no more of its call than UnaryCall, so the peer link can run it too. */
+export interface UnaryMethod extends SingleRequestMethod {
+  readonly kind: "unary";
+  handle(call: UnaryCall, request: Buffer): void;
 }
 
 /** A method whose client streams: called at once; it reads with `call.read`. */
@@ -56,6 +78,7 @@ export class GrpcServer {
   remove(path: string): void {
     this.#methods.delete(path);
   }
+
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@ import type { ModuleRegistry, ServiceChange } from "../runtime/module-registry.j
 import type { ServiceRuntime } from "../entities/service-runtime.js";
 import type { Router } from "../entities/router.js";
 import { Metrics } from "../metrics.js";
-import { GrpcServer } from "../grpc-http2/server.js";
+import { GrpcServer, type UnaryMethod } from "../grpc-http2/server.js";
 import { streamingHandler } from "./grpc-streaming.js";
 import { addReflection } from "./reflection.js";
 import { ReflectionIndex } from "./reflection-index.js";
@@ -27,13 +27,17 @@ export class GrpcIngress {
   #reflection: ReflectionIndex | undefined;
   /** The method paths served, by service name (needed to remove them). */
   readonly #served = new Map<string, string[]>();
+  /** The unary methods among them, by path: what the cluster's peer link serves as well. */
+  readonly #unary = new Map<string, UnaryMethod>();
   #port = 0;
+  readonly maxReceiveMessageBytes: number;
 
   constructor(registry: ModuleRegistry, router: Router, options: GrpcIngressOptions = {}) {
     this.#router = router;
     this.#registry = registry;
     this.#metrics = options.metrics ?? new Metrics({ processMetrics: false });
-    this.#server = new GrpcServer({ maxReceiveMessageBytes: options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
+    this.maxReceiveMessageBytes = options.maxReceiveMessageBytes ?? 4 * 1024 * 1024;
+    this.#server = new GrpcServer({ maxReceiveMessageBytes: this.maxReceiveMessageBytes });
     addReflection(this.#server, () => (this.#reflection ??= new ReflectionIndex(this.#registry.modules, [...this.#served.keys()])));
     registry.onServicesChanged((change) => this.#apply(change));
   }
@@ -45,6 +49,11 @@ export class GrpcIngress {
   async listen(host: string, port: number): Promise<number> {
     this.#port = await this.#server.listen(host, port);
     return this.#port;
+  }
+
+  /** The unary handler served at `path` now, if any: a call over the peer link runs it as a gRPC call would. */
+  unaryMethod(path: string): UnaryMethod | undefined {
+    return this.#unary.get(path);
   }
 
   close(): Promise<void> {
@@ -69,18 +78,23 @@ export class GrpcIngress {
   #add(service: ServiceRuntime): void {
     const paths: string[] = [];
     for (const method of service.methods.values()) {
-      const handler =
-        method.clientStreaming || method.serverStreaming
-          ? streamingHandler(this.#router, this.#metrics, service, method)
-          : unaryHandler({ router: this.#router, metrics: this.#metrics, registry: this.#registry }, service.name, method.name);
-      this.#server.add(method.path, handler);
+      if (method.clientStreaming || method.serverStreaming) {
+        this.#server.add(method.path, streamingHandler(this.#router, this.#metrics, service, method));
+      } else {
+        const handler = unaryHandler({ router: this.#router, metrics: this.#metrics, registry: this.#registry }, service.name, method.name);
+        this.#server.add(method.path, handler);
+        this.#unary.set(method.path, handler);
+      }
       paths.push(method.path);
     }
     this.#served.set(service.name, paths);
   }
 
   #remove(serviceName: string): void {
-    for (const path of this.#served.get(serviceName) ?? []) this.#server.remove(path);
+    for (const path of this.#served.get(serviceName) ?? []) {
+      this.#server.remove(path);
+      this.#unary.delete(path);
+    }
     this.#served.delete(serviceName);
   }
 }

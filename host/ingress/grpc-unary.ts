@@ -8,8 +8,7 @@ import type { Metrics } from "../metrics.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { logCallFailure } from "./call-log.js";
 import { clusterCallOptions, withMovedTrailer } from "./cluster-metadata.js";
-import type { SingleRequestMethod } from "../grpc-http2/server.js";
-import type { ServerCall } from "../grpc-http2/server-call.js";
+import type { UnaryCall, UnaryMethod } from "../grpc-http2/server.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -18,11 +17,11 @@ export function unaryHandler(
   deps: { readonly router: Router; readonly metrics: Metrics; readonly registry: ModuleRegistry },
   service: string,
   method: string,
-): SingleRequestMethod {
-  const handle = (call: ServerCall, request: Buffer): void => {
+): UnaryMethod {
+  const handle = (call: UnaryCall, request: Buffer): void => {
     const finish = deps.metrics.startCall(service, method, "grpc");
     const requestId = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
-    // The ServerCall keeps the deadline's timer; a cancel (client reset, dropped connection)
+    // The call (a ServerCall, or a peer link's call) keeps the deadline's timer; a cancel (client reset, dropped connection)
     // or the passed deadline aborts the work with its own reason. A call that settled first
     // has no listener left to run.
     const scope = startCallContext(requestId, call.deadline, true);

@@ -49,7 +49,7 @@ export interface ClusterViewJson {
   cluster: string;
   shardCount: number;
   self: string;
-  nodes: Array<{ id: string; address: string; shards: number[]; alive: boolean; draining: boolean }>;
+  nodes: Array<{ id: string; address: string; peerAddress: string; shards: number[]; alive: boolean; draining: boolean }>;
 }
 
 /** GET /cluster from `node`. */
