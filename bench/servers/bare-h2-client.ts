@@ -5,6 +5,7 @@
 // forwards; the bench process sends {calls: N} over the IPC channel and gets {ns: [...]}.
 // Usage: bare-h2-client.ts <port> <path> <request body, hex, gRPC-framed>
 import http2 from "node:http2";
+import { serveTimedCalls } from "./timed-client.js";
 
 const [port, path, bodyHex] = process.argv.slice(2);
 if (!port || !path || !bodyHex) throw new Error("usage: bare-h2-client.ts <port> <path> <body hex>");
@@ -33,31 +34,7 @@ function call(): Promise<void> {
   });
 }
 
-async function time(calls: number): Promise<number[]> {
-  const ns: number[] = [];
-  for (let i = 0; i < calls; i++) {
-    const start = process.hrtime.bigint();
-    await call();
-    ns.push(Number(process.hrtime.bigint() - start));
-  }
-  return ns;
-}
-
-process.on("message", (message: { calls?: unknown }) => {
-  const calls = Number(message.calls);
-  time(calls).then(
-    (ns) => process.send!({ ns }),
-    (err: unknown) => {
-      process.stderr.write(`bare-h2-client: ${(err as Error).message}\n`);
-      process.exit(1);
-    },
-  );
-});
-// The parent went away: nothing more to time.
-process.on("disconnect", () => {
-  session.close();
-  process.exit(0);
-});
+serveTimedCalls("bare-h2-client", call, () => session.close());
 
 await call(); // connection set up and one round trip done before the parent times anything
 process.send!({ ready: true });

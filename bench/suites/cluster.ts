@@ -8,14 +8,14 @@
 // the way up and on the way down).
 import { execFileSync } from "node:child_process";
 import os from "node:os";
-import { BARE_HOP_LABEL } from "../lib/bare-hop.js";
+import { BARE_HOP_LABEL, BARE_TCP_HOP_LABEL } from "../lib/bare-hop.js";
 import { persistenceIdOf, startMember, waitServing, waitSettled, type ClusterMember, type ClusterViewJson } from "../lib/cluster.js";
 import type { Latency } from "../lib/histogram.js";
 import { choosePinning } from "../lib/pinning.js";
 import { ensureModuleBuilt } from "../lib/prepare.js";
 import { fmtRate, fmtRatio, fmtUs, progress } from "../lib/progress.js";
 import { REDIS_DURABILITY, startBenchRedis } from "../lib/redis.js";
-import type { Cell, SuiteBody, SuiteContext } from "../lib/result.js";
+import { goal, type Cell, type SuiteBody, type SuiteContext } from "../lib/result.js";
 import { counterWorkload } from "../lib/workloads.js";
 import { measureForwardLatency, type KindFigure, type LatencyFigures } from "./cluster-latency.js";
 import { KEYS, measureClusterThroughput, NodeCountFigures, STREAMS_PER_KEY, type Placement } from "./cluster-throughput.js";
@@ -52,17 +52,20 @@ function latencyRows(figures: readonly KindFigure[]): Cell[][] {
   ]);
 }
 
-/** The bare hop's row: no Keystate node is involved, so the columns relative to A do not apply. */
-function bareHopRow(bare: LatencyFigures["bareHop"]): Cell[] {
-  return [BARE_HOP_LABEL, fmtUs(bare.latency.p50), fmtUs(bare.latency.p99), bare.latency.n, "n/a", "n/a", "n/a (no call to A; see the note)", "n/a (no Keystate node)"];
+/** A bare hop's row: no Keystate node is involved, so the columns relative to A do not apply. */
+function bareHopRow(label: string, bare: LatencyFigures["bareHop"]): Cell[] {
+  return [label, fmtUs(bare.latency.p50), fmtUs(bare.latency.p99), bare.latency.n, "n/a", "n/a", "n/a (no call to A; see the note)", "n/a (no Keystate node)"];
 }
 
-/** How much of what forwarding adds at p50 is the HTTP/2 round trip itself, by the bare hop of the same run. */
-function floorNote(figures: readonly KindFigure[], bare: Latency, bareWhere = ""): string {
-  const fwd = figures.find((f) => f.kind === "forwarded A → B")!.latency;
-  const localA = figures.find((f) => f.kind === "local on A")!.latency;
-  const added = fwd.p50 - localA.p50;
-  return `The forwarding hop adds ${fmtDelta(added)} at p50 over local on A; a bare node:http2 round trip between two processes pinned the same way takes ${fmtUs(bare.p50)} (p99 ${fmtUs(bare.p99)}${bareWhere}), so Keystate's own share of the hop is ${fmtDelta(added - bare.p50)} at p50.`;
+/** What forwarding adds at p50 over a local call on A. */
+function forwardAdds(figures: readonly KindFigure[]): number {
+  return figures.find((f) => f.kind === "forwarded A → B")!.latency.p50 - figures.find((f) => f.kind === "local on A")!.latency.p50;
+}
+
+/** How much of what forwarding adds at p50 is the round trip itself, by the bare hops of the same run. */
+function floorNote(figures: readonly KindFigure[], tcp: Latency, h2: Latency, bareWhere = ""): string {
+  const added = forwardAdds(figures);
+  return `The forwarding hop adds ${fmtDelta(added)} at p50 over local on A; a bare TCP round trip (one framed request and its echo) between two processes pinned the same way takes ${fmtUs(tcp.p50)} (p99 ${fmtUs(tcp.p99)}${bareWhere}), so Keystate's own share of the hop is ${fmtDelta(added - tcp.p50)} at p50; a bare node:http2 round trip, the hop to a gRPC port, takes ${fmtUs(h2.p50)} (p99 ${fmtUs(h2.p99)}).`;
 }
 
 /** The hop alone: the forwarded call minus the same keys called on their owner directly. */
@@ -195,11 +198,11 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
     tables.push({
       title: `Forwarded vs local call, 2 nodes, ${workload.describe}: sequential unary calls from one grpc-js client`,
       columns: LATENCY_COLUMNS,
-      rows: [...latencyRows(latency.grpcJs), bareHopRow(latency.bareHop)],
+      rows: [...latencyRows(latency.grpcJs), bareHopRow(BARE_TCP_HOP_LABEL, latency.bareTcpHop), bareHopRow(BARE_HOP_LABEL, latency.bareHop)],
       notes: [
-        `Two nodes (node-1 = A, node-2 = B, ${latency.keysPerKind} keys per row, shard owner from GET /cluster and shardOf()); state in ${durability}. "local on A": A called with keys whose shard A owns; "forwarded A → B": A called with keys B owns, so A forwards each call to B over gRPC; "local on B": the same B-owned keys called on B directly (the forwarded call's work without the hop). ${latency.rounds} rounds of ${latency.callsPerBlock} calls per row, one call at a time, the rows' order rotating each round; every sample is in the p50/p99. Per-round p50 ratio forwarded / local on A: ${fmtRatioRange(latency.roundRatios)}.`,
-        `"${BARE_HOP_LABEL}": the floor of the node-to-node hop on this box, no Keystate code and no Redis in it: a plain node:http2 server that echoes each POST as a gRPC reply (200, application/grpc, trailer grpc-status 0) and a plain node:http2 client on one session (bench/servers/bare-h2-echo.ts, bare-h2-client.ts), each its own process pinned to the nodes' core as A and B are, sending the same Increase request bytes one call at a time, each call timed in the client process. ${latency.callsPerBlock} calls per round as a fourth block in the same rotation, after a warm-up. In a forwarded call A is that client and B that server.`,
-        hopNote(latency.grpcJs, "grpc-js client") + " " + floorNote(latency.grpcJs, latency.bareHop.latency) + (latency.shardsLost > 0 ? ` ${latency.shardsLost} shard leases were lost on A or B while these rows (and the h2load ones below) were measured: some calls include waiting for a new owner.` : ""),
+        `Two nodes (node-1 = A, node-2 = B, ${latency.keysPerKind} keys per row, shard owner from GET /cluster and shardOf()); state in ${durability}. "local on A": A called with keys whose shard A owns; "forwarded A → B": A called with keys B owns, so A forwards each call to B over B's peer link (one length-prefixed frame each way on a TCP connection, host/cluster/peer-*.ts); "local on B": the same B-owned keys called on B directly (the forwarded call's work without the hop). ${latency.rounds} rounds of ${latency.callsPerBlock} calls per row, one call at a time, the rows' order rotating each round; every sample is in the p50/p99. Per-round p50 ratio forwarded / local on A: ${fmtRatioRange(latency.roundRatios)}.`,
+        `"${BARE_TCP_HOP_LABEL}": the floor of the peer link's hop on this box, no Keystate code and no Redis in it: a plain node:net server that echoes each length-prefixed frame and a plain node:net client on one connection (bench/servers/bare-tcp-echo.ts, bare-tcp-client.ts). "${BARE_HOP_LABEL}": the same for a gRPC-shaped HTTP/2 call, the hop to a node's gRPC port (forwarding took it before the peer link, and a server stream still does): a plain node:http2 server that echoes each POST as a gRPC reply (200, application/grpc, trailer grpc-status 0) and a plain node:http2 client on one session (bench/servers/bare-h2-echo.ts, bare-h2-client.ts). Each is two processes pinned to the nodes' core as A and B are, sending the same Increase request bytes one call at a time, each call timed in the client process; ${latency.callsPerBlock} calls per round as two more blocks in the same rotation, after a warm-up. In a forwarded call A is that client and B that server.`,
+        hopNote(latency.grpcJs, "grpc-js client") + " " + floorNote(latency.grpcJs, latency.bareTcpHop.latency, latency.bareHop.latency) + (latency.shardsLost > 0 ? ` ${latency.shardsLost} shard leases were lost on A or B while these rows (and the h2load ones below) were measured: some calls include waiting for a new owner.` : ""),
         `"forwarded by A": the growth of A's keystate_cluster_forwards_total{result="ok"} during the row's timed calls (a check that the forwarded row was forwarded and the local rows were not). Pinning: ${pinning}; both nodes share core 0, so the hop includes a switch between the two processes on that core.`,
       ],
     });
@@ -210,7 +213,7 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
         rows: latencyRows(latency.h2load),
         notes: [
           `One h2load process per row, ${latency.h2loadSeconds} s, one key (h2load sends one body per process), gRPC frames as in the throughput suite: a native client, so less of each figure is the client's own time than with grpc-js. "calls" counts the requests h2load saw complete; A's forward counter can be one higher (the call in flight when h2load stopped).`,
-          hopNote(latency.h2load, "h2load") + " " + floorNote(latency.h2load, latency.bareHop.latency, "; the bare hop row of the table above"),
+          hopNote(latency.h2load, "h2load") + " " + floorNote(latency.h2load, latency.bareTcpHop.latency, latency.bareHop.latency, "; the bare hop rows of the table above"),
         ],
       });
     }
@@ -235,6 +238,8 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
   if (latency) {
     figures["bare node:http2 hop | p50 us"] = latency.bareHop.latency.p50;
     figures["bare node:http2 hop | p99 us"] = latency.bareHop.latency.p99;
+    figures["bare TCP hop | p50 us"] = latency.bareTcpHop.latency.p50;
+    figures["bare TCP hop | p99 us"] = latency.bareTcpHop.latency.p99;
   }
   for (const f of latency?.h2load ?? []) {
     figures[`h2load c1 m1 | ${f.kind} | p50 us`] = f.latency.p50;
@@ -247,7 +252,10 @@ export async function runCluster(ctx: SuiteContext): Promise<SuiteBody> {
   return {
     title: "Cluster: forwarded calls and 1, 2, 3 nodes on one box",
     tables,
-    goals: [],
+    goals: latency
+      ? [goal("a forwarded call costs at most one extra loopback hop: forwarded p50 <= local p50 + 150 us (grpc-js client)", `+${fmtUs(forwardAdds(latency.grpcJs))}`, forwardAdds(latency.grpcJs) <= 150)]
+      : [],
+    goalsFrom: "issue 14",
     notes,
     charts: counts.length > 0
       ? [{
