@@ -1,6 +1,7 @@
 // `keystate build <module-dir>`: .proto files + AssemblyScript + module.json -> one .wasm.
 // Steps: buf compiles the protos to a FileDescriptorSet; codegen writes typed message
-// classes and handler base classes into assembly/generated/; asc compiles; the
+// classes and handler base classes into assembly/generated/; asc compiles; the start
+// function is run at build time and replaced by what it leaves (preinitialize.ts); the
 // descriptor set and the manifest are appended as custom sections.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -9,6 +10,7 @@ import { decodeDescriptorSet, indexDescriptorSet } from "../proto/descriptors.js
 import { ABI_VERSION, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/module-sections.js";
 import { compileAssemblyScript } from "./asc-compile.js";
 import { mergeDataSegments } from "./merge-data-segments.js";
+import { preinitialize } from "./preinitialize.js";
 import { compileProtos } from "./buf.js";
 import { generateCalls } from "./codegen-calls.js";
 import { generateHandlers } from "./codegen-handlers.js";
@@ -65,7 +67,9 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
   });
   const maxMemoryMb = config.limits?.maxMemoryMb;
   const ascFlags = maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [];
-  const code = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags })));
+  const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags })));
+  // The start function run here, once, instead of in every instance (preinitialize.ts).
+  const { code } = await time("preinit", () => preinitialize(compiled));
   return writeModule(dir, config, code, descriptorBytes, options, timingsMs);
 }
 

@@ -1,0 +1,84 @@
+import test from "ava";
+import binaryen from "binaryen";
+import { fileURLToPath } from "node:url";
+import { compileAssemblyScript } from "../../host/build/asc-compile.js";
+import { nonZeroRuns, preinitialize } from "../../host/build/preinitialize.js";
+
+interface StateExports {
+  memory: WebAssembly.Memory;
+  sum(): number;
+  bump(): bigint;
+  nameLength(i: number): number;
+  scaled(x: number): number;
+  bufferAt(i: number): number;
+  grow(n: number): number;
+}
+
+const fixture = compileAssemblyScript(fileURLToPath(new URL("../fixtures/preinit/state.ts", import.meta.url)));
+const imports = { env: { abort: () => { throw new Error("abort"); } } };
+const instantiate = (code: Uint8Array) => new WebAssembly.Instance(new WebAssembly.Module(code as Uint8Array<ArrayBuffer>), imports).exports as unknown as StateExports;
+
+function hasStart(code: Uint8Array): boolean {
+  const module = binaryen.readBinary(code);
+  try {
+    return module.getStart() !== 0;
+  } finally {
+    module.dispose();
+  }
+}
+
+function wat(text: string): Uint8Array {
+  const module = binaryen.parseText(text);
+  try {
+    return module.emitBinary();
+  } finally {
+    module.dispose();
+  }
+}
+
+test("an AssemblyScript module starts, without its start function, exactly where the start function left it", async (t) => {
+  const code = await fixture;
+  t.true(hasStart(code));
+  const result = preinitialize(code);
+  t.is(result.skipped, undefined);
+  t.false(hasStart(result.code));
+  const original = instantiate(code);
+  const snapshot = instantiate(result.code);
+  // The same bytes in memory...
+  const before = new Uint8Array(original.memory.buffer);
+  const after = new Uint8Array(snapshot.memory.buffer);
+  t.is(after.length, before.length);
+  t.true(Buffer.from(after).equals(Buffer.from(before)));
+  // ...the same globals (i32, i64, f32, f64) and the same behaviour from there on, allocation included.
+  for (const exports of [original, snapshot]) {
+    t.is(exports.sum(), 3);
+    t.is(exports.nameLength(99), "name-99".length);
+    t.is(exports.scaled(2), 0.5 * 2 + 1.5);
+    t.is(exports.bufferAt(7 * 30), (7 * 30) & 0xff);
+  }
+  t.is(snapshot.bump(), original.bump());
+  t.is(snapshot.bump(), 44n);
+  t.is(snapshot.grow(500), original.grow(500));
+  t.true(Buffer.from(new Uint8Array(snapshot.memory.buffer)).equals(Buffer.from(new Uint8Array(original.memory.buffer))));
+});
+
+test("a start function whose effect is not only memory and globals is left in place, with the reason", (t) => {
+  const callsImport = wat(`(module (import "env" "log" (func $log (param i32))) (memory 1) (func $s (call $log (i32.const 1))) (start $s))`);
+  t.deepEqual(preinitialize(callsImport), { code: callsImport, skipped: "the start function calls env.log" });
+  const setsTable = wat(`(module (memory 1) (table 2 funcref) (func $f) (func $s (table.set (i32.const 0) (ref.func $f))) (elem declare func $f) (start $s))`);
+  t.is(preinitialize(setsTable).skipped, "code that changes tables or data segments");
+  const traps = wat(`(module (memory 1) (func $s (unreachable)) (start $s))`);
+  t.regex(preinitialize(traps).skipped ?? "", /^the start function failed: /);
+  const noStart = wat(`(module (memory 1))`);
+  t.is(preinitialize(noStart).skipped, "no start function");
+});
+
+test("non-zero runs: zero gaps under 256 bytes stay inside a run, longer ones split it", (t) => {
+  const memory = new Uint8Array(2000);
+  memory[10] = 1;
+  memory[200] = 2; // 189 zeros between: one run
+  memory[700] = 3; // 499 zeros: a new run
+  memory[1999] = 4;
+  t.deepEqual(nonZeroRuns(memory).map((r) => [r.offset, r.bytes.length]), [[10, 191], [700, 1], [1999, 1]]);
+  t.deepEqual(nonZeroRuns(new Uint8Array(10)), []);
+});
