@@ -5,7 +5,7 @@
 import { connect, type Socket } from "node:net";
 import { GrpcCallError, type CallOptions, type CancelSignal } from "../grpc-http2/channel.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
-import { FrameError, FrameReader, FrameType, PairsReader, encodeBare, encodeCall, type Frame } from "./peer-wire.js";
+import { FrameError, FrameReader, FrameType, MAX_TIMER_MS, PairsReader, encodeBare, encodeCall, type Frame } from "./peer-wire.js";
 import { FrameWriter } from "./peer-writer.js";
 
 export interface PeerChannelOptions {
@@ -85,7 +85,7 @@ export class PeerChannel {
       });
       signal?.addEventListener("abort", onAbort, { once: true });
       const timeoutMs = options.deadline === undefined ? undefined : Math.max(0, options.deadline - Date.now());
-      if (timeoutMs !== undefined) timer = setTimeout(() => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"), timeoutMs);
+      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) timer = setTimeout(() => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"), timeoutMs);
       const metadata: Array<[string, string]> = [];
       for (const key of Object.keys(options.metadata)) metadata.push([key, options.metadata[key]!]);
       link.writer.write(encodeCall(id, path, timeoutMs, metadata, request));
@@ -101,7 +101,8 @@ export class PeerChannel {
 
   #linkNow(): Link {
     const current = this.#link;
-    if (current !== undefined && !current.socket.destroyed) return current;
+    // Not one the peer has ended (a graceful close): a call written there would never be read.
+    if (current !== undefined && !current.socket.destroyed && current.socket.writable) return current;
     // Writes made before the connection is up are buffered by the socket and sent on connect.
     const socket = connect({ host: this.#host, port: this.#port, noDelay: true });
     const link: Link = { socket, writer: new FrameWriter(socket), pending: new Map(), connected: false };

@@ -33,6 +33,7 @@ async function peer(): Promise<Peer> {
     handle: (call) => call.fail(GrpcStatus.FAILED_PRECONDITION, "café is closed 100%", { "x-moved": "node-b" }),
   });
   server.add("/t.T/Hang", { requestStream: false, kind: "unary", handle: (call) => record(call) });
+  server.add("/t.T/Later", { requestStream: false, kind: "unary", handle: (call, request) => setTimeout(() => call.reply(request), 30) });
   server.add("/t.T/Count", {
     requestStream: false,
     kind: "server streaming",
@@ -108,6 +109,15 @@ test("a deadline ends the call with DEADLINE_EXCEEDED here and cancels it at the
   t.is(aborted.code, GrpcStatus.CANCELLED);
   await waitFor(() => p.seen.cancelled);
   t.true(p.seen.cancelled);
+  channel.close();
+  await p.server.close();
+});
+
+test("a deadline further off than a timer can hold (30 days) is no deadline at all, on either side, not an instant one", async (t) => {
+  const p = await peer();
+  const channel = new GrpcChannel(p.address, KEEPALIVE);
+  const farOff = Date.now() + 30 * 24 * 3600 * 1000;
+  t.is((await channel.unary("/t.T/Later", Buffer.from("late"), { metadata: {}, deadline: farOff })).toString(), "late");
   channel.close();
   await p.server.close();
 });

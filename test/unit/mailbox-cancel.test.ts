@@ -107,3 +107,12 @@ test("request ids: a sane client id is kept, anything else is replaced by a fres
   }
   t.not(requestIdFrom(undefined), requestIdFrom(undefined));
 });
+
+test("a deadline further off than a timer can hold (30 days) never expires the call early", async (t) => {
+  const scope = startCallContext("r-far", Date.now() + 30 * 24 * 3600 * 1000);
+  // Node fires a timer longer than 2^31-1 ms after 1 ms: the context must not arm one.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.false(scope.context.signal.aborted);
+  t.is(callerGone(scope.context), undefined);
+  scope.dispose();
+});

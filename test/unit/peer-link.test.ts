@@ -104,6 +104,15 @@ test("a deadline that passes fails the call here (the handler there is cancelled
   await server.close();
 });
 
+test("a deadline further off than a timer can hold (30 days) is no deadline at all, not an instant one", async (t) => {
+  const { server, channel } = await peer();
+  const farOff = Date.now() + 30 * 24 * 3600 * 1000;
+  // /t.T/Later answers after 30 ms: a timer that overflowed would have failed it first, on either side.
+  t.is((await channel.unary("/t.T/Later", Buffer.from("late"), { metadata: {}, deadline: farOff })).toString(), "late");
+  channel.close();
+  await server.close();
+});
+
 test("the receiver enforces the deadline itself: DEADLINE_EXCEEDED goes back and the handler hears 'deadline'", async (t) => {
   const { server, port, seen } = await peer();
   // A sender that never cancels: only the receiver's timer can end this call.
