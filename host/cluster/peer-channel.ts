@@ -5,7 +5,8 @@
 import { connect, type Socket } from "node:net";
 import { GrpcCallError, type CallOptions, type CancelSignal } from "../grpc-http2/channel.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
-import { FrameError, FrameReader, FrameType, MAX_TIMER_MS, PairsReader, encodeBare, encodeCall, type Frame } from "./peer-wire.js";
+import { deadlineTimer } from "../grpc-http2/timeout.js";
+import { FrameError, FrameReader, FrameType, PairsReader, encodeBare, encodeCall, type Frame } from "./peer-wire.js";
 import { FrameWriter } from "./peer-writer.js";
 
 export interface PeerChannelOptions {
@@ -85,7 +86,7 @@ export class PeerChannel {
       });
       signal?.addEventListener("abort", onAbort, { once: true });
       const timeoutMs = options.deadline === undefined ? undefined : Math.max(0, options.deadline - Date.now());
-      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) timer = setTimeout(() => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"), timeoutMs);
+      timer = deadlineTimer(timeoutMs, () => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
       const metadata: Array<[string, string]> = [];
       for (const key of Object.keys(options.metadata)) metadata.push([key, options.metadata[key]!]);
       link.writer.write(encodeCall(id, path, timeoutMs, metadata, request));

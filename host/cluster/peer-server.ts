@@ -11,7 +11,8 @@ import type { CancelReason } from "../grpc-http2/server-call.js";
 import type { MetadataReader, ResponseMetadata } from "../grpc-http2/metadata.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
 import { log } from "../log.js";
-import { FrameError, FrameReader, FrameType, MAX_TIMER_MS, PairsReader, encodeBare, encodeFail, encodeReply, type CallFrame, type Pairs } from "./peer-wire.js";
+import { deadlineTimer } from "../grpc-http2/timeout.js";
+import { FrameError, FrameReader, FrameType, PairsReader, encodeBare, encodeFail, encodeReply, type CallFrame, type Pairs } from "./peer-wire.js";
 import { FrameWriter } from "./peer-writer.js";
 
 export interface PeerServerOptions {
@@ -155,13 +156,10 @@ class PeerCall implements UnaryCall {
     const timeoutMs = frame.timeoutMs;
     // The sender's clock is not ours: the deadline travels as the time left, as grpc-timeout does.
     this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-    // A deadline beyond what a timer can hold (~24.8 days) is as good as none here.
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-      this.#timer = setTimeout(() => {
-        this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
-        this.#fire("deadline");
-      }, Math.max(0, timeoutMs));
-    }
+    this.#timer = deadlineTimer(timeoutMs, () => {
+      this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
+      this.#fire("deadline");
+    });
   }
 
   onCancel(listener: (reason: CancelReason) => void): void {

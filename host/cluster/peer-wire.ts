@@ -14,7 +14,6 @@
 // All integers little-endian.
 
 import type { MetadataReader, MetadataValue } from "../grpc-http2/metadata.js";
-export { MAX_TIMER_MS } from "../grpc-http2/timeout.js";
 
 export const enum FrameType {
   Call = 1,

@@ -5,7 +5,7 @@
 // abandoned calls does not hold an entity's mailbox.
 import { randomUUID } from "node:crypto";
 import { GrpcStatus } from "../grpc-http2/status.js";
-import { MAX_TIMER_MS } from "../grpc-http2/timeout.js";
+import { deadlineTimer } from "../grpc-http2/timeout.js";
 import { KeystateError } from "../errors.js";
 
 export interface CallContext {
@@ -125,10 +125,8 @@ export interface CallScope {
  */
 export function startCallContext(requestId: string, deadline: number | undefined, transportTimer = false): CallScope {
   const signal = new CallerLeft();
-  let timer: NodeJS.Timeout | undefined;
   const finite = deadline !== undefined && Number.isFinite(deadline);
-  const left = finite ? Math.max(0, deadline - Date.now()) : Infinity;
-  if (!transportTimer && left <= MAX_TIMER_MS) timer = setTimeout(() => signal.abort(deadlineError()), left);
+  const timer = finite && !transportTimer ? deadlineTimer(deadline - Date.now(), () => signal.abort(deadlineError())) : undefined;
   return {
     context: { requestId, deadline: finite ? deadline : undefined, signal },
     // The error is built only if the caller really left; abort() ignores a second reason.

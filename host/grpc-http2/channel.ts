@@ -8,7 +8,7 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, ty
 import { MessageReader, frameMessage } from "./messages.js";
 import { RequestMetadata, type MetadataReader } from "./metadata.js";
 import { GrpcStatus } from "./status.js";
-import { MAX_TIMER_MS } from "./timeout.js";
+import { deadlineTimer } from "./timeout.js";
 
 export interface ChannelOptions {
   /** Ping the peer this often on an open connection (ms); a peer that does not answer in time is dropped. */
@@ -125,9 +125,7 @@ export class GrpcChannel {
     const onAbort = () => cancel(GrpcStatus.CANCELLED, "Cancelled on client");
     signal?.addEventListener("abort", onAbort, { once: true });
     const timeoutMs = options.deadline === undefined ? undefined : Math.max(0, options.deadline - Date.now());
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-      timer = setTimeout(() => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"), timeoutMs);
-    }
+    timer = deadlineTimer(timeoutMs, () => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
     const reader = new MessageReader(Number.MAX_SAFE_INTEGER);
     let trailers: IncomingHttpHeaders | undefined;
     let failure: Error | undefined;

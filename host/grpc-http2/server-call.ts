@@ -3,7 +3,7 @@
 // (doc/PROTOCOL-HTTP2.md of grpc/grpc) and grpc-js's server where the spec leaves a choice,
 // so a client cannot tell the two servers apart.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { MAX_TIMER_MS, parseGrpcTimeout } from "./timeout.js";
+import { deadlineTimer, parseGrpcTimeout } from "./timeout.js";
 import { ACCEPTED_ENCODINGS, DecompressError, decompress } from "./decompress.js";
 import { MessageReader, MessageTooLarge, frameMessage, type FramedMessage } from "./messages.js";
 import { RequestMetadata, addResponseMetadata, type ResponseMetadata } from "./metadata.js";
@@ -76,12 +76,10 @@ export class ServerCall {
       this.#invalidTimeout = String(headers["grpc-timeout"]);
     }
     this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-      this.#deadlineTimer = setTimeout(() => {
-        this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
-        this.#cancel("deadline");
-      }, timeoutMs);
-    }
+    this.#deadlineTimer = deadlineTimer(timeoutMs, () => {
+      this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
+      this.#cancel("deadline");
+    });
     stream.once("close", () => {
       if (!this.#ended) this.#cancel("cancelled");
     });

@@ -2,11 +2,16 @@
 // unit"), read by the HTTP/JSON ingress so plain HTTP clients can give a call a deadline the
 // way gRPC clients do (grpc-gateway reads the same header).
 
+/** The longest delay setTimeout honours: Node fires a longer one after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * The longest delay setTimeout honours (Node fires a longer one after 1 ms): a deadline
- * further off than this (~24.8 days) gets no timer, as if it had none.
+ * The timer of a deadline `timeoutMs` away (none without one). A deadline further off than a
+ * timer can hold (~24.8 days) gets none either, as if it had none, not one that fires at once.
  */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export function deadlineTimer(timeoutMs: number | undefined, expire: () => void): NodeJS.Timeout | undefined {
+  return timeoutMs === undefined || timeoutMs > MAX_TIMER_MS ? undefined : setTimeout(expire, Math.max(0, timeoutMs));
+}
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000_001 };
 const FORMAT = /^(\d{1,8})([HMSmun])$/;
