@@ -4,6 +4,7 @@
 // and timers that a call routed to an entity never uses; measured in bench/RESULTS.md.
 // Methods are added and removed at run time (deploys), each looked up by path per call.
 import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { listenOn } from "../listen.js";
 import { log } from "../log.js";
 import { ServerCall, type CancelReason } from "./server-call.js";
 import type { MetadataReader, ResponseMetadata } from "./metadata.js";
@@ -81,15 +82,7 @@ export class GrpcServer {
 
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const failed = (err: Error) => reject(err);
-      this.#http2.once("error", failed);
-      this.#http2.listen(port, host, () => {
-        this.#http2.off("error", failed);
-        const address = this.#http2.address();
-        resolve(typeof address === "object" && address !== null ? address.port : port);
-      });
-    });
+    return listenOn(this.#http2, host, port);
   }
 
   /** Stops accepting connections and calls; resolves when the calls in flight have finished. */

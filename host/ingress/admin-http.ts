@@ -16,6 +16,7 @@ import { httpStatusFor } from "./http-status.js";
 import { consoleRoute } from "./console-assets.js";
 import { describeServices } from "./services-api.js";
 import { deadLettersAnswer, isDeadLettersPath } from "../eventing/dead-letters-api.js";
+import { listenOn } from "../listen.js";
 
 /** The paths this server answers itself; module HTTP bindings may not take them. */
 export const ADMIN_PATHS = ["/healthz", "/readyz", "/modules", "/metrics", "/cluster", "/console", "/api/services", "/entities", "/topics"] as const;
@@ -61,12 +62,8 @@ export class AdminServer {
     this.#server = http.createServer((req, res) => void this.#route(req, res));
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => resolve());
-    });
-    return (this.#server.address() as { port: number }).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenOn(this.#server, host, port);
   }
 
   async close(): Promise<void> {
