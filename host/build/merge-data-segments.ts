@@ -10,7 +10,7 @@ const DATA_COUNT_SECTION = 12;
 const I32_CONST = 0x41;
 const END = 0x0b;
 /** A gap up to this many zero bytes is cheaper to copy than a segment of its own. */
-const MAX_GAP = 256;
+export const MAX_GAP = 256;
 
 interface Segment {
   offset: number;

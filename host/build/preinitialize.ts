@@ -12,11 +12,9 @@
 // segments), or when a global is of a type other than a number.
 import binaryenModule from "binaryen";
 import { WASM_PAGE_BYTES } from "../runtime/guest-limits.js";
+import { MAX_GAP } from "./merge-data-segments.js";
 
 const binaryen = binaryenModule;
-
-/** Zero runs shorter than this stay inside a segment: copying them is cheaper than another segment. */
-const MAX_GAP = 256;
 
 /** Instructions that change tables or data segments: with any of them present, no snapshot is taken. */
 const UNSNAPSHOTTABLE = /\b(table\.(set|grow|fill|copy|init)|elem\.drop|data\.drop|memory\.init)\b/;

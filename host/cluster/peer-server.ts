@@ -8,8 +8,9 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { UnaryCall, UnaryMethod } from "../grpc-http2/server.js";
 import type { CancelReason } from "../grpc-http2/server-call.js";
-import type { MetadataReader, ResponseMetadata } from "../grpc-http2/metadata.js";
+import { addResponseMetadata, type MetadataReader, type ResponseMetadata } from "../grpc-http2/metadata.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
+import { listenOn } from "../listen.js";
 import { log } from "../log.js";
 import { deadlineTimer } from "../grpc-http2/timeout.js";
 import { FrameError, FrameReader, FrameType, PairsReader, encodeBare, encodeFail, encodeReply, type CallFrame, type Pairs } from "./peer-wire.js";
@@ -38,14 +39,7 @@ export class PeerServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        const address = this.#server.address();
-        resolve(typeof address === "object" && address !== null ? address.port : port);
-      });
-    });
+    return listenOn(this.#server, host, port);
   }
 
   /**
@@ -123,15 +117,13 @@ export class PeerServer {
   }
 }
 
+/** Trailers as pairs, each value encoded as the gRPC port sends it (a `-bin` Buffer as base64). */
 function toPairs(metadata: ResponseMetadata | undefined): Pairs {
   if (metadata === undefined) return [];
+  const fields: Record<string, string | number | string[]> = {};
+  addResponseMetadata(fields, metadata);
   const pairs: Array<[string, string]> = [];
-  for (const key of Object.keys(metadata)) {
-    const value = metadata[key]!;
-    for (const one of typeof value === "string" || Buffer.isBuffer(value) ? [value] : value) {
-      pairs.push([key, typeof one === "string" ? one : one.toString("base64")]);
-    }
-  }
+  for (const [key, value] of Object.entries(fields)) for (const one of Array.isArray(value) ? value : [value]) pairs.push([key, String(one)]);
   return pairs;
 }
 

@@ -13,7 +13,7 @@
 //   str      u32 byte length | UTF-8;   kv   u16 count | count × (str key, str value)
 // All integers little-endian.
 
-import type { MetadataReader, MetadataValue } from "../grpc-http2/metadata.js";
+import { metadataValues, type MetadataReader, type MetadataValue } from "../grpc-http2/metadata.js";
 
 export const enum FrameType {
   Call = 1,
@@ -67,9 +67,9 @@ export class PairsReader implements MetadataReader {
 
   get(key: string): MetadataValue[] {
     const name = key.toLowerCase();
-    const values: MetadataValue[] = [];
-    for (const [k, v] of this.pairs) if (k === name) values.push(name.endsWith("-bin") ? Buffer.from(v, "base64") : v);
-    return values;
+    const raw: string[] = [];
+    for (const [k, v] of this.pairs) if (k === name) raw.push(v);
+    return metadataValues(name, raw);
   }
 }
 

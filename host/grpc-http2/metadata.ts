@@ -23,11 +23,12 @@ export class RequestMetadata implements MetadataReader {
   get(key: string): MetadataValue[] {
     const name = key.toLowerCase();
     if (name.startsWith(":") || NOT_METADATA.has(name)) return [];
-    return valuesOf(name, this.#headers[name]);
+    return metadataValues(name, this.#headers[name]);
   }
 }
 
-function valuesOf(name: string, raw: string | string[] | undefined): MetadataValue[] {
+/** A metadata key's values as sent (`name` lower case): `-bin` ones decoded from base64, several of them comma-joined in one field. */
+export function metadataValues(name: string, raw: string | string[] | undefined): MetadataValue[] {
   if (raw === undefined) return [];
   const values = Array.isArray(raw) ? raw : [raw];
   if (!name.endsWith("-bin")) return values;
