@@ -67,18 +67,6 @@ export class GuestMemoryPool {
     list.push(memory);
     this.#count++;
   }
-
-  /**
-   * Makes `count` memories ready ahead of need (their pages touched, so mapped), for a node
-   * about to serve modules whose first instance should not fault its memory in.
-   */
-  prefill(count: number, minPages: number, maxPages: number): void {
-    for (let i = 0; i < count && this.#count < this.#options.maxMemories; i++) {
-      const memory = new WebAssembly.Memory({ initial: minPages, maximum: maxPages });
-      this.#created++;
-      this.release(memory, maxPages);
-    }
-  }
 }
 
 /** The process's pool: every GuestInstance draws from it (memories are a process resource). */
