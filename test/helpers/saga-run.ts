@@ -95,12 +95,17 @@ export async function runSagaChaos(settings: SagaRunSettings, log: (line: string
     const started = new Set<string>();
     const final = new Map<string, number>(); // transfer id -> when it was seen final
     let startRetries = 0;
+    // Resolved from the first acknowledged Start itself, not by polling `started`: a kill
+    // timed from the acknowledgement must not wait for the test process's next timer turn.
+    let firstAcknowledged!: () => void;
+    const firstAck = new Promise<void>((resolve) => (firstAcknowledged = resolve));
     const starts = plan.transfers.map(async (transfer) => {
       const request = { transferId: transfer.id, fromAccount: transfer.from, toAccount: transfer.to, amount: String(transfer.amount), stepTimeoutMs: settings.stepTimeoutMs };
       for (;;) {
         try {
           await clients.transfer("Start", request);
           started.add(transfer.id);
+          firstAcknowledged();
           return;
         } catch (err) {
           // Start is idempotent per transfer id (same fields: the state back), so retrying an in-doubt one is safe.
@@ -131,7 +136,7 @@ export async function runSagaChaos(settings: SagaRunSettings, log: (line: string
     })();
 
     if (plan.killAfter === "acknowledged") {
-      while (started.size === 0 && Date.now() < deadline) await sleep(1);
+      await Promise.race([firstAck, startsDone.then(() => undefined, () => undefined)]);
       await sleep(plan.killAfterMs);
     } else {
       await sleep(Math.max(0, t0 + plan.killAfterMs - Date.now()));
