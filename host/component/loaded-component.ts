@@ -5,6 +5,7 @@ import { KeystateError } from "../errors.js";
 import type { ModuleArtifact } from "../journal/types.js";
 import type { GuestLimits } from "../runtime/guest-limits.js";
 import { describe, hashModule, type LoadedModule } from "../runtime/loaded-module.js";
+import { decodeDescription, encodeArtifactDetail } from "../runtime/module-description.js";
 import { buildComponentArtifactBytes } from "./artifact.js";
 import { compileComponent, compileComponentSync, type ComponentCode } from "./component-code.js";
 
@@ -18,7 +19,7 @@ const noCoreModule = (): WebAssembly.Module => (emptyModule ??= new WebAssembly.
 
 export async function buildComponentArtifact(bytes: Uint8Array, limits: GuestLimits, key: string): Promise<ModuleArtifact> {
   const { bytes: artifact, report } = await buildComponentArtifactBytes(bytes, limits.maxMemoryPages);
-  return { key, uploadHash: hashModule(bytes), uploadSize: bytes.length, bytes: artifact, detail: JSON.stringify(report) };
+  return { key, uploadHash: hashModule(bytes), uploadSize: bytes.length, bytes: artifact, detail: encodeArtifactDetail(report, decodeDescription(artifact)) };
 }
 
 export async function compileComponentArtifact(

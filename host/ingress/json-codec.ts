@@ -43,7 +43,9 @@ export class JsonCodec {
     if (!codec) {
       // keepCase: fields keep their proto names (templates and query keys use them);
       // protojson still writes lowerCamelCase JSON names and accepts both on input.
-      const root = protobuf.Root.fromDescriptor(module.descriptorBytes, { keepCase: true });
+      // From the decoded set the module already has: decoding the bytes again would cost
+      // protobufjs generating descriptor.proto's decoders (~20 ms, right after a node starts).
+      const root = protobuf.Root.fromDescriptor(module.api.descriptors.set, { keepCase: true });
       root.resolveAll();
       codec = new JsonCodec(root);
       cache.set(module, codec);

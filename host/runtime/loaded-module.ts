@@ -3,8 +3,8 @@
 import { createHash } from "node:crypto";
 import { KeystateError } from "../errors.js";
 import { REQUIRED_EXPORTS } from "../abi/guest-instance.js";
-import { decodeDescriptorSet } from "../proto/descriptors.js";
-import { checkImports, decodeManifest, DESCRIPTOR_SECTION, MANIFEST_SECTION, readSection, type Manifest } from "./module-sections.js";
+import { checkImports, type Manifest } from "./module-sections.js";
+import { decodeArtifactDetail, decodeDescription, encodeArtifactDetail, readDescriptorSection } from "./module-description.js";
 import { checkSubscriptions } from "./subscriptions.js";
 import { buildApiModel, type ApiModel } from "./service-model.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
@@ -15,9 +15,6 @@ import type { ModuleArtifact } from "../journal/types.js";
 import { isComponentBinary } from "../component/component-binary.js";
 import { buildComponentArtifact, compileComponentArtifact, describeComponentArtifact } from "../component/loaded-component.js";
 import type { ComponentCode } from "../component/component-code.js";
-
-/** A module's API descriptor may not exceed this (a hostile one could make every lookup slow). */
-export const MAX_DESCRIPTOR_BYTES = 4 * 1024 * 1024;
 
 /** Instrumented modules up to this size are compiled synchronously (see compileModule). */
 const SYNC_COMPILE_MAX_BYTES = 128 * 1024;
@@ -43,6 +40,8 @@ export interface LoadedModule extends ModuleIdentity {
   readonly instrumentation: InstrumentReport;
   /** "artifact": compiled from the stored deploy-time artifact; "upload": validated and instrumented here. */
   readonly loadedFrom: "upload" | "artifact";
+  /** The manifest and API came decoded with the artifact (module-description.ts), not from its sections. */
+  readonly descriptionCarried: boolean;
 }
 
 export function hashModule(bytes: Uint8Array): string {
@@ -78,7 +77,8 @@ export async function buildArtifact(bytes: Uint8Array, limits: GuestLimits = DEF
     uploadHash: hashModule(bytes),
     uploadSize: bytes.length,
     bytes: instrumented.bytes,
-    detail: JSON.stringify(instrumented.report),
+    // Decoded once here, so a node loading the artifact later does not (module-description.ts).
+    detail: encodeArtifactDetail(instrumented.report, decodeDescription(instrumented.bytes)),
   };
 }
 
@@ -154,14 +154,12 @@ export function describe(
   compile: () => WebAssembly.Module,
   component?: () => ComponentCode,
 ): LoadedModule {
-  const manifest = decodeManifest(readSection(artifact.bytes, MANIFEST_SECTION));
-  const descriptorBytes = readSection(artifact.bytes, DESCRIPTOR_SECTION);
-  if (descriptorBytes.length > MAX_DESCRIPTOR_BYTES) {
-    throw new KeystateError("INVALID_MODULE", `the module's API descriptor is ${descriptorBytes.length} bytes; the limit is ${MAX_DESCRIPTOR_BYTES}`);
-  }
-  const api = buildApiModel(decodeDescriptorSet(descriptorBytes), manifest);
+  const descriptorBytes = readDescriptorSection(artifact.bytes);
+  const detail = decodeArtifactDetail<InstrumentReport>(artifact.detail);
+  const { manifest, descriptorSet } = detail.description ?? decodeDescription(artifact.bytes, descriptorBytes);
+  const api = buildApiModel(descriptorSet, manifest);
   checkSubscriptions(manifest, api);
-  const report = JSON.parse(artifact.detail) as InstrumentReport;
+  const report = detail.report;
   const instanceLimits: InstanceLimits = {
     // A module may ask for less CPU than the node allows, never more.
     fuelPerCall: Math.min(manifest.fuelPerCall || limits.fuelPerCall, limits.fuelPerCall),
@@ -171,11 +169,23 @@ export function describe(
   };
   return {
     name: manifest.name, version, hash: artifact.uploadHash, size: artifact.uploadSize, manifest, api, descriptorBytes,
-    limits: instanceLimits, instrumentation: report, loadedFrom, component,
+    limits: instanceLimits, instrumentation: report, loadedFrom, component, descriptionCarried: detail.description !== undefined,
     get compiled() {
       return compile();
     },
   };
+}
+
+/**
+ * `artifact` (which `loaded` was described from) with its description carried, for one
+ * stored by a release before artifacts carried it; undefined when it already does, or when
+ * JSON cannot carry it exactly.
+ */
+export function withCarriedDescription(artifact: ModuleArtifact, loaded: LoadedModule): ModuleArtifact | undefined {
+  if (loaded.descriptionCarried) return undefined;
+  const { report } = decodeArtifactDetail(artifact.detail);
+  const detail = encodeArtifactDetail(report, { manifest: loaded.manifest, descriptorSet: loaded.api.descriptors.set });
+  return decodeArtifactDetail(detail).description ? { ...artifact, detail } : undefined;
 }
 
 /** Everything that can be checked without running guest code; throws INVALID_MODULE naming the problem. */

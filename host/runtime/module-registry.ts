@@ -9,7 +9,7 @@ import { serviceRuntime, type ServiceRuntime } from "../entities/service-runtime
 import { InstancePool } from "./instance-pool.js";
 import { GuestInstance } from "../abi/guest-instance.js";
 import { ComponentInstance } from "../component/component-instance.js";
-import { artifactKey, buildArtifact, compileArtifact, describeArtifact, type LoadedModule } from "./loaded-module.js";
+import { artifactKey, buildArtifact, compileArtifact, describeArtifact, withCarriedDescription, type LoadedModule } from "./loaded-module.js";
 import { DEFAULT_GUEST_LIMITS, type GuestLimits } from "./guest-limits.js";
 
 /** Default upload limit; `--max-module-size` changes it. */
@@ -168,6 +168,9 @@ export class ModuleRegistry {
           ? this.#registerUncompiled(stored.artifact, summary.activeVersion)
           : await this.#prepareStored(summary.name, summary.activeVersion, stored);
         this.#activate(loaded, pool);
+        // An artifact from an earlier release is rewritten once to carry its description, so later starts skip decoding it.
+        const upgraded = "artifact" in stored ? withCarriedDescription(stored.artifact, loaded) : undefined;
+        if (upgraded) await this.#storeArtifact(summary.name, summary.activeVersion, upgraded);
       } catch (err) {
         log().error({ module: summary.name, version: summary.activeVersion, err }, "stored module failed to load");
       }
@@ -210,10 +213,15 @@ export class ModuleRegistry {
     if ("artifact" in stored) return this.#prepare(stored.artifact, version, "artifact");
     const artifact = await buildArtifact(stored.upload, this.#limits);
     const prepared = await this.#prepare(artifact, version, "upload");
+    await this.#storeArtifact(name, version, artifact);
+    return prepared;
+  }
+
+  /** Best effort: a failed write only costs the next load the work the artifact saves. */
+  async #storeArtifact(name: string, version: number, artifact: ModuleArtifact): Promise<void> {
     await this.#store.modules.putArtifact(name, version, artifact).catch((err: unknown) => {
       log().warn({ module: name, version, err }, "could not store the module's artifact; the next load rebuilds it");
     });
-    return prepared;
   }
 
   /**

@@ -98,6 +98,11 @@ export function decodeManifest(bytes: Uint8Array): Manifest {
   } catch (err) {
     throw new KeystateError("INVALID_MODULE", `the module's manifest does not parse: ${(err as Error).message}`, { cause: err });
   }
+  return checkManifest(manifest);
+}
+
+/** What this host requires of any manifest, decoded here or carried decoded by an artifact (module-description.ts). */
+export function checkManifest(manifest: Manifest): Manifest {
   if (!manifest.name) throw new KeystateError("INVALID_MODULE", "the module's manifest has no name");
   if (!/^[a-z0-9][a-z0-9._-]{0,99}$/i.test(manifest.name)) {
     throw new KeystateError("INVALID_MODULE", `module name "${manifest.name}" must be 1-100 letters, digits, '.', '_' or '-'`);

@@ -7,6 +7,7 @@ import protobuf from "protobufjs";
 import descriptor from "protobufjs/ext/descriptor.js";
 import { bindingsOf, parseTemplate, RouteTable, type HttpBinding } from "../../host/ingress/http-rules.js";
 import { JsonCodec } from "../../host/ingress/json-codec.js";
+import { decodeDescriptorSet } from "../../host/proto/descriptors.js";
 import type { LoadedModule } from "../../host/runtime/loaded-module.js";
 import type { MethodModel } from "../../host/runtime/service-model.js";
 import { deploy, ensureExample, fetchJson, postJson, startDeployedNode, type DeployedNode } from "../helpers/deployed-node.js";
@@ -277,7 +278,9 @@ message ShelfReply { Shelf shelf = 1; repeated Book books = 2; uint64 total = 3;
 function libraryCodec(): { codec: JsonCodec; root: protobuf.Root } {
   const root = protobuf.parse(LIBRARY_PROTO, { keepCase: true }).root;
   const set = (root as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor("proto3");
-  const module = { descriptorBytes: descriptor.FileDescriptorSet.encode(set).finish() } as unknown as LoadedModule;
+  const descriptorBytes = descriptor.FileDescriptorSet.encode(set).finish();
+  // What a loaded module carries: the bytes (for reflection) and the set decoded as the host decodes it.
+  const module = { descriptorBytes, api: { descriptors: { set: decodeDescriptorSet(descriptorBytes) } } } as unknown as LoadedModule;
   return { codec: JsonCodec.forModule(module), root };
 }
 
