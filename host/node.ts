@@ -118,9 +118,12 @@ export interface KeystateNode {
 }
 
 export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> {
+  // Milliseconds since the process started (performance's time origin): Node's own start and loading our code.
+  const called = performance.now();
   const host = config.host ?? "127.0.0.1";
   const redisTarget = config.redisUrl ? parseRedisTarget(config.redisUrl, config.cluster?.redisCluster ?? false) : undefined;
   const store = await openStore({ dataDir: config.dataDir ?? "data", redis: redisTarget, idempotency: config.idempotency });
+  const storeOpened = performance.now();
   const maxModuleBytes = config.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
   const guestLimits = {
     maxMemoryPages: Math.max(1, Math.floor(((config.guestMemoryMb ?? DEFAULT_MAX_MEMORY_MB) * 1024 * 1024) / WASM_PAGE_BYTES)),
@@ -197,6 +200,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     await store.close();
     throw err;
   }
+  const modulesLoaded = performance.now();
   const httpPort = await admin.listen(host, config.httpPort ?? 8081);
   // Side effects a crashed process (or a shard's former owner) stored and did not deliver.
   const redeliver = () => void router.redeliverStoredEffects().catch((err: unknown) => log().warn({ err }, "reading the outbox failed; retrying at the next pass"));
@@ -218,7 +222,14 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
   });
   topicSubscriptions.start();
   const clusterFields = cluster ? { nodeId: cluster.nodeId, cluster: cluster.config.name, advertise: cluster.config.advertise, peerAddress } : {};
-  log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`) }, "node started");
+  // Where the start went, for whoever waits on it (a restarted or added pod); README "Command line" says what each is.
+  const startMs = {
+    process: Math.round(called),
+    store: Math.round(storeOpened - called),
+    modules: Math.round(modulesLoaded - storeOpened),
+    total: Math.round(performance.now()),
+  };
+  log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`), startMs }, "node started");
 
   return {
     grpcPort,

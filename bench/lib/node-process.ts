@@ -10,10 +10,19 @@ export interface ServeProcess {
   readonly httpPort: number;
   /** Milliseconds from spawn to the "node started" line. */
   readonly startedMs: number;
+  /** Where the node says its start went (the line's startMs: process, store, modules, total), in ms. */
+  readonly startPhases: StartPhases | undefined;
   /** SIGKILL: no hand-off, nothing flushed. */
   stop(): Promise<void>;
   /** SIGTERM (a cluster node hands its shards off first), SIGKILL after `timeoutMs`; resolves once it has exited. */
   terminate(timeoutMs?: number): Promise<void>;
+}
+
+export interface StartPhases {
+  readonly process: number;
+  readonly store: number;
+  readonly modules: number;
+  readonly total: number;
 }
 
 export interface ServeOptions {
@@ -50,6 +59,7 @@ export function startServe(options: ServeOptions): Promise<ServeProcess> {
   child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let ports: { grpcPort: number; httpPort: number } | undefined;
+  let startPhases: StartPhases | undefined;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -63,14 +73,18 @@ export function startServe(options: ServeOptions): Promise<ServeProcess> {
       options.onLine?.(line);
       output.push(line + "\n");
       if (!line.startsWith("{")) return;
-      const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
-      if (entry.msg === "node started") ports = { grpcPort: entry.grpcPort!, httpPort: entry.httpPort! };
+      const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number; startMs?: StartPhases };
+      if (entry.msg === "node started") {
+        ports = { grpcPort: entry.grpcPort!, httpPort: entry.httpPort! };
+        startPhases = entry.startMs;
+      }
       if (!entry.msg?.startsWith(options.readyMessage ?? "node started") || !ports) return;
       clearTimeout(timer);
       resolve({
         child,
         ...ports,
         startedMs: performance.now() - started,
+        startPhases,
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
           await exited;

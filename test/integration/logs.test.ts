@@ -111,3 +111,16 @@ test("--log-level warn drops the info lines of routine refusals and keeps the tr
   t.is((await linesFor(node, "loud-trap", 2)).length, 2);
   t.deepEqual(await linesFor(node, "quiet-refusal", 1), [], "the refusal (info) was not written");
 });
+
+test("the 'node started' line says where the start went: process, store and modules phases within the total", async (t) => {
+  const node = await startWithFixture(t);
+  const started = logLines(node).find((line) => line.msg === "node started");
+  const startMs = started?.startMs as { process: number; store: number; modules: number; total: number } | undefined;
+  t.truthy(startMs, "the line carries startMs");
+  for (const phase of ["process", "store", "modules", "total"] as const) {
+    t.true(Number.isInteger(startMs![phase]) && startMs![phase] >= 0, `${phase} is a whole number of ms: ${startMs![phase]}`);
+  }
+  // Node's own start alone takes tens of ms; the phases are parts of the total (each rounded).
+  t.true(startMs!.process > 0);
+  t.true(startMs!.process + startMs!.store + startMs!.modules <= startMs!.total + 2, JSON.stringify(startMs));
+});
