@@ -82,7 +82,8 @@ function decodeFile(bytes: Uint8Array): IFileDescriptorProto {
   return file;
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a decoded descriptor (or anything) all the way down, so one copy can be shared. */
+export function deepFreeze<T>(value: T): T {
   if (typeof value !== "object" || value === null || ArrayBuffer.isView(value) || Object.isFrozen(value)) return value;
   for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   return Object.freeze(value);

@@ -126,3 +126,20 @@ test("a description JSON cannot carry exactly (a bytes option value, a non-finit
   }
   t.truthy(decodeArtifactDetail(encodeArtifactDetail(report, description!)).description, "while the module's own description is carried");
 });
+
+test("carried descriptor files are shared by content between artifacts; a file not seen before is read from the artifact", async (t) => {
+  const { artifact } = await deployed(t);
+  const { report, description } = decodeArtifactDetail<InstrumentReport>(artifact.detail);
+  const files = description!.descriptorSet.file!;
+  // Another artifact with the same files (another report): the same frozen objects, not copies.
+  const again = decodeArtifactDetail<InstrumentReport>(encodeArtifactDetail({ ...report, totalMs: report.totalMs + 1 }, description!));
+  t.is(again.report.totalMs, report.totalMs + 1);
+  again.description!.descriptorSet.file!.forEach((file, i) => t.is(file, files[i]));
+  t.true(Object.isFrozen(files[0]) && Object.isFrozen(files[0]!.messageType ?? []));
+  // A file with other content (here another name) is a new key: parsed from this artifact's own line.
+  const renamed = { ...files[0]!, name: `renamed-${process.pid}-${Date.now()}.proto` };
+  const changed: ModuleDescription = { ...description!, descriptorSet: { file: [renamed, ...files.slice(1)] } };
+  const read = decodeArtifactDetail<InstrumentReport>(encodeArtifactDetail(report, changed)).description!.descriptorSet.file!;
+  t.deepEqual(read[0], JSON.parse(JSON.stringify(renamed)) as typeof renamed);
+  t.is(read[1], files[1]);
+});
