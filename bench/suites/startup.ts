@@ -101,7 +101,18 @@ export async function runStartup(ctx: SuiteContext): Promise<SuiteBody> {
       ),
       goal("fresh instance p50 <= 15 us", fmtUs(inproc.freshInstance.p50), inproc.freshInstance.p50 <= 15),
       goal("rehydration, snapshot + <= 10 events, p50 <= 0.5 ms", `${fmtUs(worstUpTo10)} (worst of k = 0 and k = 10)`, worstUpTo10 <= 500),
+      goal(
+        "issue 14: cold start over gRPC on a running `--lazy-modules` node p50 < 1.5 ms",
+        `${fmtUs(e2e.lazyFirstReply.p50)} (its next call ${fmtUs(e2e.lazyWarmReply.p50)})`,
+        e2e.lazyFirstReply.p50 < 1500,
+      ),
+      goal(
+        "issue 14: node process start, spawned → listening p50 <= 120 ms",
+        `${fmtUs(e2e.processReady.p50)} (\`node -e 0\` ${fmtUs(baselines.spawnNode.p50)}; where it goes: the startMs rows)`,
+        e2e.processReady.p50 <= 120_000,
+      ),
     ],
+    goalsFrom: "issues 6 and 14",
     notes: [],
     charts: [
       {
