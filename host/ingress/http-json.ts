@@ -66,8 +66,8 @@ export class HttpJsonIngress {
   readonly #metrics: Metrics;
   readonly #maxBodyBytes: number;
   readonly #reserved: ReadonlySet<string>;
-  /** The routes of the modules now served; undefined after a change until rebuilt (see #routes). */
-  #built: Routes | undefined;
+  /** The routes of the modules now served (being built); undefined after a change until rebuilt (see #routes). */
+  #built: Promise<Routes> | undefined;
   #rebuildTimer: NodeJS.Timeout | undefined;
 
   constructor(registry: ModuleRegistry, router: Router, metrics: Metrics, options: HttpJsonOptions = {}) {
@@ -79,11 +79,6 @@ export class HttpJsonIngress {
     registry.onServicesChanged(() => this.#changed());
   }
 
-  /** The number of bindings currently routed (for logs and tests). */
-  get routeCount(): number {
-    return this.#routes().table.size;
-  }
-
   /**
    * Routes are built off the start-up path: a node loading its stored modules would otherwise
    * build every module's JSON codec (a protobufjs root per module, ~6 ms each) before it may
@@ -93,13 +88,21 @@ export class HttpJsonIngress {
   #changed(): void {
     this.#built = undefined;
     clearTimeout(this.#rebuildTimer);
-    this.#rebuildTimer = setTimeout(() => this.#routes(), ROUTE_BUILD_DELAY_MS);
+    this.#rebuildTimer = setTimeout(() => void this.#routes().catch((err: unknown) => log().error({ err }, "HTTP/JSON routes could not be built")), ROUTE_BUILD_DELAY_MS);
     this.#rebuildTimer.unref();
   }
 
-  #routes(): Routes {
+  /** A rebuild that fails is not kept: the next request tries again (and answers the error). */
+  #routes(): Promise<Routes> {
     clearTimeout(this.#rebuildTimer);
-    return (this.#built ??= this.#rebuild());
+    if (this.#built === undefined) {
+      const building = this.#rebuild();
+      this.#built = building;
+      building.catch(() => {
+        if (this.#built === building) this.#built = undefined;
+      });
+    }
+    return this.#built;
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -123,7 +126,7 @@ export class HttpJsonIngress {
     try {
       if (badTimeout !== undefined) throw new HttpError(400, GrpcStatus.INVALID_ARGUMENT, badTimeout);
       const url = new URL(req.url ?? "/", "http://ingress");
-      const routes = this.#routes();
+      const routes = await this.#routes();
       const match = routes.table.match(req.method ?? "GET", decodeSegments(url.pathname));
       if (match.kind === "none") throw new HttpError(404, GrpcStatus.NOT_FOUND, `no route for ${req.method} ${url.pathname}`);
       if (match.kind === "wrong-method") {
@@ -196,14 +199,14 @@ export class HttpJsonIngress {
     }
   }
 
-  #rebuild(): Routes {
+  async #rebuild(): Promise<Routes> {
     const bindings: HttpBinding[] = [];
     const targets = new Map<string, Target>();
     const seen = new Set<string>();
     // Sorted by module name, so which of two clashing bindings wins does not depend on deploy order.
     const modules = [...this.#registry.modules].sort((a, b) => a.name.localeCompare(b.name));
     for (const module of modules) {
-      const codec = JsonCodec.forModule(module);
+      const codec = await JsonCodec.forModule(module);
       for (const service of module.api.services.values()) {
         for (const method of service.methods.values()) {
           // Unary methods answer one JSON reply; server-streaming ones newline-delimited JSON (http-streaming.ts).

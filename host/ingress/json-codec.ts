@@ -3,11 +3,12 @@
 // assembled from body, query and path parameters, then parsed strictly so a wrong type
 // or an unknown field is an INVALID_ARGUMENT naming the field.
 import protobuf from "protobufjs";
-import "protobufjs/ext/descriptor.js";
+import type {} from "protobufjs/ext/descriptor.js";
 import protojson from "protobufjs/ext/protojson.js";
 import { KeystateError } from "../errors.js";
 import { log } from "../log.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
+import { loadDescriptorExtension } from "../proto/descriptor-extension.js";
 
 export interface FieldValue {
   readonly fieldPath: readonly string[];
@@ -38,7 +39,11 @@ export class JsonCodec {
   }
 
   /** The codec of a module version; built on first use and kept as long as the version is. */
-  static forModule(module: LoadedModule): JsonCodec {
+  static async forModule(module: LoadedModule): Promise<JsonCodec> {
+    const built = cache.get(module);
+    if (built) return built;
+    await loadDescriptorExtension();
+    // Another caller may have built it while the extension loaded.
     let codec = cache.get(module);
     if (!codec) {
       // keepCase: fields keep their proto names (templates and query keys use them);

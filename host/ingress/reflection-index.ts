@@ -1,8 +1,10 @@
 // What gRPC server reflection answers from: every file descriptor of the deployed modules,
 // kept as the exact bytes the module carries, indexed by file name, by the symbols it
 // defines, and by the extensions it declares. Rebuilt (and swapped whole) on each deploy.
+// What each file defines comes from the module's decoded descriptor set (same files, same
+// order as its bytes), so nothing is decoded again here.
 import protobuf from "protobufjs";
-import descriptor, { type IDescriptorProto, type IFileDescriptorProto } from "protobufjs/ext/descriptor.js";
+import type { IDescriptorProto, IFileDescriptorProto } from "protobufjs/ext/descriptor.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 
 interface FileEntry {
@@ -23,7 +25,12 @@ export class ReflectionIndex {
     this.#services = [...services].sort();
     // Sorted so that, when two modules carry a file of the same name, the same one wins every time.
     for (const module of [...modules].sort((a, b) => a.name.localeCompare(b.name))) {
-      for (const bytes of splitFileDescriptorSet(module.descriptorBytes)) this.#addFile(bytes);
+      const files = splitFileDescriptorSet(module.descriptorBytes);
+      const decoded = module.api.descriptors.set.file ?? [];
+      if (decoded.length !== files.length) {
+        throw new Error(`module ${module.name}: its decoded API has ${decoded.length} files where its descriptor bytes have ${files.length}`);
+      }
+      files.forEach((bytes, i) => this.#addFile(bytes, decoded[i]!));
     }
   }
 
@@ -59,8 +66,7 @@ export class ReflectionIndex {
     return [...(this.#extensions.get(name)?.keys() ?? [])].sort((a, b) => a - b);
   }
 
-  #addFile(bytes: Uint8Array): void {
-    const file = descriptor.FileDescriptorProto.decode(bytes) as unknown as IFileDescriptorProto;
+  #addFile(bytes: Uint8Array, file: IFileDescriptorProto): void {
     const name = file.name ?? "";
     if (this.#files.has(name)) return;
     this.#files.set(name, { bytes, dependencies: file.dependency ?? [] });

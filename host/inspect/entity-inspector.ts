@@ -119,11 +119,11 @@ export class EntityInspector {
     const stateType = module.api.services.get(service.name)?.stateType ?? "";
     if (kind === "event-sourced") {
       const { bytes, lastSeq, snapshotSeq } = await this.#foldJournal(service, id);
-      return { ...common, exists: lastSeq > 0, sequence: lastSeq, resident, snapshotSeq, stateType, ...stateJson(module, stateType, bytes) };
+      return { ...common, exists: lastSeq > 0, sequence: lastSeq, resident, snapshotSeq, stateType, ...(await stateJson(module, stateType, bytes)) };
     }
     if (kind === "value") {
       const stored = await storage(this.#store.values.read(id), "reading a value entity");
-      return { ...common, exists: stored.value !== undefined, sequence: stored.version, resident, stateType, ...stateJson(module, stateType, stored.value) };
+      return { ...common, exists: stored.value !== undefined, sequence: stored.version, resident, stateType, ...(await stateJson(module, stateType, stored.value)) };
     }
     const { exists, state } = await this.#joinReplicas(service, key);
     return { ...common, exists, sequence: null, resident, crdt: service.crdtType, state };
@@ -141,7 +141,8 @@ export class EntityInspector {
       "reading an entity's journal",
     );
     const more = read.length > page.limit;
-    const events = read.slice(0, page.limit).map((event) => ({ seq: event.seq, type: event.type, ...payloadJson(decodeMessage(JsonCodec.forModule(module), event.type, event.payload)) }));
+    const codec = await JsonCodec.forModule(module);
+    const events = read.slice(0, page.limit).map((event) => ({ seq: event.seq, type: event.type, ...payloadJson(decodeMessage(codec, event.type, event.payload)) }));
     return {
       service: service.name,
       module: { name: service.moduleName, version: service.moduleVersion },
@@ -195,8 +196,8 @@ function storage<T>(read: Promise<T>, what: string): Promise<T> {
 }
 
 /** A state (undefined: never written, shown as the type's default) as the view's state fields. */
-function stateJson(module: LoadedModule, stateType: string, bytes: Uint8Array | undefined): { state: unknown; stateBase64?: string; note?: string } {
-  const decoded = decodeMessage(JsonCodec.forModule(module), stateType, bytes ?? new Uint8Array(0));
+async function stateJson(module: LoadedModule, stateType: string, bytes: Uint8Array | undefined): Promise<{ state: unknown; stateBase64?: string; note?: string }> {
+  const decoded = decodeMessage(await JsonCodec.forModule(module), stateType, bytes ?? new Uint8Array(0));
   return "json" in decoded ? { state: decoded.json } : { state: null, stateBase64: decoded.base64, note: decoded.note };
 }
 

@@ -275,17 +275,17 @@ message UpdateRequest { Shelf shelf = 1; string book_id = 2; Book book = 3; bool
 message ShelfReply { Shelf shelf = 1; repeated Book books = 2; uint64 total = 3; }
 `;
 
-function libraryCodec(): { codec: JsonCodec; root: protobuf.Root } {
+async function libraryCodec(): Promise<{ codec: JsonCodec; root: protobuf.Root }> {
   const root = protobuf.parse(LIBRARY_PROTO, { keepCase: true }).root;
   const set = (root as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor("proto3");
   const descriptorBytes = descriptor.FileDescriptorSet.encode(set).finish();
   // What a loaded module carries: the bytes (for reflection) and the set decoded as the host decodes it.
   const module = { descriptorBytes, api: { descriptors: { set: decodeDescriptorSet(descriptorBytes) } } } as unknown as LoadedModule;
-  return { codec: JsonCodec.forModule(module), root };
+  return { codec: await JsonCodec.forModule(module), root };
 }
 
-test("JSON codec: a body field, repeated query parameters and nested path parameters fill one request", (t) => {
-  const { codec, root } = libraryCodec();
+test("JSON codec: a body field, repeated query parameters and nested path parameters fill one request", async (t) => {
+  const { codec, root } = await libraryCodec();
   const bytes = codec.requestBytes("lib.UpdateRequest", {
     body: { title: "Odes", genre: "POETRY", inPrint: true, price: "12.5" },
     bodyField: "book",
@@ -312,8 +312,8 @@ test("JSON codec: a body field, repeated query parameters and nested path parame
   });
 });
 
-test("JSON codec: string parameters that do not fit their field are INVALID_REQUEST naming the parameter", (t) => {
-  const { codec } = libraryCodec();
+test("JSON codec: string parameters that do not fit their field are INVALID_REQUEST naming the parameter", async (t) => {
+  const { codec } = await libraryCodec();
   const attempt = (query: Array<[string, string]>, pathParams: Array<[string, string]> = []) =>
     t.throws(() =>
       codec.requestBytes("lib.UpdateRequest", {
@@ -332,8 +332,8 @@ test("JSON codec: string parameters that do not fit their field are INVALID_REQU
   t.is(attempt([["validate_only", "yes"]])!.name, "KeystateError");
 });
 
-test("JSON codec: replies use lowerCamelCase and int64 strings; response_body picks a (nested) field or its default", (t) => {
-  const { codec, root } = libraryCodec();
+test("JSON codec: replies use lowerCamelCase and int64 strings; response_body picks a (nested) field or its default", async (t) => {
+  const { codec, root } = await libraryCodec();
   const type = root.lookupType("lib.ShelfReply");
   const bytes = type.encode(type.fromObject({ shelf: { name: "s", capacity: 3 }, total: "18446744073709551615" })).finish();
   t.deepEqual(codec.replyJson("lib.ShelfReply", bytes, undefined), { shelf: { name: "s", capacity: "3" }, total: "18446744073709551615" });
