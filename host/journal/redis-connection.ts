@@ -17,7 +17,7 @@ export interface ConnectOptions {
   readonly connectTimeoutMs?: number;
   /** Lua scripts to define as commands (ioredis uses EVALSHA, falling back to EVAL). */
   readonly scripts?: Record<string, { numberOfKeys: number; lua: string }>;
-  /** Group the commands of one tick into one socket write (the store's hot path). */
+  /** Group the commands of one tick into one socket write (ioredis auto-pipelining; off by default). */
   readonly autoPipelining?: boolean;
   /** Longest wait between reconnect attempts (default 1000 ms; lease renewals want less). */
   readonly maxReconnectDelayMs?: number;
