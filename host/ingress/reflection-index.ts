@@ -3,8 +3,8 @@
 // defines, and by the extensions it declares. Rebuilt (and swapped whole) on each deploy.
 // What each file defines comes from the module's decoded descriptor set (same files, same
 // order as its bytes), so nothing is decoded again here.
-import protobuf from "protobufjs";
 import type { IDescriptorProto, IFileDescriptorProto } from "protobufjs/ext/descriptor.js";
+import { splitFiles } from "../proto/descriptors.js";
 import type { LoadedModule } from "../runtime/loaded-module.js";
 
 interface FileEntry {
@@ -25,7 +25,7 @@ export class ReflectionIndex {
     this.#services = [...services].sort();
     // Sorted so that, when two modules carry a file of the same name, the same one wins every time.
     for (const module of [...modules].sort((a, b) => a.name.localeCompare(b.name))) {
-      const files = splitFileDescriptorSet(module.descriptorBytes);
+      const files = splitFiles(module.descriptorBytes) ?? [];
       const decoded = module.api.descriptors.set.file ?? [];
       if (decoded.length !== files.length) {
         throw new Error(`module ${module.name}: its decoded API has ${decoded.length} files where its descriptor bytes have ${files.length}`);
@@ -106,16 +106,4 @@ export class ReflectionIndex {
     if (!numbers.has(number)) numbers.set(number, fileName);
     this.#extensions.set(key, numbers);
   }
-}
-
-/** The raw bytes of each `file` (field 1) of a serialized FileDescriptorSet, without re-encoding. */
-export function splitFileDescriptorSet(bytes: Uint8Array): Uint8Array[] {
-  const reader = protobuf.Reader.create(bytes);
-  const files: Uint8Array[] = [];
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | 2)) files.push(reader.bytes());
-    else reader.skipType(tag & 7);
-  }
-  return files;
 }

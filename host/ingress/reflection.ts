@@ -41,9 +41,14 @@ message ServiceResponse { string name = 1; }
 message ErrorResponse { int32 error_code = 1; string error_message = 2; }
 `;
 
+interface ReflectionTypes {
+  readonly request: protobuf.Type;
+  readonly response: protobuf.Type;
+}
+
 /** The reflection protocol's two messages, parsed on the first request (~3 ms a node's start need not spend). */
-let types: { readonly request: protobuf.Type; readonly response: protobuf.Type } | undefined;
-function reflectionTypes(): { readonly request: protobuf.Type; readonly response: protobuf.Type } {
+let types: ReflectionTypes | undefined;
+function reflectionTypes(): ReflectionTypes {
   if (types === undefined) {
     const root = protobuf.parse(SCHEMA, { keepCase: false }).root;
     types = { request: root.lookupType("reflection.ServerReflectionRequest"), response: root.lookupType("reflection.ServerReflectionResponse") };

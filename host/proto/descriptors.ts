@@ -45,8 +45,12 @@ const FILE_CACHE_MAX_BYTES = 256 * 1024;
 const fileCache = new Map<number, { bytes: Buffer; file: IFileDescriptorProto }[]>();
 let fileCacheSize = 0;
 
-/** The `file` entries (field 1) of a serialized FileDescriptorSet, or undefined if it has anything else. */
-function splitFiles(bytes: Uint8Array): Uint8Array[] | undefined {
+/**
+ * The raw bytes of each `file` entry (field 1) of a serialized FileDescriptorSet, in order and
+ * without re-encoding, or undefined if it has anything else. decodeDescriptorSet decodes these,
+ * so its files line up with them one for one (server reflection pairs the two).
+ */
+export function splitFiles(bytes: Uint8Array): Uint8Array[] | undefined {
   const files: Uint8Array[] = [];
   let other = false;
   try {
