@@ -4,6 +4,7 @@
 // and, when the store is fenced, first check that this node still holds the shard's lease.
 import { KeystateError } from "../errors.js";
 import { decodeArtifact, encodeArtifact } from "./module-artifact.js";
+import type { Redis } from "ioredis";
 import { closeRedis, connectRedis, parseRedisTarget, type RedisClient, type RedisTarget } from "./redis-connection.js";
 import { RedisLayout, type EntityKeys } from "./redis-keys.js";
 import { RedisTopics } from "./redis-topics.js";
@@ -11,6 +12,7 @@ import { RedisEventFeeds } from "./redis-event-feeds.js";
 import { decodeOutboxEntry, encodeOutboxEntry, storedIdMarker } from "./outbox-codec.js";
 import { FENCED, SCRIPTS, type ScriptCommands } from "./redis-scripts.js";
 import { checkSeq, guarded } from "./store-support.js";
+import { coalesceTurnWrites } from "./redis-turn-writes.js";
 import type {
   AddVersionOptions,
   EntityId,
@@ -452,6 +454,8 @@ export class RedisStore implements Store {
     // sends the first commands to a master whose connection is not up yet only through its
     // pipelines (without them they fail "Connection is closed"), and it groups them per master.
     const redis = await connectRedis(target, { commandTimeoutMs: COMMAND_TIMEOUT_MS, scripts: SCRIPTS, autoPipelining: target.cluster });
+    // One Redis: the commands of one turn still leave in one write, by corking the socket.
+    if (!target.cluster) coalesceTurnWrites(redis as Redis);
     const store = new RedisStore(redis as KeystateRedis, target);
     if (options.idempotency !== undefined) store.#keys.idempotency = options.idempotency;
     return store;
