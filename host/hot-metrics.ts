@@ -19,6 +19,11 @@ export abstract class HotMetric<S> {
     this.#header = `# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n# TYPE ${name} ${type}`;
   }
 
+  /** The series of a metric with one label: series(value) without the array of a rest parameter (per command). */
+  seriesOf(value: string): S {
+    return this.#series.get(value) ?? this.series(value);
+  }
+
   /** The series of one set of label values (in labelNames order), made on first use. */
   series(...values: string[]): S {
     const key = values.length === 1 ? values[0]! : values.join("\u0000");
@@ -38,7 +43,7 @@ export abstract class HotMetric<S> {
   protected abstract lines(series: S): string[];
 }
 
-interface CounterSeries {
+export interface CounterSeries {
   readonly labels: string;
   value: number;
 }

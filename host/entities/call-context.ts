@@ -17,6 +17,9 @@ export interface CallContext {
   readonly signal?: CallerSignal;
 }
 
+/** What runs when the caller leaves: a function, or an object's handleEvent (as EventTarget allows). */
+export type LeaveListener = (() => void) | { handleEvent(): void };
+
 /**
  * The part of AbortSignal the entity layer uses (an AbortSignal satisfies it). Calls get
  * a CallerLeft instead: an AbortController and its EventTarget cost a few percent of a
@@ -25,8 +28,8 @@ export interface CallContext {
 export interface CallerSignal {
   readonly aborted: boolean;
   readonly reason: unknown;
-  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: "abort", listener: () => void): void;
+  addEventListener(type: "abort", listener: LeaveListener, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: LeaveListener): void;
 }
 
 /** A one-shot "the caller is gone" signal: each listener runs once, on the first abort. */
@@ -34,7 +37,7 @@ export class CallerLeft implements CallerSignal {
   #reason: unknown;
   #aborted = false;
   /** Mostly zero or one listener (the mailbox the call waits in); no array until needed. */
-  #listeners: (() => void)[] | undefined;
+  #listeners: LeaveListener[] | undefined;
 
   get aborted(): boolean {
     return this.#aborted;
@@ -50,15 +53,18 @@ export class CallerLeft implements CallerSignal {
     this.#reason = reason;
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    for (const listener of listeners ?? []) listener();
+    for (const listener of listeners ?? []) {
+      if (typeof listener === "function") listener();
+      else listener.handleEvent();
+    }
   }
 
-  addEventListener(_type: "abort", listener: () => void): void {
+  addEventListener(_type: "abort", listener: LeaveListener): void {
     if (this.#aborted) return; // like AbortSignal: an aborted signal does not fire again
     (this.#listeners ??= []).push(listener);
   }
 
-  removeEventListener(_type: "abort", listener: () => void): void {
+  removeEventListener(_type: "abort", listener: LeaveListener): void {
     const at = this.#listeners?.indexOf(listener) ?? -1;
     if (at >= 0) this.#listeners!.splice(at, 1);
   }
@@ -124,14 +130,32 @@ export interface CallScope {
  * is the transport's (DEADLINE, not CANCELLED).
  */
 export function startCallContext(requestId: string, deadline: number | undefined, transportTimer = false): CallScope {
-  const signal = new CallerLeft();
-  const finite = deadline !== undefined && Number.isFinite(deadline);
-  const timer = finite && !transportTimer ? deadlineTimer(deadline - Date.now(), () => signal.abort(deadlineError())) : undefined;
-  return {
-    context: { requestId, deadline: finite ? deadline : undefined, signal },
-    // The error is built only if the caller really left; abort() ignores a second reason.
-    cancel: () => signal.aborted || signal.abort(cancelledError()),
-    expire: () => signal.aborted || signal.abort(deadlineError()),
-    dispose: () => timer !== undefined && clearTimeout(timer),
-  };
+  return new ScopeOfCall(requestId, deadline, transportTimer);
+}
+
+/** One object per call (its methods on the prototype): no closure per call for a cancel that almost never comes. */
+class ScopeOfCall implements CallScope {
+  readonly context: CallContext;
+  readonly #signal = new CallerLeft();
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(requestId: string, deadline: number | undefined, transportTimer: boolean) {
+    const finite = deadline !== undefined && Number.isFinite(deadline);
+    const signal = this.#signal;
+    this.#timer = finite && !transportTimer ? deadlineTimer(deadline - Date.now(), () => signal.abort(deadlineError())) : undefined;
+    this.context = { requestId, deadline: finite ? deadline : undefined, signal };
+  }
+
+  // The error is built only if the caller really left; abort() ignores a second reason.
+  cancel(): void {
+    if (!this.#signal.aborted) this.#signal.abort(cancelledError());
+  }
+
+  expire(): void {
+    if (!this.#signal.aborted) this.#signal.abort(deadlineError());
+  }
+
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
 }

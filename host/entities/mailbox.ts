@@ -28,6 +28,8 @@ export interface Envelope<C, R> {
   reject(err: unknown): void;
 }
 
+const ONCE = { once: true } as const;
+
 /** Commands per batch unless the mailbox says otherwise. */
 export const DEFAULT_MAX_BATCH = 256;
 
@@ -73,25 +75,9 @@ export abstract class MailboxCore<C, R> {
     return new Promise<R>((resolve, reject) => {
       const gone = callerGone(context);
       if (gone) return reject(gone);
-      const envelope: Envelope<C, R> = { command, context, resolve, reject };
-      const signal = context?.signal;
-      if (signal) {
-        const leave = () => {
-          const queue = this.queued;
-          const at = queue ? queue.indexOf(envelope) : -1;
-          // Still queued: it never reaches the entity. Already taken into a batch: the
-          // processor checks callerGone before the guest runs it.
-          if (at >= 0) {
-            queue!.splice(at, 1);
-            if (queue!.length === 0) this.queued = null;
-            reject(callerGone(context));
-          }
-        };
-        signal.addEventListener("abort", leave, { once: true });
-        const settled = () => signal.removeEventListener("abort", leave);
-        envelope.resolve = (reply) => (settled(), resolve(reply));
-        envelope.reject = (err) => (settled(), reject(err));
-      }
+      const envelope = new Posted<C, R>(this, command, context, resolve, reject);
+      // The envelope itself listens: no closures per command for a leave that almost never comes.
+      context?.signal?.addEventListener("abort", envelope, ONCE);
       const queue = this.queued;
       if (queue === undefined) {
         if (recentlyBusy.has(this)) {
@@ -104,6 +90,20 @@ export abstract class MailboxCore<C, R> {
       } else if (queue === null) this.queued = [envelope];
       else queue.push(envelope);
     });
+  }
+
+  /**
+   * Takes `envelope` out when it still waits in the queue (its caller left) and answers it
+   * with why. Once taken into a batch it is not here: the processor checks callerGone
+   * before the guest runs it.
+   */
+  withdraw(envelope: Envelope<C, R>): void {
+    const queue = this.queued;
+    const at = queue ? queue.indexOf(envelope) : -1;
+    if (at < 0) return;
+    queue!.splice(at, 1);
+    if (queue!.length === 0) this.queued = null;
+    envelope.reject(callerGone(envelope.context));
   }
 
   /**
@@ -184,6 +184,44 @@ function withoutGone<C, R>(batch: Envelope<C, R>[]): Envelope<C, R>[] {
     } else if (kept) kept.push(envelope);
   }
   return kept ?? batch;
+}
+
+/**
+ * A posted command and its caller's promise, one object: it is also the listener for its
+ * caller leaving (an AbortSignal takes an object with handleEvent too), so a command costs
+ * no closures beyond its promise's. Settling it stops listening.
+ */
+class Posted<C, R> implements Envelope<C, R> {
+  readonly #mailbox: MailboxCore<C, R>;
+  readonly #resolve: (reply: R) => void;
+  readonly #reject: (err: unknown) => void;
+
+  constructor(
+    mailbox: MailboxCore<C, R>,
+    readonly command: C,
+    readonly context: CallContext | undefined,
+    resolve: (reply: R) => void,
+    reject: (err: unknown) => void,
+  ) {
+    this.#mailbox = mailbox;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  resolve(reply: R): void {
+    this.context?.signal?.removeEventListener("abort", this);
+    this.#resolve(reply);
+  }
+
+  reject(err: unknown): void {
+    this.context?.signal?.removeEventListener("abort", this);
+    this.#reject(err);
+  }
+
+  /** The caller left. */
+  handleEvent(): void {
+    this.#mailbox.withdraw(this);
+  }
 }
 
 /** A stand-alone mailbox around a batch processor. */

@@ -6,14 +6,15 @@ import type { CallMetadata } from "../abi/abi-codec.js";
 import { KeystateError, isKeystateError } from "../errors.js";
 import type { MetadataReader } from "../grpc-http2/metadata.js";
 
-const NOT_FORWARDED = {} as const;
+/** What clusterCallOptions returns for a call with no cluster metadata and no idempotency key (the same object every time). */
+export const NOT_FROM_CLUSTER = {} as const;
 
 /** What a gRPC call's metadata says of where it comes from (another node) and its idempotency key. */
 export function clusterCallOptions(metadata: MetadataReader): { forwarded?: boolean; hops?: number; idempotencyKey?: string; metadata?: CallMetadata } {
   const key = metadata.get(IDEMPOTENCY_KEY_HEADER);
   const idempotencyKey = key.length === 0 ? undefined : checkIdempotencyKey(String(key[0]));
   const by = metadata.get(FORWARDED_HEADER);
-  if (by.length === 0) return idempotencyKey === undefined ? NOT_FORWARDED : { idempotencyKey };
+  if (by.length === 0) return idempotencyKey === undefined ? NOT_FROM_CLUSTER : { idempotencyKey };
   const hops = Number(metadata.get(HOPS_HEADER)[0] ?? 0);
   const forwarded = { forwarded: true, hops: Number.isSafeInteger(hops) && hops >= 0 ? hops : 0, idempotencyKey };
   const carried = metadata.get(CALL_METADATA_HEADER);

@@ -7,7 +7,7 @@ import { toStatus } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 import { logCallFailure } from "./call-log.js";
-import { clusterCallOptions, withMovedTrailer } from "./cluster-metadata.js";
+import { NOT_FROM_CLUSTER, clusterCallOptions, withMovedTrailer } from "./cluster-metadata.js";
 import type { UnaryCall, UnaryMethod } from "../grpc-http2/server.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
 
@@ -18,8 +18,10 @@ export function unaryHandler(
   service: string,
   method: string,
 ): UnaryMethod {
+  // The method's metric series, looked up once rather than per call.
+  const meter = deps.metrics.callMeter(service, method, "grpc");
   const handle = (call: UnaryCall, request: Buffer): void => {
-    const finish = deps.metrics.startCall(service, method, "grpc");
+    const started = meter.start();
     const requestId = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
     // The call (a ServerCall, or a peer link's call) keeps the deadline's timer; a cancel (client reset, dropped connection)
     // or the passed deadline aborts the work with its own reason. A call that settled first
@@ -29,20 +31,22 @@ export function unaryHandler(
     const trailer = { [REQUEST_ID_HEADER]: requestId };
     let routed: Promise<Uint8Array>;
     try {
-      routed = deps.router.call(service, method, request, { context: scope.context, ...clusterCallOptions(call.metadata) });
+      const options = clusterCallOptions(call.metadata);
+      // Most calls carry no cluster metadata: one options object, not a spread of an empty one.
+      routed = deps.router.call(service, method, request, options === NOT_FROM_CLUSTER ? { context: scope.context } : { context: scope.context, ...options });
     } catch (err) {
       routed = Promise.reject(err); // a malformed idempotency-key: INVALID_ARGUMENT, nothing ran
     }
     routed.then(
       (reply) => {
         scope.dispose();
-        finish(GrpcStatus.OK);
+        meter.finish(started, GrpcStatus.OK);
         call.reply(reply, trailer);
       },
       (err: unknown) => {
         scope.dispose();
         const status = toStatus(err);
-        finish(status.code);
+        meter.finish(started, status.code);
         logCallFailure(deps.registry, { ingress: "grpc", requestId, service, method, payload: request }, err, status.code);
         call.fail(status.code, status.details, withMovedTrailer(err, trailer));
       },

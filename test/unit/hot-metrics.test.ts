@@ -45,3 +45,14 @@ test("a hot histogram prints what prom-client prints for the same observations",
     { numRuns: 200 },
   );
 });
+
+test("seriesOf(value) is the series series(value) makes, for a one-label metric", (t) => {
+  const hot = new HotHistogram("keystate_one_label_seconds", "Time.", ["service"], BUCKETS);
+  hot.seriesOf("a").observe(0.005);
+  hot.series("a").observe(0.5);
+  hot.seriesOf("b").observe(2);
+  t.is(hot.series("a"), hot.seriesOf("a"));
+  t.is(hot.seriesOf("a").count, 2);
+  t.is(hot.seriesOf("b").count, 1);
+  t.regex(hot.exposition(), /keystate_one_label_seconds_count\{service="a"\} 2\nkeystate_one_label_seconds_bucket\{le="0.001",service="b"\} 0/);
+});

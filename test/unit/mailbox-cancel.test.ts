@@ -116,3 +116,29 @@ test("a deadline further off than a timer can hold (30 days) never expires the c
   t.is(callerGone(scope.context), undefined);
   scope.dispose();
 });
+
+test("a platform AbortSignal works as the caller's signal too, and a settled envelope stops listening", async (t) => {
+  const { mailbox, seen, release } = gatedMailbox();
+  const first = mailbox.post("first");
+  const leaving = new AbortController();
+  const staying = new AbortController();
+  const cancelled = mailbox.post("cancelled", { requestId: "r-abort", signal: leaving.signal });
+  const kept = mailbox.post("kept", { requestId: "r-kept", signal: staying.signal });
+  t.is(mailbox.depth, 2);
+
+  leaving.abort();
+  const err = await t.throwsAsync(cancelled);
+  t.is((err as KeystateError).status, status.CANCELLED);
+  t.is(mailbox.depth, 1);
+
+  release();
+  t.is(await first, "first");
+  await new Promise((resolve) => setImmediate(resolve));
+  release();
+  t.is(await kept, "kept");
+  // Answered: aborting its signal now touches nothing (the listener is gone, the mailbox idle).
+  staying.abort();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(seen, ["first", "kept"]);
+  t.true(mailbox.idle);
+});
