@@ -37,6 +37,10 @@ function statusTrailers(code: number, details: string | undefined, metadata: Res
   return trailers;
 }
 
+/** Where a stream's shared listeners find their call. */
+const CALL = Symbol("grpc call");
+type CallStream = ServerHttp2Stream & { [CALL]?: ServerCall };
+
 /** Why a call ended before its handler answered: the client left, or its deadline passed. */
 export type CancelReason = "cancelled" | "deadline";
 
@@ -60,6 +64,8 @@ export class ServerCall {
   #onHalfClose: (() => void) | undefined;
   /** Set once a compressed message arrives: later messages and the half-close wait their turn. */
   #inbox: Promise<void> | undefined;
+  /** The status trailers, from the end of the last message until HTTP/2 asks for them. */
+  #trailers: OutgoingHttpHeaders | undefined;
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string, maxMessageBytes: number) {
     this.#stream = stream;
@@ -80,9 +86,30 @@ export class ServerCall {
       this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
       this.#cancel("deadline");
     });
-    stream.once("close", () => {
-      if (!this.#ended) this.#cancel("cancelled");
-    });
+    // The stream's listeners are shared functions that find their call on the stream: no
+    // closures (and no once() wrappers) per call. Each of these events fires once per stream.
+    (stream as CallStream)[CALL] = this;
+    stream.on("close", ServerCall.#streamClosed);
+  }
+
+  static #streamClosed(this: CallStream): void {
+    const call = this[CALL]!;
+    if (!call.#ended) call.#cancel("cancelled");
+  }
+
+  static #streamData(this: CallStream, chunk: Buffer): void {
+    this[CALL]!.#data(chunk);
+  }
+
+  static #streamEnded(this: CallStream): void {
+    this[CALL]!.#halfClosed();
+  }
+
+  static #streamWantsTrailers(this: CallStream): void {
+    const call = this[CALL]!;
+    const trailers = call.#trailers!;
+    call.#trailers = undefined;
+    this.sendTrailers(trailers);
   }
 
   /** Answers INTERNAL when the client's grpc-timeout did not parse (grpc-core does too); whether it did. */
@@ -111,8 +138,8 @@ export class ServerCall {
     this.#onMessage = onMessage;
     this.#onHalfClose = onHalfClose;
     this.#reader = new MessageReader(this.#maxMessageBytes);
-    this.#stream.on("data", (chunk: Buffer) => this.#data(chunk));
-    this.#stream.once("end", () => this.#halfClosed());
+    this.#stream.on("data", ServerCall.#streamData);
+    this.#stream.on("end", ServerCall.#streamEnded);
   }
 
   /** Sends the response headers now (with `metadata`); otherwise they go with the first message or the status. */
@@ -162,7 +189,8 @@ export class ServerCall {
     this.#clearDeadline();
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) return;
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    this.#trailers = trailers;
+    stream.on("wantTrailers", ServerCall.#streamWantsTrailers);
     if (last === undefined) stream.end();
     else stream.end(last);
   }

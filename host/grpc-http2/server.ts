@@ -52,6 +52,9 @@ export interface GrpcServerOptions {
   readonly maxReceiveMessageBytes: number;
 }
 
+/** Shared by every stream: not a closure per call. */
+const ignoreStreamError = (): void => undefined;
+
 export class GrpcServer {
   readonly #http2: Http2Server;
   readonly #methods = new Map<string, MethodHandler>();
@@ -101,7 +104,7 @@ export class GrpcServer {
 
   #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     // A reset or write after the client left surfaces here; the call sees it as a cancel.
-    stream.on("error", () => undefined);
+    stream.on("error", ignoreStreamError);
     const contentType = headers["content-type"];
     if (typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
       stream.respond({ ":status": 415 }, { endStream: true });
