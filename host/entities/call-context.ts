@@ -36,8 +36,9 @@ export interface CallerSignal {
 export class CallerLeft implements CallerSignal {
   #reason: unknown;
   #aborted = false;
-  /** Mostly zero or one listener (the mailbox the call waits in); no array until needed. */
-  #listeners: LeaveListener[] | undefined;
+  /** Nearly always zero or one listener (the command waiting in a mailbox): one field, an array only for more. */
+  #listener: LeaveListener | undefined;
+  #more: LeaveListener[] | undefined;
 
   get aborted(): boolean {
     return this.#aborted;
@@ -51,9 +52,9 @@ export class CallerLeft implements CallerSignal {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
-    for (const listener of listeners ?? []) {
+    const listeners = this.#listener === undefined ? (this.#more ?? []) : [this.#listener, ...(this.#more ?? [])];
+    this.#listener = this.#more = undefined;
+    for (const listener of listeners) {
       if (typeof listener === "function") listener();
       else listener.handleEvent();
     }
@@ -61,12 +62,17 @@ export class CallerLeft implements CallerSignal {
 
   addEventListener(_type: "abort", listener: LeaveListener): void {
     if (this.#aborted) return; // like AbortSignal: an aborted signal does not fire again
-    (this.#listeners ??= []).push(listener);
+    if (this.#listener === undefined && this.#more === undefined) this.#listener = listener;
+    else (this.#more ??= []).push(listener);
   }
 
   removeEventListener(_type: "abort", listener: LeaveListener): void {
-    const at = this.#listeners?.indexOf(listener) ?? -1;
-    if (at >= 0) this.#listeners!.splice(at, 1);
+    if (this.#listener === listener) {
+      this.#listener = undefined;
+      return;
+    }
+    const at = this.#more?.indexOf(listener) ?? -1;
+    if (at >= 0) this.#more!.splice(at, 1);
   }
 }
 

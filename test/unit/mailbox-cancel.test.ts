@@ -3,7 +3,7 @@
 // handed to the processor; the others keep their order.
 import test from "ava";
 import { status } from "@grpc/grpc-js";
-import { callerGone, requestIdFrom, startCallContext } from "../../host/entities/call-context.js";
+import { CallerLeft, callerGone, requestIdFrom, startCallContext } from "../../host/entities/call-context.js";
 import { Mailbox } from "../../host/entities/mailbox.js";
 import { KeystateError } from "../../host/errors.js";
 
@@ -141,4 +141,25 @@ test("a platform AbortSignal works as the caller's signal too, and a settled env
   await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(seen, ["first", "kept"]);
   t.true(mailbox.idle);
+});
+
+test("CallerLeft runs each listener still registered once, in the order added, functions and handleEvent objects alike", (t) => {
+  const signal = new CallerLeft();
+  const ran: string[] = [];
+  const a = () => ran.push("a");
+  const b = { handleEvent: () => ran.push("b") };
+  const c = () => ran.push("c");
+  const d = () => ran.push("d");
+  signal.addEventListener("abort", a);
+  signal.addEventListener("abort", b);
+  signal.addEventListener("abort", c);
+  signal.removeEventListener("abort", a); // the first one out: the others keep their order
+  signal.addEventListener("abort", d);
+  signal.removeEventListener("abort", c);
+  signal.abort("gone");
+  signal.abort("again");
+  t.deepEqual(ran, ["b", "d"]);
+  t.is(signal.reason, "gone");
+  signal.addEventListener("abort", a); // an aborted signal does not fire again
+  t.deepEqual(ran, ["b", "d"]);
 });
