@@ -40,14 +40,16 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
     await node.registry.deploy(bytes);
     // One command first, so the instance, JIT and pools exist before the baseline.
     await node.router.call(workload.service, workload.writeMethod, workload.writePayload("warm"));
-    // Then bursts of commands at the suite's own concurrency on that one entity, so that V8's
-    // young generation has grown to its size under this load before the baseline too (32 MiB
-    // here, whatever the entity count). Measured from a cold baseline, that one-off growth
-    // (~24 MiB) and ~20 MiB more that the first load allocates once landed in the first tenth
-    // and added ~20 B to every entity's share of the 11-point slope.
+    // Then the suite's own load on warm-up entities: BATCH new entities at once (the activation
+    // path, as each tenth below runs it), and more bursts on them, so that the JIT and V8's
+    // young generation have their size under this load before the baseline (32 MiB here,
+    // whatever the entity count). From a baseline after the one command only, that one-off
+    // growth (~24 MiB) and ~20 MiB more that the first load allocates once landed in the first
+    // tenth and added ~20 B to every entity's share of the 11-point slope. The warm-up
+    // entities stay resident, in the baseline.
     for (let round = 0; round < WARM_ROUNDS; round++) {
       const calls: Promise<Uint8Array>[] = [];
-      for (let i = 0; i < BATCH; i++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload("warm")));
+      for (let i = 0; i < BATCH; i++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload(`warm-${i}`)));
       await Promise.all(calls);
     }
     const base = settle();
@@ -67,8 +69,8 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       }
     }
     const seconds = (performance.now() - started) / 1000;
-    // Minus the warm-up entity touched before the baseline.
-    return { points, seconds, active: node.entities.activeCount - 1 };
+    // Minus the warm-up entities touched before the baseline.
+    return { points, seconds, active: node.entities.activeCount - 1 - BATCH };
   } finally {
     await node.close();
   }
@@ -127,7 +129,7 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
         columns: ["entities", "RSS", "RSS growth", "JS heap + external", "young generation"],
         rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`, `${(p.young / MiB).toFixed(0)} MiB`]),
         notes: [
-          `The baseline (0 entities) is taken after one command and then ${WARM_ROUNDS} bursts of ${BATCH.toLocaleString("en")} concurrent commands on one warm-up entity: the instance, the JIT and V8's young generation have their size under this load before it (the young generation's one-off growth is not per entity).`,
+          `The baseline (0 entities) is taken after one command and ${WARM_ROUNDS} bursts of ${BATCH.toLocaleString("en")} concurrent commands on ${BATCH.toLocaleString("en")} warm-up entities (the first burst activates them, as each step below activates its entities): the instance, the JIT and V8's young generation have their size under this load before it, and the warm-up entities are in it (the young generation's one-off growth is not per entity). RSS is noisy at this scale: the same tree reads ~5% apart from run to run; JS heap per entity is the steadier figure.`,
           `Entities active at the end: ${active.toLocaleString("en")} of ${reached.toLocaleString("en")} touched${reached < total ? ` (the time bound stopped the run before ${total.toLocaleString("en")})` : ""} (passivation and the entity manager's memory budget, 256 MiB by default, are disabled for the run so none is evicted). Touching them took ${seconds.toFixed(1)} s (${fmtRate(reached / seconds)} first commands).`,
           `RSS per entity (least-squares slope over the 11 points): ${perEntityRss.toFixed(0)} B; JS heap per entity: ${perEntityHeap.toFixed(0)} B. Entities per GiB from the slope: ${(perGiB / 1e6).toFixed(2)}M; from first and last point: ${(endToEndPerGiB / 1e6).toFixed(2)}M; from the slope over the last 10 points: ${marginalRss.toFixed(0)} B, ${(GiB / marginalRss / 1e6).toFixed(2)}M.`,
         ],
