@@ -26,7 +26,7 @@ export function shardOfEntity(placement: Placement, service: ServiceRuntime, key
 }
 
 /** Ownership lost under a local command: nothing it did was written, so it may run at the new owner. */
-export function ownershipLost(err: unknown): boolean {
+function ownershipLost(err: unknown): boolean {
   return isKeystateError(err, "FENCED") || isKeystateError(err, "NOT_OWNER");
 }
 
@@ -37,10 +37,8 @@ export async function runAtOwner(
   payload: Uint8Array,
   call: RoutedCall,
   runHere: () => Promise<Uint8Array>,
-  /** 1 when the caller already ran the first attempt here and lost the shard under it. */
-  firstAttempt = 0,
 ): Promise<Uint8Array> {
-  for (let attempt = firstAttempt; ; attempt++) {
+  for (let attempt = 0; ; attempt++) {
     const last = attempt > 0;
     const route = placement.serves(shard) ? LOCAL : await placement.route(shard, call.context);
     if (route === LOCAL) {

@@ -13,7 +13,7 @@ import { EffectRunner, type RetryPolicy } from "./effect-runner.js";
 import { CommandEffects, MAX_EFFECT_HOPS, checkEffectTarget, checkHops, type TargetCheck } from "./effects.js";
 import type { EntityManager } from "./entity-manager.js";
 import type { StreamHandle, StreamSink } from "./replicated-stream.js";
-import { ownershipLost, runAtOwner, shardOfEntity, streamAtOwner } from "./owner-route.js";
+import { runAtOwner, shardOfEntity, streamAtOwner } from "./owner-route.js";
 import { IDEMPOTENCY_KEY_HEADER, type Placement } from "./placement.js";
 import { openStream } from "./stream-route.js";
 
@@ -142,26 +142,6 @@ export class Router {
       const shard = service.kind === EntityKind.REPLICATED ? await this.#storeOwnEffects(effects, { persistenceId: service.persistenceId, key }) : 0;
       return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
     }
-    const shard = shardOfEntity(placement, service, key);
-    let firstAttempt = 0;
-    if (placement.serves(shard)) {
-      // The common case, this node's shard: runAtOwner's first attempt without its frame and closure.
-      const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
-      let reply: Uint8Array | undefined;
-      try {
-        reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey, metadata }, options.context);
-      } catch (err) {
-        // Ownership lost under the command (nothing was written): on to the owner, as runAtOwner would.
-        if (!ownershipLost(err)) throw err;
-        placement.lost(shard);
-        if (options.forwarded) throw placement.moved(shard);
-        firstAttempt = 1;
-      }
-      if (reply !== undefined) {
-        if (effects.none) return reply;
-        return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
-      }
-    }
     // In a cluster the command may run here or at the owner; only a run here that succeeded
     // has effects for this node to complete (a fenced attempt's effects die with it).
     let ranHere: CommandEffects | undefined;
@@ -173,8 +153,8 @@ export class Router {
     };
     // The owner adds the idempotency key to the metadata itself.
     const call = { context: options.context, hops, forwarded: options.forwarded === true, idempotencyKey, metadata: options.metadata };
-    // After a first attempt here that lost the shard, runAtOwner makes the one retry.
-    const reply = await runAtOwner(placement, shard, method.path, payload, call, runHere, firstAttempt);
+    const shard = shardOfEntity(placement, service, key);
+    const reply = await runAtOwner(placement, shard, method.path, payload, call, runHere);
     const done = ranHere as CommandEffects | undefined;
     if (done === undefined || done.none) return reply;
     return this.#effects.complete(reply, done, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
