@@ -128,10 +128,7 @@ export class Metrics {
    * observation, not two label-key joins, two lookups and a closure.
    */
   callMeter(service: string, method: string, ingress: Ingress): CallMeter {
-    const failures = this.#failures;
-    return new CallMeter(this.#calls.series(service, method, ingress), this.#latency.series(service, method, ingress), (status) =>
-      failures.inc({ service, method, ingress, status }),
-    );
+    return new CallMeter(this.#calls.series(service, method, ingress), this.#latency.series(service, method, ingress), this.#failures, { service, method, ingress });
   }
 
   /** Starts timing a call; the returned function records its outcome (a gRPC status code) once. */
@@ -180,8 +177,9 @@ export class CallMeter {
   constructor(
     private readonly calls: CounterSeries,
     private readonly latency: HistogramSeries,
-    /** Counts a failure under its status name (a prom-client series: failures are rare). */
-    private readonly failed: (status: string) => void,
+    /** Failures by status name: a prom-client counter (failures are rare). */
+    private readonly failures: Counter<"service" | "method" | "ingress" | "status">,
+    private readonly labels: { readonly service: string; readonly method: string; readonly ingress: Ingress },
   ) {}
 
   /** Counts a call; its start time, for finish(). */
@@ -193,6 +191,6 @@ export class CallMeter {
   /** Records how the call started at `started` ended (call it once per call). */
   finish(started: number, code: GrpcStatus): void {
     this.latency.observe((performance.now() - started) / 1000);
-    if (code !== GrpcStatus.OK) this.failed(grpcStatusName(code));
+    if (code !== GrpcStatus.OK) this.failures.inc({ ...this.labels, status: grpcStatusName(code) });
   }
 }
