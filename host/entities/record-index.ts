@@ -15,7 +15,7 @@ export interface Indexed {
 const MIN_BUCKETS = 8;
 
 /** 32-bit FNV-1a of the UTF-16 code units of `key`. */
-function hashKey(key: string): number {
+export function hashKey(key: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return hash >>> 0;

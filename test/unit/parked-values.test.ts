@@ -1,0 +1,129 @@
+// The columns of parked (idle, compact) value entities (host/entities/parked-values.ts):
+// checked against a Map under random parks, removals and lookups that grow the columns and
+// shrink them again; the sweep and the eviction look go round every row; what fits.
+import test from "ava";
+import fc from "fast-check";
+import { NO_ROW, ParkedValues } from "../../host/entities/parked-values.js";
+
+interface Row {
+  state: number | undefined;
+  version: number;
+  lastUsed: number;
+  table: string;
+}
+
+type Op = { kind: "add" | "remove" | "find"; key: string; state: number | undefined; version: number; lastUsed: number; table: string };
+
+const keys = fc.oneof(fc.integer({ min: 0, max: 3000 }).map(String), fc.string({ maxLength: 6 }), fc.string({ unit: "grapheme", maxLength: 4 }));
+const ops = fc.array(
+  fc.record({
+    kind: fc.constantFrom<Op["kind"]>("add", "add", "remove", "find"),
+    key: keys,
+    state: fc.option(fc.integer({ min: 0, max: 0x03ffffff }), { nil: undefined }),
+    version: fc.integer({ min: 0, max: 0x7fffffff }),
+    lastUsed: fc.integer({ min: -(2 ** 30), max: 2 ** 30 - 1 }),
+    table: fc.constantFrom("v1", "v2", "v3"),
+  }),
+  { maxLength: 3000 },
+);
+
+function rowOf(parked: ParkedValues<string>, row: number): Row {
+  return { state: parked.stateOf(row), version: parked.versionOf(row), lastUsed: parked.lastUsedOf(row), table: parked.tableOf(row) };
+}
+
+test("behaves as a Map of key -> (state, version, last use, table) under random parks, removals and lookups", (t) => {
+  fc.assert(
+    fc.property(ops, (sequence) => {
+      const parked = new ParkedValues<string>();
+      const model = new Map<string, Row>();
+      for (const { kind, key, ...row } of sequence) {
+        if (kind === "add") {
+          if (model.has(key)) continue; // the manager parks only a key that is not parked
+          if (!parked.add(key, row.state, row.version, row.lastUsed, row.table)) return false;
+          model.set(key, row);
+        } else if (kind === "remove") {
+          const at = parked.find(key);
+          if ((at !== NO_ROW) !== model.has(key)) return false;
+          if (at !== NO_ROW) parked.remove(at);
+          model.delete(key);
+        } else {
+          const at = parked.find(key);
+          const expected = model.get(key);
+          if (expected === undefined ? at !== NO_ROW : at === NO_ROW || parked.keyOf(at) !== key) return false;
+          if (expected !== undefined) t.deepEqual(rowOf(parked, at), expected);
+        }
+        if (parked.size !== model.size) return false;
+      }
+      const listed = parked.keys();
+      return listed.length === model.size && listed.every((key) => model.has(key));
+    }),
+  );
+  t.pass();
+});
+
+test("grows to many rows and, emptied, shrinks and still finds what is left", (t) => {
+  const parked = new ParkedValues<string>();
+  for (let i = 0; i < 20_000; i++) t.true(parked.add(`k${i}`, i & 0xffff, i, i, "v1"));
+  for (let i = 0; i < 20_000; i++) if (i % 100 !== 0) parked.remove(parked.find(`k${i}`));
+  t.is(parked.size, 200);
+  for (let i = 0; i < 20_000; i += 100) {
+    const row = parked.find(`k${i}`);
+    t.not(row, NO_ROW);
+    t.deepEqual(rowOf(parked, row), { state: i & 0xffff, version: i, lastUsed: i, table: "v1" });
+  }
+  t.is(parked.find("k1"), NO_ROW);
+});
+
+test("the sweep goes round every row, a slice at a time, and may remove what it visits", (t) => {
+  const parked = new ParkedValues<string>();
+  for (let i = 0; i < 1000; i++) parked.add(`k${i}`, undefined, 1, i, "v1");
+  const seen = new Set<string>();
+  // Slices of 300: four sweeps see all 1000 (the fourth wraps round).
+  for (let sweep = 0; sweep < 4; sweep++) parked.sweep(300, (row) => seen.add(parked.keyOf(row)));
+  t.is(seen.size, 1000);
+  // Removing every row with an odd last use while sweeping them all (and the shrink after).
+  parked.sweep(1000, (row) => {
+    if (parked.lastUsedOf(row) % 2 === 1) parked.remove(row);
+  });
+  t.is(parked.size, 500);
+  t.true(parked.keys().every((key) => Number(key.slice(1)) % 2 === 0));
+  // Everything removed during one sweep: the columns shrink after it, nothing is lost twice.
+  parked.sweep(10_000, (row) => parked.remove(row));
+  t.is(parked.size, 0);
+  t.deepEqual(parked.keys(), []);
+});
+
+test("the eviction look returns the least recently used of the next rows, going round", (t) => {
+  const parked = new ParkedValues<string>();
+  t.is(parked.oldest(8), NO_ROW, "nothing parked");
+  // Last uses 100, 99, ..., 1: the first sample of 8 holds 100..93, its oldest is 93.
+  for (let i = 0; i < 100; i++) parked.add(`k${i}`, 1, 1, 100 - i, "v1");
+  const first = parked.oldest(8);
+  t.is(parked.lastUsedOf(first), 93);
+  t.is(parked.lastUsedOf(parked.oldest(8)), 85, "the next look starts where this one ended");
+  // Evicting the oldest of each look until empty removes every row once.
+  let removed = 0;
+  for (let row = parked.oldest(8); row !== NO_ROW; row = parked.oldest(8)) {
+    parked.remove(row);
+    removed++;
+  }
+  t.is(removed, 100);
+});
+
+test("what fits: states up to 3 bytes (or none) and versions that are 31-bit integers", (t) => {
+  t.true(ParkedValues.fits(undefined, 0));
+  t.true(ParkedValues.fits(0x03ffffff, 0x7fffffff));
+  t.false(ParkedValues.fits("a longer state", 1), "a state kept as a string stays a record");
+  t.false(ParkedValues.fits(5, 2 ** 31));
+  t.false(ParkedValues.fits(5, -1));
+  t.false(ParkedValues.fits(5, 1.5));
+});
+
+test("moving the clock's epoch moves every parked entity's last use, none below the floor", (t) => {
+  const parked = new ParkedValues<string>();
+  parked.add("a", 1, 1, 5_000, "v1");
+  parked.add("b", 1, 1, -(2 ** 30) + 10, "v1");
+  parked.shiftLastUsed(1_000, -(2 ** 30) + 1);
+  t.is(parked.lastUsedOf(parked.find("a")), 4_000);
+  t.is(parked.lastUsedOf(parked.find("b")), -(2 ** 30) + 1);
+});
