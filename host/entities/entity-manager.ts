@@ -8,11 +8,14 @@ import type { IdempotencyStore, Journal, ReplicaStore, ValueStore } from "../jou
 import { EntityKind } from "../runtime/module-sections.js";
 import { EventSourcedEntity, type EntityCommand } from "./event-sourced.js";
 import type { CallContext } from "./call-context.js";
-import { EntityRecord, EntityTable, EventSourcedRecord, type EntityProcessor } from "./entity-record.js";
+import { EntityRecord, EntityTable, EventSourcedRecord, ValueRecord, type EntityProcessor } from "./entity-record.js";
 import type { EntityObserver } from "../metrics.js";
+import { PARKED_OVERHEAD_BYTES } from "./memory-budget.js";
 import { observedJournal } from "./observed-journal.js";
+import { NO_ROW, ParkedValues } from "./parked-values.js";
 import { RecordIndex } from "./record-index.js";
-import { RELEASED, RingCursor, SampledLruBudget } from "./sampled-lru-budget.js";
+import { stringBytes } from "./resident-bytes.js";
+import { RELEASED, RingCursor, SAMPLE, SampledLruBudget } from "./sampled-lru-budget.js";
 import { LOCAL_REPLICA_ID, ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
 import type { ServiceRuntime } from "./service-runtime.js";
@@ -44,9 +47,25 @@ const CLOCK_LIMIT_MS = 2 ** 30 - 1;
 const SWEEP_ROUND_MS = 30_000;
 const SWEEP_SLICE_MIN = 16_384;
 
+/** Used unless the options say otherwise: a value entity idle this long is parked (kept resident in compact form). */
+export const DEFAULT_PARK_AFTER_MS = 5_000;
+
 export interface EntityManagerOptions {
   /** Bytes resident entities may hold (state + a fixed overhead each) before the least recently used idle ones leave. Default 256 MiB. */
   readonly memoryBudgetBytes?: number;
+  /**
+   * A resident value entity idle this long, whose state is at most 3 bytes, is parked by the
+   * idle sweep: it stays resident as one row of compact columns (parked-values.ts) instead
+   * of a record. Default DEFAULT_PARK_AFTER_MS; 0 parks every idle one the sweep sees.
+   */
+  readonly parkAfterMs?: number;
+}
+
+/** One (kind, persistence id): its resident records, and its parked value entities. */
+interface Resident {
+  readonly records: RecordIndex<EntityRecord>;
+  readonly parked: ParkedValues<EntityTable>;
+  readonly persistenceId: string;
 }
 
 /** Where the resident entities of `service` are kept: its kind and persistence id. */
@@ -60,7 +79,7 @@ export class EntityManager {
   #idempotency: IdempotencyStore | undefined;
   #replicatedEntities: ReplicatedEntities | undefined;
   /** The resident entities of each (kind, persistence id), by key: every version of a service shares one. */
-  readonly #records = new Map<string, RecordIndex<EntityRecord>>();
+  readonly #records = new Map<string, Resident>();
   /** Each service runtime's table, so a command finds its records without building a string. */
   readonly #tableOf = new WeakMap<ServiceRuntime, EntityTable>();
   #lastTable: EntityTable | undefined;
@@ -76,12 +95,16 @@ export class EntityManager {
   /** The shortest passivation timeout of any entity activated so far (the sweep passes over records used since without looking further). */
   #minTimeoutMs = Infinity;
   #observer: EntityObserver | undefined;
+  readonly #parkAfterMs: number;
+  /** Where over-budget eviction of parked entities goes on from (a Resident's position in #records). */
+  #parkedHand = 0;
   readonly #afterBatch = (record: EntityRecord) => this.#evictOverBudget(record);
   readonly #recharged = (record: EntityRecord, bytes: number) => this.#budget.recharge(record, bytes);
 
   /** `storage`: a Store (journal and values), or a bare Journal, which serves event-sourced entities only. */
   constructor(storage: Journal | EntityStorage, sweepIntervalMs = 1_000, options: EntityManagerOptions = {}) {
     this.#budget = new SampledLruBudget(options.memoryBudgetBytes);
+    this.#parkAfterMs = options.parkAfterMs ?? DEFAULT_PARK_AFTER_MS;
     if ("journal" in storage) {
       this.#eventSourced = new EventSourcedEntity(storage.journal, storage.idempotency);
       this.#idempotency = storage.idempotency;
@@ -94,7 +117,8 @@ export class EntityManager {
     }
     this.#valueEntities = this.#values && new ValueEntity(this.#values, this.#idempotency);
     const slicesPerRound = Math.max(1, SWEEP_ROUND_MS / sweepIntervalMs);
-    this.#sweeper = setInterval(() => this.#passivateIdle(Date.now(), Math.max(SWEEP_SLICE_MIN, Math.ceil(this.#budget.size / slicesPerRound))), sweepIntervalMs);
+    const slice = (count: number) => Math.max(SWEEP_SLICE_MIN, Math.ceil(count / slicesPerRound));
+    this.#sweeper = setInterval(() => this.#passivateIdle(Date.now(), slice(this.#budget.size), slice(this.parkedCount)), sweepIntervalMs);
     this.#sweeper.unref();
   }
 
@@ -130,6 +154,7 @@ export class EntityManager {
       record = undefined;
     }
     const now = this.#clock(Date.now());
+    if (record === undefined && table.parked.size > 0) record = this.#unpark(table, key, now);
     if (record === undefined) {
       record = table.create(key);
       table.records.add(record);
@@ -147,18 +172,67 @@ export class EntityManager {
   /** Whether the entity `key` of `service` is in this node's memory now (read-only: the inspector asks; nothing is loaded). */
   isResident(service: ServiceRuntime, key: string): boolean {
     if (service.kind === EntityKind.REPLICATED) return this.#replicatedEntities?.isResident(service, key) ?? false;
-    return this.#records.get(tableName(service))?.has(key) ?? false;
+    const resident = this.#records.get(tableName(service));
+    return resident !== undefined && (resident.records.has(key) || resident.parked.find(key) !== NO_ROW);
+  }
+
+  /**
+   * The parked entity `key` back as a record of `table`, charged as one and used `now`;
+   * undefined when it is not parked, or was parked by another version of the service (then
+   * it leaves: the next command reloads it with the version now live, as an idle record would).
+   */
+  #unpark(table: EntityTable, key: string, now: number): EntityRecord | undefined {
+    const parked = table.parked;
+    const row = parked.find(key);
+    if (row === NO_ROW) return undefined;
+    const parkedBy = parked.tableOf(row);
+    if (parkedBy !== table) {
+      this.#dropParked(parked, row);
+      return undefined;
+    }
+    const record = table.create(key) as ValueRecord;
+    // Not charged yet (admitted below), so setting the state charges nothing twice.
+    record.state = parked.stateOf(row);
+    record.version = parked.versionOf(row);
+    this.#budget.uncharge(parkedCharge(key));
+    parked.remove(row);
+    table.records.add(record);
+    this.#budget.admit(record, now);
+    return record;
+  }
+
+  /** Parks an idle, loaded value entity whose state fits (parked-values.ts); false when it stays a record. */
+  #park(record: EntityRecord): boolean {
+    if (!(record instanceof ValueRecord)) return false;
+    const state = record.state;
+    if (state === null || !ParkedValues.fits(state, record.version)) return false;
+    const table = record.table;
+    if (!table.parked.add(record.key, state, record.version, record.lastUsed, table)) return false;
+    this.#budget.release(record);
+    this.#budget.charge(parkedCharge(record.key));
+    table.records.delete(record.key);
+    return true;
+  }
+
+  /** Takes a parked entity out of memory (its state is in the store). */
+  #dropParked(parked: ParkedValues<EntityTable>, row: number): void {
+    const table = parked.tableOf(row);
+    this.#budget.uncharge(parkedCharge(parked.keyOf(row)));
+    parked.remove(row);
+    this.#activeCount--;
+    this.#observer?.passivated(table.service.name);
   }
 
   /** The table of `service`'s kind and persistence id (the kind is part of the identity: two services of one module may share a persistence id). */
   #tableFor(service: ServiceRuntime): EntityTable {
     const name = tableName(service);
-    let records = this.#records.get(name);
-    if (records === undefined) {
-      this.#records.set(name, (records = new RecordIndex()));
-      this.#budget.addTable(records);
+    let resident = this.#records.get(name);
+    if (resident === undefined) {
+      resident = { records: new RecordIndex(), parked: new ParkedValues(), persistenceId: service.persistenceId };
+      this.#records.set(name, resident);
+      this.#budget.addTable(resident.records);
     }
-    const table = new EntityTable(records, service.persistenceId, service, this.#processorFor(service), this.#afterBatch, this.#recharged);
+    const table = new EntityTable(resident.records, resident.parked, service.persistenceId, service, this.#processorFor(service), this.#afterBatch, this.#recharged);
     this.#tableOf.set(service, table);
     return table;
   }
@@ -186,7 +260,24 @@ export class EntityManager {
   /** After a batch of an entity still resident (its state may have grown): evicts over budget. */
   #evictOverBudget(record: EntityRecord): void {
     if (record.table.records.get(record.key) !== record) return;
+    // Parked entities first: each has been idle at least parkAfterMs, longer than most records.
+    while (this.#budget.over && this.#evictParked());
     this.#budget.evict((evicted) => this.#forget(evicted));
+  }
+
+  /** Drops the least recently used of the next SAMPLE parked entities, going round the tables; false when none is parked. */
+  #evictParked(): boolean {
+    const residents = [...this.#records.values()];
+    for (let tried = 0; tried < residents.length; tried++) {
+      const at = (this.#parkedHand + tried) % residents.length;
+      const parked = residents[at]!.parked;
+      const oldest = parked.oldest(SAMPLE);
+      if (oldest === NO_ROW) continue;
+      this.#parkedHand = at;
+      this.#dropParked(parked, oldest);
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -196,12 +287,14 @@ export class EntityManager {
    */
   dropMatching(match: (persistenceId: string, key: string) => boolean, onlyIdle: boolean, why: Error): number {
     let left = 0;
-    for (const records of this.#records.values()) {
+    for (const { records, parked, persistenceId } of this.#records.values()) {
       for (const record of records.values()) {
         if (!match(record.table.persistenceId, record.key)) continue;
         if (onlyIdle && !record.idle) left++;
         else this.#drop(record);
       }
+      // Parked entities are idle.
+      for (const key of parked.size > 0 ? parked.keys() : []) if (match(persistenceId, key)) this.#dropParked(parked, parked.find(key));
     }
     return left + (this.#replicatedEntities?.dropMatching(match, onlyIdle, why) ?? 0);
   }
@@ -213,7 +306,7 @@ export class EntityManager {
    */
   async flushSnapshots(match: (persistenceId: string, key: string) => boolean): Promise<number> {
     const writes: Promise<boolean>[] = [];
-    for (const records of this.#records.values()) {
+    for (const { records } of this.#records.values()) {
       for (const record of records.values()) {
         if (!(record instanceof EventSourcedRecord) || !record.idle || !match(record.table.persistenceId, record.key)) continue;
         const write = this.#eventSourced.snapshotNow(record);
@@ -223,22 +316,47 @@ export class EntityManager {
     return (await Promise.all(writes)).filter(Boolean).length;
   }
 
-  /** Drops every entity idle past its timeout whose mailbox is empty; returns how many. */
+  /**
+   * The idle sweep's pass over every resident entity at `now`: drops each one idle past its
+   * timeout whose mailbox is empty, and parks the idle value entities that may be (the
+   * timer runs it a slice at a time). Returns how many were dropped.
+   */
   passivateIdle(now: number): number {
-    return this.#passivateIdle(now, this.#budget.size);
+    return this.#passivateIdle(now, this.#budget.size, this.parkedCount);
   }
 
-  /** Passivates the replicated entities idle past their timeout, and those among the next `records` of these. */
-  #passivateIdle(now: number, records: number): number {
+  /** How many entities are parked (resident in compact form: parked-values.ts). */
+  get parkedCount(): number {
+    let parked = 0;
+    for (const resident of this.#records.values()) parked += resident.parked.size;
+    return parked;
+  }
+
+  /**
+   * Passivates the replicated entities idle past their timeout, and those among the next
+   * `records` records and `parkedRows` parked entities of these; parks the records it looks
+   * at that have been idle parkAfterMs and may be.
+   */
+  #passivateIdle(now: number, records: number, parkedRows: number): number {
     let dropped = this.#replicatedEntities?.passivateIdle(now, DEFAULT_PASSIVATION_TIMEOUT_MS) ?? 0;
     const sinceEpoch = this.#clock(now);
+    const lookAfter = Math.min(this.#minTimeoutMs, this.#parkAfterMs);
     this.#budget.walk(this.#sweepCursor, records, (record) => {
-      if (sinceEpoch - record.lastUsed < this.#minTimeoutMs || !record.idle) return;
-      if (sinceEpoch - record.lastUsed >= (record.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS)) {
+      const idleFor = sinceEpoch - record.lastUsed;
+      if (idleFor < lookAfter || !record.idle) return;
+      if (idleFor >= (record.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS)) {
         this.#drop(record);
         dropped++;
-      }
+      } else if (idleFor >= this.#parkAfterMs) this.#park(record);
     });
+    for (const { parked } of this.#records.values()) {
+      if (parked.size === 0) continue;
+      parked.sweep(parkedRows, (row) => {
+        if (sinceEpoch - parked.lastUsedOf(row) < (parked.tableOf(row).service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS)) return;
+        this.#dropParked(parked, row);
+        dropped++;
+      });
+    }
     return dropped;
   }
 
@@ -251,10 +369,11 @@ export class EntityManager {
     const since = now - this.#epoch;
     if (since < CLOCK_LIMIT_MS) return since | 0;
     this.#epoch = now;
-    for (const records of this.#records.values()) {
+    for (const { records, parked } of this.#records.values()) {
       for (const record of records.values()) {
         if (record.lastUsed !== RELEASED) record.lastUsed = Math.max(record.lastUsed - since, -CLOCK_LIMIT_MS) | 0;
       }
+      parked.shiftLastUsed(since, -CLOCK_LIMIT_MS);
     }
     return 0;
   }
@@ -275,7 +394,15 @@ export class EntityManager {
   close(): void {
     clearInterval(this.#sweeper);
     this.#replicatedEntities?.close();
-    for (const records of this.#records.values()) records.clear();
+    for (const { records, parked } of this.#records.values()) {
+      records.clear();
+      parked.clear();
+    }
     this.#activeCount = 0;
   }
+}
+
+/** What the budget charges a parked entity (its row and its key string). */
+function parkedCharge(key: string): number {
+  return PARKED_OVERHEAD_BYTES + stringBytes(key);
 }

@@ -11,6 +11,7 @@ import type { EntityId } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
 import { ENTITY_OVERHEAD_BYTES } from "./memory-budget.js";
+import type { ParkedValues } from "./parked-values.js";
 import type { RecordIndex } from "./record-index.js";
 import { residentSize, stringBytes, type ResidentBytes } from "./resident-bytes.js";
 import { RELEASED, type Budgeted } from "./sampled-lru-budget.js";
@@ -38,6 +39,8 @@ export class EntityTable {
 
   constructor(
     readonly records: RecordIndex<EntityRecord>,
+    /** Its idle value entities in compact form (shared like `records`; a key is in one or the other). */
+    readonly parked: ParkedValues<EntityTable>,
     readonly persistenceId: string,
     readonly service: ServiceRuntime,
     readonly processor: EntityProcessor,

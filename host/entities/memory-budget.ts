@@ -19,6 +19,13 @@ export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
  */
 export const ENTITY_OVERHEAD_BYTES = 64;
 
+/**
+ * What one parked (idle, compact) value entity costs besides its key string: its row of
+ * parked-values.ts (state, version and last use 4 B each, table 2 B, chain 4 B, its key's
+ * reference 8 B) and its share of the bucket array (2-4 B).
+ */
+export const PARKED_OVERHEAD_BYTES = 32;
+
 /** An entity in least-recently-used order; the list keeps `older` and `newer` up to date. */
 export interface Listed {
   /** Neighbours in least-recently-used order (an intrusive list: no allocation per use). */

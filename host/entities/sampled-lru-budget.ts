@@ -72,6 +72,21 @@ export class SampledLruBudget<R extends Budgeted & Indexed> {
     this.#tables.push(records);
   }
 
+  /** Whether the charges are over the limit. */
+  get over(): boolean {
+    return this.#used > this.limitBytes;
+  }
+
+  /** Charges `bytes` held outside the records (parked entities: parked-values.ts). */
+  charge(bytes: number): void {
+    this.#used += bytes;
+  }
+
+  /** Gives back `bytes` charged with `charge`. */
+  uncharge(bytes: number): void {
+    this.#used -= bytes;
+  }
+
   /** Whether `record` is charged (admitted and not released since). */
   holds(record: R): boolean {
     return record.lastUsed !== RELEASED;

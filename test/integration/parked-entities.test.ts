@@ -1,0 +1,171 @@
+// Parked entities (host/entities/parked-values.ts), in process on the embedded store (LMDB in
+// a temp dir), through the call path a node uses (ModuleRegistry -> Router -> EntityManager
+// -> guest): an idle counter the sweep parks stays resident in compact form — its next
+// command reads nothing from the store and sees the value it kept —, is charged less, and
+// still leaves when it should: past its passivation timeout, over the memory budget (before
+// the records), and when its shard is taken away. Reads of the value store are counted by
+// a wrapper around the real store.
+import test, { type ExecutionContext } from "ava";
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import protobuf from "protobufjs";
+import { EntityManager, type EntityManagerOptions } from "../../host/entities/entity-manager.js";
+import { ENTITY_OVERHEAD_BYTES, PARKED_OVERHEAD_BYTES } from "../../host/entities/memory-budget.js";
+import { stringBytes } from "../../host/entities/resident-bytes.js";
+import { Router } from "../../host/entities/router.js";
+import { openStore } from "../../host/journal/open-store.js";
+import type { ValueStore } from "../../host/journal/types.js";
+import { ModuleRegistry } from "../../host/runtime/module-registry.js";
+import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
+import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+
+const COUNTER = "keystate.examples.counter.Counter";
+let buildDir = "";
+let counterWasm = "";
+
+test.before(async () => {
+  buildDir = await makeTempDir("parked-build");
+  counterWasm = join(buildDir, "counter.wasm");
+  await promisify(execFile)(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", counterWasm], { cwd: REPO_ROOT });
+});
+
+test.after.always(async () => {
+  if (buildDir) await removeDir(buildDir);
+});
+
+const ChangeValue = new protobuf.Type("ChangeValue").add(new protobuf.Field("counterId", 1, "string")).add(new protobuf.Field("value", 2, "int64"));
+const CurrentValue = new protobuf.Type("CurrentValue").add(new protobuf.Field("value", 1, "int64"));
+new protobuf.Root().add(ChangeValue).add(CurrentValue);
+
+interface Node {
+  readonly entities: EntityManager;
+  readonly router: Router;
+  /** Keys of the value-store reads so far. */
+  readonly reads: string[];
+  increase(key: string, by: number): Promise<number>;
+  get(key: string): Promise<number>;
+}
+
+async function node(t: ExecutionContext, options: EntityManagerOptions): Promise<Node> {
+  const store = await openStore({ dataDir: await tempDirFor(t, "parked-store") });
+  const reads: string[] = [];
+  // The real store; only its reads are counted.
+  const values = new Proxy(store.values, {
+    get(target, property) {
+      if (property === "read") return (id: { key: string }) => (reads.push(id.key), target.read(id as Parameters<ValueStore["read"]>[0]));
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const registry = new ModuleRegistry(store);
+  // No timer sweep: each test runs the sweep's pass itself (passivateIdle).
+  const entities = new EntityManager({ journal: store.journal, values }, 2_000_000_000, options);
+  const router = new Router(registry, entities);
+  t.teardown(async () => {
+    router.close();
+    entities.close();
+    await store.close();
+  });
+  await registry.deploy(await readFile(counterWasm));
+  const valueOf = (reply: Uint8Array) => Number((CurrentValue.decode(reply) as unknown as { value: unknown }).value ?? 0);
+  return {
+    entities,
+    router,
+    reads,
+    increase: async (key, by) => valueOf(await router.call(COUNTER, "Increase", ChangeValue.encode({ counterId: key, value: by }).finish())),
+    get: async (key) => valueOf(await router.call(COUNTER, "Get", ChangeValue.encode({ counterId: key }).finish())),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test("an idle counter is parked by the sweep, charged less, and its next command reads nothing from the store", async (t) => {
+  const n = await node(t, { parkAfterMs: 10_000 });
+  t.is(await n.increase("c1", 5), 5);
+  t.deepEqual(n.reads, ["c1"], "the first command loads it");
+  const asRecord = n.entities.residentBytes;
+  t.true(asRecord >= ENTITY_OVERHEAD_BYTES + stringBytes("c1"));
+
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 0, "used within parkAfterMs: still a record");
+  // The sweep's pass as it would run 11 s from now (the counter's timeout is 30 s).
+  n.entities.passivateIdle(Date.now() + 11_000);
+  t.is(n.entities.parkedCount, 1);
+  t.is(n.entities.activeCount, 1, "a parked entity is resident");
+  t.is(n.entities.residentBytes, PARKED_OVERHEAD_BYTES + stringBytes("c1"), "charged its row and key, not a record");
+
+  t.is(await n.get("c1"), 5, "it kept its value");
+  t.is(await n.increase("c1", 2), 7, "and its stored version: the write is not refused");
+  t.deepEqual(n.reads, ["c1"], "taken back without a store read");
+  t.is(n.entities.parkedCount, 0, "a record again");
+  t.is(n.entities.residentBytes, asRecord);
+});
+
+test("a parked counter is passivated past its timeout, and the next command reloads it", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  await n.increase("c1", 3);
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 1);
+  // The counter's manifest sets no timeout: the default, 30 s.
+  n.entities.passivateIdle(Date.now() + 29_000);
+  t.is(n.entities.activeCount, 1, "not yet");
+  t.is(n.entities.passivateIdle(Date.now() + 31_000), 1);
+  t.is(n.entities.activeCount, 0);
+  t.is(n.entities.residentBytes, 0);
+  t.is(await n.get("c1"), 3);
+  t.deepEqual(n.reads, ["c1", "c1"], "reloaded from the store");
+});
+
+test("over the memory budget, parked entities leave before records, oldest first", async (t) => {
+  const parkedEach = PARKED_OVERHEAD_BYTES + stringBytes("c00");
+  // Room for ten parked counters and a bit: a new record (its overhead, key and version) does not fit beside them.
+  const n = await node(t, { parkAfterMs: 0, memoryBudgetBytes: 10 * parkedEach + ENTITY_OVERHEAD_BYTES });
+  for (let i = 0; i < 10; i++) {
+    await n.increase(`c0${i}`, i + 1);
+    n.entities.passivateIdle(Date.now()); // parked at once: ten records would not fit
+    await sleep(2); // last use is kept to the millisecond: the order is plain
+  }
+  t.is(n.entities.parkedCount, 10);
+  t.is(n.entities.activeCount, 10);
+  // Parked, a counter is charged 56 B here against 96 B as a record.
+  await n.increase("new", 1);
+  t.true(n.entities.residentBytes <= 10 * parkedEach + ENTITY_OVERHEAD_BYTES);
+  t.true(n.entities.parkedCount < 10, "parked entities made room");
+  t.is(n.entities.activeCount, n.entities.parkedCount + 1, "the new counter stayed, as a record");
+  // The oldest left (and reload what they stored); the newest are still parked.
+  n.reads.length = 0;
+  t.is(await n.get("c00"), 1);
+  t.deepEqual(n.reads, ["c00"], "the least recently used parked counter was evicted");
+  t.is(await n.get("c09"), 10);
+  t.false(n.reads.includes("c09"), "the most recently used one stayed");
+});
+
+test("taking a shard away drops its parked entities too", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  await n.increase("mine", 1);
+  await n.increase("theirs", 1);
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 2);
+  const left = n.entities.dropMatching((_persistenceId, key) => key === "theirs", true, new Error("shard moved"));
+  t.is(left, 0, "parked entities are idle: none is left running");
+  t.is(n.entities.activeCount, 1);
+  t.is(n.entities.parkedCount, 1);
+  n.reads.length = 0;
+  await n.get("theirs");
+  await n.get("mine");
+  t.deepEqual(n.reads, ["theirs"], "the dropped one reloads; the other was still parked");
+});
+
+test("many parked counters: each answers with its own value", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  const N = 5_000;
+  await Promise.all(Array.from({ length: N }, (_, i) => n.increase(`k${i}`, i % 97)));
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, N);
+  n.reads.length = 0;
+  const values = await Promise.all(Array.from({ length: N }, (_, i) => n.get(`k${i}`)));
+  t.true(values.every((value, i) => value === i % 97));
+  t.deepEqual(n.reads, []);
+});
