@@ -51,23 +51,24 @@ export async function openInProcessStore(storage: EntityStorageChoice): Promise<
 }
 
 /** Builds the call path on `store` (which it does not close). */
-export function callPath(store: Store, storage: EntityStorageChoice, sweepMs = NO_SWEEP_MS): Omit<InProcessNode, "store" | "close"> & { close(): void } {
+export function callPath(store: Store, storage: EntityStorageChoice, sweepMs = NO_SWEEP_MS, entityOptions: { parkAfterMs?: number } = {}): Omit<InProcessNode, "store" | "close"> & { close(): void } {
   const registry = new ModuleRegistry(store);
   // No eviction either: the entity manager's memory budget (256 MiB by default) would
   // passivate least-recently-used entities, and the density suite must count them all.
-  const Manager = EntityManager as unknown as new (storage: EntityStorage, sweepMs: number, options: { memoryBudgetBytes: number }) => EntityManager;
+  // (Options an older tree does not know are ignored there: the suites also run on old commits.)
+  const Manager = EntityManager as unknown as new (storage: EntityStorage, sweepMs: number, options: { memoryBudgetBytes: number; parkAfterMs?: number }) => EntityManager;
   const entities = new Manager(
     storage === "discard" ? { journal: discardJournal, values: discardValues } : { journal: store.journal, values: store.values },
     sweepMs,
-    { memoryBudgetBytes: Number.MAX_SAFE_INTEGER },
+    { memoryBudgetBytes: Number.MAX_SAFE_INTEGER, ...entityOptions },
   );
   const router = new Router(registry, entities);
   return { registry, entities, router, close: () => entities.close() };
 }
 
-export async function inProcessNode(storage: EntityStorageChoice): Promise<InProcessNode> {
+export async function inProcessNode(storage: EntityStorageChoice, entityOptions: { parkAfterMs?: number } = {}): Promise<InProcessNode> {
   const opened = await openInProcessStore(storage);
-  const path = callPath(opened.store, storage);
+  const path = callPath(opened.store, storage, NO_SWEEP_MS, entityOptions);
   return {
     store: opened.store,
     ...path,

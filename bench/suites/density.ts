@@ -2,7 +2,11 @@
 // distinct entities with a real command each (counter Increase, else cart AddItem): the
 // guest runs, the new state is kept resident by the entity manager. Storage acknowledges
 // at once and keeps nothing (lib/discard-store.ts), so the RSS growth is what the node
-// itself holds per active entity, not a storage engine's cache.
+// itself holds per active entity, not a storage engine's cache. After each tenth the idle
+// sweep's pass runs (passivateIdle, as the node's timer runs it a slice a second), with
+// parkAfterMs 0 so that the entities just touched are parked as they would be once idle
+// 5 s: the figures are those of idle resident entities, most of a node's; memory is
+// measured before the pass too, for what a just-touched entity (a record) costs.
 import { readFileSync } from "node:fs";
 import { getHeapSpaceStatistics } from "node:v8";
 import { inProcessNode } from "../lib/inproc.js";
@@ -23,19 +27,22 @@ function settle(): { rss: number; heap: number; young: number } {
   gc?.();
   const m = process.memoryUsage();
   const young = getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.physical_space_size ?? 0;
-  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers, young };
+  // `external` already counts array buffers (the parked columns are typed arrays).
+  return { rss: m.rss, heap: m.heapUsed + m.external, young };
 }
 
 interface Point {
   readonly entities: number;
   readonly rss: number;
   readonly heap: number;
+  /** JS heap + external before the sweep's pass (the last tenth still records). */
+  readonly heapBeforePass: number;
   /** Memory V8's young generation holds (it grows with the allocation rate, up to a fixed size, whatever the entity count). */
   readonly young: number;
 }
 
-async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array, total: number): Promise<{ points: Point[]; seconds: number; active: number }> {
-  const node = await inProcessNode("discard");
+async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array, total: number): Promise<{ points: Point[]; seconds: number; active: number; parked: number | undefined }> {
+  const node = await inProcessNode("discard", { parkAfterMs: 0 });
   try {
     await node.registry.deploy(bytes);
     // One command first, so the instance, JIT and pools exist before the baseline.
@@ -52,8 +59,9 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       for (let i = 0; i < BATCH; i++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload(`warm-${i}`)));
       await Promise.all(calls);
     }
+    node.entities.passivateIdle(Date.now());
     const base = settle();
-    const points: Point[] = [{ entities: 0, ...base }];
+    const points: Point[] = [{ entities: 0, ...base, heapBeforePass: base.heap }];
     const step = total / 10;
     const started = performance.now();
     // The suite's time bound: on a very busy box stop early and report how far it got.
@@ -63,14 +71,17 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       for (let i = 0; i < BATCH && done < total; i++, done++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload(`entity-${done}`)));
       await Promise.all(calls);
       if (done % step === 0) {
+        const beforePass = settle();
+        node.entities.passivateIdle(Date.now());
         const now = settle();
-        points.push({ entities: done, ...now });
+        points.push({ entities: done, ...now, heapBeforePass: beforePass.heap });
         progress("density", `  ${done.toLocaleString("en")} entities: RSS ${(now.rss / MiB).toFixed(0)} MiB (+${((now.rss - base.rss) / MiB).toFixed(0)} MiB)`);
       }
     }
     const seconds = (performance.now() - started) / 1000;
     // Minus the warm-up entities touched before the baseline.
-    return { points, seconds, active: node.entities.activeCount - 1 - BATCH };
+    const entities = node.entities as { parkedCount?: number };
+    return { points, seconds, active: node.entities.activeCount - 1 - BATCH, parked: entities.parkedCount === undefined ? undefined : entities.parkedCount - 1 - BATCH };
   } finally {
     await node.close();
   }
@@ -109,7 +120,7 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
   }
   const total = ctx.quick ? 50_000 : 1_000_000;
   progress("density", `touching ${total.toLocaleString("en")} distinct ${workload.module} entities (one ${workload.writeMethod} each), RSS after GC every ${(total / 10).toLocaleString("en")}`);
-  const { points, seconds, active } = await touchAll(ctx, workload, readFileSync(wasm), total);
+  const { points, seconds, active, parked } = await touchAll(ctx, workload, readFileSync(wasm), total);
   const reached = points[points.length - 1]!.entities;
   const last = points[points.length - 1]!;
   const first = points[0]!;
@@ -121,16 +132,19 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
   // generation reaching its full size, shown in the table): the slope after it is what
   // each further entity costs.
   const marginalRss = slope(points.slice(1), (p) => p.rss);
+  // The last tenth before and after the pass: what a record costs beyond a parked entity.
+  const recordExtra = points.length > 1 ? (last.heapBeforePass - last.heap) / (last.entities - points[points.length - 2]!.entities) : 0;
   return {
     title: "Density: resident entities per GiB of RSS",
     tables: [
       {
         title: `${total.toLocaleString("en")} resident ${workload.module} entities in one process (${workload.describe}), storage discarded`,
-        columns: ["entities", "RSS", "RSS growth", "JS heap + external", "young generation"],
-        rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`, `${(p.young / MiB).toFixed(0)} MiB`]),
+        columns: ["entities", "RSS", "RSS growth", "JS heap + external", "JS heap + external before the pass", "young generation"],
+        rows: points.map((p) => [p.entities.toLocaleString("en"), `${(p.rss / MiB).toFixed(0)} MiB`, `${((p.rss - first.rss) / MiB).toFixed(0)} MiB`, `${(p.heap / MiB).toFixed(0)} MiB`, `${(p.heapBeforePass / MiB).toFixed(0)} MiB`, `${(p.young / MiB).toFixed(0)} MiB`]),
         notes: [
           `The baseline (0 entities) is taken after one command and ${WARM_ROUNDS} bursts of ${BATCH.toLocaleString("en")} concurrent commands on ${BATCH.toLocaleString("en")} warm-up entities (the first burst activates them, as each step below activates its entities): the instance, the JIT and V8's young generation have their size under this load before it, and the warm-up entities are in it (the young generation's one-off growth is not per entity). RSS is noisy at this scale: the same tree reads ~5% apart from run to run; JS heap per entity is the steadier figure.`,
-          `Entities active at the end: ${active.toLocaleString("en")} of ${reached.toLocaleString("en")} touched${reached < total ? ` (the time bound stopped the run before ${total.toLocaleString("en")})` : ""} (passivation and the entity manager's memory budget, 256 MiB by default, are disabled for the run so none is evicted). Touching them took ${seconds.toFixed(1)} s (${fmtRate(reached / seconds)} first commands).`,
+          `Each row is measured after the idle sweep's pass over every resident entity (EntityManager.passivateIdle, run with parkAfterMs 0: a node parks an entity idle 5 s, its timer sweeping a slice a second), which parks the idle counters: each stays resident as one row of compact columns (host/entities/parked-values.ts) instead of a record, and its next command reads nothing from storage. ${parked === undefined ? "This tree has no parked form." : `Parked at the end: ${parked.toLocaleString("en")}.`} Before the pass, the last tenth were records: ${recordExtra.toFixed(0)} B of heap more each than parked (the "before the pass" column).`,
+          `Entities active at the end: ${active.toLocaleString("en")} of ${reached.toLocaleString("en")} touched${reached < total ? ` (the time bound stopped the run before ${total.toLocaleString("en")})` : ""} (the entity manager's memory budget, 256 MiB by default, is lifted for the run so none is evicted; a pass would passivate an entity idle past its timeout, 30 s for the counter). Touching them took ${seconds.toFixed(1)} s (${fmtRate(reached / seconds)} first commands).`,
           `RSS per entity (least-squares slope over the 11 points): ${perEntityRss.toFixed(0)} B; JS heap per entity: ${perEntityHeap.toFixed(0)} B. Entities per GiB from the slope: ${(perGiB / 1e6).toFixed(2)}M; from first and last point: ${(endToEndPerGiB / 1e6).toFixed(2)}M; from the slope over the last 10 points: ${marginalRss.toFixed(0)} B, ${(GiB / marginalRss / 1e6).toFixed(2)}M.`,
         ],
       },
@@ -151,6 +165,6 @@ export async function runDensity(ctx: SuiteContext): Promise<SuiteBody> {
         bars: points.slice(1).map((p) => ({ label: `${p.entities.toLocaleString("en")} entities`, value: (p.rss - first.rss) / MiB })),
       },
     ],
-    figures: { entities: reached, rssBytesPerEntity: perEntityRss, heapBytesPerEntity: perEntityHeap, entitiesPerGiB: perGiB, marginalRssBytesPerEntity: marginalRss },
+    figures: { entities: reached, rssBytesPerEntity: perEntityRss, heapBytesPerEntity: perEntityHeap, entitiesPerGiB: perGiB, marginalRssBytesPerEntity: marginalRss, recordExtraHeapBytes: recordExtra },
   };
 }
