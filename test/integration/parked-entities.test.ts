@@ -3,11 +3,11 @@
 // -> guest): an idle counter the sweep parks stays resident in compact form — its next
 // command reads nothing from the store and sees the value it kept —, is charged less, and
 // still leaves when it should: past its passivation timeout, over the memory budget (before
-// the records), and when its shard is taken away. Reads of the value store are counted by
-// a wrapper around the real store.
+// the records), when its shard is taken away, and when another version of its module is
+// live. Reads of the value store are counted by a wrapper around the real store.
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import protobuf from "protobufjs";
@@ -22,13 +22,26 @@ import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
 import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
 const COUNTER = "keystate.examples.counter.Counter";
+const VISITS = "keystate.test.versioned.Visits";
+const run = promisify(execFile);
 let buildDir = "";
 let counterWasm = "";
+/** test/fixtures/versioned built twice: a value entity whose replies name the version. */
+const visitsWasm = { v1: "", v2: "" };
 
 test.before(async () => {
   buildDir = await makeTempDir("parked-build");
   counterWasm = join(buildDir, "counter.wasm");
-  await promisify(execFile)(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", counterWasm], { cwd: REPO_ROOT });
+  const builds = [run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", counterWasm], { cwd: REPO_ROOT })];
+  for (const version of ["v1", "v2"] as const) {
+    const dir = join(buildDir, version);
+    await cp(join(REPO_ROOT, "test", "fixtures", "versioned"), dir, { recursive: true, filter: (source) => !source.includes("/build") && !source.includes("/generated") });
+    const source = join(dir, "assembly", "index.ts");
+    await writeFile(source, (await readFile(source, "utf8")).replace('const VERSION = "v1";', `const VERSION = "${version}";`));
+    visitsWasm[version] = join(buildDir, `visits-${version}.wasm`);
+    builds.push(run(process.execPath, [KEYSTATE_BIN, "build", dir, "-o", visitsWasm[version]], { cwd: REPO_ROOT }));
+  }
+  await Promise.all(builds);
 });
 
 test.after.always(async () => {
@@ -40,6 +53,7 @@ const CurrentValue = new protobuf.Type("CurrentValue").add(new protobuf.Field("v
 new protobuf.Root().add(ChangeValue).add(CurrentValue);
 
 interface Node {
+  readonly registry: ModuleRegistry;
   readonly entities: EntityManager;
   readonly router: Router;
   /** Keys of the value-store reads so far. */
@@ -71,6 +85,7 @@ async function node(t: ExecutionContext, options: EntityManagerOptions): Promise
   await registry.deploy(await readFile(counterWasm));
   const valueOf = (reply: Uint8Array) => Number((CurrentValue.decode(reply) as unknown as { value: unknown }).value ?? 0);
   return {
+    registry,
     entities,
     router,
     reads,
@@ -168,4 +183,26 @@ test("many parked counters: each answers with its own value", async (t) => {
   const values = await Promise.all(Array.from({ length: N }, (_, i) => n.get(`k${i}`)));
   t.true(values.every((value, i) => value === i % 97));
   t.deepEqual(n.reads, []);
+});
+
+test("a counter parked by one version of its module leaves when another version is live, and reloads with it", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  const VisitRequest = new protobuf.Type("VisitRequest").add(new protobuf.Field("page", 1, "string"));
+  const VisitReply = new protobuf.Type("VisitReply").add(new protobuf.Field("servedBy", 1, "string")).add(new protobuf.Field("count", 2, "int64"));
+  new protobuf.Root().add(VisitRequest).add(VisitReply);
+  const visit = async (page: string) => {
+    const reply = VisitReply.decode(await n.router.call(VISITS, "Visit", VisitRequest.encode({ page }).finish())) as unknown as { servedBy: string; count: unknown };
+    return { servedBy: reply.servedBy, count: Number(reply.count) };
+  };
+  await n.registry.deploy(await readFile(visitsWasm.v1));
+  t.deepEqual(await visit("home"), { servedBy: "v1", count: 1 });
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 1);
+
+  await n.registry.deploy(await readFile(visitsWasm.v2));
+  n.reads.length = 0;
+  t.deepEqual(await visit("home"), { servedBy: "v2", count: 2 }, "the new version runs it, on the stored count");
+  t.deepEqual(n.reads, ["home"], "reloaded from the store, not taken from the row v1 parked");
+  t.is(n.entities.parkedCount, 0);
+  t.is(n.entities.activeCount, 1, "the page, once: a record of v2 now");
 });
