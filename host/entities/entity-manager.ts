@@ -80,6 +80,8 @@ export class EntityManager {
   #replicatedEntities: ReplicatedEntities | undefined;
   /** The resident entities of each (kind, persistence id), by key: every version of a service shares one. */
   readonly #records = new Map<string, Resident>();
+  /** The same, in the order they were made (eviction of parked entities goes round them). */
+  readonly #residents: Resident[] = [];
   /** Each service runtime's table, so a command finds its records without building a string. */
   readonly #tableOf = new WeakMap<ServiceRuntime, EntityTable>();
   #lastTable: EntityTable | undefined;
@@ -230,6 +232,7 @@ export class EntityManager {
     if (resident === undefined) {
       resident = { records: new RecordIndex(), parked: new ParkedValues(), persistenceId: service.persistenceId };
       this.#records.set(name, resident);
+      this.#residents.push(resident);
       this.#budget.addTable(resident.records);
     }
     const table = new EntityTable(resident.records, resident.parked, service.persistenceId, service, this.#processorFor(service), this.#afterBatch, this.#recharged);
@@ -267,7 +270,7 @@ export class EntityManager {
 
   /** Drops the least recently used of the next SAMPLE parked entities, going round the tables; false when none is parked. */
   #evictParked(): boolean {
-    const residents = [...this.#records.values()];
+    const residents = this.#residents;
     for (let tried = 0; tried < residents.length; tried++) {
       const at = (this.#parkedHand + tried) % residents.length;
       const parked = residents[at]!.parked;
