@@ -55,6 +55,7 @@ export class Metrics {
   readonly #hot: (HotCounter | HotHistogram)[];
   #modulesSource: () => number = () => 0;
   #entitiesSource: () => number = () => 0;
+  #parkedSource: () => number = () => 0;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -109,6 +110,14 @@ export class Metrics {
         this.set(sources.#entitiesSource());
       },
     });
+    new Gauge({
+      name: "keystate_entities_parked",
+      help: "Entities held in memory in compact form (idle value entities; part of keystate_entities_active)",
+      registers,
+      collect() {
+        this.set(sources.#parkedSource());
+      },
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -120,6 +129,11 @@ export class Metrics {
   /** Where the active-entities gauge reads its value (e.g. `() => entities.activeCount`). */
   countEntitiesWith(source: () => number): void {
     this.#entitiesSource = source;
+  }
+
+  /** Where the parked-entities gauge reads its value (`() => entities.parkedCount`). */
+  countParkedWith(source: () => number): void {
+    this.#parkedSource = source;
   }
 
   /**

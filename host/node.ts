@@ -55,6 +55,8 @@ export interface NodeConfig {
   readonly guestFuelPerCall?: number;
   /** Bytes resident entities may hold (state + fixed overhead each) before the least recently used idle ones are passivated. Default 256 MiB. */
   readonly entityMemoryBudgetBytes?: number;
+  /** A value entity idle this long with a state of at most 3 bytes is parked (compact, still resident). Default 5 s. */
+  readonly entityParkAfterMs?: number;
   /** Largest HTTP/JSON request body, in bytes. Default: maxRequestBytes. */
   readonly maxJsonBodyBytes?: number;
   /** Largest request on either ingress (gRPC message, HTTP/JSON body), in bytes. Default 4 MiB. */
@@ -130,11 +132,12 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     fuelPerCall: config.guestFuelPerCall ?? DEFAULT_FUEL_PER_CALL,
   };
   const registry = new ModuleRegistry(store, { maxModuleBytes, guestLimits });
-  const entities = new EntityManager(store, undefined, { memoryBudgetBytes: config.entityMemoryBudgetBytes });
+  const entities = new EntityManager(store, undefined, { memoryBudgetBytes: config.entityMemoryBudgetBytes, parkAfterMs: config.entityParkAfterMs });
   const metrics = new Metrics();
   const router = new Router(registry, entities, { outbox: store.outbox, topics: store.topics, onTimerFired: (latenessMs) => metrics.timerFired(latenessMs) });
   metrics.countModulesWith(() => registry.modules.length);
   metrics.countEntitiesWith(() => entities.activeCount);
+  metrics.countParkedWith(() => entities.parkedCount);
   entities.observe(metrics.entities);
   registry.observeGuestCalls(metrics.guest);
   const grpc = new GrpcIngress(registry, router, { metrics, maxReceiveMessageBytes: config.maxRequestBytes });

@@ -28,6 +28,7 @@ export const SERVE_SETTINGS = {
   maxModuleSize: { flag: "max-module-size", env: "KEYSTATE_MAX_MODULE_SIZE", kind: "number", defaultValue: String(16 * 1024 * 1024), help: "largest accepted module upload, in bytes" },
   maxRequestSize: { flag: "max-request-size", env: "KEYSTATE_MAX_REQUEST_SIZE", kind: "number", defaultValue: String(4 * 1024 * 1024), help: "largest gRPC message or HTTP/JSON body accepted, in bytes" },
   entityMemoryBudget: { flag: "entity-memory-budget", env: "KEYSTATE_ENTITY_MEMORY_BUDGET", kind: "number", defaultValue: String(256 * 1024 * 1024), help: "bytes resident entities may hold; the idle ones used least recently (approximately) leave first" },
+  parkAfterMs: { flag: "park-after-ms", env: "KEYSTATE_PARK_AFTER_MS", kind: "number", defaultValue: "5000", help: "a value entity idle this long whose state is at most 3 bytes is kept in compact form (still resident, ~40 B less), in ms; 0 = as soon as the idle sweep sees it idle" },
   guestMemoryMb: { flag: "guest-memory-mb", env: "KEYSTATE_GUEST_MEMORY_MB", kind: "number", defaultValue: "32", help: "maximum linear memory of every guest instance, in MiB" },
   guestFuel: { flag: "guest-fuel", env: "KEYSTATE_GUEST_FUEL", kind: "number", defaultValue: "10000000", help: "CPU budget of one command in fuel units (calls + loop iterations), unless its module sets one" },
   lazyModules: { flag: "lazy-modules", env: "KEYSTATE_LAZY_MODULES", kind: "boolean", help: "at start-up serve stored modules without compiling them; each compiles on its first call (scale from zero)" },

@@ -59,6 +59,7 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     guestMemoryMb: numberSetting("guestMemoryMb", flags, env),
     guestFuelPerCall: numberSetting("guestFuel", flags, env),
     entityMemoryBudgetBytes: numberSetting("entityMemoryBudget", flags, env),
+    entityParkAfterMs: numberSetting("parkAfterMs", flags, env),
     maxRequestBytes: numberSetting("maxRequestSize", flags, env),
     idempotency: { windowMs: positive("idempotencyWindowMs", flags, env), keysPerEntity: positive("idempotencyKeysPerEntity", flags, env) },
   });

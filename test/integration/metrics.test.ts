@@ -87,3 +87,29 @@ test("entities pushed out by the memory budget count as passivated, and come bac
   t.is(samples.get(`keystate_entity_activations_total{service="${CART}"}`), 4);
   t.is(samples.get(`keystate_entity_passivations_total{service="${CART}"}`), 3);
 });
+
+test("a counter idle past --park-after-ms shows as parked, still active; its next call answers from it with no new activation", async (t) => {
+  const counter = (await ensureExample("counter"))!;
+  const COUNTER = "keystate.examples.counter.Counter";
+  // 0: parked by the first idle sweep (once a second) that sees it idle.
+  const node = await startNodeProcess({ dataDir: await tempDirFor(t, "metrics-parked"), extraArgs: ["--park-after-ms", "0"] });
+  t.teardown(() => node.kill());
+  await deploy(node, counter);
+  const http = node.adminUrl;
+  t.deepEqual((await postJson(`${http}/counters/c1/increase`, { value: 5 })).body, { value: "5" });
+  let samples = (await scrape(http)).samples;
+  t.is(samples.get("keystate_entities_active"), 1);
+  const deadline = Date.now() + 5_000;
+  while (samples.get("keystate_entities_parked") !== 1 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    samples = (await scrape(http)).samples;
+  }
+  t.is(samples.get("keystate_entities_parked"), 1, "parked within a few sweeps");
+  t.is(samples.get("keystate_entities_active"), 1, "a parked entity is still resident");
+
+  t.deepEqual((await fetchJson(`${http}/counters/c1`)).body, { value: "5" });
+  // (Whether it is a record now is not asserted here: the next sweep may park it again at once.)
+  samples = (await scrape(http)).samples;
+  t.is(samples.get(`keystate_entity_activations_total{service="${COUNTER}"}`), 1, "taken back from its row, not activated again");
+  t.is(samples.get(`keystate_entity_passivations_total{service="${COUNTER}"}`), undefined);
+});
