@@ -75,6 +75,10 @@ export class ClusterPlacement implements Placement {
     return member.peerAddress === "" ? { nodeId: owner, address: member.address } : { nodeId: owner, address: member.address, peerAddress: member.peerAddress };
   }
 
+  routeNow(shard: number): typeof LOCAL | RemoteRoute | undefined {
+    return this.serves(shard) ? LOCAL : this.#remote(shard);
+  }
+
   async route(shard: number, context: CallContext | undefined): Promise<typeof LOCAL | RemoteRoute> {
     const giveUpAt = Math.min(context?.deadline ?? Infinity, Date.now() + 2 * this.#deps.leaseMs + 1000);
     let rereadAt = 0;

@@ -18,16 +18,61 @@ export interface PeerChannelOptions {
 /** Largest answer frame accepted from a peer (a reply is as large as the entity's answer). */
 const MAX_REPLY_FRAME_BYTES = 64 * 1024 * 1024;
 
-interface Pending {
-  readonly resolve: (reply: Buffer) => void;
-  readonly fail: (error: GrpcCallError) => void;
+/**
+ * One call waiting for its answer: settled once, by the answer, a failure of the connection,
+ * its deadline or the caller's cancel. One object per call (it is also the caller's abort
+ * listener, through handleEvent), not a closure for each way it can end.
+ */
+class PendingCall {
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly link: Link,
+    readonly id: number,
+    readonly signal: CancelSignal | undefined,
+    readonly onReply: (reply: Buffer) => void,
+    readonly onError: (error: GrpcCallError) => void,
+  ) {
+    signal?.addEventListener("abort", this, ONCE);
+  }
+
+  resolve(reply: Buffer): void {
+    this.#settle();
+    this.onReply(reply);
+  }
+
+  fail(error: GrpcCallError): void {
+    this.#settle();
+    this.onError(error);
+  }
+
+  /** Ends the call here and tells the peer, unless it already ended. */
+  cancel(code: number, details: string): void {
+    if (this.link.pending.get(this.id) !== this) return;
+    this.#settle();
+    this.link.writer.write(encodeBare(FrameType.Cancel, this.id));
+    this.onError(new GrpcCallError(code, details, NO_TRAILERS, false));
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.cancel(GrpcStatus.CANCELLED, "Cancelled on client");
+  }
+
+  #settle(): void {
+    this.link.pending.delete(this.id);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.signal?.removeEventListener("abort", this);
+  }
 }
+
+const ONCE = { once: true } as const;
 
 /** One connection, and whether it was ever established (a call on one that never was never left this node). */
 interface Link {
   readonly socket: Socket;
   readonly writer: FrameWriter;
-  readonly pending: Map<number, Pending>;
+  readonly pending: Map<number, PendingCall>;
   connected: boolean;
   /** Armed by a ping, cleared by its pong; firing drops the connection. */
   pongDeadline?: NodeJS.Timeout;
@@ -61,34 +106,12 @@ export class PeerChannel {
       const link = this.#linkNow();
       const id = this.#nextId;
       this.#nextId = id >= 0xffffffff ? 1 : id + 1;
-      let timer: NodeJS.Timeout | undefined;
-      const settle = () => {
-        link.pending.delete(id);
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const cancel = (code: number, details: string) => {
-        if (!link.pending.has(id)) return;
-        settle();
-        link.writer.write(encodeBare(FrameType.Cancel, id));
-        reject(new GrpcCallError(code, details, NO_TRAILERS, false));
-      };
-      const onAbort = () => cancel(GrpcStatus.CANCELLED, "Cancelled on client");
-      link.pending.set(id, {
-        resolve: (reply) => {
-          settle();
-          resolve(reply);
-        },
-        fail: (error) => {
-          settle();
-          reject(error);
-        },
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const call = new PendingCall(link, id, signal, resolve, reject);
+      link.pending.set(id, call);
       const timeoutMs = options.deadline === undefined ? undefined : Math.max(0, options.deadline - Date.now());
-      timer = deadlineTimer(timeoutMs, () => cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
+      call.timer = deadlineTimer(timeoutMs, () => call.cancel(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
       const metadata: Array<[string, string]> = [];
-      for (const key of Object.keys(options.metadata)) metadata.push([key, options.metadata[key]!]);
+      for (const key in options.metadata) metadata.push([key, options.metadata[key]!]);
       link.writer.write(encodeCall(id, path, timeoutMs, metadata, request));
     });
   }

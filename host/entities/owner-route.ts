@@ -40,7 +40,8 @@ export async function runAtOwner(
 ): Promise<Uint8Array> {
   for (let attempt = 0; ; attempt++) {
     const last = attempt > 0;
-    const route = placement.serves(shard) ? LOCAL : await placement.route(shard, call.context);
+    // Nearly always known at once: no promise unless the owner is being waited for.
+    const route = placement.routeNow(shard) ?? (await placement.route(shard, call.context));
     if (route === LOCAL) {
       try {
         return await runHere();
@@ -53,7 +54,8 @@ export async function runAtOwner(
     }
     if (call.forwarded) throw placement.moved(shard);
     try {
-      return await placement.forwardUnary(route, path, payload, { context: call.context, hops: call.hops, idempotencyKey: call.idempotencyKey, metadata: call.metadata });
+      // The call is its own ForwardOptions (context, hops, idempotency key, metadata).
+      return await placement.forwardUnary(route, path, payload, call);
     } catch (err) {
       const redirect = placement.redirectKind(err);
       if (redirect === undefined) throw err;

@@ -48,6 +48,8 @@ export interface Placement {
    * (UNAVAILABLE, retryable) when no owner appears.
    */
   route(shard: number, context: CallContext | undefined): Promise<typeof LOCAL | RemoteRoute>;
+  /** What `route` answers when it would not wait (here, or a known live owner); undefined when it would. */
+  routeNow(shard: number): typeof LOCAL | RemoteRoute | undefined;
   /** A local command met a fenced or unowned write: this node no longer owns the shard. */
   lost(shard: number): void;
   /** A forward met "moved" or an unreachable peer: re-read the shard's owner (and suspect the peer). */

@@ -38,8 +38,8 @@ export interface CallOptions {
 
 /** What cancels a call: an AbortSignal, or anything with the same two methods. */
 export interface CancelSignal {
-  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: "abort", listener: () => void): void;
+  addEventListener(type: "abort", listener: (() => void) | { handleEvent(): void }, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: (() => void) | { handleEvent(): void }): void;
 }
 
 export interface StreamListener {
