@@ -7,9 +7,14 @@ import type { ForwardObserver } from "./forwarder.js";
 export class ClusterMetrics implements ForwardObserver {
   readonly #renewals: Counter<"result">;
   readonly #fenced: Counter;
-  readonly #forwards: Counter<"result">;
+  /**
+   * Forwards by result and by transport, counted in plain fields and handed to prom-client
+   * when scraped: its inc() hashes the labels object on every call, and every call a node
+   * does not own is forwarded.
+   */
+  readonly #forwards = { ok: 0, moved: 0, unreachable: 0, error: 0 };
+  readonly #forwardTransports = { peer: 0, grpc: 0 };
   readonly #forwardLatency: Histogram;
-  readonly #forwardTransports: Counter<"transport">;
   readonly #handoffs: Counter;
   readonly #acquisitions: Counter;
   readonly #rebalance: Histogram;
@@ -26,12 +31,27 @@ export class ClusterMetrics implements ForwardObserver {
     });
     this.#renewals = new Counter({ name: "keystate_cluster_lease_renewals_total", help: "Shard lease renewals, by result (ok, lost, error)", labelNames: ["result"], registers });
     this.#fenced = new Counter({ name: "keystate_cluster_fencing_refusals_total", help: "Entity writes refused because this node's shard epoch was no longer current", registers });
-    this.#forwards = new Counter({ name: "keystate_cluster_forwards_total", help: "Calls forwarded to the owner node, by result (ok, moved, unreachable, error)", labelNames: ["result"], registers });
-    this.#forwardTransports = new Counter({
+    const forwards = this.#forwards;
+    new Counter({
+      name: "keystate_cluster_forwards_total",
+      help: "Calls forwarded to the owner node, by result (ok, moved, unreachable, error)",
+      labelNames: ["result"],
+      registers,
+      collect() {
+        this.reset();
+        for (const result of ["ok", "moved", "unreachable", "error"] as const) if (forwards[result] > 0) this.inc({ result }, forwards[result]);
+      },
+    });
+    const transports = this.#forwardTransports;
+    new Counter({
       name: "keystate_cluster_forwards_by_transport_total",
       help: "Unary calls forwarded to the owner node, by the hop they took (peer: the owner's peer link; grpc: its gRPC port)",
       labelNames: ["transport"],
       registers,
+      collect() {
+        this.reset();
+        for (const transport of ["peer", "grpc"] as const) if (transports[transport] > 0) this.inc({ transport }, transports[transport]);
+      },
     });
     this.#forwardLatency = new Histogram({
       name: "keystate_cluster_forward_seconds",
@@ -58,8 +78,8 @@ export class ClusterMetrics implements ForwardObserver {
   }
 
   forwarded(result: "ok" | "moved" | "unreachable" | "error", seconds: number, transport: "peer" | "grpc"): void {
-    this.#forwards.inc({ result });
-    this.#forwardTransports.inc({ transport });
+    this.#forwards[result]++;
+    this.#forwardTransports[transport]++;
     this.#forwardLatency.observe(seconds);
   }
 

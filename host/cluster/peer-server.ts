@@ -120,10 +120,18 @@ export class PeerServer {
 /** Trailers as pairs, each value encoded as the gRPC port sends it (a `-bin` Buffer as base64). */
 function toPairs(metadata: ResponseMetadata | undefined): Pairs {
   if (metadata === undefined) return [];
-  const fields: Record<string, string | number | string[]> = {};
-  addResponseMetadata(fields, metadata);
   const pairs: Array<[string, string]> = [];
-  for (const [key, value] of Object.entries(fields)) for (const one of Array.isArray(value) ? value : [value]) pairs.push([key, String(one)]);
+  for (const key of Object.keys(metadata)) {
+    const value = metadata[key]!;
+    // Nearly always one string (the request id): no field record for it.
+    if (typeof value === "string") {
+      pairs.push([key, value]);
+      continue;
+    }
+    const fields: Record<string, string | number | string[]> = {};
+    addResponseMetadata(fields, { [key]: value });
+    for (const one of [fields[key]!].flat()) pairs.push([key, String(one)]);
+  }
   return pairs;
 }
 

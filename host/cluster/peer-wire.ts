@@ -13,7 +13,7 @@
 //   str      u32 byte length | UTF-8;   kv   u16 count | count × (str key, str value)
 // All integers little-endian.
 
-import { metadataValues, type MetadataReader, type MetadataValue } from "../grpc-http2/metadata.js";
+import { NO_VALUES, metadataValues, type MetadataReader, type MetadataValue } from "../grpc-http2/metadata.js";
 
 export const enum FrameType {
   Call = 1,
@@ -67,9 +67,13 @@ export class PairsReader implements MetadataReader {
 
   get(key: string): MetadataValue[] {
     const name = key.toLowerCase();
-    const raw: string[] = [];
-    for (const [k, v] of this.pairs) if (k === name) raw.push(v);
-    return metadataValues(name, raw);
+    const pairs = this.pairs;
+    let raw: string[] | undefined;
+    for (let i = 0; i < pairs.length; i++) {
+      const pair = pairs[i]!;
+      if (pair[0] === name) (raw ??= []).push(pair[1]);
+    }
+    return raw === undefined ? NO_VALUES : metadataValues(name, raw);
   }
 }
 

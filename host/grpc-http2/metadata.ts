@@ -22,14 +22,20 @@ export class RequestMetadata implements MetadataReader {
 
   get(key: string): MetadataValue[] {
     const name = key.toLowerCase();
-    if (name.startsWith(":") || NOT_METADATA.has(name)) return [];
+    if (name.startsWith(":") || NOT_METADATA.has(name)) return NO_VALUES;
     return metadataValues(name, this.#headers[name]);
   }
 }
 
+/**
+ * The values of a key that is not there: one shared, frozen array (most keys a handler asks
+ * for are absent, on every call). Read-only: a caller that pushed to it would throw.
+ */
+export const NO_VALUES: MetadataValue[] = Object.freeze([]) as unknown as MetadataValue[];
+
 /** A metadata key's values as sent (`name` lower case): `-bin` ones decoded from base64, several of them comma-joined in one field. */
 export function metadataValues(name: string, raw: string | string[] | undefined): MetadataValue[] {
-  if (raw === undefined) return [];
+  if (raw === undefined) return NO_VALUES;
   const values = Array.isArray(raw) ? raw : [raw];
   if (!name.endsWith("-bin")) return values;
   return values.flatMap((value) => value.split(",").map((part) => Buffer.from(part.trim(), "base64")));
