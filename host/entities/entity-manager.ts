@@ -14,7 +14,6 @@ import { PARKED_OVERHEAD_BYTES } from "./memory-budget.js";
 import { observedJournal } from "./observed-journal.js";
 import { NO_ROW, ParkedValues } from "./parked-values.js";
 import { RecordIndex } from "./record-index.js";
-import { stringBytes } from "./resident-bytes.js";
 import { RELEASED, RingCursor, SAMPLE, SampledLruBudget } from "./sampled-lru-budget.js";
 import { LOCAL_REPLICA_ID, ReplicatedEntities } from "./replicated-entities.js";
 import type { StreamCommand, StreamHandle, StreamSink } from "./replicated-stream.js";
@@ -196,7 +195,7 @@ export class EntityManager {
     // Not charged yet (admitted below), so setting the state charges nothing twice.
     record.state = parked.stateOf(row);
     record.version = parked.versionOf(row);
-    this.#budget.uncharge(parkedCharge(key));
+    this.#budget.uncharge(parkedCharge(key.length));
     parked.remove(row);
     table.records.add(record);
     this.#budget.admit(record, now);
@@ -211,7 +210,7 @@ export class EntityManager {
     const table = record.table;
     if (!table.parked.add(record.key, state, record.version, record.lastUsed, table)) return false;
     this.#budget.release(record);
-    this.#budget.charge(parkedCharge(record.key));
+    this.#budget.charge(parkedCharge(record.key.length));
     table.records.delete(record.key);
     return true;
   }
@@ -219,7 +218,7 @@ export class EntityManager {
   /** Takes a parked entity out of memory (its state is in the store). */
   #dropParked(parked: ParkedValues<EntityTable>, row: number): void {
     const table = parked.tableOf(row);
-    this.#budget.uncharge(parkedCharge(parked.keyOf(row)));
+    this.#budget.uncharge(parkedCharge(parked.keyLengthOf(row)));
     parked.remove(row);
     this.#activeCount--;
     this.#observer?.passivated(table.service.name);
@@ -405,7 +404,7 @@ export class EntityManager {
   }
 }
 
-/** What the budget charges a parked entity (its row and its key string). */
-function parkedCharge(key: string): number {
-  return PARKED_OVERHEAD_BYTES + stringBytes(key);
+/** What the budget charges a parked entity (its row, and its key's bytes). */
+function parkedCharge(keyLength: number): number {
+  return PARKED_OVERHEAD_BYTES + keyLength;
 }

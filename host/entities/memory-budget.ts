@@ -20,9 +20,10 @@ export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 export const ENTITY_OVERHEAD_BYTES = 64;
 
 /**
- * What one parked (idle, compact) value entity costs besides its key string: its row of
- * parked-values.ts (state, version and last use 4 B each, table 2 B, chain 4 B, its key's
- * reference 8 B) and its share of the bucket array (2-4 B).
+ * What one parked (idle, compact) value entity costs besides its key's bytes (one per
+ * character): its row of parked-values.ts (state, version, last use, chain and key offset
+ * 4 B each, table and key length 2 B each) and its share of the bucket array (2-4 B), with
+ * room for the columns' and key bytes' slack.
  */
 export const PARKED_OVERHEAD_BYTES = 32;
 

@@ -1,36 +1,68 @@
 // Idle value entities in compact form. A resident value entity idle for a while whose state
 // fits a small integer (resident-bytes.ts: up to 3 bytes, a counter below 16384) or that has
-// no state gives up its record (entity-record.ts: 64 B) for one row of these columns: its
-// key, state, stored version, last use and table, ~29 B in typed arrays and one key
-// reference. The entity stays resident — its next command reads nothing from storage — and
-// gets a record again when that command comes (entity-manager.ts decides when to park and
-// takes a row back). Most of a node's resident entities are idle at any time, so this is
-// what a million of them cost.
+// no state gives up its record (entity-record.ts: 64 B) and its key string (16 B + the
+// key, rounded up to 8) for one row of these columns: its state, stored version, last use
+// and table, 24 B in typed arrays, and its key's bytes in one shared byte array. The entity
+// stays resident — its next command reads nothing from storage — and gets a record again
+// when that command comes (entity-manager.ts decides when to park and takes a row back).
+// Most of a node's resident entities are idle at any time, so this is what a million of
+// them cost.
 //
-// Rows are found by key through buckets chained through `#next` (as record-index.ts does
-// with records), and freed rows are reused. A row is a number: it stays valid until it is
-// removed or the columns shrink (only `remove` shrinks them).
-import { hashKey } from "./record-index.js";
+// Keys are kept one byte per character, so only keys whose characters are all below 256
+// (ASCII and Latin-1: nearly every key) park; others stay records. Rows are found by key
+// through buckets chained through `#next` (as record-index.ts does with records), and freed
+// rows are reused; the bytes of removed keys are reclaimed when they are half of the key
+// bytes. A row is a number: it stays valid until it is removed or the columns shrink (only
+// `remove` and `sweep` shrink them).
 
 /** No row (or the end of a chain). */
 export const NO_ROW = -1;
 /** The packed state of an entity with no state (resident-bytes.ts: undefined). */
 const NO_STATE = -1;
+/** The table number of a free row. */
+const FREE = 0xffff;
+/** Table numbers are 16-bit, FREE excepted. */
+const MAX_TABLES = FREE;
+/** Longest key kept (its length is 16-bit). */
+const MAX_KEY_LENGTH = 0xffff;
 /** Rows and buckets never go below this. */
 const MIN_ROWS = 64;
-/** Table numbers are 16-bit. */
-const MAX_TABLES = 0xffff;
+
+/** 32-bit FNV-1a of `length` bytes at `at`: the same as record-index.ts's hashKey of the string they spell. */
+function hashBytes(bytes: Uint8Array, at: number, length: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < length; i++) hash = Math.imul(hash ^ bytes[at + i]!, 0x01000193);
+  return hash >>> 0;
+}
+
+/** FNV-1a of the key's characters; NO_ROW when one is above 255 (the key cannot be kept one byte per character). */
+function hashLatin1(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    const code = key.charCodeAt(i);
+    if (code > 0xff) return NO_ROW;
+    hash = Math.imul(hash ^ code, 0x01000193);
+  }
+  return hash >>> 0;
+}
 
 /** The parked entities of one (kind, persistence id), each with the table (`T`) its record had. */
 export class ParkedValues<T> {
-  #keys: (string | undefined)[] = [];
   #state = new Int32Array(MIN_ROWS);
   #version = new Int32Array(MIN_ROWS);
   #lastUsed = new Int32Array(MIN_ROWS);
-  #table = new Uint16Array(MIN_ROWS);
+  /** The row's table number; FREE for a free row. */
+  #table = new Uint16Array(MIN_ROWS).fill(FREE);
+  /** Where the row's key starts in #keyBytes, and its length. */
+  #keyAt = new Int32Array(MIN_ROWS);
+  #keyLength = new Uint16Array(MIN_ROWS);
   /** The next row of its bucket's chain, or of the free list. */
   #next = new Int32Array(MIN_ROWS);
   #buckets = new Int32Array(MIN_ROWS).fill(NO_ROW);
+  /** Every row's key, one byte per character, appended; removed keys leave gaps until the next compaction. */
+  #keyBytes = new Uint8Array(MIN_ROWS * 16);
+  #keyEnd = 0;
+  #keyGaps = 0;
   /** The first free row below #used. */
   #free = NO_ROW;
   /** Rows ever handed out (the rest are untouched). */
@@ -48,6 +80,11 @@ export class ParkedValues<T> {
     return this.#size;
   }
 
+  /** Bytes held for keys (gaps and room to grow included): what a caller may check the keys cost. */
+  get keyBytesHeld(): number {
+    return this.#keyBytes.length;
+  }
+
   /** Whether an entity of this (value version, state) can be parked: both fit the columns. */
   static fits(state: string | number | undefined, version: number): state is number | undefined {
     return typeof state !== "string" && Number.isInteger(version) && version >= 0 && version <= 0x7fffffff;
@@ -55,32 +92,45 @@ export class ParkedValues<T> {
 
   /** The row of `key`, or NO_ROW. */
   find(key: string): number {
-    const keys = this.#keys;
+    const hash = hashLatin1(key);
+    if (hash === NO_ROW) return NO_ROW;
+    const length = key.length;
+    const bytes = this.#keyBytes;
     const next = this.#next;
-    for (let row = this.#buckets[hashKey(key) & (this.#buckets.length - 1)]!; row !== NO_ROW; row = next[row]!) {
-      if (keys[row] === key) return row;
+    for (let row = this.#buckets[hash & (this.#buckets.length - 1)]!; row !== NO_ROW; row = next[row]!) {
+      if (this.#keyLength[row] !== length) continue;
+      const at = this.#keyAt[row]!;
+      let i = 0;
+      while (i < length && bytes[at + i] === key.charCodeAt(i)) i++;
+      if (i === length) return row;
     }
     return NO_ROW;
   }
 
   /**
    * Parks `key` (not parked yet: the manager took its record out of its index, and a key is
-   * in one or the other). False when `table` would be one table too many: it stays a record.
+   * in one or the other). False when it cannot be kept here and stays a record: a character
+   * of its key is above 255, the key is longer than 65,535, or `table` is one table too many.
    */
   add(key: string, state: number | undefined, version: number, lastUsed: number, table: T): boolean {
+    const hash = hashLatin1(key);
+    if (hash === NO_ROW || key.length > MAX_KEY_LENGTH) return false;
     let tableNumber = this.#tables.indexOf(table);
     if (tableNumber < 0) {
-      if (this.#tables.length > MAX_TABLES) return false;
+      if (this.#tables.length >= MAX_TABLES) return false;
       tableNumber = this.#tables.push(table) - 1;
     }
     if (this.#size >= 2 * this.#buckets.length) this.#rehash(this.#buckets.length * 2);
+    // The key first: storing it may move the live rows' keys, and this row is not live yet.
+    const keyAt = this.#storeKey(key);
     const row = this.#takeRow();
-    this.#keys[row] = key;
     this.#state[row] = state === undefined ? NO_STATE : state;
     this.#version[row] = version;
     this.#lastUsed[row] = lastUsed;
     this.#table[row] = tableNumber;
-    const bucket = hashKey(key) & (this.#buckets.length - 1);
+    this.#keyAt[row] = keyAt;
+    this.#keyLength[row] = key.length;
+    const bucket = hash & (this.#buckets.length - 1);
     this.#next[row] = this.#buckets[bucket]!;
     this.#buckets[bucket] = row;
     this.#size++;
@@ -88,7 +138,17 @@ export class ParkedValues<T> {
   }
 
   keyOf(row: number): string {
-    return this.#keys[row]!;
+    const at = this.#keyAt[row]!;
+    const length = this.#keyLength[row]!;
+    let key = "";
+    // In slices: String.fromCharCode takes its characters as arguments.
+    for (let from = at; from < at + length; from += 8192) key += String.fromCharCode.apply(null, this.#keyBytes.subarray(from, Math.min(at + length, from + 8192)) as unknown as number[]);
+    return key;
+  }
+
+  /** Characters (= bytes) in the row's key. */
+  keyLengthOf(row: number): number {
+    return this.#keyLength[row]!;
   }
 
   /** The state as resident-bytes.ts keeps it. */
@@ -111,8 +171,7 @@ export class ParkedValues<T> {
 
   /** Takes `row` out; its number may be handed out again, and outside a sweep the columns may shrink (other row numbers change then). */
   remove(row: number): void {
-    const key = this.#keys[row]!;
-    const bucket = hashKey(key) & (this.#buckets.length - 1);
+    const bucket = hashBytes(this.#keyBytes, this.#keyAt[row]!, this.#keyLength[row]!) & (this.#buckets.length - 1);
     const next = this.#next;
     if (this.#buckets[bucket] === row) this.#buckets[bucket] = next[row]!;
     else {
@@ -120,7 +179,8 @@ export class ParkedValues<T> {
       while (next[before] !== row) before = next[before]!;
       next[before] = next[row]!;
     }
-    this.#keys[row] = undefined;
+    this.#keyGaps += this.#keyLength[row]!;
+    this.#table[row] = FREE;
     next[row] = this.#free;
     this.#free = row;
     this.#size--;
@@ -130,7 +190,7 @@ export class ParkedValues<T> {
   /** Moves every last use `by` milliseconds back, none below `floor` (the manager's clock moved its epoch). */
   shiftLastUsed(by: number, floor: number): void {
     const lastUsed = this.#lastUsed;
-    for (let row = 0; row < this.#used; row++) if (this.#keys[row] !== undefined) lastUsed[row] = Math.max(lastUsed[row]! - by, floor);
+    for (let row = 0; row < this.#used; row++) if (this.#table[row] !== FREE) lastUsed[row] = Math.max(lastUsed[row]! - by, floor);
   }
 
   /**
@@ -162,15 +222,13 @@ export class ParkedValues<T> {
   /** Every parked row's key, for a caller that removes some (a snapshot: removing is safe). */
   keys(): string[] {
     const keys: string[] = [];
-    for (let row = 0; row < this.#used; row++) {
-      const key = this.#keys[row];
-      if (key !== undefined) keys.push(key);
-    }
+    for (let row = 0; row < this.#used; row++) if (this.#table[row] !== FREE) keys.push(this.keyOf(row));
     return keys;
   }
 
   clear(): void {
-    this.#keys = [];
+    this.#size = 0;
+    this.#used = 0;
     this.#tables.length = 0;
     this.#compact(MIN_ROWS);
   }
@@ -182,10 +240,43 @@ export class ParkedValues<T> {
     if (used === 0 || this.#size === 0) return { found, end: 0 };
     let at = start < used ? start : 0;
     for (let looked = 0; looked < used && found.length < count; looked++) {
-      if (this.#keys[at] !== undefined) found.push(at);
+      if (this.#table[at] !== FREE) found.push(at);
       at = at + 1 < used ? at + 1 : 0;
     }
     return { found, end: at };
+  }
+
+  /** Appends `key`'s characters to the key bytes (compacting or growing them first if full); where they start. */
+  #storeKey(key: string): number {
+    const length = key.length;
+    if (this.#keyEnd + length > this.#keyBytes.length) {
+      const live = this.#keyEnd - this.#keyGaps;
+      // Reclaim the gaps when they are half the bytes, else grow: amortized O(1) per key either way.
+      this.#moveKeys(this.#keyGaps * 2 >= this.#keyEnd ? Math.max(this.#keyBytes.length, (live + length) * 2) : Math.max(this.#keyBytes.length * 2, this.#keyEnd + length));
+    }
+    const at = this.#keyEnd;
+    const bytes = this.#keyBytes;
+    for (let i = 0; i < length; i++) bytes[at + i] = key.charCodeAt(i);
+    this.#keyEnd += length;
+    return at;
+  }
+
+  /** Copies the live rows' keys, gaps left out, into new key bytes of `capacity`. */
+  #moveKeys(capacity: number): void {
+    const from = this.#keyBytes;
+    const to = new Uint8Array(capacity);
+    let end = 0;
+    for (let row = 0; row < this.#used; row++) {
+      if (this.#table[row] === FREE) continue;
+      const at = this.#keyAt[row]!;
+      const length = this.#keyLength[row]!;
+      to.set(from.subarray(at, at + length), end);
+      this.#keyAt[row] = end;
+      end += length;
+    }
+    this.#keyBytes = to;
+    this.#keyEnd = end;
+    this.#keyGaps = 0;
   }
 
   /** Halves the columns when under an eighth of their rows are live. */
@@ -207,34 +298,54 @@ export class ParkedValues<T> {
     this.#state = copied(this.#state, new Int32Array(rows));
     this.#version = copied(this.#version, new Int32Array(rows));
     this.#lastUsed = copied(this.#lastUsed, new Int32Array(rows));
-    this.#table = copied(this.#table, new Uint16Array(rows));
+    this.#table = copied(this.#table, new Uint16Array(rows).fill(FREE));
+    this.#keyAt = copied(this.#keyAt, new Int32Array(rows));
+    this.#keyLength = copied(this.#keyLength, new Uint16Array(rows));
     this.#next = copied(this.#next, new Int32Array(rows));
   }
 
-  /** Rebuilds the columns with `rows` rows, the live rows first (row numbers change). */
+  /** Rebuilds the columns with `rows` rows, the live rows first (row numbers change), and the key bytes without gaps. */
   #compact(rows: number): void {
-    const old = { keys: this.#keys, state: this.#state, version: this.#version, lastUsed: this.#lastUsed, table: this.#table, used: this.#used };
-    this.#keys = [];
+    const old = {
+      state: this.#state,
+      version: this.#version,
+      lastUsed: this.#lastUsed,
+      table: this.#table,
+      keyAt: this.#keyAt,
+      keyLength: this.#keyLength,
+      keyBytes: this.#keyBytes,
+      used: this.#used,
+    };
     this.#state = new Int32Array(rows);
     this.#version = new Int32Array(rows);
     this.#lastUsed = new Int32Array(rows);
-    this.#table = new Uint16Array(rows);
+    this.#table = new Uint16Array(rows).fill(FREE);
+    this.#keyAt = new Int32Array(rows);
+    this.#keyLength = new Uint16Array(rows);
     this.#next = new Int32Array(rows);
+    this.#buckets = new Int32Array(Math.max(MIN_ROWS, rows / 2)).fill(NO_ROW);
+    let keyBytes = 0;
+    for (let row = 0; row < old.used; row++) if (old.table[row] !== FREE) keyBytes += old.keyLength[row]!;
+    this.#keyBytes = new Uint8Array(Math.max(MIN_ROWS * 16, keyBytes * 2));
+    this.#keyEnd = this.#keyGaps = 0;
     this.#free = NO_ROW;
     this.#used = 0;
     this.#size = 0;
     this.#sweepAt = this.#evictAt = 0;
-    this.#buckets = new Int32Array(Math.max(MIN_ROWS, rows / 2)).fill(NO_ROW);
     for (let row = 0; row < old.used; row++) {
-      const key = old.keys[row];
-      if (key === undefined) continue;
+      if (old.table[row] === FREE) continue;
       const at = this.#used++;
-      this.#keys[at] = key;
       this.#state[at] = old.state[row]!;
       this.#version[at] = old.version[row]!;
       this.#lastUsed[at] = old.lastUsed[row]!;
       this.#table[at] = old.table[row]!;
-      const bucket = hashKey(key) & (this.#buckets.length - 1);
+      const keyAt = old.keyAt[row]!;
+      const length = old.keyLength[row]!;
+      this.#keyBytes.set(old.keyBytes.subarray(keyAt, keyAt + length), this.#keyEnd);
+      this.#keyAt[at] = this.#keyEnd;
+      this.#keyLength[at] = length;
+      this.#keyEnd += length;
+      const bucket = hashBytes(this.#keyBytes, this.#keyAt[at]!, length) & (this.#buckets.length - 1);
       this.#next[at] = this.#buckets[bucket]!;
       this.#buckets[bucket] = at;
       this.#size++;
@@ -244,9 +355,8 @@ export class ParkedValues<T> {
   #rehash(buckets: number): void {
     this.#buckets = new Int32Array(buckets).fill(NO_ROW);
     for (let row = 0; row < this.#used; row++) {
-      const key = this.#keys[row];
-      if (key === undefined) continue;
-      const bucket = hashKey(key) & (buckets - 1);
+      if (this.#table[row] === FREE) continue;
+      const bucket = hashBytes(this.#keyBytes, this.#keyAt[row]!, this.#keyLength[row]!) & (buckets - 1);
       this.#next[row] = this.#buckets[bucket]!;
       this.#buckets[bucket] = row;
     }

@@ -109,7 +109,7 @@ test("an idle counter is parked by the sweep, charged less, and its next command
   n.entities.passivateIdle(Date.now() + 11_000);
   t.is(n.entities.parkedCount, 1);
   t.is(n.entities.activeCount, 1, "a parked entity is resident");
-  t.is(n.entities.residentBytes, PARKED_OVERHEAD_BYTES + stringBytes("c1"), "charged its row and key, not a record");
+  t.is(n.entities.residentBytes, PARKED_OVERHEAD_BYTES + "c1".length, "charged its row and its key's bytes, not a record");
 
   t.is(await n.get("c1"), 5, "it kept its value");
   t.is(await n.increase("c1", 2), 7, "and its stored version: the write is not refused");
@@ -134,7 +134,7 @@ test("a parked counter is passivated past its timeout, and the next command relo
 });
 
 test("over the memory budget, parked entities leave before records, oldest first", async (t) => {
-  const parkedEach = PARKED_OVERHEAD_BYTES + stringBytes("c00");
+  const parkedEach = PARKED_OVERHEAD_BYTES + "c00".length;
   // Room for ten parked counters and a bit: a new record (its overhead, key and version) does not fit beside them.
   const n = await node(t, { parkAfterMs: 0, memoryBudgetBytes: 10 * parkedEach + ENTITY_OVERHEAD_BYTES });
   for (let i = 0; i < 10; i++) {
@@ -144,7 +144,7 @@ test("over the memory budget, parked entities leave before records, oldest first
   }
   t.is(n.entities.parkedCount, 10);
   t.is(n.entities.activeCount, 10);
-  // Parked, a counter is charged 56 B here against 96 B as a record.
+  // Parked, a counter is charged 35 B here against 96 B as a record.
   await n.increase("new", 1);
   t.true(n.entities.residentBytes <= 10 * parkedEach + ENTITY_OVERHEAD_BYTES);
   t.true(n.entities.parkedCount < 10, "parked entities made room");

@@ -39,8 +39,10 @@ test("behaves as a Map of key -> (state, version, last use, table) under random 
       for (const { kind, key, ...row } of sequence) {
         if (kind === "add") {
           if (model.has(key)) continue; // the manager parks only a key that is not parked
-          if (!parked.add(key, row.state, row.version, row.lastUsed, row.table)) return false;
-          model.set(key, row);
+          // Keys are kept one byte per character: one with a character above 255 is refused (it stays a record).
+          const fits = key.split("").every((unit) => unit.charCodeAt(0) < 256);
+          if (parked.add(key, row.state, row.version, row.lastUsed, row.table) !== fits) return false;
+          if (fits) model.set(key, row);
         } else if (kind === "remove") {
           const at = parked.find(key);
           if ((at !== NO_ROW) !== model.has(key)) return false;
@@ -49,7 +51,7 @@ test("behaves as a Map of key -> (state, version, last use, table) under random 
         } else {
           const at = parked.find(key);
           const expected = model.get(key);
-          if (expected === undefined ? at !== NO_ROW : at === NO_ROW || parked.keyOf(at) !== key) return false;
+          if (expected === undefined ? at !== NO_ROW : at === NO_ROW || parked.keyOf(at) !== key || parked.keyLengthOf(at) !== key.length) return false;
           if (expected !== undefined) t.deepEqual(rowOf(parked, at), expected);
         }
         if (parked.size !== model.size) return false;
@@ -69,6 +71,7 @@ test("grows to many rows and, emptied, shrinks and still finds what is left", (t
   for (let i = 0; i < 20_000; i += 100) {
     const row = parked.find(`k${i}`);
     t.not(row, NO_ROW);
+    t.is(parked.keyOf(row), `k${i}`);
     t.deepEqual(rowOf(parked, row), { state: i & 0xffff, version: i, lastUsed: i, table: "v1" });
   }
   t.is(parked.find("k1"), NO_ROW);
@@ -126,4 +129,37 @@ test("moving the clock's epoch moves every parked entity's last use, none below 
   parked.shiftLastUsed(1_000, -(2 ** 30) + 1);
   t.is(parked.lastUsedOf(parked.find("a")), 4_000);
   t.is(parked.lastUsedOf(parked.find("b")), -(2 ** 30) + 1);
+});
+
+test("keys are kept one byte per character: Latin-1 ones park, others and over-long ones are refused", (t) => {
+  const parked = new ParkedValues<string>();
+  t.true(parked.add("café-ÿ", 1, 1, 1, "v1"), "characters up to 255");
+  t.is(parked.keyOf(parked.find("café-ÿ")), "café-ÿ");
+  t.false(parked.add("naïve-€", 1, 1, 1, "v1"), "€ is above 255: it stays a record");
+  t.false(parked.add("😀", 1, 1, 1, "v1"));
+  t.is(parked.find("naïve-€"), NO_ROW);
+  t.false(parked.add("x".repeat(65_536), 1, 1, 1, "v1"), "a key over 65,535 characters");
+  const long = "y".repeat(65_535);
+  t.true(parked.add(long, 1, 1, 1, "v1"));
+  t.is(parked.keyOf(parked.find(long)), long);
+  t.is(parked.size, 2);
+});
+
+test("the bytes of removed keys are reclaimed; the keys left are still found and read back", (t) => {
+  const parked = new ParkedValues<string>();
+  // Waves of adds and removes: the key bytes fill with gaps and are compacted again and again.
+  for (let wave = 0; wave < 20; wave++) {
+    for (let i = 0; i < 2_000; i++) parked.add(`w${wave}-key-${i}`, i, wave, i, "v1");
+    for (let i = 0; i < 2_000; i++) if (i % 10 !== 0) parked.remove(parked.find(`w${wave}-key-${i}`));
+  }
+  t.is(parked.size, 20 * 200);
+  // 4,000 keys of ~13 characters left: ~52 KB live; 40,000 were added (~520 KB without reclaiming).
+  t.true(parked.keyBytesHeld <= 256 * 1024, `key bytes held: ${parked.keyBytesHeld}`);
+  for (let wave = 0; wave < 20; wave++) {
+    for (let i = 0; i < 2_000; i += 10) {
+      const row = parked.find(`w${wave}-key-${i}`);
+      t.is(row === NO_ROW ? undefined : parked.keyOf(row), `w${wave}-key-${i}`);
+      if (row !== NO_ROW) t.is(parked.versionOf(row), wave);
+    }
+  }
 });
