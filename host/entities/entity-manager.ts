@@ -53,7 +53,7 @@ export interface EntityManagerOptions {
   /** Bytes resident entities may hold (state + a fixed overhead each) before the least recently used idle ones leave. Default 256 MiB. */
   readonly memoryBudgetBytes?: number;
   /**
-   * A resident value entity idle this long, whose state is at most 3 bytes, is parked by the
+   * A resident value entity idle this long, whose state is at most 64 KiB, is parked by the
    * idle sweep: it stays resident as one row of compact columns (parked-values.ts) instead
    * of a record. Default DEFAULT_PARK_AFTER_MS; 0 parks every idle one the sweep sees.
    */
@@ -195,7 +195,7 @@ export class EntityManager {
     // Not charged yet (admitted below), so setting the state charges nothing twice.
     record.state = parked.stateOf(row);
     record.version = parked.versionOf(row);
-    this.#budget.uncharge(parkedCharge(key.length));
+    this.#budget.uncharge(parkedCharge(parked.heldBytesOf(row)));
     parked.remove(row);
     table.records.add(record);
     this.#budget.admit(record, now);
@@ -210,7 +210,7 @@ export class EntityManager {
     const table = record.table;
     if (!table.parked.add(record.key, state, record.version, record.lastUsed, table)) return false;
     this.#budget.release(record);
-    this.#budget.charge(parkedCharge(record.key.length));
+    this.#budget.charge(parkedCharge(record.key.length + (typeof state === "string" ? state.length : 0)));
     table.records.delete(record.key);
     return true;
   }
@@ -218,7 +218,7 @@ export class EntityManager {
   /** Takes a parked entity out of memory (its state is in the store). */
   #dropParked(parked: ParkedValues<EntityTable>, row: number): void {
     const table = parked.tableOf(row);
-    this.#budget.uncharge(parkedCharge(parked.keyLengthOf(row)));
+    this.#budget.uncharge(parkedCharge(parked.heldBytesOf(row)));
     parked.remove(row);
     this.#activeCount--;
     this.#observer?.passivated(table.service.name);
@@ -404,7 +404,7 @@ export class EntityManager {
   }
 }
 
-/** What the budget charges a parked entity (its row, and its key's bytes). */
-function parkedCharge(keyLength: number): number {
-  return PARKED_OVERHEAD_BYTES + keyLength;
+/** What the budget charges a parked entity: its row, and the bytes it holds (its key's and its state's). */
+function parkedCharge(heldBytes: number): number {
+  return PARKED_OVERHEAD_BYTES + heldBytes;
 }

@@ -1,15 +1,16 @@
-// Idle value entities in compact form. A resident value entity idle for a while whose state
-// fits a small integer (resident-bytes.ts: up to 3 bytes, a counter below 16384) or that has
-// no state gives up its record (entity-record.ts: 64 B) and its key string (16 B + the
-// key, rounded up to 8) for one row of these columns: its state, stored version, last use
-// and table, 24 B in typed arrays, and its key's bytes in one shared byte array. The entity
-// stays resident — its next command reads nothing from storage — and gets a record again
-// when that command comes (entity-manager.ts decides when to park and takes a row back).
-// Most of a node's resident entities are idle at any time, so this is what a million of
-// them cost.
+// Idle value entities in compact form. A resident value entity idle for a while gives up its
+// record (entity-record.ts: 64 B), its key string (16 B + the key, rounded up to 8) and its
+// state string if it has one (resident-bytes.ts: states over 3 bytes) for one row of these
+// columns: its state (a small integer, as resident-bytes.ts packs up to 3 bytes, or where
+// its bytes are), stored version, last use and table, 24 B in typed arrays, and its key's
+// and state's bytes in one shared byte array. The entity stays resident — its next command
+// reads nothing from storage — and gets a record again when that command comes
+// (entity-manager.ts decides when to park and takes a row back). Most of a node's resident
+// entities are idle at any time, so this is what a million of them cost.
 //
 // Keys are kept one byte per character, so only keys whose characters are all below 256
-// (ASCII and Latin-1: nearly every key) park; others stay records. Rows are found by key
+// (ASCII and Latin-1: nearly every key) park; others stay records, as do states over
+// MAX_PARKED_STATE_BYTES (the record is little beside them). Rows are found by key
 // through buckets chained through `#next` (as record-index.ts does with records), and freed
 // rows are reused; the bytes of removed keys are reclaimed when they are half of the key
 // bytes. A row is a number: it stays valid until it is removed or the columns shrink (only
@@ -19,6 +20,10 @@
 export const NO_ROW = -1;
 /** The packed state of an entity with no state (resident-bytes.ts: undefined). */
 const NO_STATE = -1;
+/** A state kept as bytes after its key: the column holds BYTES_STATE - its length. */
+const BYTES_STATE = -2;
+/** Longest state parked; longer ones stay records. */
+export const MAX_PARKED_STATE_BYTES = 64 * 1024;
 /** The table number of a free row. */
 const FREE = 0xffff;
 /** Table numbers are 16-bit, FREE excepted. */
@@ -53,16 +58,16 @@ export class ParkedValues<T> {
   #lastUsed = new Int32Array(MIN_ROWS);
   /** The row's table number; FREE for a free row. */
   #table = new Uint16Array(MIN_ROWS).fill(FREE);
-  /** Where the row's key starts in #keyBytes, and its length. */
+  /** Where the row's key starts in #bytes (its state's bytes follow, if kept there), and its length. */
   #keyAt = new Int32Array(MIN_ROWS);
   #keyLength = new Uint16Array(MIN_ROWS);
   /** The next row of its bucket's chain, or of the free list. */
   #next = new Int32Array(MIN_ROWS);
   #buckets = new Int32Array(MIN_ROWS).fill(NO_ROW);
-  /** Every row's key, one byte per character, appended; removed keys leave gaps until the next compaction. */
-  #keyBytes = new Uint8Array(MIN_ROWS * 16);
-  #keyEnd = 0;
-  #keyGaps = 0;
+  /** Every row's key, then its state's bytes if it keeps them here, one byte per character, appended; removed rows leave gaps until the next compaction. */
+  #bytes = new Uint8Array(MIN_ROWS * 16);
+  #bytesEnd = 0;
+  #gaps = 0;
   /** The first free row below #used. */
   #free = NO_ROW;
   /** Rows ever handed out (the rest are untouched). */
@@ -80,14 +85,14 @@ export class ParkedValues<T> {
     return this.#size;
   }
 
-  /** Bytes held for keys (gaps and room to grow included): what a caller may check the keys cost. */
-  get keyBytesHeld(): number {
-    return this.#keyBytes.length;
+  /** Bytes held for keys and states (gaps and room to grow included): what a caller may check they cost. */
+  get bytesHeld(): number {
+    return this.#bytes.length;
   }
 
-  /** Whether an entity of this (value version, state) can be parked: both fit the columns. */
-  static fits(state: string | number | undefined, version: number): state is number | undefined {
-    return typeof state !== "string" && Number.isInteger(version) && version >= 0 && version <= 0x7fffffff;
+  /** Whether an entity of this (state as resident-bytes.ts keeps it, value version) can be parked: both fit the columns. */
+  static fits(state: string | number | undefined, version: number): boolean {
+    return (typeof state !== "string" || state.length <= MAX_PARKED_STATE_BYTES) && Number.isInteger(version) && version >= 0 && version <= 0x7fffffff;
   }
 
   /** The row of `key`, or NO_ROW. */
@@ -95,7 +100,7 @@ export class ParkedValues<T> {
     const hash = hashLatin1(key);
     if (hash === NO_ROW) return NO_ROW;
     const length = key.length;
-    const bytes = this.#keyBytes;
+    const bytes = this.#bytes;
     const next = this.#next;
     for (let row = this.#buckets[hash & (this.#buckets.length - 1)]!; row !== NO_ROW; row = next[row]!) {
       if (this.#keyLength[row] !== length) continue;
@@ -112,7 +117,7 @@ export class ParkedValues<T> {
    * in one or the other). False when it cannot be kept here and stays a record: a character
    * of its key is above 255, the key is longer than 65,535, or `table` is one table too many.
    */
-  add(key: string, state: number | undefined, version: number, lastUsed: number, table: T): boolean {
+  add(key: string, state: string | number | undefined, version: number, lastUsed: number, table: T): boolean {
     const hash = hashLatin1(key);
     if (hash === NO_ROW || key.length > MAX_KEY_LENGTH) return false;
     let tableNumber = this.#tables.indexOf(table);
@@ -121,10 +126,10 @@ export class ParkedValues<T> {
       tableNumber = this.#tables.push(table) - 1;
     }
     if (this.#size >= 2 * this.#buckets.length) this.#rehash(this.#buckets.length * 2);
-    // The key first: storing it may move the live rows' keys, and this row is not live yet.
-    const keyAt = this.#storeKey(key);
+    // The bytes first: storing them may move the live rows' bytes, and this row is not live yet.
+    const keyAt = this.#storeEntry(key, typeof state === "string" ? state : "");
     const row = this.#takeRow();
-    this.#state[row] = state === undefined ? NO_STATE : state;
+    this.#state[row] = state === undefined ? NO_STATE : typeof state === "number" ? state : BYTES_STATE - state.length;
     this.#version[row] = version;
     this.#lastUsed[row] = lastUsed;
     this.#table[row] = tableNumber;
@@ -138,12 +143,7 @@ export class ParkedValues<T> {
   }
 
   keyOf(row: number): string {
-    const at = this.#keyAt[row]!;
-    const length = this.#keyLength[row]!;
-    let key = "";
-    // In slices: String.fromCharCode takes its characters as arguments.
-    for (let from = at; from < at + length; from += 8192) key += String.fromCharCode.apply(null, this.#keyBytes.subarray(from, Math.min(at + length, from + 8192)) as unknown as number[]);
-    return key;
+    return this.#latin1(this.#keyAt[row]!, this.#keyLength[row]!);
   }
 
   /** Characters (= bytes) in the row's key. */
@@ -151,10 +151,17 @@ export class ParkedValues<T> {
     return this.#keyLength[row]!;
   }
 
-  /** The state as resident-bytes.ts keeps it. */
-  stateOf(row: number): number | undefined {
+  /** The bytes the row holds in the shared byte array: its key's and its state's. */
+  heldBytesOf(row: number): number {
+    return this.#keyLength[row]! + this.#stateBytesOf(row);
+  }
+
+  /** The state as resident-bytes.ts keeps it: a packed number, a string of its bytes, or undefined. */
+  stateOf(row: number): string | number | undefined {
     const state = this.#state[row]!;
-    return state === NO_STATE ? undefined : state;
+    if (state >= 0) return state;
+    if (state === NO_STATE) return undefined;
+    return this.#latin1(this.#keyAt[row]! + this.#keyLength[row]!, BYTES_STATE - state);
   }
 
   versionOf(row: number): number {
@@ -171,7 +178,7 @@ export class ParkedValues<T> {
 
   /** Takes `row` out; its number may be handed out again, and outside a sweep the columns may shrink (other row numbers change then). */
   remove(row: number): void {
-    const bucket = hashBytes(this.#keyBytes, this.#keyAt[row]!, this.#keyLength[row]!) & (this.#buckets.length - 1);
+    const bucket = hashBytes(this.#bytes, this.#keyAt[row]!, this.#keyLength[row]!) & (this.#buckets.length - 1);
     const next = this.#next;
     if (this.#buckets[bucket] === row) this.#buckets[bucket] = next[row]!;
     else {
@@ -179,7 +186,7 @@ export class ParkedValues<T> {
       while (next[before] !== row) before = next[before]!;
       next[before] = next[row]!;
     }
-    this.#keyGaps += this.#keyLength[row]!;
+    this.#gaps += this.heldBytesOf(row);
     this.#table[row] = FREE;
     next[row] = this.#free;
     this.#free = row;
@@ -246,37 +253,53 @@ export class ParkedValues<T> {
     return { found, end: at };
   }
 
-  /** Appends `key`'s characters to the key bytes (compacting or growing them first if full); where they start. */
-  #storeKey(key: string): number {
-    const length = key.length;
-    if (this.#keyEnd + length > this.#keyBytes.length) {
-      const live = this.#keyEnd - this.#keyGaps;
+  /** Bytes of a state kept after the row's key (0 for a packed or no state). */
+  #stateBytesOf(row: number): number {
+    const state = this.#state[row]!;
+    return state <= BYTES_STATE ? BYTES_STATE - state : 0;
+  }
+
+  /** `length` bytes at `at` as a one-byte string. */
+  #latin1(at: number, length: number): string {
+    let text = "";
+    // In slices: String.fromCharCode takes its characters as arguments.
+    for (let from = at; from < at + length; from += 8192) text += String.fromCharCode.apply(null, this.#bytes.subarray(from, Math.min(at + length, from + 8192)) as unknown as number[]);
+    return text;
+  }
+
+  /** Appends `key`'s characters, then `state`'s, to the byte array (compacting or growing it first if full); where they start. */
+  #storeEntry(key: string, state: string): number {
+    const length = key.length + state.length;
+    if (this.#bytesEnd + length > this.#bytes.length) {
+      const live = this.#bytesEnd - this.#gaps;
       // Reclaim the gaps when they are half the bytes, else grow: amortized O(1) per key either way.
-      this.#moveKeys(this.#keyGaps * 2 >= this.#keyEnd ? Math.max(this.#keyBytes.length, (live + length) * 2) : Math.max(this.#keyBytes.length * 2, this.#keyEnd + length));
+      this.#moveBytes(this.#gaps * 2 >= this.#bytesEnd ? Math.max(this.#bytes.length, (live + length) * 2) : Math.max(this.#bytes.length * 2, this.#bytesEnd + length));
     }
-    const at = this.#keyEnd;
-    const bytes = this.#keyBytes;
-    for (let i = 0; i < length; i++) bytes[at + i] = key.charCodeAt(i);
-    this.#keyEnd += length;
+    const at = this.#bytesEnd;
+    const bytes = this.#bytes;
+    for (let i = 0; i < key.length; i++) bytes[at + i] = key.charCodeAt(i);
+    const stateAt = at + key.length;
+    for (let i = 0; i < state.length; i++) bytes[stateAt + i] = state.charCodeAt(i);
+    this.#bytesEnd += length;
     return at;
   }
 
-  /** Copies the live rows' keys, gaps left out, into new key bytes of `capacity`. */
-  #moveKeys(capacity: number): void {
-    const from = this.#keyBytes;
+  /** Copies the live rows' bytes, gaps left out, into a new byte array of `capacity`. */
+  #moveBytes(capacity: number): void {
+    const from = this.#bytes;
     const to = new Uint8Array(capacity);
     let end = 0;
     for (let row = 0; row < this.#used; row++) {
       if (this.#table[row] === FREE) continue;
       const at = this.#keyAt[row]!;
-      const length = this.#keyLength[row]!;
+      const length = this.heldBytesOf(row);
       to.set(from.subarray(at, at + length), end);
       this.#keyAt[row] = end;
       end += length;
     }
-    this.#keyBytes = to;
-    this.#keyEnd = end;
-    this.#keyGaps = 0;
+    this.#bytes = to;
+    this.#bytesEnd = end;
+    this.#gaps = 0;
   }
 
   /** Halves the columns when under an eighth of their rows are live. */
@@ -313,7 +336,7 @@ export class ParkedValues<T> {
       table: this.#table,
       keyAt: this.#keyAt,
       keyLength: this.#keyLength,
-      keyBytes: this.#keyBytes,
+      keyBytes: this.#bytes,
       used: this.#used,
     };
     this.#state = new Int32Array(rows);
@@ -324,10 +347,11 @@ export class ParkedValues<T> {
     this.#keyLength = new Uint16Array(rows);
     this.#next = new Int32Array(rows);
     this.#buckets = new Int32Array(Math.max(MIN_ROWS, rows / 2)).fill(NO_ROW);
+    const heldBytes = (row: number) => old.keyLength[row]! + (old.state[row]! <= BYTES_STATE ? BYTES_STATE - old.state[row]! : 0);
     let keyBytes = 0;
-    for (let row = 0; row < old.used; row++) if (old.table[row] !== FREE) keyBytes += old.keyLength[row]!;
-    this.#keyBytes = new Uint8Array(Math.max(MIN_ROWS * 16, keyBytes * 2));
-    this.#keyEnd = this.#keyGaps = 0;
+    for (let row = 0; row < old.used; row++) if (old.table[row] !== FREE) keyBytes += heldBytes(row);
+    this.#bytes = new Uint8Array(Math.max(MIN_ROWS * 16, keyBytes * 2));
+    this.#bytesEnd = this.#gaps = 0;
     this.#free = NO_ROW;
     this.#used = 0;
     this.#size = 0;
@@ -340,12 +364,12 @@ export class ParkedValues<T> {
       this.#lastUsed[at] = old.lastUsed[row]!;
       this.#table[at] = old.table[row]!;
       const keyAt = old.keyAt[row]!;
-      const length = old.keyLength[row]!;
-      this.#keyBytes.set(old.keyBytes.subarray(keyAt, keyAt + length), this.#keyEnd);
-      this.#keyAt[at] = this.#keyEnd;
-      this.#keyLength[at] = length;
-      this.#keyEnd += length;
-      const bucket = hashBytes(this.#keyBytes, this.#keyAt[at]!, length) & (this.#buckets.length - 1);
+      const held = heldBytes(row);
+      this.#bytes.set(old.keyBytes.subarray(keyAt, keyAt + held), this.#bytesEnd);
+      this.#keyAt[at] = this.#bytesEnd;
+      this.#keyLength[at] = old.keyLength[row]!;
+      this.#bytesEnd += held;
+      const bucket = hashBytes(this.#bytes, this.#keyAt[at]!, this.#keyLength[at]!) & (this.#buckets.length - 1);
       this.#next[at] = this.#buckets[bucket]!;
       this.#buckets[bucket] = at;
       this.#size++;
@@ -356,7 +380,7 @@ export class ParkedValues<T> {
     this.#buckets = new Int32Array(buckets).fill(NO_ROW);
     for (let row = 0; row < this.#used; row++) {
       if (this.#table[row] === FREE) continue;
-      const bucket = hashBytes(this.#keyBytes, this.#keyAt[row]!, this.#keyLength[row]!) & (buckets - 1);
+      const bucket = hashBytes(this.#bytes, this.#keyAt[row]!, this.#keyLength[row]!) & (buckets - 1);
       this.#next[row] = this.#buckets[bucket]!;
       this.#buckets[bucket] = row;
     }

@@ -173,6 +173,17 @@ test("taking a shard away drops its parked entities too", async (t) => {
   t.deepEqual(n.reads, ["theirs"], "the dropped one reloads; the other was still parked");
 });
 
+test("a counter above 16,383 (a 4-byte state, kept as bytes) parks too, and keeps its value", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  t.is(await n.increase("big", 20_000), 20_000);
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 1);
+  // Its state, `value: 20000`, is 4 bytes: charged with its key's.
+  t.is(n.entities.residentBytes, PARKED_OVERHEAD_BYTES + "big".length + 4);
+  t.is(await n.increase("big", 1), 20_001);
+  t.deepEqual(n.reads, ["big"], "taken back without a store read");
+});
+
 test("many parked counters: each answers with its own value", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
   const N = 5_000;

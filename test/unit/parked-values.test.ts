@@ -3,23 +3,24 @@
 // shrink them again; the sweep and the eviction look go round every row; what fits.
 import test from "ava";
 import fc from "fast-check";
-import { NO_ROW, ParkedValues } from "../../host/entities/parked-values.js";
+import { MAX_PARKED_STATE_BYTES, NO_ROW, ParkedValues } from "../../host/entities/parked-values.js";
 
 interface Row {
-  state: number | undefined;
+  state: string | number | undefined;
   version: number;
   lastUsed: number;
   table: string;
 }
 
-type Op = { kind: "add" | "remove" | "find"; key: string; state: number | undefined; version: number; lastUsed: number; table: string };
+type Op = { kind: "add" | "remove" | "find"; key: string; state: string | number | undefined; version: number; lastUsed: number; table: string };
 
 const keys = fc.oneof(fc.integer({ min: 0, max: 3000 }).map(String), fc.string({ maxLength: 6 }), fc.string({ unit: "grapheme", maxLength: 4 }));
 const ops = fc.array(
   fc.record({
     kind: fc.constantFrom<Op["kind"]>("add", "add", "remove", "find"),
     key: keys,
-    state: fc.option(fc.integer({ min: 0, max: 0x03ffffff }), { nil: undefined }),
+    // A packed state, none, or a state's bytes as resident-bytes.ts keeps them (one byte per character).
+    state: fc.oneof(fc.integer({ min: 0, max: 0x03ffffff }), fc.constant(undefined), fc.string({ unit: fc.nat({ max: 255 }).map((code) => String.fromCharCode(code)), maxLength: 40 })),
     version: fc.integer({ min: 0, max: 0x7fffffff }),
     lastUsed: fc.integer({ min: -(2 ** 30), max: 2 ** 30 - 1 }),
     table: fc.constantFrom("v1", "v2", "v3"),
@@ -113,10 +114,12 @@ test("the eviction look returns the least recently used of the next rows, going 
   t.is(removed, 100);
 });
 
-test("what fits: states up to 3 bytes (or none) and versions that are 31-bit integers", (t) => {
+test("what fits: packed states, none, states up to 64 KiB, and versions that are 31-bit integers", (t) => {
   t.true(ParkedValues.fits(undefined, 0));
   t.true(ParkedValues.fits(0x03ffffff, 0x7fffffff));
-  t.false(ParkedValues.fits("a longer state", 1), "a state kept as a string stays a record");
+  t.true(ParkedValues.fits("a longer state", 1));
+  t.true(ParkedValues.fits("s".repeat(MAX_PARKED_STATE_BYTES), 1));
+  t.false(ParkedValues.fits("s".repeat(MAX_PARKED_STATE_BYTES + 1), 1), "a larger state stays a record");
   t.false(ParkedValues.fits(5, 2 ** 31));
   t.false(ParkedValues.fits(5, -1));
   t.false(ParkedValues.fits(5, 1.5));
@@ -154,12 +157,30 @@ test("the bytes of removed keys are reclaimed; the keys left are still found and
   }
   t.is(parked.size, 20 * 200);
   // 4,000 keys of ~13 characters left: ~52 KB live; 40,000 were added (~520 KB without reclaiming).
-  t.true(parked.keyBytesHeld <= 256 * 1024, `key bytes held: ${parked.keyBytesHeld}`);
+  t.true(parked.bytesHeld <= 256 * 1024, `bytes held: ${parked.bytesHeld}`);
   for (let wave = 0; wave < 20; wave++) {
     for (let i = 0; i < 2_000; i += 10) {
       const row = parked.find(`w${wave}-key-${i}`);
       t.is(row === NO_ROW ? undefined : parked.keyOf(row), `w${wave}-key-${i}`);
       if (row !== NO_ROW) t.is(parked.versionOf(row), wave);
+    }
+  }
+});
+
+test("a state's bytes are kept after its key and read back the same, through removals and compactions", (t) => {
+  const parked = new ParkedValues<string>();
+  const stateOf = (i: number) => (i % 3 === 0 ? undefined : i % 3 === 1 ? i : String.fromCharCode(...Array.from({ length: 4 + (i % 50) }, (_, j) => (i * 7 + j * 13) % 256)));
+  for (let wave = 0; wave < 10; wave++) {
+    for (let i = 0; i < 1_000; i++) t.true(parked.add(`s${wave}-${i}`, stateOf(i), i, i, "v1"));
+    for (let i = 0; i < 1_000; i++) if (i % 4 !== 0) parked.remove(parked.find(`s${wave}-${i}`));
+  }
+  for (let wave = 0; wave < 10; wave++) {
+    for (let i = 0; i < 1_000; i += 4) {
+      const row = parked.find(`s${wave}-${i}`);
+      t.not(row, NO_ROW);
+      t.is(parked.stateOf(row), stateOf(i));
+      const state = stateOf(i);
+      t.is(parked.heldBytesOf(row), `s${wave}-${i}`.length + (typeof state === "string" ? state.length : 0));
     }
   }
 });
