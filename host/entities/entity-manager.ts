@@ -12,7 +12,7 @@ import { EntityRecord, EntityTable, EventSourcedRecord, ValueRecord, type Entity
 import type { EntityObserver } from "../metrics.js";
 import { PARKED_OVERHEAD_BYTES } from "./memory-budget.js";
 import { observedJournal } from "./observed-journal.js";
-import { NO_ROW, ParkedValues } from "./parked-values.js";
+import { NO_ROW, ParkedEntities } from "./parked-entities.js";
 import { RecordIndex } from "./record-index.js";
 import { RELEASED, RingCursor, SAMPLE, SampledLruBudget } from "./sampled-lru-budget.js";
 import { LOCAL_REPLICA_ID, ReplicatedEntities } from "./replicated-entities.js";
@@ -46,24 +46,24 @@ const CLOCK_LIMIT_MS = 2 ** 30 - 1;
 const SWEEP_ROUND_MS = 30_000;
 const SWEEP_SLICE_MIN = 16_384;
 
-/** Used unless the options say otherwise: a value entity idle this long is parked (kept resident in compact form). */
+/** Used unless the options say otherwise: an entity idle this long is parked (kept resident in compact form). */
 export const DEFAULT_PARK_AFTER_MS = 5_000;
 
 export interface EntityManagerOptions {
   /** Bytes resident entities may hold (state + a fixed overhead each) before the least recently used idle ones leave. Default 256 MiB. */
   readonly memoryBudgetBytes?: number;
   /**
-   * A resident value entity idle this long, whose state is at most 64 KiB, is parked by the
-   * idle sweep: it stays resident as one row of compact columns (parked-values.ts) instead
+   * A resident value or event-sourced entity idle this long, whose state is at most 64 KiB, is parked by the
+   * idle sweep: it stays resident as one row of compact columns (parked-entities.ts) instead
    * of a record. Default DEFAULT_PARK_AFTER_MS; 0 parks every idle one the sweep sees.
    */
   readonly parkAfterMs?: number;
 }
 
-/** One (kind, persistence id): its resident records, and its parked value entities. */
+/** One (kind, persistence id): its resident records, and its parked entities. */
 interface Resident {
   readonly records: RecordIndex<EntityRecord>;
-  readonly parked: ParkedValues<EntityTable>;
+  readonly parked: ParkedEntities<EntityTable>;
   readonly persistenceId: string;
 }
 
@@ -191,24 +191,36 @@ export class EntityManager {
       this.#dropParked(parked, row);
       return undefined;
     }
-    const record = table.create(key) as ValueRecord;
+    return this.#restore(parked, row, now, key);
+  }
+
+  /** Makes parked `row` a record of the table that parked it again (resident, charged as a record, used at `lastUsed`). */
+  #restore(parked: ParkedEntities<EntityTable>, row: number, lastUsed: number, key = parked.keyOf(row)): EntityRecord {
+    const table = parked.tableOf(row);
+    const record = table.create(key);
     // Not charged yet (admitted below), so setting the state charges nothing twice.
     record.state = parked.stateOf(row);
-    record.version = parked.versionOf(row);
+    if (record instanceof ValueRecord) record.version = parked.seqOf(row);
+    else if (record instanceof EventSourcedRecord) {
+      record.seq = parked.seqOf(row);
+      record.snapshotSeq = parked.snapshotSeqOf(row);
+    }
     this.#budget.uncharge(parkedCharge(parked.heldBytesOf(row)));
     parked.remove(row);
     table.records.add(record);
-    this.#budget.admit(record, now);
+    this.#budget.admit(record, lastUsed);
     return record;
   }
 
-  /** Parks an idle, loaded value entity whose state fits (parked-values.ts); false when it stays a record. */
+  /** Parks an idle, loaded value or event-sourced entity whose state fits (parked-entities.ts); false when it stays a record. */
   #park(record: EntityRecord): boolean {
-    if (!(record instanceof ValueRecord)) return false;
     const state = record.state;
-    if (state === null || !ParkedValues.fits(state, record.version)) return false;
+    if (state === null) return false;
+    // A value entity's stored version, or an event-sourced one's sequence numbers.
+    const [seq, snapshotSeq] = record instanceof ValueRecord ? [record.version, 0] : record instanceof EventSourcedRecord ? [record.seq, record.snapshotSeq] : [-1, -1];
+    if (!ParkedEntities.fits(state, seq, snapshotSeq)) return false;
     const table = record.table;
-    if (!table.parked.add(record.key, state, record.version, record.lastUsed, table)) return false;
+    if (!table.parked.add(record.key, state, seq, record.lastUsed, table, snapshotSeq)) return false;
     this.#budget.release(record);
     this.#budget.charge(parkedCharge(record.key.length + (typeof state === "string" ? state.length : 0)));
     table.records.delete(record.key);
@@ -216,7 +228,7 @@ export class EntityManager {
   }
 
   /** Takes a parked entity out of memory (its state is in the store). */
-  #dropParked(parked: ParkedValues<EntityTable>, row: number): void {
+  #dropParked(parked: ParkedEntities<EntityTable>, row: number): void {
     const table = parked.tableOf(row);
     this.#budget.uncharge(parkedCharge(parked.heldBytesOf(row)));
     parked.remove(row);
@@ -229,7 +241,7 @@ export class EntityManager {
     const name = tableName(service);
     let resident = this.#records.get(name);
     if (resident === undefined) {
-      resident = { records: new RecordIndex(), parked: new ParkedValues(), persistenceId: service.persistenceId };
+      resident = { records: new RecordIndex(), parked: new ParkedEntities(service.kind === EntityKind.EVENT_SOURCED), persistenceId: service.persistenceId };
       this.#records.set(name, resident);
       this.#residents.push(resident);
       this.#budget.addTable(resident.records);
@@ -308,6 +320,14 @@ export class EntityManager {
    */
   async flushSnapshots(match: (persistenceId: string, key: string) => boolean): Promise<number> {
     const writes: Promise<boolean>[] = [];
+    // Parked ones with events since their snapshot become records again for it (they leave with the shard next).
+    for (const { parked, persistenceId } of this.#residents) {
+      if (!parked.eventSourced || parked.size === 0) continue;
+      for (const key of parked.keys()) {
+        const row = parked.find(key);
+        if (parked.seqOf(row) > parked.snapshotSeqOf(row) && match(persistenceId, key)) this.#restore(parked, row, parked.lastUsedOf(row));
+      }
+    }
     for (const { records } of this.#records.values()) {
       for (const record of records.values()) {
         if (!(record instanceof EventSourcedRecord) || !record.idle || !match(record.table.persistenceId, record.key)) continue;
@@ -327,7 +347,7 @@ export class EntityManager {
     return this.#passivateIdle(now, this.#budget.size, this.parkedCount);
   }
 
-  /** How many entities are parked (resident in compact form: parked-values.ts). */
+  /** How many entities are parked (resident in compact form: parked-entities.ts). */
   get parkedCount(): number {
     let parked = 0;
     for (const resident of this.#records.values()) parked += resident.parked.size;

@@ -11,7 +11,7 @@ import type { EntityId } from "../journal/types.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
 import { ENTITY_OVERHEAD_BYTES } from "./memory-budget.js";
-import type { ParkedValues } from "./parked-values.js";
+import type { ParkedEntities } from "./parked-entities.js";
 import type { RecordIndex } from "./record-index.js";
 import { residentSize, stringBytes, type ResidentBytes } from "./resident-bytes.js";
 import { RELEASED, type Budgeted } from "./sampled-lru-budget.js";
@@ -40,7 +40,7 @@ export class EntityTable {
   constructor(
     readonly records: RecordIndex<EntityRecord>,
     /** Its idle value entities in compact form (shared like `records`; a key is in one or the other). */
-    readonly parked: ParkedValues<EntityTable>,
+    readonly parked: ParkedEntities<EntityTable>,
     readonly persistenceId: string,
     readonly service: ServiceRuntime,
     readonly processor: EntityProcessor,

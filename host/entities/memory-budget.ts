@@ -21,7 +21,7 @@ export const ENTITY_OVERHEAD_BYTES = 64;
 
 /**
  * What one parked (idle, compact) value entity costs besides its key's and state's bytes
- * (one per character): its row of parked-values.ts (state, version, last use, chain and key offset
+ * (one per character): its row of parked-entities.ts (state, version, last use, chain and key offset
  * 4 B each, table and key length 2 B each) and its share of the bucket array (2-4 B), with
  * room for the columns' and key bytes' slack.
  */

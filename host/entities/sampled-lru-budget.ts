@@ -77,7 +77,7 @@ export class SampledLruBudget<R extends Budgeted & Indexed> {
     return this.#used > this.limitBytes;
   }
 
-  /** Charges `bytes` held outside the records (parked entities: parked-values.ts). */
+  /** Charges `bytes` held outside the records (parked entities: parked-entities.ts). */
   charge(bytes: number): void {
     this.#used += bytes;
   }

@@ -1,10 +1,11 @@
-// Parked entities (host/entities/parked-values.ts), in process on the embedded store (LMDB in
+// Parked entities (host/entities/parked-entities.ts), in process on the embedded store (LMDB in
 // a temp dir), through the call path a node uses (ModuleRegistry -> Router -> EntityManager
-// -> guest): an idle counter the sweep parks stays resident in compact form — its next
+// -> guest): an idle counter (or shopping cart, event-sourced) the sweep parks stays resident in compact form — its next
 // command reads nothing from the store and sees the value it kept —, is charged less, and
 // still leaves when it should: past its passivation timeout, over the memory budget (before
 // the records), when its shard is taken away, and when another version of its module is
-// live. Reads of the value store are counted by a wrapper around the real store.
+// live; a hand-off snapshots parked carts. Reads of the value store and journal recoveries are
+// counted by wrappers around the real store.
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
 import { cp, readFile, writeFile } from "node:fs/promises";
@@ -16,7 +17,7 @@ import { ENTITY_OVERHEAD_BYTES, PARKED_OVERHEAD_BYTES } from "../../host/entitie
 import { stringBytes } from "../../host/entities/resident-bytes.js";
 import { Router } from "../../host/entities/router.js";
 import { openStore } from "../../host/journal/open-store.js";
-import type { ValueStore } from "../../host/journal/types.js";
+import type { Journal } from "../../host/journal/types.js";
 import { ModuleRegistry } from "../../host/runtime/module-registry.js";
 import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
 import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
@@ -26,13 +27,19 @@ const VISITS = "keystate.test.versioned.Visits";
 const run = promisify(execFile);
 let buildDir = "";
 let counterWasm = "";
+let cartWasm = "";
+const CART = "keystate.examples.shoppingcart.ShoppingCart";
 /** test/fixtures/versioned built twice: a value entity whose replies name the version. */
 const visitsWasm = { v1: "", v2: "" };
 
 test.before(async () => {
   buildDir = await makeTempDir("parked-build");
   counterWasm = join(buildDir, "counter.wasm");
-  const builds = [run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", counterWasm], { cwd: REPO_ROOT })];
+  cartWasm = join(buildDir, "cart.wasm");
+  const builds = [
+    run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", counterWasm], { cwd: REPO_ROOT }),
+    run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "shopping-cart"), "-o", cartWasm], { cwd: REPO_ROOT }),
+  ];
   for (const version of ["v1", "v2"] as const) {
     const dir = join(buildDir, version);
     await cp(join(REPO_ROOT, "test", "fixtures", "versioned"), dir, { recursive: true, filter: (source) => !source.includes("/build") && !source.includes("/generated") });
@@ -58,24 +65,35 @@ interface Node {
   readonly router: Router;
   /** Keys of the value-store reads so far. */
   readonly reads: string[];
+  /** Keys of the journal recoveries (event-sourced entities loaded) so far. */
+  readonly recoveries: string[];
+  readonly journal: Journal;
   increase(key: string, by: number): Promise<number>;
   get(key: string): Promise<number>;
 }
 
-async function node(t: ExecutionContext, options: EntityManagerOptions): Promise<Node> {
-  const store = await openStore({ dataDir: await tempDirFor(t, "parked-store") });
-  const reads: string[] = [];
-  // The real store; only its reads are counted.
-  const values = new Proxy(store.values, {
-    get(target, property) {
-      if (property === "read") return (id: { key: string }) => (reads.push(id.key), target.read(id as Parameters<ValueStore["read"]>[0]));
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === "function" ? value.bind(target) : value;
+/** `target` as it is, except that each call of `method` logs the key of the entity it names. */
+function logging<S extends object>(target: S, method: keyof S, keys: string[]): S {
+  return new Proxy(target, {
+    get(real, property) {
+      const value = Reflect.get(real, property, real) as unknown;
+      if (typeof value !== "function") return value;
+      const bound = (value as (...args: unknown[]) => unknown).bind(real);
+      return property === method ? (id: { key: string }, ...rest: unknown[]) => (keys.push(id.key), bound(id, ...rest)) : bound;
     },
   });
+}
+
+async function node(t: ExecutionContext, options: EntityManagerOptions): Promise<Node> {
+  const store = await openStore({ dataDir: await tempDirFor(t, "parked-store") });
+  // The real store; only value reads and journal recoveries are counted.
+  const reads: string[] = [];
+  const values = logging(store.values, "read", reads);
+  const recoveries: string[] = [];
+  const journal = logging(store.journal, "recover", recoveries);
   const registry = new ModuleRegistry(store);
   // No timer sweep: each test runs the sweep's pass itself (passivateIdle).
-  const entities = new EntityManager({ journal: store.journal, values }, 2_000_000_000, options);
+  const entities = new EntityManager({ journal, values }, 2_000_000_000, options);
   const router = new Router(registry, entities);
   t.teardown(async () => {
     router.close();
@@ -89,12 +107,16 @@ async function node(t: ExecutionContext, options: EntityManagerOptions): Promise
     entities,
     router,
     reads,
+    recoveries,
+    journal: store.journal,
     increase: async (key, by) => valueOf(await router.call(COUNTER, "Increase", ChangeValue.encode({ counterId: key, value: by }).finish())),
     get: async (key) => valueOf(await router.call(COUNTER, "Get", ChangeValue.encode({ counterId: key }).finish())),
   };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Until the mailboxes of the commands just answered have finished their batch (they are idle only then). */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 test("an idle counter is parked by the sweep, charged less, and its next command reads nothing from the store", async (t) => {
   const n = await node(t, { parkAfterMs: 10_000 });
@@ -103,9 +125,11 @@ test("an idle counter is parked by the sweep, charged less, and its next command
   const asRecord = n.entities.residentBytes;
   t.true(asRecord >= ENTITY_OVERHEAD_BYTES + stringBytes("c1"));
 
+  await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, 0, "used within parkAfterMs: still a record");
   // The sweep's pass as it would run 11 s from now (the counter's timeout is 30 s).
+  await settled();
   n.entities.passivateIdle(Date.now() + 11_000);
   t.is(n.entities.parkedCount, 1);
   t.is(n.entities.activeCount, 1, "a parked entity is resident");
@@ -121,11 +145,14 @@ test("an idle counter is parked by the sweep, charged less, and its next command
 test("a parked counter is passivated past its timeout, and the next command reloads it", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
   await n.increase("c1", 3);
+  await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, 1);
   // The counter's manifest sets no timeout: the default, 30 s.
+  await settled();
   n.entities.passivateIdle(Date.now() + 29_000);
   t.is(n.entities.activeCount, 1, "not yet");
+  await settled();
   t.is(n.entities.passivateIdle(Date.now() + 31_000), 1);
   t.is(n.entities.activeCount, 0);
   t.is(n.entities.residentBytes, 0);
@@ -139,6 +166,7 @@ test("over the memory budget, parked entities leave before records, oldest first
   const n = await node(t, { parkAfterMs: 0, memoryBudgetBytes: 10 * parkedEach + ENTITY_OVERHEAD_BYTES });
   for (let i = 0; i < 10; i++) {
     await n.increase(`c0${i}`, i + 1);
+    await settled();
     n.entities.passivateIdle(Date.now()); // parked at once: ten records would not fit
     await sleep(2); // last use is kept to the millisecond: the order is plain
   }
@@ -161,6 +189,7 @@ test("taking a shard away drops its parked entities too", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
   await n.increase("mine", 1);
   await n.increase("theirs", 1);
+  await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, 2);
   const left = n.entities.dropMatching((_persistenceId, key) => key === "theirs", true, new Error("shard moved"));
@@ -176,6 +205,7 @@ test("taking a shard away drops its parked entities too", async (t) => {
 test("a counter above 16,383 (a 4-byte state, kept as bytes) parks too, and keeps its value", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
   t.is(await n.increase("big", 20_000), 20_000);
+  await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, 1);
   // Its state, `value: 20000`, is 4 bytes: charged with its key's.
@@ -188,6 +218,7 @@ test("many parked counters: each answers with its own value", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
   const N = 5_000;
   await Promise.all(Array.from({ length: N }, (_, i) => n.increase(`k${i}`, i % 97)));
+  await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, N);
   n.reads.length = 0;
@@ -207,6 +238,7 @@ test("a counter parked by one version of its module leaves when another version 
   };
   await n.registry.deploy(await readFile(visitsWasm.v1));
   t.deepEqual(await visit("home"), { servedBy: "v1", count: 1 });
+  await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, 1);
 
@@ -216,4 +248,56 @@ test("a counter parked by one version of its module leaves when another version 
   t.deepEqual(n.reads, ["home"], "reloaded from the store, not taken from the row v1 parked");
   t.is(n.entities.parkedCount, 0);
   t.is(n.entities.activeCount, 1, "the page, once: a record of v2 now");
+});
+
+const AddLineItem = new protobuf.Type("AddLineItem")
+  .add(new protobuf.Field("userId", 1, "string"))
+  .add(new protobuf.Field("productId", 2, "string"))
+  .add(new protobuf.Field("name", 3, "string"))
+  .add(new protobuf.Field("quantity", 4, "int32"));
+const GetShoppingCart = new protobuf.Type("GetShoppingCart").add(new protobuf.Field("userId", 1, "string"));
+const LineItem = new protobuf.Type("LineItem").add(new protobuf.Field("productId", 1, "string")).add(new protobuf.Field("name", 2, "string")).add(new protobuf.Field("quantity", 3, "int32"));
+const Cart = new protobuf.Type("Cart").add(new protobuf.Field("items", 1, "LineItem", "repeated"));
+new protobuf.Root().add(AddLineItem).add(GetShoppingCart).add(LineItem).add(Cart);
+
+async function cartOf(n: Node, userId: string): Promise<string[]> {
+  const cart = Cart.decode(await n.router.call(CART, "GetCart", GetShoppingCart.encode({ userId }).finish())) as unknown as { items: Array<{ productId: string; quantity: number }> };
+  return cart.items.map((item) => `${item.productId}x${item.quantity}`);
+}
+
+const addItem = (n: Node, userId: string, productId: string) => n.router.call(CART, "AddItem", AddLineItem.encode({ userId, productId, name: productId, quantity: 1 }).finish());
+
+test("an idle cart (event-sourced) is parked, and its next command replays nothing and appends at the right sequence number", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  await n.registry.deploy(await readFile(cartWasm));
+  await addItem(n, "ann", "apple");
+  await addItem(n, "ann", "pear");
+  t.deepEqual(n.recoveries, ["ann"]);
+  await settled();
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 1);
+
+  await addItem(n, "ann", "fig");
+  t.deepEqual(await cartOf(n, "ann"), ["applex1", "pearx1", "figx1"]);
+  t.deepEqual(n.recoveries, ["ann"], "taken back from its row: no replay of its journal");
+  t.is(await n.journal.lastSeq({ persistenceId: "shopping-cart", key: "ann" }), 3, "the third event appended after the two");
+});
+
+test("a hand-off snapshots the parked carts with events since their last snapshot", async (t) => {
+  const n = await node(t, { parkAfterMs: 0 });
+  await n.registry.deploy(await readFile(cartWasm));
+  for (const product of ["a", "b", "c"]) await addItem(n, "bob", product);
+  await addItem(n, "cyd", "a");
+  await settled();
+  n.entities.passivateIdle(Date.now());
+  t.is(n.entities.parkedCount, 2);
+  // The shard of bob moves: its cart is written as a snapshot so the next owner replays nothing.
+  t.is(await n.entities.flushSnapshots((_persistenceId, key) => key === "bob"), 1);
+  const recovered = await n.journal.recover({ persistenceId: "shopping-cart", key: "bob" });
+  t.is(recovered.snapshot?.seq, 3);
+  t.is(recovered.events.length, 0);
+  t.is(await n.entities.flushSnapshots((_persistenceId, key) => key === "bob"), 0, "nothing new since");
+  t.is(n.entities.dropMatching((_persistenceId, key) => key === "bob", true, new Error("moved")), 0);
+  t.is(n.entities.parkedCount, 1, "cyd is still parked");
+  t.is(n.entities.activeCount, 1);
 });

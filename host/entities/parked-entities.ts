@@ -1,9 +1,10 @@
-// Idle value entities in compact form. A resident value entity idle for a while gives up its
-// record (entity-record.ts: 64 B), its key string (16 B + the key, rounded up to 8) and its
-// state string if it has one (resident-bytes.ts: states over 3 bytes) for one row of these
-// columns: its state (a small integer, as resident-bytes.ts packs up to 3 bytes, or where
-// its bytes are), stored version, last use and table, 24 B in typed arrays, and its key's
-// and state's bytes in one shared byte array. The entity stays resident — its next command
+// Idle entities in compact form. A resident value or event-sourced entity idle for a while
+// gives up its record (entity-record.ts: 64-72 B), its key string (16 B + the key, rounded
+// up to 8) and its state string if it has one (resident-bytes.ts: states over 3 bytes) for
+// one row of these columns: its state (a small integer, as resident-bytes.ts packs up to 3
+// bytes, or where its bytes are), its stored version (value) or last event's and last
+// snapshot's sequence numbers (event-sourced), last use and table, 24-28 B in typed arrays,
+// and its key's and state's bytes in one shared byte array. The entity stays resident — its next command
 // reads nothing from storage — and gets a record again when that command comes
 // (entity-manager.ts decides when to park and takes a row back). Most of a node's resident
 // entities are idle at any time, so this is what a million of them cost.
@@ -52,9 +53,12 @@ function hashLatin1(key: string): number {
 }
 
 /** The parked entities of one (kind, persistence id), each with the table (`T`) its record had. */
-export class ParkedValues<T> {
+export class ParkedEntities<T> {
   #state = new Int32Array(MIN_ROWS);
-  #version = new Int32Array(MIN_ROWS);
+  /** A value entity's stored version; an event-sourced one's last event's sequence number. */
+  #seq = new Int32Array(MIN_ROWS);
+  /** An event-sourced entity's last snapshot's sequence number (only tables of event-sourced entities have the column). */
+  #snapshotSeq: Int32Array | undefined;
   #lastUsed = new Int32Array(MIN_ROWS);
   /** The row's table number; FREE for a free row. */
   #table = new Uint16Array(MIN_ROWS).fill(FREE);
@@ -81,6 +85,11 @@ export class ParkedValues<T> {
   /** A sweep holds row numbers: no shrink (it renumbers rows) until it ends. */
   #sweeping = false;
 
+  /** `eventSourced`: the rows keep a snapshot sequence number too. */
+  constructor(readonly eventSourced = false) {
+    if (eventSourced) this.#snapshotSeq = new Int32Array(MIN_ROWS);
+  }
+
   get size(): number {
     return this.#size;
   }
@@ -90,9 +99,9 @@ export class ParkedValues<T> {
     return this.#bytes.length;
   }
 
-  /** Whether an entity of this (state as resident-bytes.ts keeps it, value version) can be parked: both fit the columns. */
-  static fits(state: string | number | undefined, version: number): boolean {
-    return (typeof state !== "string" || state.length <= MAX_PARKED_STATE_BYTES) && Number.isInteger(version) && version >= 0 && version <= 0x7fffffff;
+  /** Whether an entity of this state (as resident-bytes.ts keeps it) and these sequence numbers can be parked: all fit the columns. */
+  static fits(state: string | number | undefined, ...seqs: number[]): boolean {
+    return (typeof state !== "string" || state.length <= MAX_PARKED_STATE_BYTES) && seqs.every((seq) => Number.isInteger(seq) && seq >= 0 && seq <= 0x7fffffff);
   }
 
   /** The row of `key`, or NO_ROW. */
@@ -117,7 +126,7 @@ export class ParkedValues<T> {
    * in one or the other). False when it cannot be kept here and stays a record: a character
    * of its key is above 255, the key is longer than 65,535, or `table` is one table too many.
    */
-  add(key: string, state: string | number | undefined, version: number, lastUsed: number, table: T): boolean {
+  add(key: string, state: string | number | undefined, seq: number, lastUsed: number, table: T, snapshotSeq = 0): boolean {
     const hash = hashLatin1(key);
     if (hash === NO_ROW || key.length > MAX_KEY_LENGTH) return false;
     let tableNumber = this.#tables.indexOf(table);
@@ -130,7 +139,8 @@ export class ParkedValues<T> {
     const keyAt = this.#storeEntry(key, typeof state === "string" ? state : "");
     const row = this.#takeRow();
     this.#state[row] = state === undefined ? NO_STATE : typeof state === "number" ? state : BYTES_STATE - state.length;
-    this.#version[row] = version;
+    this.#seq[row] = seq;
+    if (this.#snapshotSeq !== undefined) this.#snapshotSeq[row] = snapshotSeq;
     this.#lastUsed[row] = lastUsed;
     this.#table[row] = tableNumber;
     this.#keyAt[row] = keyAt;
@@ -164,8 +174,14 @@ export class ParkedValues<T> {
     return this.#latin1(this.#keyAt[row]! + this.#keyLength[row]!, BYTES_STATE - state);
   }
 
-  versionOf(row: number): number {
-    return this.#version[row]!;
+  /** A value entity's stored version; an event-sourced one's last event's sequence number. */
+  seqOf(row: number): number {
+    return this.#seq[row]!;
+  }
+
+  /** An event-sourced entity's last snapshot's sequence number (0 in a table of value entities). */
+  snapshotSeqOf(row: number): number {
+    return this.#snapshotSeq?.[row] ?? 0;
   }
 
   lastUsedOf(row: number): number {
@@ -319,7 +335,8 @@ export class ParkedValues<T> {
 
   #grow(rows: number): void {
     this.#state = copied(this.#state, new Int32Array(rows));
-    this.#version = copied(this.#version, new Int32Array(rows));
+    this.#seq = copied(this.#seq, new Int32Array(rows));
+    if (this.#snapshotSeq !== undefined) this.#snapshotSeq = copied(this.#snapshotSeq, new Int32Array(rows));
     this.#lastUsed = copied(this.#lastUsed, new Int32Array(rows));
     this.#table = copied(this.#table, new Uint16Array(rows).fill(FREE));
     this.#keyAt = copied(this.#keyAt, new Int32Array(rows));
@@ -331,7 +348,8 @@ export class ParkedValues<T> {
   #compact(rows: number): void {
     const old = {
       state: this.#state,
-      version: this.#version,
+      seq: this.#seq,
+      snapshotSeq: this.#snapshotSeq,
       lastUsed: this.#lastUsed,
       table: this.#table,
       keyAt: this.#keyAt,
@@ -340,7 +358,8 @@ export class ParkedValues<T> {
       used: this.#used,
     };
     this.#state = new Int32Array(rows);
-    this.#version = new Int32Array(rows);
+    this.#seq = new Int32Array(rows);
+    if (this.#snapshotSeq !== undefined) this.#snapshotSeq = new Int32Array(rows);
     this.#lastUsed = new Int32Array(rows);
     this.#table = new Uint16Array(rows).fill(FREE);
     this.#keyAt = new Int32Array(rows);
@@ -360,7 +379,8 @@ export class ParkedValues<T> {
       if (old.table[row] === FREE) continue;
       const at = this.#used++;
       this.#state[at] = old.state[row]!;
-      this.#version[at] = old.version[row]!;
+      this.#seq[at] = old.seq[row]!;
+      if (this.#snapshotSeq !== undefined) this.#snapshotSeq[at] = old.snapshotSeq![row]!;
       this.#lastUsed[at] = old.lastUsed[row]!;
       this.#table[at] = old.table[row]!;
       const keyAt = old.keyAt[row]!;

@@ -1,9 +1,9 @@
-// The columns of parked (idle, compact) value entities (host/entities/parked-values.ts):
+// The columns of parked (idle, compact) entities (host/entities/parked-entities.ts):
 // checked against a Map under random parks, removals and lookups that grow the columns and
 // shrink them again; the sweep and the eviction look go round every row; what fits.
 import test from "ava";
 import fc from "fast-check";
-import { MAX_PARKED_STATE_BYTES, NO_ROW, ParkedValues } from "../../host/entities/parked-values.js";
+import { MAX_PARKED_STATE_BYTES, NO_ROW, ParkedEntities } from "../../host/entities/parked-entities.js";
 
 interface Row {
   state: string | number | undefined;
@@ -28,14 +28,14 @@ const ops = fc.array(
   { maxLength: 3000 },
 );
 
-function rowOf(parked: ParkedValues<string>, row: number): Row {
-  return { state: parked.stateOf(row), version: parked.versionOf(row), lastUsed: parked.lastUsedOf(row), table: parked.tableOf(row) };
+function rowOf(parked: ParkedEntities<string>, row: number): Row {
+  return { state: parked.stateOf(row), version: parked.seqOf(row), lastUsed: parked.lastUsedOf(row), table: parked.tableOf(row) };
 }
 
 test("behaves as a Map of key -> (state, version, last use, table) under random parks, removals and lookups", (t) => {
   fc.assert(
     fc.property(ops, (sequence) => {
-      const parked = new ParkedValues<string>();
+      const parked = new ParkedEntities<string>();
       const model = new Map<string, Row>();
       for (const { kind, key, ...row } of sequence) {
         if (kind === "add") {
@@ -65,7 +65,7 @@ test("behaves as a Map of key -> (state, version, last use, table) under random 
 });
 
 test("grows to many rows and, emptied, shrinks and still finds what is left", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   for (let i = 0; i < 20_000; i++) t.true(parked.add(`k${i}`, i & 0xffff, i, i, "v1"));
   for (let i = 0; i < 20_000; i++) if (i % 100 !== 0) parked.remove(parked.find(`k${i}`));
   t.is(parked.size, 200);
@@ -79,7 +79,7 @@ test("grows to many rows and, emptied, shrinks and still finds what is left", (t
 });
 
 test("the sweep goes round every row, a slice at a time, and may remove what it visits", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   for (let i = 0; i < 1000; i++) parked.add(`k${i}`, undefined, 1, i, "v1");
   const seen = new Set<string>();
   // Slices of 300: four sweeps see all 1000 (the fourth wraps round).
@@ -98,7 +98,7 @@ test("the sweep goes round every row, a slice at a time, and may remove what it 
 });
 
 test("the eviction look returns the least recently used of the next rows, going round", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   t.is(parked.oldest(8), NO_ROW, "nothing parked");
   // Last uses 100, 99, ..., 1: the first sample of 8 holds 100..93, its oldest is 93.
   for (let i = 0; i < 100; i++) parked.add(`k${i}`, 1, 1, 100 - i, "v1");
@@ -115,18 +115,18 @@ test("the eviction look returns the least recently used of the next rows, going 
 });
 
 test("what fits: packed states, none, states up to 64 KiB, and versions that are 31-bit integers", (t) => {
-  t.true(ParkedValues.fits(undefined, 0));
-  t.true(ParkedValues.fits(0x03ffffff, 0x7fffffff));
-  t.true(ParkedValues.fits("a longer state", 1));
-  t.true(ParkedValues.fits("s".repeat(MAX_PARKED_STATE_BYTES), 1));
-  t.false(ParkedValues.fits("s".repeat(MAX_PARKED_STATE_BYTES + 1), 1), "a larger state stays a record");
-  t.false(ParkedValues.fits(5, 2 ** 31));
-  t.false(ParkedValues.fits(5, -1));
-  t.false(ParkedValues.fits(5, 1.5));
+  t.true(ParkedEntities.fits(undefined, 0));
+  t.true(ParkedEntities.fits(0x03ffffff, 0x7fffffff));
+  t.true(ParkedEntities.fits("a longer state", 1));
+  t.true(ParkedEntities.fits("s".repeat(MAX_PARKED_STATE_BYTES), 1));
+  t.false(ParkedEntities.fits("s".repeat(MAX_PARKED_STATE_BYTES + 1), 1), "a larger state stays a record");
+  t.false(ParkedEntities.fits(5, 2 ** 31));
+  t.false(ParkedEntities.fits(5, -1));
+  t.false(ParkedEntities.fits(5, 1.5));
 });
 
 test("moving the clock's epoch moves every parked entity's last use, none below the floor", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   parked.add("a", 1, 1, 5_000, "v1");
   parked.add("b", 1, 1, -(2 ** 30) + 10, "v1");
   parked.shiftLastUsed(1_000, -(2 ** 30) + 1);
@@ -135,7 +135,7 @@ test("moving the clock's epoch moves every parked entity's last use, none below 
 });
 
 test("keys are kept one byte per character: Latin-1 ones park, others and over-long ones are refused", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   t.true(parked.add("café-ÿ", 1, 1, 1, "v1"), "characters up to 255");
   t.is(parked.keyOf(parked.find("café-ÿ")), "café-ÿ");
   t.false(parked.add("naïve-€", 1, 1, 1, "v1"), "€ is above 255: it stays a record");
@@ -149,7 +149,7 @@ test("keys are kept one byte per character: Latin-1 ones park, others and over-l
 });
 
 test("the bytes of removed keys are reclaimed; the keys left are still found and read back", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   // Waves of adds and removes: the key bytes fill with gaps and are compacted again and again.
   for (let wave = 0; wave < 20; wave++) {
     for (let i = 0; i < 2_000; i++) parked.add(`w${wave}-key-${i}`, i, wave, i, "v1");
@@ -162,13 +162,13 @@ test("the bytes of removed keys are reclaimed; the keys left are still found and
     for (let i = 0; i < 2_000; i += 10) {
       const row = parked.find(`w${wave}-key-${i}`);
       t.is(row === NO_ROW ? undefined : parked.keyOf(row), `w${wave}-key-${i}`);
-      if (row !== NO_ROW) t.is(parked.versionOf(row), wave);
+      if (row !== NO_ROW) t.is(parked.seqOf(row), wave);
     }
   }
 });
 
 test("a state's bytes are kept after its key and read back the same, through removals and compactions", (t) => {
-  const parked = new ParkedValues<string>();
+  const parked = new ParkedEntities<string>();
   const stateOf = (i: number) => (i % 3 === 0 ? undefined : i % 3 === 1 ? i : String.fromCharCode(...Array.from({ length: 4 + (i % 50) }, (_, j) => (i * 7 + j * 13) % 256)));
   for (let wave = 0; wave < 10; wave++) {
     for (let i = 0; i < 1_000; i++) t.true(parked.add(`s${wave}-${i}`, stateOf(i), i, i, "v1"));
@@ -183,4 +183,19 @@ test("a state's bytes are kept after its key and read back the same, through rem
       t.is(parked.heldBytesOf(row), `s${wave}-${i}`.length + (typeof state === "string" ? state.length : 0));
     }
   }
+});
+
+test("a table of event-sourced entities keeps each row's snapshot sequence number; a value table answers 0", (t) => {
+  const events = new ParkedEntities<string>(true);
+  for (let i = 0; i < 3_000; i++) t.true(events.add(`e${i}`, `state-${i}`, i + 10, i, "v1", i));
+  for (let i = 0; i < 3_000; i++) if (i % 3 !== 0) events.remove(events.find(`e${i}`));
+  for (let i = 0; i < 3_000; i += 3) {
+    const row = events.find(`e${i}`);
+    t.deepEqual([events.seqOf(row), events.snapshotSeqOf(row), events.stateOf(row)], [i + 10, i, `state-${i}`]);
+  }
+  const values = new ParkedEntities<string>();
+  values.add("v", 1, 7, 1, "v1", 5);
+  t.is(values.snapshotSeqOf(values.find("v")), 0, "a value table has no snapshot column");
+  t.is(values.seqOf(values.find("v")), 7);
+  t.false(ParkedEntities.fits("s", 1, 2 ** 31), "every sequence number must fit");
 });
