@@ -4,8 +4,8 @@
 // one row of these columns: its state (a small integer, as resident-bytes.ts packs up to 3
 // bytes, or where its bytes are), its stored version (value) or last event's and last
 // snapshot's sequence numbers (event-sourced), last use and table, 24-28 B in typed arrays,
-// and its key's and state's bytes in one shared byte array. The entity stays resident — its next command
-// reads nothing from storage — and gets a record again when that command comes
+// and its key's and state's bytes in one shared byte array. The entity stays resident — its
+// next command reads nothing from storage — and gets a record again when that command comes
 // (entity-manager.ts decides when to park and takes a row back). Most of a node's resident
 // entities are idle at any time, so this is what a million of them cost.
 //
@@ -13,9 +13,9 @@
 // (ASCII and Latin-1: nearly every key) park; others stay records, as do states over
 // MAX_PARKED_STATE_BYTES (the record is little beside them). Rows are found by key
 // through buckets chained through `#next` (as record-index.ts does with records), and freed
-// rows are reused; the bytes of removed keys are reclaimed when they are half of the key
-// bytes. A row is a number: it stays valid until it is removed or the columns shrink (only
-// `remove` and `sweep` shrink them).
+// rows are reused; the bytes of removed rows (keys and states) are reclaimed when they are
+// half of those held. A row is a number: it stays valid until it is removed or the columns
+// shrink (only `remove` and `sweep` shrink them).
 
 /** No row (or the end of a chain). */
 export const NO_ROW = -1;
