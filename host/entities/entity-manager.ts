@@ -67,6 +67,11 @@ interface Resident {
   readonly persistenceId: string;
 }
 
+/** How long an entity of `service` stays idle before it leaves memory: its manifest's timeout, else the default. */
+function passivationTimeoutOf(service: ServiceRuntime): number {
+  return service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS;
+}
+
 /** Where the resident entities of `service` are kept: its kind and persistence id. */
 function tableName(service: ServiceRuntime): string {
   return `${service.kind}\u0000${service.persistenceId}`;
@@ -161,7 +166,7 @@ export class EntityManager {
       table.records.add(record);
       this.#activeCount++;
       this.#observer?.activated(service.name);
-      this.#minTimeoutMs = Math.min(this.#minTimeoutMs, service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS);
+      this.#minTimeoutMs = Math.min(this.#minTimeoutMs, passivationTimeoutOf(service));
       // Charged from now until it leaves its table (its state's changes as they happen).
       this.#budget.admit(record, now);
     } else {
@@ -220,9 +225,10 @@ export class EntityManager {
     const [seq, snapshotSeq] = record instanceof ValueRecord ? [record.version, 0] : record instanceof EventSourcedRecord ? [record.seq, record.snapshotSeq] : [-1, -1];
     if (!ParkedEntities.fits(state, seq, snapshotSeq)) return false;
     const table = record.table;
-    if (!table.parked.add(record.key, state, seq, record.lastUsed, table, snapshotSeq)) return false;
+    const row = table.parked.add(record.key, state, seq, record.lastUsed, table, snapshotSeq);
+    if (row === NO_ROW) return false;
     this.#budget.release(record);
-    this.#budget.charge(parkedCharge(record.key.length + (typeof state === "string" ? state.length : 0)));
+    this.#budget.charge(parkedCharge(table.parked.heldBytesOf(row)));
     table.records.delete(record.key);
     return true;
   }
@@ -308,7 +314,9 @@ export class EntityManager {
         else this.#drop(record);
       }
       // Parked entities are idle.
-      for (const key of parked.size > 0 ? parked.keys() : []) if (match(persistenceId, key)) this.#dropParked(parked, parked.find(key));
+      parked.each((row) => {
+        if (match(persistenceId, parked.keyOf(row))) this.#dropParked(parked, row);
+      });
     }
     return left + (this.#replicatedEntities?.dropMatching(match, onlyIdle, why) ?? 0);
   }
@@ -322,11 +330,10 @@ export class EntityManager {
     const writes: Promise<boolean>[] = [];
     // Parked ones with events since their snapshot become records again for it (they leave with the shard next).
     for (const { parked, persistenceId } of this.#residents) {
-      if (!parked.eventSourced || parked.size === 0) continue;
-      for (const key of parked.keys()) {
-        const row = parked.find(key);
-        if (parked.seqOf(row) > parked.snapshotSeqOf(row) && match(persistenceId, key)) this.#restore(parked, row, parked.lastUsedOf(row));
-      }
+      if (!parked.eventSourced) continue;
+      parked.each((row) => {
+        if (parked.seqOf(row) > parked.snapshotSeqOf(row) && match(persistenceId, parked.keyOf(row))) this.#restore(parked, row, parked.lastUsedOf(row));
+      });
     }
     for (const { records } of this.#records.values()) {
       for (const record of records.values()) {
@@ -340,7 +347,7 @@ export class EntityManager {
 
   /**
    * The idle sweep's pass over every resident entity at `now`: drops each one idle past its
-   * timeout whose mailbox is empty, and parks the idle value entities that may be (the
+   * timeout whose mailbox is empty, and parks the idle entities that may be (the
    * timer runs it a slice at a time). Returns how many were dropped.
    */
   passivateIdle(now: number): number {
@@ -366,7 +373,7 @@ export class EntityManager {
     this.#budget.walk(this.#sweepCursor, records, (record) => {
       const idleFor = sinceEpoch - record.lastUsed;
       if (idleFor < lookAfter || !record.idle) return;
-      if (idleFor >= (record.service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS)) {
+      if (idleFor >= passivationTimeoutOf(record.service)) {
         this.#drop(record);
         dropped++;
       } else if (idleFor >= this.#parkAfterMs) this.#park(record);
@@ -374,7 +381,7 @@ export class EntityManager {
     for (const { parked } of this.#records.values()) {
       if (parked.size === 0) continue;
       parked.sweep(parkedRows, (row) => {
-        if (sinceEpoch - parked.lastUsedOf(row) < (parked.tableOf(row).service.passivationTimeoutMs || DEFAULT_PASSIVATION_TIMEOUT_MS)) return;
+        if (sinceEpoch - parked.lastUsedOf(row) < passivationTimeoutOf(parked.tableOf(row).service)) return;
         this.#dropParked(parked, row);
         dropped++;
       });

@@ -34,6 +34,8 @@ const MAX_KEY_LENGTH = 0xffff;
 /** Rows and buckets never go below this. */
 const MIN_ROWS = 64;
 
+import { hashKey } from "./record-index.js";
+
 /** 32-bit FNV-1a of `length` bytes at `at`: the same as record-index.ts's hashKey of the string they spell. */
 function hashBytes(bytes: Uint8Array, at: number, length: number): number {
   let hash = 0x811c9dc5;
@@ -41,15 +43,10 @@ function hashBytes(bytes: Uint8Array, at: number, length: number): number {
   return hash >>> 0;
 }
 
-/** FNV-1a of the key's characters; NO_ROW when one is above 255 (the key cannot be kept one byte per character). */
+/** hashKey of the key; NO_ROW when a character is above 255 (the key cannot be kept one byte per character). */
 function hashLatin1(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    const code = key.charCodeAt(i);
-    if (code > 0xff) return NO_ROW;
-    hash = Math.imul(hash ^ code, 0x01000193);
-  }
-  return hash >>> 0;
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0xff) return NO_ROW;
+  return hashKey(key);
 }
 
 /** The parked entities of one (kind, persistence id), each with the table (`T`) its record had. */
@@ -82,7 +79,7 @@ export class ParkedEntities<T> {
   /** Where the idle sweep and eviction go on from (row numbers). */
   #sweepAt = 0;
   #evictAt = 0;
-  /** A sweep holds row numbers: no shrink (it renumbers rows) until it ends. */
+  /** A sweep (or `each`) holds row numbers: no shrink (it renumbers rows) until it ends. */
   #sweeping = false;
 
   /** `eventSourced`: the rows keep a snapshot sequence number too. */
@@ -123,15 +120,16 @@ export class ParkedEntities<T> {
 
   /**
    * Parks `key` (not parked yet: the manager took its record out of its index, and a key is
-   * in one or the other). False when it cannot be kept here and stays a record: a character
-   * of its key is above 255, the key is longer than 65,535, or `table` is one table too many.
+   * in one or the other); its row. NO_ROW when it cannot be kept here and stays a record: a
+   * character of its key is above 255, the key is longer than 65,535, or `table` is one table
+   * too many.
    */
-  add(key: string, state: string | number | undefined, seq: number, lastUsed: number, table: T, snapshotSeq = 0): boolean {
+  add(key: string, state: string | number | undefined, seq: number, lastUsed: number, table: T, snapshotSeq = 0): number {
     const hash = hashLatin1(key);
-    if (hash === NO_ROW || key.length > MAX_KEY_LENGTH) return false;
+    if (hash === NO_ROW || key.length > MAX_KEY_LENGTH) return NO_ROW;
     let tableNumber = this.#tables.indexOf(table);
     if (tableNumber < 0) {
-      if (this.#tables.length >= MAX_TABLES) return false;
+      if (this.#tables.length >= MAX_TABLES) return NO_ROW;
       tableNumber = this.#tables.push(table) - 1;
     }
     if (this.#size >= 2 * this.#buckets.length) this.#rehash(this.#buckets.length * 2);
@@ -149,7 +147,7 @@ export class ParkedEntities<T> {
     this.#next[row] = this.#buckets[bucket]!;
     this.#buckets[bucket] = row;
     this.#size++;
-    return true;
+    return row;
   }
 
   keyOf(row: number): string {
@@ -224,13 +222,12 @@ export class ParkedEntities<T> {
   sweep(count: number, visit: (row: number) => void): void {
     const rows = this.#nextRows(this.#sweepAt, count);
     this.#sweepAt = rows.end;
-    this.#sweeping = true;
-    try {
-      for (const row of rows.found) visit(row);
-    } finally {
-      this.#sweeping = false;
-    }
-    this.#shrinkIfSparse();
+    this.#visit(rows.found, visit);
+  }
+
+  /** Visits every row, as `sweep` does (`visit` may remove the row it is given), without moving the sweep's place. */
+  each(visit: (row: number) => void): void {
+    this.#visit(this.#nextRows(0, this.#size).found, visit);
   }
 
   /** The least recently used of the next `count` rows from where the last look ended; NO_ROW when empty. */
@@ -242,18 +239,30 @@ export class ParkedEntities<T> {
     return oldest;
   }
 
-  /** Every parked row's key, for a caller that removes some (a snapshot: removing is safe). */
+  /** Every parked row's key. */
   keys(): string[] {
     const keys: string[] = [];
-    for (let row = 0; row < this.#used; row++) if (this.#table[row] !== FREE) keys.push(this.keyOf(row));
+    this.each((row) => keys.push(this.keyOf(row)));
     return keys;
   }
 
   clear(): void {
     this.#size = 0;
     this.#used = 0;
+    this.#bytesEnd = this.#gaps = 0;
     this.#tables.length = 0;
     this.#compact(MIN_ROWS);
+  }
+
+  /** Visits `rows`; no shrink (it renumbers rows) until the last visit has returned. */
+  #visit(rows: number[], visit: (row: number) => void): void {
+    this.#sweeping = true;
+    try {
+      for (const row of rows) visit(row);
+    } finally {
+      this.#sweeping = false;
+    }
+    this.#shrinkIfSparse();
   }
 
   /** Up to `count` live rows from `start` on, wrapping once; and where the next look starts. */
@@ -344,7 +353,7 @@ export class ParkedEntities<T> {
     this.#next = copied(this.#next, new Int32Array(rows));
   }
 
-  /** Rebuilds the columns with `rows` rows, the live rows first (row numbers change), and the key bytes without gaps. */
+  /** Rebuilds the columns with `rows` rows, the live rows first (row numbers change), and the bytes without gaps. */
   #compact(rows: number): void {
     const old = {
       state: this.#state,
@@ -354,7 +363,6 @@ export class ParkedEntities<T> {
       table: this.#table,
       keyAt: this.#keyAt,
       keyLength: this.#keyLength,
-      keyBytes: this.#bytes,
       used: this.#used,
     };
     this.#state = new Int32Array(rows);
@@ -365,35 +373,23 @@ export class ParkedEntities<T> {
     this.#keyAt = new Int32Array(rows);
     this.#keyLength = new Uint16Array(rows);
     this.#next = new Int32Array(rows);
-    this.#buckets = new Int32Array(Math.max(MIN_ROWS, rows / 2)).fill(NO_ROW);
-    const heldBytes = (row: number) => old.keyLength[row]! + (old.state[row]! <= BYTES_STATE ? BYTES_STATE - old.state[row]! : 0);
-    let keyBytes = 0;
-    for (let row = 0; row < old.used; row++) if (old.table[row] !== FREE) keyBytes += heldBytes(row);
-    this.#bytes = new Uint8Array(Math.max(MIN_ROWS * 16, keyBytes * 2));
-    this.#bytesEnd = this.#gaps = 0;
-    this.#free = NO_ROW;
-    this.#used = 0;
-    this.#size = 0;
-    this.#sweepAt = this.#evictAt = 0;
+    let at = 0;
     for (let row = 0; row < old.used; row++) {
       if (old.table[row] === FREE) continue;
-      const at = this.#used++;
       this.#state[at] = old.state[row]!;
       this.#seq[at] = old.seq[row]!;
       if (this.#snapshotSeq !== undefined) this.#snapshotSeq[at] = old.snapshotSeq![row]!;
       this.#lastUsed[at] = old.lastUsed[row]!;
       this.#table[at] = old.table[row]!;
-      const keyAt = old.keyAt[row]!;
-      const held = heldBytes(row);
-      this.#bytes.set(old.keyBytes.subarray(keyAt, keyAt + held), this.#bytesEnd);
-      this.#keyAt[at] = this.#bytesEnd;
+      this.#keyAt[at] = old.keyAt[row]!; // into the old bytes until #moveBytes
       this.#keyLength[at] = old.keyLength[row]!;
-      this.#bytesEnd += held;
-      const bucket = hashBytes(this.#bytes, this.#keyAt[at]!, this.#keyLength[at]!) & (this.#buckets.length - 1);
-      this.#next[at] = this.#buckets[bucket]!;
-      this.#buckets[bucket] = at;
-      this.#size++;
+      at++;
     }
+    this.#used = this.#size = at;
+    this.#free = NO_ROW;
+    this.#sweepAt = this.#evictAt = 0;
+    this.#moveBytes(Math.max(MIN_ROWS * 16, (this.#bytesEnd - this.#gaps) * 2));
+    this.#rehash(Math.max(MIN_ROWS, rows / 2));
   }
 
   #rehash(buckets: number): void {

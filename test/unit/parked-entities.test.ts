@@ -42,7 +42,8 @@ test("behaves as a Map of key -> (state, version, last use, table) under random 
           if (model.has(key)) continue; // the manager parks only a key that is not parked
           // Keys are kept one byte per character: one with a character above 255 is refused (it stays a record).
           const fits = key.split("").every((unit) => unit.charCodeAt(0) < 256);
-          if (parked.add(key, row.state, row.version, row.lastUsed, row.table) !== fits) return false;
+          const at = parked.add(key, row.state, row.version, row.lastUsed, row.table);
+          if ((at !== NO_ROW) !== fits || (fits && parked.find(key) !== at)) return false;
           if (fits) model.set(key, row);
         } else if (kind === "remove") {
           const at = parked.find(key);
@@ -66,7 +67,7 @@ test("behaves as a Map of key -> (state, version, last use, table) under random 
 
 test("grows to many rows and, emptied, shrinks and still finds what is left", (t) => {
   const parked = new ParkedEntities<string>();
-  for (let i = 0; i < 20_000; i++) t.true(parked.add(`k${i}`, i & 0xffff, i, i, "v1"));
+  for (let i = 0; i < 20_000; i++) t.not(parked.add(`k${i}`, i & 0xffff, i, i, "v1"), NO_ROW);
   for (let i = 0; i < 20_000; i++) if (i % 100 !== 0) parked.remove(parked.find(`k${i}`));
   t.is(parked.size, 200);
   for (let i = 0; i < 20_000; i += 100) {
@@ -95,6 +96,24 @@ test("the sweep goes round every row, a slice at a time, and may remove what it 
   parked.sweep(10_000, (row) => parked.remove(row));
   t.is(parked.size, 0);
   t.deepEqual(parked.keys(), []);
+});
+
+test("each visits every row once, may remove the one it is given, and leaves the sweep's place alone", (t) => {
+  const parked = new ParkedEntities<string>();
+  for (let i = 0; i < 1000; i++) parked.add(`k${i}`, undefined, 1, i, "v1");
+  const firstSweep: string[] = [];
+  parked.sweep(300, (row) => firstSweep.push(parked.keyOf(row)));
+  const seen = new Set<string>();
+  parked.each((row) => {
+    seen.add(parked.keyOf(row));
+    if (parked.lastUsedOf(row) % 2 === 1) parked.remove(row);
+  });
+  t.is(seen.size, 1000);
+  t.is(parked.size, 500);
+  // The sweep goes on after the 300 rows it saw: none of those again before it wraps round.
+  const next: string[] = [];
+  parked.sweep(100, (row) => next.push(parked.keyOf(row)));
+  t.false(next.some((key) => firstSweep.includes(key)));
 });
 
 test("the eviction look returns the least recently used of the next rows, going round", (t) => {
@@ -136,14 +155,14 @@ test("moving the clock's epoch moves every parked entity's last use, none below 
 
 test("keys are kept one byte per character: Latin-1 ones park, others and over-long ones are refused", (t) => {
   const parked = new ParkedEntities<string>();
-  t.true(parked.add("café-ÿ", 1, 1, 1, "v1"), "characters up to 255");
+  t.not(parked.add("café-ÿ", 1, 1, 1, "v1"), NO_ROW, "characters up to 255");
   t.is(parked.keyOf(parked.find("café-ÿ")), "café-ÿ");
-  t.false(parked.add("naïve-€", 1, 1, 1, "v1"), "€ is above 255: it stays a record");
-  t.false(parked.add("😀", 1, 1, 1, "v1"));
+  t.is(parked.add("naïve-€", 1, 1, 1, "v1"), NO_ROW, "€ is above 255: it stays a record");
+  t.is(parked.add("😀", 1, 1, 1, "v1"), NO_ROW);
   t.is(parked.find("naïve-€"), NO_ROW);
-  t.false(parked.add("x".repeat(65_536), 1, 1, 1, "v1"), "a key over 65,535 characters");
+  t.is(parked.add("x".repeat(65_536), 1, 1, 1, "v1"), NO_ROW, "a key over 65,535 characters");
   const long = "y".repeat(65_535);
-  t.true(parked.add(long, 1, 1, 1, "v1"));
+  t.not(parked.add(long, 1, 1, 1, "v1"), NO_ROW);
   t.is(parked.keyOf(parked.find(long)), long);
   t.is(parked.size, 2);
 });
@@ -171,7 +190,7 @@ test("a state's bytes are kept after its key and read back the same, through rem
   const parked = new ParkedEntities<string>();
   const stateOf = (i: number) => (i % 3 === 0 ? undefined : i % 3 === 1 ? i : String.fromCharCode(...Array.from({ length: 4 + (i % 50) }, (_, j) => (i * 7 + j * 13) % 256)));
   for (let wave = 0; wave < 10; wave++) {
-    for (let i = 0; i < 1_000; i++) t.true(parked.add(`s${wave}-${i}`, stateOf(i), i, i, "v1"));
+    for (let i = 0; i < 1_000; i++) t.not(parked.add(`s${wave}-${i}`, stateOf(i), i, i, "v1"), NO_ROW);
     for (let i = 0; i < 1_000; i++) if (i % 4 !== 0) parked.remove(parked.find(`s${wave}-${i}`));
   }
   for (let wave = 0; wave < 10; wave++) {
@@ -187,7 +206,7 @@ test("a state's bytes are kept after its key and read back the same, through rem
 
 test("a table of event-sourced entities keeps each row's snapshot sequence number; a value table answers 0", (t) => {
   const events = new ParkedEntities<string>(true);
-  for (let i = 0; i < 3_000; i++) t.true(events.add(`e${i}`, `state-${i}`, i + 10, i, "v1", i));
+  for (let i = 0; i < 3_000; i++) t.not(events.add(`e${i}`, `state-${i}`, i + 10, i, "v1", i), NO_ROW);
   for (let i = 0; i < 3_000; i++) if (i % 3 !== 0) events.remove(events.find(`e${i}`));
   for (let i = 0; i < 3_000; i += 3) {
     const row = events.find(`e${i}`);
