@@ -112,7 +112,7 @@ export class Metrics {
     });
     new Gauge({
       name: "keystate_entities_parked",
-      help: "Entities held in memory in compact form (idle value entities; part of keystate_entities_active)",
+      help: "Entities held in memory in compact form (idle value and event-sourced entities; part of keystate_entities_active)",
       registers,
       collect() {
         this.set(sources.#parkedSource());

@@ -55,7 +55,7 @@ export interface NodeConfig {
   readonly guestFuelPerCall?: number;
   /** Bytes resident entities may hold (state + fixed overhead each) before the least recently used idle ones are passivated. Default 256 MiB. */
   readonly entityMemoryBudgetBytes?: number;
-  /** A value entity idle this long with a state of at most 3 bytes is parked (compact, still resident). Default 5 s. */
+  /** A value or event-sourced entity idle this long with a state of at most 64 KiB is parked (compact, still resident). Default 5 s. */
   readonly entityParkAfterMs?: number;
   /** Largest HTTP/JSON request body, in bytes. Default: maxRequestBytes. */
   readonly maxJsonBodyBytes?: number;

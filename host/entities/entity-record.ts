@@ -39,7 +39,7 @@ export class EntityTable {
 
   constructor(
     readonly records: RecordIndex<EntityRecord>,
-    /** Its idle value entities in compact form (shared like `records`; a key is in one or the other). */
+    /** Its idle entities in compact form (shared like `records`; a key is in one or the other). */
     readonly parked: ParkedEntities<EntityTable>,
     readonly persistenceId: string,
     readonly service: ServiceRuntime,

@@ -20,10 +20,11 @@ export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 export const ENTITY_OVERHEAD_BYTES = 64;
 
 /**
- * What one parked (idle, compact) value entity costs besides its key's and state's bytes
- * (one per character): its row of parked-entities.ts (state, version, last use, chain and key offset
- * 4 B each, table and key length 2 B each) and its share of the bucket array (2-4 B), with
- * room for the columns' and key bytes' slack.
+ * What one parked (idle, compact) entity costs besides its key's and state's bytes (one per
+ * character): its row of parked-entities.ts (state, version or sequence number, last use,
+ * chain and key offset 4 B each, table and key length 2 B each, and 4 B more for an
+ * event-sourced entity's snapshot sequence number) and its share of the bucket array
+ * (2-4 B), with room for the columns' and bytes' slack.
  */
 export const PARKED_OVERHEAD_BYTES = 32;
 
