@@ -31,28 +31,14 @@ export class ClusterMetrics implements ForwardObserver {
     });
     this.#renewals = new Counter({ name: "keystate_cluster_lease_renewals_total", help: "Shard lease renewals, by result (ok, lost, error)", labelNames: ["result"], registers });
     this.#fenced = new Counter({ name: "keystate_cluster_fencing_refusals_total", help: "Entity writes refused because this node's shard epoch was no longer current", registers });
-    const forwards = this.#forwards;
-    new Counter({
-      name: "keystate_cluster_forwards_total",
-      help: "Calls forwarded to the owner node, by result (ok, moved, unreachable, error)",
-      labelNames: ["result"],
+    countedInFields(registers, "keystate_cluster_forwards_total", "Calls forwarded to the owner node, by result (ok, moved, unreachable, error)", "result", this.#forwards);
+    countedInFields(
       registers,
-      collect() {
-        this.reset();
-        for (const result of ["ok", "moved", "unreachable", "error"] as const) if (forwards[result] > 0) this.inc({ result }, forwards[result]);
-      },
-    });
-    const transports = this.#forwardTransports;
-    new Counter({
-      name: "keystate_cluster_forwards_by_transport_total",
-      help: "Unary calls forwarded to the owner node, by the hop they took (peer: the owner's peer link; grpc: its gRPC port)",
-      labelNames: ["transport"],
-      registers,
-      collect() {
-        this.reset();
-        for (const transport of ["peer", "grpc"] as const) if (transports[transport] > 0) this.inc({ transport }, transports[transport]);
-      },
-    });
+      "keystate_cluster_forwards_by_transport_total",
+      "Unary calls forwarded to the owner node, by the hop they took (peer: the owner's peer link; grpc: its gRPC port)",
+      "transport",
+      this.#forwardTransports,
+    );
     this.#forwardLatency = new Histogram({
       name: "keystate_cluster_forward_seconds",
       help: "Round trip of a call forwarded to its owner node",
@@ -94,4 +80,18 @@ export class ClusterMetrics implements ForwardObserver {
   rebalanced(seconds: number): void {
     this.#rebalance.observe(seconds);
   }
+}
+
+/** A counter with one label whose values are kept in `counts` (by label value) and read when scraped; a value still at 0 has no series. */
+function countedInFields(registers: Registry[], name: string, help: string, label: string, counts: Readonly<Record<string, number>>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect() {
+      this.reset();
+      for (const [value, count] of Object.entries(counts)) if (count > 0) this.inc({ [label]: value }, count);
+    },
+  });
 }

@@ -8,12 +8,12 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { UnaryCall, UnaryMethod } from "../grpc-http2/server.js";
 import type { CancelReason } from "../grpc-http2/server-call.js";
-import { addResponseMetadata, type MetadataReader, type ResponseMetadata } from "../grpc-http2/metadata.js";
+import { responseMetadataPairs, type MetadataReader, type ResponseMetadata } from "../grpc-http2/metadata.js";
 import { GrpcStatus } from "../grpc-http2/status.js";
 import { listenOn } from "../listen.js";
 import { log } from "../log.js";
 import { deadlineTimer } from "../grpc-http2/timeout.js";
-import { FrameError, FrameReader, FrameType, PairsReader, encodeBare, encodeFail, encodeReply, type CallFrame, type Pairs } from "./peer-wire.js";
+import { FrameError, FrameReader, FrameType, PairsReader, encodeBare, encodeFail, encodeReply, type CallFrame } from "./peer-wire.js";
 import { FrameWriter } from "./peer-writer.js";
 
 export interface PeerServerOptions {
@@ -117,24 +117,6 @@ export class PeerServer {
   }
 }
 
-/** Trailers as pairs, each value encoded as the gRPC port sends it (a `-bin` Buffer as base64). */
-function toPairs(metadata: ResponseMetadata | undefined): Pairs {
-  if (metadata === undefined) return [];
-  const pairs: Array<[string, string]> = [];
-  for (const key of Object.keys(metadata)) {
-    const value = metadata[key]!;
-    // Nearly always one string (the request id): no field record for it.
-    if (typeof value === "string") {
-      pairs.push([key, value]);
-      continue;
-    }
-    const fields: Record<string, string | number | string[]> = {};
-    addResponseMetadata(fields, { [key]: value });
-    for (const one of [fields[key]!].flat()) pairs.push([key, String(one)]);
-  }
-  return pairs;
-}
-
 /** One forwarded unary call: answered once (REPLY or FAIL), or cancelled by the sender, its connection or its deadline. */
 class PeerCall implements UnaryCall {
   readonly path: string;
@@ -167,11 +149,11 @@ class PeerCall implements UnaryCall {
   }
 
   reply(message: Uint8Array, trailers?: ResponseMetadata): void {
-    if (this.#end()) this.#writer.write(encodeReply(this.#id, toPairs(trailers), message));
+    if (this.#end()) this.#writer.write(encodeReply(this.#id, responseMetadataPairs(trailers), message));
   }
 
   fail(code: number, details: string | undefined, trailers?: ResponseMetadata): void {
-    if (this.#end()) this.#writer.write(encodeFail(this.#id, code, details ?? "", toPairs(trailers)));
+    if (this.#end()) this.#writer.write(encodeFail(this.#id, code, details ?? "", responseMetadataPairs(trailers)));
   }
 
   /** The sender left (CANCEL, or its connection closed) before the answer: the handler's listener runs. */

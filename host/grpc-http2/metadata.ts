@@ -54,3 +54,15 @@ export function addResponseMetadata(into: Record<string, string | number | strin
     into[key] = typeof value === "string" || Buffer.isBuffer(value) ? asField(value) : value.map(asField);
   }
 }
+
+/** `metadata` as (key, field value) pairs, a key once per value, each value as addResponseMetadata sends it (a `-bin` Buffer as base64). */
+export function responseMetadataPairs(metadata: ResponseMetadata | undefined): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  if (metadata === undefined) return pairs;
+  for (const key of Object.keys(metadata)) {
+    const value = metadata[key]!;
+    if (typeof value === "string" || Buffer.isBuffer(value)) pairs.push([key, asField(value)]);
+    else for (const one of value) pairs.push([key, asField(one)]);
+  }
+  return pairs;
+}
