@@ -3,33 +3,16 @@
 import test from "ava";
 import { status } from "@grpc/grpc-js";
 import { execFile } from "node:child_process";
-import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { fixtureDir, useVersionedFixture } from "../helpers/fixture-build.js";
 import { contractClient, statusOf } from "../helpers/grpc-client.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { KEYSTATE_BIN, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
-const FIXTURE = join(REPO_ROOT, "test", "fixtures", "versioned");
-let workDir = "";
-const wasm = { v1: "", v2: "" };
-
-test.before(async () => {
-  workDir = await makeTempDir("versioned");
-  for (const version of ["v1", "v2"] as const) {
-    const dir = join(workDir, version);
-    await cp(FIXTURE, dir, { recursive: true, filter: (source) => !source.includes("/build") && !source.includes("/generated") });
-    const source = join(dir, "assembly", "index.ts");
-    await writeFile(source, (await readFile(source, "utf8")).replace('const VERSION = "v1";', `const VERSION = "${version}";`));
-    wasm[version] = join(workDir, `${version}.wasm`);
-    await run(process.execPath, [KEYSTATE_BIN, "build", dir, "-o", wasm[version]], { cwd: REPO_ROOT });
-  }
-});
-
-test.after.always(async () => {
-  if (workDir) await removeDir(workDir);
-});
+const FIXTURE = fixtureDir("versioned");
+const versions = useVersionedFixture(test);
 
 const cli = (node: NodeProcess, ...args: string[]) =>
   run(process.execPath, [KEYSTATE_BIN, ...args, "--admin", node.adminUrl, `--token=${node.token}`]);
@@ -37,7 +20,7 @@ const cli = (node: NodeProcess, ...args: string[]) =>
 test("calls never fail while v2 is deployed and v1 rolled back; replies switch exactly once each way", async (t) => {
   const node = await startNodeProcess({ dataDir: await tempDirFor(t, "upgrade") });
   t.teardown(() => node.kill());
-  await cli(node, "deploy", wasm.v1);
+  await cli(node, "deploy", versions().v1);
   const client = contractClient(join(FIXTURE, "proto"), "visits.proto", "keystate.test.versioned.Visits", node.grpcPort);
   t.teardown(() => client.close());
 
@@ -61,7 +44,7 @@ test("calls never fail while v2 is deployed and v1 rolled back; replies switch e
   });
 
   await new Promise((resolve) => setTimeout(resolve, 400));
-  t.regex((await cli(node, "deploy", wasm.v2)).stdout, /deployed versioned version 2/);
+  t.regex((await cli(node, "deploy", versions().v2)).stdout, /deployed versioned version 2/);
   await new Promise((resolve) => setTimeout(resolve, 400));
   t.regex((await cli(node, "rollback", "versioned", "1")).stdout, /versioned version 1 is live/);
   await new Promise((resolve) => setTimeout(resolve, 400));

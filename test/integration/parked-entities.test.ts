@@ -7,10 +7,8 @@
 // live; a hand-off snapshots parked carts. Reads of the value store and journal recoveries are
 // counted by wrappers around the real store.
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
-import { cp, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import protobuf from "protobufjs";
 import { EntityManager, type EntityManagerOptions } from "../../host/entities/entity-manager.js";
 import { ENTITY_OVERHEAD_BYTES, PARKED_OVERHEAD_BYTES } from "../../host/entities/memory-budget.js";
@@ -19,41 +17,17 @@ import { Router } from "../../host/entities/router.js";
 import { openStore } from "../../host/journal/open-store.js";
 import type { Journal } from "../../host/journal/types.js";
 import { ModuleRegistry } from "../../host/runtime/module-registry.js";
-import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { buildBeforeAll } from "../helpers/built-module.js";
+import { useVersionedFixture } from "../helpers/fixture-build.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const COUNTER = "keystate.examples.counter.Counter";
 const VISITS = "keystate.test.versioned.Visits";
-const run = promisify(execFile);
-let buildDir = "";
-let counterWasm = "";
-let cartWasm = "";
 const CART = "keystate.examples.shoppingcart.ShoppingCart";
-/** test/fixtures/versioned built twice: a value entity whose replies name the version. */
-const visitsWasm = { v1: "", v2: "" };
-
-test.before(async () => {
-  buildDir = await makeTempDir("parked-build");
-  counterWasm = join(buildDir, "counter.wasm");
-  cartWasm = join(buildDir, "cart.wasm");
-  const builds = [
-    run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", counterWasm], { cwd: REPO_ROOT }),
-    run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "shopping-cart"), "-o", cartWasm], { cwd: REPO_ROOT }),
-  ];
-  for (const version of ["v1", "v2"] as const) {
-    const dir = join(buildDir, version);
-    await cp(join(REPO_ROOT, "test", "fixtures", "versioned"), dir, { recursive: true, filter: (source) => !source.includes("/build") && !source.includes("/generated") });
-    const source = join(dir, "assembly", "index.ts");
-    await writeFile(source, (await readFile(source, "utf8")).replace('const VERSION = "v1";', `const VERSION = "${version}";`));
-    visitsWasm[version] = join(buildDir, `visits-${version}.wasm`);
-    builds.push(run(process.execPath, [KEYSTATE_BIN, "build", dir, "-o", visitsWasm[version]], { cwd: REPO_ROOT }));
-  }
-  await Promise.all(builds);
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
+const counterWasm = buildBeforeAll(test, join(REPO_ROOT, "modules", "counter"));
+const cartWasm = buildBeforeAll(test, join(REPO_ROOT, "modules", "shopping-cart"));
+const visitsWasm = useVersionedFixture(test);
 
 const ChangeValue = new protobuf.Type("ChangeValue").add(new protobuf.Field("counterId", 1, "string")).add(new protobuf.Field("value", 2, "int64"));
 const CurrentValue = new protobuf.Type("CurrentValue").add(new protobuf.Field("value", 1, "int64"));
@@ -100,7 +74,7 @@ async function node(t: ExecutionContext, options: EntityManagerOptions): Promise
     entities.close();
     await store.close();
   });
-  await registry.deploy(await readFile(counterWasm));
+  await registry.deploy(await readFile(counterWasm()));
   const valueOf = (reply: Uint8Array) => Number((CurrentValue.decode(reply) as unknown as { value: unknown }).value ?? 0);
   return {
     registry,
@@ -236,13 +210,13 @@ test("a counter parked by one version of its module leaves when another version 
     const reply = VisitReply.decode(await n.router.call(VISITS, "Visit", VisitRequest.encode({ page }).finish())) as unknown as { servedBy: string; count: unknown };
     return { servedBy: reply.servedBy, count: Number(reply.count) };
   };
-  await n.registry.deploy(await readFile(visitsWasm.v1));
+  await n.registry.deploy(await readFile(visitsWasm().v1));
   t.deepEqual(await visit("home"), { servedBy: "v1", count: 1 });
   await settled();
   n.entities.passivateIdle(Date.now());
   t.is(n.entities.parkedCount, 1);
 
-  await n.registry.deploy(await readFile(visitsWasm.v2));
+  await n.registry.deploy(await readFile(visitsWasm().v2));
   n.reads.length = 0;
   t.deepEqual(await visit("home"), { servedBy: "v2", count: 2 }, "the new version runs it, on the stored count");
   t.deepEqual(n.reads, ["home"], "reloaded from the store, not taken from the row v1 parked");
@@ -269,7 +243,7 @@ const addItem = (n: Node, userId: string, productId: string) => n.router.call(CA
 
 test("an idle cart (event-sourced) is parked, and its next command replays nothing and appends at the right sequence number", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
-  await n.registry.deploy(await readFile(cartWasm));
+  await n.registry.deploy(await readFile(cartWasm()));
   await addItem(n, "ann", "apple");
   await addItem(n, "ann", "pear");
   t.deepEqual(n.recoveries, ["ann"]);
@@ -285,7 +259,7 @@ test("an idle cart (event-sourced) is parked, and its next command replays nothi
 
 test("a hand-off snapshots the parked carts with events since their last snapshot", async (t) => {
   const n = await node(t, { parkAfterMs: 0 });
-  await n.registry.deploy(await readFile(cartWasm));
+  await n.registry.deploy(await readFile(cartWasm()));
   for (const product of ["a", "b", "c"]) await addItem(n, "bob", product);
   await addItem(n, "cyd", "a");
   await settled();
