@@ -59,6 +59,7 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       for (let i = 0; i < BATCH; i++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload(`warm-${i}`)));
       await Promise.all(calls);
     }
+    await new Promise((resolve) => setImmediate(resolve));
     node.entities.passivateIdle(Date.now());
     const base = settle();
     const points: Point[] = [{ entities: 0, ...base, heapBeforePass: base.heap }];
@@ -71,6 +72,8 @@ async function touchAll(ctx: SuiteContext, workload: Workload, bytes: Uint8Array
       for (let i = 0; i < BATCH && done < total; i++, done++) calls.push(node.router.call(workload.service, workload.writeMethod, workload.writePayload(`entity-${done}`)));
       await Promise.all(calls);
       if (done % step === 0) {
+        // The mailboxes of the last commands finish their batch a turn later: only then are they idle (and parked by the pass).
+        await new Promise((resolve) => setImmediate(resolve));
         const beforePass = settle();
         node.entities.passivateIdle(Date.now());
         const now = settle();
