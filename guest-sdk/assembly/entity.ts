@@ -1,7 +1,7 @@
 // The base every entity kind extends, and the registry the ABI exports dispatch through.
 import { CommandCall, CommandResult, Failure, ReplayCall, ReplayResult } from "./abi/messages";
 import { Context } from "./context";
-import { Message, encode } from "./proto/index";
+import { Message } from "./proto/index";
 import { Status } from "./status";
 
 export abstract class EntityHandler {
@@ -15,6 +15,11 @@ export abstract class EntityHandler {
 }
 
 const handlers = new Map<string, EntityHandler>();
+// The last service asked for: a module's calls mostly go to one service, and one string
+// comparison (the SDK hands the same string object for a service every call) is cheaper than
+// hashing the name twice.
+let lastService = "";
+let lastHandler: EntityHandler | null = null;
 
 /** Makes `handler` serve its service. Call once per entity at the top level of index.ts. */
 export function register(handler: EntityHandler): void {
@@ -22,8 +27,30 @@ export function register(handler: EntityHandler): void {
 }
 
 export function handlerFor(service: string): EntityHandler | null {
-  return handlers.has(service) ? handlers.get(service) : null;
+  if (service == lastService && lastHandler != null) return lastHandler;
+  if (!handlers.has(service)) return null;
+  lastHandler = handlers.get(service);
+  lastService = service;
+  return lastHandler;
 }
+
+/**
+ * The reply and new state of the command being answered. exports.ts encodes them straight
+ * into the result it sends, rather than each into an array of its own first and then
+ * copied: that was two allocations and a copy per message, on every command.
+ * Set by the entity kinds; dropped when the command fails.
+ */
+export class StagedMessages {
+  reply: Message | null = null;
+  state: Message | null = null;
+
+  clear(): void {
+    this.reply = null;
+    this.state = null;
+  }
+}
+
+export const staged = new StagedMessages();
 
 export function failure(code: u32, message: string): Failure {
   const f = new Failure();
@@ -45,7 +72,7 @@ export function settleReply(ctx: Context, reply: Message | null, method: string,
     out.failure = failure(Status.INTERNAL, "the handler for " + method + " returned null without ctx.fail() or ctx.forward()");
     return false;
   }
-  if (reply != null) out.reply = encode(reply);
+  staged.reply = reply;
   writeEffects(ctx, out);
   return true;
 }

@@ -3,7 +3,7 @@
 // the command, fold the emitted events into the state, return reply + events + state.
 import { CommandCall, CommandResult, Event, ReplayCall, ReplayResult, StateAction } from "./abi/messages";
 import { CommandContext } from "./context";
-import { EntityHandler, failure, writeEffects } from "./entity";
+import { EntityHandler, failure, staged, writeEffects } from "./entity";
 import { Message, decode, encode } from "./proto/index";
 import { Status } from "./status";
 
@@ -53,9 +53,9 @@ export abstract class EventSourcedEntity<S extends Message> extends EntityHandle
       record.payload = encode(event);
       out.events.push(record);
     }
-    if (reply != null) out.reply = encode(reply);
+    staged.reply = reply;
     writeEffects(ctx, out);
-    out.state = encode(current);
+    staged.state = current;
     out.stateAction = StateAction.STATE_UPDATE;
   }
 

@@ -6,8 +6,8 @@
 import { CommandCall, CommandResult, StreamEvent, WriteConsistency } from "./abi/messages";
 import { Context } from "./context";
 import { Crdt, crdtFromValue } from "./crdt";
-import { EntityHandler, failure, settleReply } from "./entity";
-import { Message, encode } from "./proto/index";
+import { EntityHandler, failure, settleReply, staged } from "./entity";
+import { Message } from "./proto/index";
 import { Status } from "./status";
 
 export class ReplicatedContext extends Context {
@@ -84,7 +84,7 @@ export abstract class ReplicatedEntity<T extends Crdt> extends EntityHandler {
       }
       // A streaming handler returns null to stay silent this time.
       if (reply != null) {
-        out.reply = encode(reply);
+        staged.reply = reply;
         out.streamSend = true;
       }
       out.endStream = ctx.ended;

@@ -4,8 +4,8 @@
 // stored value (keep, replace, delete). The host persists it before replying.
 import { CommandCall, CommandResult, StateAction } from "./abi/messages";
 import { ValueContext } from "./context";
-import { EntityHandler, failure, settleReply } from "./entity";
-import { Message, decode, encode } from "./proto/index";
+import { EntityHandler, failure, settleReply, staged } from "./entity";
+import { Message, decode } from "./proto/index";
 import { Status } from "./status";
 
 export abstract class ValueEntity<S extends Message> extends EntityHandler {
@@ -27,6 +27,6 @@ export abstract class ValueEntity<S extends Message> extends EntityHandler {
     ctx.callMetadata = call.metadata;
     if (!settleReply(ctx, this.dispatch(call.method, call.payload, state, ctx), call.method, out)) return;
     out.stateAction = ctx.stateAction;
-    if (ctx.stateAction == StateAction.STATE_UPDATE) out.state = encode(ctx.updated!);
+    if (ctx.stateAction == StateAction.STATE_UPDATE) staged.state = ctx.updated;
   }
 }

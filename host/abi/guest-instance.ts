@@ -133,6 +133,15 @@ export class GuestInstance implements EncodeTarget {
   }
 
   /**
+   * Runs a CommandCall encoded by the caller. The ABI conformance tests use it for layouts
+   * the host's own encoder never makes (fields out of order, long names, malformed input),
+   * which a guest SDK must still read as protobuf.
+   */
+  commandEncoded(input: Uint8Array): CommandResult {
+    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(copyInto(input, this))));
+  }
+
+  /**
    * Folds the events into the state, REPLAY_CHUNK events per guest call with the state
    * threaded from call to call. The guest collects garbage between calls only (the minimal
    * runtime), so one call for a whole long journal would hold all of its garbage at once and

@@ -30,10 +30,14 @@ export function encode(m: Message): Uint8Array {
 // serves them all and a decode allocates no reader of its own.
 const sharedReader = new Reader(new Uint8Array(0));
 
-/** Decodes `bytes` (its first `length` bytes; -1: all of it) into `m`; false when the input is malformed. */
-export function mergeInto(m: Message, bytes: Uint8Array, length: i32 = -1): bool {
+/**
+ * Decodes `bytes` (its first `length` bytes; -1: all of it; from offset `start`) into `m`;
+ * false when the input is malformed. `borrowTopLevelBytes`: see Reader.
+ */
+export function mergeInto(m: Message, bytes: Uint8Array, length: i32 = -1, start: i32 = 0, borrowTopLevelBytes: bool = false): bool {
   const r = sharedReader;
-  r.reset(bytes, 0, length);
+  r.reset(bytes, start, length);
+  r.borrowTopLevelBytes = borrowTopLevelBytes;
   m.mergeFrom(r, r.end);
   const ok = !r.error && r.pos == r.end;
   // Not kept alive by the reader until the next decode.

@@ -27,6 +27,12 @@ export class Reader {
   error: bool = false;
   /** Current embedded-message nesting depth. */
   depth: i32 = 0;
+  /**
+   * When set, bytes fields of the outermost message are views of the input, not copies.
+   * Only for input that outlives every use of the decoded message (see exports.ts); embedded
+   * messages are still copied, since the SDK may keep their bytes in the objects it builds.
+   */
+  borrowTopLevelBytes: bool = false;
 
   constructor(buf: Uint8Array, start: i32 = 0, end: i32 = -1) {
     this.buf = buf;
@@ -45,6 +51,7 @@ export class Reader {
     this.pos = start < 0 ? 0 : start > this.end ? this.end : start;
     this.error = false;
     this.depth = 0;
+    this.borrowTopLevelBytes = false;
   }
 
   /** Marks the input malformed and stops the current region. */
@@ -190,6 +197,11 @@ export class Reader {
   bytes(): Uint8Array {
     const n = this.length();
     if (n <= 0) return EMPTY_BYTES;
+    if (this.borrowTopLevelBytes && this.depth == 0) {
+      const view = this.buf.subarray(this.pos, this.pos + n);
+      this.pos += n;
+      return view;
+    }
     const out = new Uint8Array(n);
     memory.copy(out.dataStart, this.ptr + <usize>this.pos, <usize>n);
     this.pos += n;
