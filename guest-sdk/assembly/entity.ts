@@ -1,7 +1,7 @@
 // The base every entity kind extends, and the registry the ABI exports dispatch through.
 import { CommandCall, CommandResult, Failure, ReplayCall, ReplayResult } from "./abi/messages";
 import { Context } from "./context";
-import { Message } from "./proto/index";
+import { Message, Writer, writeMessage } from "./proto/index";
 import { Status } from "./status";
 
 export abstract class EntityHandler {
@@ -35,22 +35,45 @@ export function handlerFor(service: string): EntityHandler | null {
 }
 
 /**
- * The reply and new state of the command being answered. exports.ts encodes them straight
- * into the result it sends, rather than each into an array of its own first and then
- * copied: that was two allocations and a copy per message, on every command.
- * Set by the entity kinds; dropped when the command fails.
+ * The result of the command being answered, written straight into the bytes exports.ts
+ * sends: before, each event, the reply and the new state was first encoded into an array
+ * of its own and then copied into the result, two allocations and a copy per message on
+ * every command. Set by the entity kinds; all of it is dropped when the command fails.
  */
-export class StagedMessages {
+export class StagedResult {
+  /** The result's bytes: events as they are emitted, the other fields when it is sent. */
+  readonly writer: Writer = new Writer(1024);
   reply: Message | null = null;
   state: Message | null = null;
 
-  clear(): void {
+  /** Starts the next command's result. */
+  begin(): void {
+    this.writer.reset();
     this.reply = null;
     this.state = null;
   }
+
+  /**
+   * Appends an emitted event (CommandResult field 3) encoded as it is now: the handler of a
+   * later event may change objects this event shares with the state, so it cannot wait.
+   */
+  addEvent(event: Message): void {
+    const w = this.writer;
+    w.uint32(26);
+    const mark = w.fork();
+    w.uint32(10);
+    w.string(event.typeName());
+    writeMessage(w, 18, event);
+    w.ldelim(mark);
+  }
+
+  /** Drops what the command staged: a failed command returns nothing but its failure. */
+  discard(): void {
+    this.begin();
+  }
 }
 
-export const staged = new StagedMessages();
+export const staged = new StagedResult();
 
 export function failure(code: u32, message: string): Failure {
   const f = new Failure();

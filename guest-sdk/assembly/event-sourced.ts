@@ -1,7 +1,7 @@
 // Event-sourced entities. Generated base classes (one per service) extend this with
 // typed command and event handlers; this class runs the model: decode the state, run
 // the command, fold the emitted events into the state, return reply + events + state.
-import { CommandCall, CommandResult, Event, ReplayCall, ReplayResult, StateAction } from "./abi/messages";
+import { CommandCall, CommandResult, ReplayCall, ReplayResult, StateAction } from "./abi/messages";
 import { CommandContext } from "./context";
 import { EntityHandler, failure, staged, writeEffects } from "./entity";
 import { Message, decode, encode } from "./proto/index";
@@ -43,15 +43,11 @@ export abstract class EventSourcedEntity<S extends Message> extends EntityHandle
       const event = events[i];
       const next = this.applyEvent(event, current);
       if (next == null) {
-        out.events = [];
         out.failure = failure(Status.INTERNAL, "the entity emitted " + event.typeName() + ", which is not one of its event types");
         return;
       }
       current = next;
-      const record = new Event();
-      record.type = event.typeName();
-      record.payload = encode(event);
-      out.events.push(record);
+      staged.addEvent(event);
     }
     staged.reply = reply;
     writeEffects(ctx, out);

@@ -43,6 +43,7 @@ export function ks_input(length: i32): usize {
 export function ks_command(length: i32): void {
   const out = commandResult;
   const call = commandCall;
+  staged.begin();
   // The call's state and payload are read in place: nothing keeps them past this call, and
   // the host writes the next input only after it returns.
   if (!mergeInto(call, input, length, readKnownCallPrefix(call, length), true)) {
@@ -72,19 +73,20 @@ export function ks_replay(length: i32): void {
   out.clearFields();
 }
 
-/** `out`, then the staged reply and state (fields 1 and 4) unless the command failed. */
+/** The staged events, then `out`, then the staged reply and state (fields 1 and 4); only `out` when the command failed. */
 function sendCommandResult(out: CommandResult): void {
-  resultWriter.reset();
-  out.encodeTo(resultWriter);
-  if (out.failure == null) {
-    // Protobuf fields may come in any order; the host's decoder takes them as they come.
-    const reply = staged.reply;
-    if (reply != null) writeMessage(resultWriter, 10, reply);
-    const state = staged.state;
-    if (state != null) writeMessage(resultWriter, 34, state);
-  }
-  staged.clear();
-  output(resultWriter.dataStart, resultWriter.length);
+  if (out.failure != null) staged.discard();
+  // Protobuf fields may come in any order; the host's decoder takes them as they come.
+  const w = staged.writer;
+  out.encodeTo(w);
+  const reply = staged.reply;
+  if (reply != null) writeMessage(w, 10, reply);
+  const state = staged.state;
+  if (state != null) writeMessage(w, 34, state);
+  output(w.dataStart, w.length);
+  // Not kept alive until the next command.
+  staged.reply = null;
+  staged.state = null;
 }
 
 // The host writes a CommandCall's service (field 1) and method (field 2) first, and they are
