@@ -20,6 +20,12 @@ const root = protobuf.Root.fromJSON({
         CurrentValue: { fields: { value: { type: "int64", id: 1 } } },
       },
     },
+    account: {
+      nested: {
+        OpenAccount: { fields: { accountId: { type: "string", id: 1 }, initialBalance: { type: "int64", id: 2 } } },
+        AccountId: { fields: { accountId: { type: "string", id: 1 } } },
+      },
+    },
   },
 });
 
@@ -30,6 +36,8 @@ export const messageTypes = {
   changeValue: root.lookupType("counter.ChangeValue"),
   counterId: root.lookupType("counter.CounterId"),
   currentValue: root.lookupType("counter.CurrentValue"),
+  openAccount: root.lookupType("account.OpenAccount"),
+  accountId: root.lookupType("account.AccountId"),
 };
 
 export interface Workload {
