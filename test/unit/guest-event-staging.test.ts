@@ -16,7 +16,7 @@ const wasmPath = useBuiltFixture(test, "event-staging");
 
 const root = protobuf.Root.fromJSON({
   nested: {
-    Delivery: { fields: { sku: { type: "string", id: 1 }, quantity: { type: "int32", id: 2 }, times: { type: "int32", id: 3 }, thenUndeclared: { type: "bool", id: 4 }, thenFail: { type: "bool", id: 5 } } },
+    Delivery: { fields: { sku: { type: "string", id: 1 }, quantity: { type: "int32", id: 2 }, times: { type: "int32", id: 3 }, thenUndeclared: { type: "bool", id: 4 }, thenFail: { type: "bool", id: 5 }, thenSchedule: { type: "bool", id: 6 } } },
     Line: { fields: { sku: { type: "string", id: 1 }, quantity: { type: "int32", id: 2 } } },
     Received: { fields: { line: { type: "Line", id: 1 } } },
     StockLevel: { fields: { lines: { rule: "repeated", type: "Line", id: 1 } } },
@@ -67,4 +67,16 @@ test("a command that fails after emitting returns its failure and no events, rep
   t.is(ok.failure, undefined);
   t.is(ok.events.length, 1);
   t.deepEqual(quantities(ok.state), [2]);
+});
+
+test("a timer a failed command scheduled is in no later command's result", async (t) => {
+  const guest = await stockGuest();
+  const failed = receive(guest, { quantity: 1, times: 1, thenSchedule: true, thenFail: true });
+  t.is(failed.failure?.code, 9);
+  t.deepEqual(failed.timers, []);
+  // A command that schedules nothing has no timers; one that schedules has exactly its own.
+  for (let i = 0; i < 3; i++) {
+    t.deepEqual(receive(guest, { quantity: 1, times: 1 }).timers, []);
+    t.deepEqual(receive(guest, { quantity: 1, times: 1, thenSchedule: true }).timers.map((timer) => timer.delayMs), [60_000]);
+  }
 });
