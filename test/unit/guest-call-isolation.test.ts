@@ -4,13 +4,11 @@
 // appear in a later call that has none. test/fixtures/timers schedules timers from a value
 // entity and an action, and stores the idempotency key a call carried.
 import test from "ava";
-import { readFileSync } from "node:fs";
 import protobuf from "protobufjs";
 import type { CallMetadata, CommandResult } from "../../host/abi/abi-codec.js";
-import { GuestInstance } from "../../host/abi/guest-instance.js";
-import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
-import { compileModule } from "../../host/runtime/loaded-module.js";
+import type { GuestInstance } from "../../host/abi/guest-instance.js";
 import { useBuiltFixture } from "../helpers/fixture-build.js";
+import { guestFromFile } from "../helpers/guest-instance.js";
 
 const ALARMS = "keystate.test.timers.Alarms";
 const DESK = "keystate.test.timers.AlarmDesk";
@@ -27,9 +25,8 @@ const AlarmId = root.lookupType("AlarmId");
 const ScheduleRequest = root.lookupType("ScheduleRequest");
 const Alarm = root.lookupType("Alarm");
 
-async function guest(): Promise<GuestInstance> {
-  const loaded = await compileModule(readFileSync(wasmPath()), 0, DEFAULT_GUEST_LIMITS);
-  return new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+function guest(): Promise<GuestInstance> {
+  return guestFromFile(wasmPath());
 }
 
 function run(g: GuestInstance, service: string, method: string, payload: Uint8Array, state?: Uint8Array, metadata?: CallMetadata): CommandResult {

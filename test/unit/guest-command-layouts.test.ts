@@ -4,13 +4,11 @@
 // field order, long names, many names, malformed input, and inputs that outgrow the buffer
 // all read exactly as the host's own encoding does.
 import test from "ava";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import protobuf from "protobufjs";
 import type { CommandResult } from "../../host/abi/abi-codec.js";
-import { GuestInstance } from "../../host/abi/guest-instance.js";
-import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
-import { compileModule } from "../../host/runtime/loaded-module.js";
+import type { GuestInstance } from "../../host/abi/guest-instance.js";
+import { guestFromFile } from "../helpers/guest-instance.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 
 const SERVICE = "keystate.examples.counter.Counter";
@@ -28,10 +26,8 @@ const ChangeValue = root.lookupType("ChangeValue");
 const CounterState = root.lookupType("CounterState");
 const CurrentValue = root.lookupType("CurrentValue");
 
-async function counterGuest(): Promise<GuestInstance> {
-  const bytes = readFileSync(join(REPO_ROOT, "modules", "counter", "build", "counter.wasm"));
-  const loaded = await compileModule(bytes, 0, DEFAULT_GUEST_LIMITS);
-  return new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+function counterGuest(): Promise<GuestInstance> {
+  return guestFromFile(join(REPO_ROOT, "modules", "counter", "build", "counter.wasm"));
 }
 
 interface Fields {

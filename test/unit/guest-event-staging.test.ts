@@ -4,12 +4,10 @@
 // (the shopping cart's ItemAdded does this), and a command that fails after emitting must
 // return no events at all. test/fixtures/event-staging has such an entity.
 import test from "ava";
-import { readFileSync } from "node:fs";
 import protobuf from "protobufjs";
-import { GuestInstance } from "../../host/abi/guest-instance.js";
-import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
-import { compileModule } from "../../host/runtime/loaded-module.js";
+import type { GuestInstance } from "../../host/abi/guest-instance.js";
 import { useBuiltFixture } from "../helpers/fixture-build.js";
+import { guestFromFile } from "../helpers/guest-instance.js";
 
 const SERVICE = "keystate.test.stock.Stock";
 const wasmPath = useBuiltFixture(test, "event-staging");
@@ -26,9 +24,8 @@ const Delivery = root.lookupType("Delivery");
 const Received = root.lookupType("Received");
 const StockLevel = root.lookupType("StockLevel");
 
-async function stockGuest(): Promise<GuestInstance> {
-  const loaded = await compileModule(readFileSync(wasmPath()), 0, DEFAULT_GUEST_LIMITS);
-  return new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+function stockGuest(): Promise<GuestInstance> {
+  return guestFromFile(wasmPath());
 }
 
 function receive(guest: GuestInstance, delivery: Record<string, unknown>, state?: Uint8Array) {

@@ -1,10 +1,9 @@
 import test from "ava";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import protobuf from "protobufjs";
-import { GuestInstance, REPLAY_CHUNK } from "../../host/abi/guest-instance.js";
-import { compileModule } from "../../host/runtime/loaded-module.js";
+import { REPLAY_CHUNK, type GuestInstance } from "../../host/abi/guest-instance.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
+import { guestFromFile } from "../helpers/guest-instance.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 
 const SERVICE = "keystate.examples.shoppingcart.ShoppingCart";
@@ -20,10 +19,8 @@ const AddLineItem = root.lookupType("AddLineItem");
 const Cart = root.lookupType("Cart");
 
 /** A shopping-cart instance whose memory is capped at `pages` 64 KiB pages. */
-async function cartGuest(pages: number): Promise<GuestInstance> {
-  const bytes = readFileSync(join(REPO_ROOT, "modules", "shopping-cart", "build", "shopping-cart.wasm"));
-  const loaded = await compileModule(bytes, 0, { ...DEFAULT_GUEST_LIMITS, maxMemoryPages: pages });
-  return new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+function cartGuest(pages: number): Promise<GuestInstance> {
+  return guestFromFile(join(REPO_ROOT, "modules", "shopping-cart", "build", "shopping-cart.wasm"), { ...DEFAULT_GUEST_LIMITS, maxMemoryPages: pages });
 }
 
 test("a long journal replays within a small memory cap: chunks of events, the state threaded through", async (t) => {
