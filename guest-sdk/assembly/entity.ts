@@ -41,13 +41,16 @@ export function handlerFor(service: string): EntityHandler | null {
  * every command. Set by the entity kinds; all of it is dropped when the command fails.
  */
 export class StagedResult {
-  /** The result's bytes: events as they are emitted, the other fields when it is sent. */
+  /**
+   * The result's bytes: events as they are emitted, the other fields when it is sent. Empty
+   * between calls; ks_replay writes its result here too.
+   */
   readonly writer: Writer = new Writer(1024);
   reply: Message | null = null;
   state: Message | null = null;
 
-  /** Starts the next command's result. */
-  begin(): void {
+  /** Empties it: after the result is sent, and when the command failed (a failed command returns nothing but its failure). */
+  reset(): void {
     this.writer.reset();
     this.reply = null;
     this.state = null;
@@ -65,11 +68,6 @@ export class StagedResult {
     w.string(event.typeName());
     writeMessage(w, 18, event);
     w.ldelim(mark);
-  }
-
-  /** Drops what the command staged: a failed command returns nothing but its failure. */
-  discard(): void {
-    this.begin();
   }
 }
 

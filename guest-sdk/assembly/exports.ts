@@ -3,12 +3,11 @@
 import { CommandCall, CommandResult, ReplayCall, ReplayResult } from "./abi/messages";
 import { output } from "./bindings/host";
 import { failure, handlerFor, staged } from "./entity";
-import { Message, Writer, decode, mergeInto, writeMessage } from "./proto/index";
+import { EMPTY_BYTES, KnownStrings, Message, Reader, decode, mergeInto, writeMessage } from "./proto/index";
 import { Status } from "./status";
 
 // Kept in a global so the GC never frees the buffer the host is writing into.
 let input = new Uint8Array(1024);
-const resultWriter = new Writer(1024);
 // One result object each, emptied after it is sent (clearFields keeps its arrays): a result
 // made per call cost a dozen allocations, most of them arrays for effects it never had.
 const commandResult = new CommandResult();
@@ -43,7 +42,6 @@ export function ks_input(length: i32): usize {
 export function ks_command(length: i32): void {
   const out = commandResult;
   const call = commandCall;
-  staged.begin();
   // The call's state and payload are read in place: nothing keeps them past this call, and
   // the host writes the next input only after it returns.
   if (!mergeInto(call, input, length, readKnownCallPrefix(call, length), true)) {
@@ -75,7 +73,7 @@ export function ks_replay(length: i32): void {
 
 /** The staged events, then `out`, then the staged reply and state (fields 1 and 4); only `out` when the command failed. */
 function sendCommandResult(out: CommandResult): void {
-  if (out.failure != null) staged.discard();
+  if (out.failure != null) staged.reset();
   // Protobuf fields may come in any order; the host's decoder takes them as they come.
   const w = staged.writer;
   out.encodeTo(w);
@@ -84,70 +82,45 @@ function sendCommandResult(out: CommandResult): void {
   const state = staged.state;
   if (state != null) writeMessage(w, 34, state);
   output(w.dataStart, w.length);
-  // Not kept alive until the next command.
-  staged.reply = null;
-  staged.state = null;
+  // Emptied for the next command, and so that nothing it holds stays alive until then.
+  staged.reset();
 }
 
 // The host writes a CommandCall's service (field 1) and method (field 2) first, and they are
 // the same few strings on every call: they are matched against the strings already seen
 // rather than decoded, two allocations and two UTF-8 decodes less per call. Input laid out
-// any other way is decoded whole by the generated decoder, as before.
-class KnownString {
-  constructor(readonly utf8: Uint8Array, readonly value: string) {}
-}
-// A module's service and method names, so a small bound: a name past it is decoded each time.
-const MAX_KNOWN_STRINGS = 64;
-const knownStrings = new Array<KnownString>();
+// any other way is decoded whole by the generated decoder, as before. A module's service and
+// method names are few, so the bound is small: a name past it is decoded each time.
+const callNames = new KnownStrings(64);
+const prefixReader = new Reader(EMPTY_BYTES);
 
 /**
  * Reads fields 1 and 2 at the start of the input into `call` when they are there, returning
  * the offset after them (0 when the input does not start with both).
  */
 function readKnownCallPrefix(call: CommandCall, length: i32): i32 {
-  const start = input.dataStart;
-  const end = start + <usize>min(length, input.length);
-  let p = start;
-  if (p >= end || load<u8>(p) != 10) return 0;
-  let size = shortLength(p + 1, end);
-  if (size < 0) return 0;
-  p += 2;
-  const service = p;
-  p += <usize>size;
-  if (p >= end || load<u8>(p) != 18) return 0;
-  const methodSize = shortLength(p + 1, end);
-  if (methodSize < 0) return 0;
-  const method = p + 2;
-  p = method + <usize>methodSize;
-  if (p > end) return 0;
-  call.service = knownString(service, size);
-  call.method = knownString(method, methodSize);
-  return <i32>(p - start);
-}
-
-/** A one-byte length (< 128) at `p` that fits before `end`, else -1 (left to the full decoder). */
-function shortLength(p: usize, end: usize): i32 {
-  if (p >= end) return -1;
-  const size = <i32>load<u8>(p);
-  return size < 0x80 && p + 1 + <usize>size <= end ? size : -1;
-}
-
-function knownString(at: usize, size: i32): string {
-  for (let i = 0, n = knownStrings.length; i < n; i++) {
-    const known = unchecked(knownStrings[i]);
-    if (known.utf8.length == size && memory.compare(known.utf8.dataStart, at, <usize>size) == 0) return known.value;
+  const r = prefixReader;
+  r.reset(input, 0, length);
+  let after = 0;
+  if (r.pos < r.end && r.tag() == 10) {
+    const service = r.knownString(callNames);
+    if (!r.error && r.pos < r.end && r.tag() == 18) {
+      const method = r.knownString(callNames);
+      if (!r.error) {
+        call.service = service;
+        call.method = method;
+        after = r.pos;
+      }
+    }
   }
-  const value = String.UTF8.decodeUnsafe(at, <usize>size);
-  if (knownStrings.length < MAX_KNOWN_STRINGS) {
-    const utf8 = new Uint8Array(size);
-    memory.copy(utf8.dataStart, at, <usize>size);
-    knownStrings.push(new KnownString(utf8, value));
-  }
-  return value;
+  // Not kept alive by the reader until the next call.
+  r.reset(EMPTY_BYTES);
+  return after;
 }
 
 function send(result: Message): void {
-  resultWriter.reset();
-  result.encodeTo(resultWriter);
-  output(resultWriter.dataStart, resultWriter.length);
+  const w = staged.writer;
+  result.encodeTo(w);
+  output(w.dataStart, w.length);
+  w.reset();
 }

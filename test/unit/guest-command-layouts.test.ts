@@ -95,7 +95,7 @@ test("a CommandCall reads the same in any field order, with the host's layout as
 
 test("service and method names of any length, and more of them than the SDK keeps, are read in full", async (t) => {
   const guest = await counterGuest();
-  // 127 bytes fits a one-byte length; 128 and 300 need two, which the in-place read leaves to the decoder.
+  // 127 bytes fits a one-byte length; 128 and 300 need a two-byte one.
   for (const length of [1, 127, 128, 300]) {
     const name = "s".repeat(length);
     const result = guest.commandEncoded(encodeFields({ ...increase("c", 1), service: name }, HOST_ORDER));

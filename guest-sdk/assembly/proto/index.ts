@@ -2,3 +2,4 @@
 export { Writer, varint32Size } from "./writer";
 export { Reader, MAX_DEPTH, EMPTY_BYTES } from "./reader";
 export { Message, encode, decode, mergeInto, readMessage, writeMessage } from "./message";
+export { KnownStrings } from "./known-strings";

@@ -5,6 +5,8 @@
 // Invariant that keeps every decode loop finite: a failed read moves `pos` to `end`,
 // and every successful read advances `pos` by at least one byte (a tag always does).
 
+import { KnownStrings } from "./known-strings";
+
 /** Nesting limit for embedded messages, so hostile input cannot exhaust the call stack. */
 export const MAX_DEPTH: i32 = 100;
 
@@ -213,6 +215,15 @@ export class Reader {
     const n = this.length();
     if (n <= 0) return "";
     const s = String.UTF8.decodeUnsafe(this.ptr + <usize>this.pos, <usize>n);
+    this.pos += n;
+    return s;
+  }
+
+  /** string(), but a string `known` has seen is returned as it is, not decoded again. */
+  knownString(known: KnownStrings): string {
+    const n = this.length();
+    if (n <= 0) return "";
+    const s = known.of(this.ptr + <usize>this.pos, n);
     this.pos += n;
     return s;
   }
