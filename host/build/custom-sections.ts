@@ -11,12 +11,13 @@ function leb128(value: number): number[] {
   return out;
 }
 
+/** One custom section's bytes: its id, size and name, then `payload`. */
+export function customSection(name: string, payload: Uint8Array): Uint8Array {
+  const nameBytes = Buffer.from(name, "utf8");
+  const body = [...leb128(nameBytes.length), ...nameBytes];
+  return Buffer.concat([Uint8Array.from([0, ...leb128(body.length + payload.length), ...body]), payload]);
+}
+
 export function appendCustomSections(module: Uint8Array, sections: ReadonlyArray<{ name: string; payload: Uint8Array }>): Uint8Array {
-  const parts: Uint8Array[] = [module];
-  for (const { name, payload } of sections) {
-    const nameBytes = Buffer.from(name, "utf8");
-    const body = [...leb128(nameBytes.length), ...nameBytes];
-    parts.push(Uint8Array.from([0, ...leb128(body.length + payload.length), ...body]), payload);
-  }
-  return Buffer.concat(parts);
+  return Buffer.concat([module, ...sections.map(({ name, payload }) => customSection(name, payload))]);
 }
