@@ -287,7 +287,8 @@ function bytesCopy(r: Reader): Uint8Array {
   const end = start + length;
   if (end > r.len) throw RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
   r.pos = end;
-  return length === 0 ? EMPTY : r.buf.slice(start, end);
+  // Uint8Array's slice, which copies (a Buffer's makes a view): see decodeCommandResult.
+  return length === 0 ? EMPTY : Uint8Array.prototype.slice.call(r.buf, start, end);
 }
 
 /**
@@ -305,9 +306,18 @@ function subMessage<T>(r: Reader, length: number, body: (r: Reader, end: number)
   return value;
 }
 
-/** A sub-message of the top level, decoded by reflection at nesting depth 1 (its recursion limit counts from there). */
+/**
+ * A sub-message of the top level, decoded by reflection at nesting depth 1 (its recursion
+ * limit counts from there), from a copy of its bytes: protobufjs reads bytes fields as views
+ * of its buffer, and a command's result is read in place, in guest memory (GuestInstance).
+ */
 function decodeNested(type: Type, r: Reader, length: number): unknown {
-  return (type.decode as (this: Type, r: Reader, length: number, endGroup: undefined, depth: number) => unknown).call(type, r, length, undefined, 1);
+  const start = r.pos;
+  const end = start + length;
+  if (end > r.len) throw RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
+  r.pos = end;
+  const copy = protobuf.Reader.create(Uint8Array.prototype.slice.call(r.buf, start, end));
+  return (type.decode as (this: Type, r: Reader, length: number, endGroup: undefined, depth: number) => unknown).call(type, copy, length, undefined, 1);
 }
 
 /** An unknown field, or a known one with the wrong wire type: skipped, as protobufjs does. */
@@ -474,6 +484,11 @@ function publicationOf(raw: RawPublication): Publication {
 }
 
 
+/**
+ * Decodes a CommandResult into values that share no memory with `bytes` (every bytes field
+ * is a copy, every string new), so `bytes` may be a view of guest memory that the guest's
+ * next call overwrites.
+ */
 export function decodeCommandResult(bytes: Uint8Array): CommandResult {
   return decodeCommandResultFast(bytes);
 }

@@ -1,6 +1,7 @@
 // One instance of a guest module and the linear-memory calling convention (ABI.md):
 // the host asks the guest for an input buffer, copies the call message in, invokes the
-// export, and receives the result through the `keystate.output` import.
+// export, and copies the result out: from where the export's return value says it is
+// (ABI version 3), or as the module hands it to the `keystate.output` import (1 and 2).
 import { KeystateError } from "../errors.js";
 import {
   decodeCommandResult,
@@ -35,8 +36,11 @@ export interface InstanceLimits {
 export interface GuestExports {
   readonly memory: WebAssembly.Memory;
   ks_input(length: number): number;
-  ks_command(length: number): void;
-  ks_replay(length: number): void;
+  /** The address of the result's (pointer, length), or nothing for a module that calls `keystate.output`. */
+  ks_command(length: number): number | undefined;
+  ks_replay(length: number): number | undefined;
+  /** After a trap: the address of the abort's (message, file, line, column), 0 when it was no abort (ABI version 3). */
+  ks_abort?(): number;
 }
 
 export const REQUIRED_EXPORTS = ["memory", "ks_input", "ks_command", "ks_replay"] as const;
@@ -46,10 +50,15 @@ export const REPLAY_CHUNK = 256;
 
 export type GuestLogger = (level: number, message: string) => void;
 
-/** Thrown (from inside the guest's call) when the guest calls abort(). */
+/** Why a guest call aborted: thrown by the `env.abort` import, or made from the module's abort record after the trap. */
 export class GuestAbort extends Error {
   override readonly name = "GuestAbort";
 }
+
+/** Where #invoke leaves a returned result: in guest memory (for a decoder that copies what it keeps), or copied out. */
+type ResultBytes = typeof IN_PLACE | typeof COPIED;
+const IN_PLACE = 0;
+const COPIED = 1;
 
 /** The view before the first access and after dispose: empty, so the next access makes one. */
 const NO_VIEW = Buffer.alloc(0);
@@ -129,7 +138,7 @@ export class GuestInstance implements EncodeTarget {
   }
 
   command(call: CommandCall): CommandResult {
-    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(encodeCommandCallInto(call, this))));
+    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(encodeCommandCallInto(call, this)), IN_PLACE));
   }
 
   /**
@@ -138,7 +147,7 @@ export class GuestInstance implements EncodeTarget {
    * which a guest SDK must still read as protobuf.
    */
   commandEncoded(input: Uint8Array): CommandResult {
-    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(copyInto(input, this))));
+    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(copyInto(input, this)), IN_PLACE));
   }
 
   /**
@@ -153,7 +162,7 @@ export class GuestInstance implements EncodeTarget {
       const events = call.events.length <= REPLAY_CHUNK ? call.events : call.events.slice(from, from + REPLAY_CHUNK);
       const fuel = replayFuel(this.#limits.fuelPerCall, events.length);
       const chunk: ReplayCall = { service: call.service, state, events };
-      const result = decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(chunk), this))));
+      const result = decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(chunk), this)), COPIED));
       if (result.failure || from + REPLAY_CHUNK >= call.events.length) return result;
       state = result.state;
     }
@@ -184,28 +193,69 @@ export class GuestInstance implements EncodeTarget {
     if (memory) guestMemories.release(memory, this.#limits.maxMemoryPages);
   }
 
-  /** Runs one guest call (encoding its input is part of it: ks_input can trap too). */
-  #invoke(fuel: number, run: () => void): Uint8Array {
+  /**
+   * Runs one guest call (encoding its input is part of it: ks_input can trap too). A result
+   * the module returns (ABI version 3) is a view of guest memory when `where` is IN_PLACE,
+   * valid until the instance runs again: decodeCommandResult copies every field it keeps, so
+   * a command's result is not copied twice. A result passed to `keystate.output` is a copy.
+   */
+  #invoke(fuel: number, run: () => number | undefined, where: ResultBytes): Uint8Array {
     // A disposed instance's memory may already belong to another instance.
     if (this.#disposed) throw new KeystateError("GUEST_TRAP", "a disposed guest instance was called (a host bug: the instance pool reused it)");
     if (this.#fuel) this.#fuel.value = fuel;
     this.#lastFuel = fuel;
     if (this.#grow) this.#grow.value = 0;
     this.#output = undefined;
+    let output: Uint8Array | undefined;
     try {
-      run();
+      const resultAt = run();
+      // A record out of bounds fails the call like a bad buffer passed to `keystate.output`.
+      output = this.#output ?? (resultAt ? this.#returnedResult(resultAt, where) : undefined);
     } catch (err) {
       throw this.#translateTrap(err, fuel);
     }
-    const output = this.#output;
     if (!output) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
     return output;
+  }
+
+  /** The result whose (pointer, length) record is at `at` (ABI version 3). */
+  #returnedResult(at: number, where: ResultBytes): Uint8Array {
+    const memory = this.#checked(at, 8);
+    const ptr = memory.readUInt32LE(at);
+    const length = memory.readUInt32LE(at + 4);
+    // A plain Uint8Array: Buffer's subarray goes through its species constructor, which cost
+    // ~6% of a counter call, and a Buffer's slice() would make views where the decoders copy.
+    const view = new Uint8Array(this.#checked(ptr, length).buffer, ptr, length);
+    return where === IN_PLACE ? view : view.slice();
   }
 
   /** Why the call stopped, as the error the caller sees (the instance is discarded by the pool). */
   #translateTrap(err: unknown, fuel: number): unknown {
     if (err instanceof KeystateError) return err;
-    return trapError(classifyTrap(err, this.#instance, this.#limits.maxMemoryPages), err, fuel, this.#limits.maxMemoryPages);
+    const cause = err instanceof WebAssembly.RuntimeError ? (this.#recordedAbort() ?? err) : err;
+    return trapError(classifyTrap(cause, this.#instance, this.#limits.maxMemoryPages), cause, fuel, this.#limits.maxMemoryPages);
+  }
+
+  /**
+   * The abort a trapped call recorded (ABI version 3: the module's abort() writes its record
+   * and traps instead of calling `env.abort`); undefined when it recorded none, or when the
+   * call ran out of fuel (reading the record is a guest call, and needs fuel of its own).
+   */
+  #recordedAbort(): GuestAbort | undefined {
+    const readRecord = this.#exports.ks_abort;
+    if (readRecord === undefined || (this.#fuel !== undefined && (this.#fuel.value as number) <= 0)) return undefined;
+    try {
+      const at = readRecord();
+      if (!at) return undefined;
+      const memory = this.#exports.memory;
+      const view = new DataView(memory.buffer);
+      if (at + 16 > view.byteLength) return undefined;
+      const message = readAssemblyScriptString(memory, view.getUint32(at, true));
+      const file = readAssemblyScriptString(memory, view.getUint32(at + 4, true)) ?? "?";
+      return new GuestAbort(`${message ?? "abort"} (${file}:${view.getUint32(at + 8, true)}:${view.getUint32(at + 12, true)})`);
+    } catch {
+      return undefined; // the trap stays what it was
+    }
   }
 
   /** The view of guest memory, after checking that the guest's buffer lies inside it. */

@@ -11,13 +11,14 @@ export const DESCRIPTOR_SECTION = "keystate.descriptor";
 export const MANIFEST_SECTION = "keystate.manifest";
 /**
  * The ABI version this host's SDK builds (manifest.abi_version). 2 added timers, topic
- * publications and call metadata (abi.proto CommandResult 12-13, CommandCall 12); a version 1
- * module never uses them, so this host serves both.
+ * publications and call metadata (abi.proto CommandResult 12-13, CommandCall 12); 3 let a
+ * module answer through its exports' return values and record its aborts itself, importing
+ * no host function (ABI.md "Imports"). Each version only adds, so this host serves them all.
  */
-export const ABI_VERSION = 2;
-export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2];
+export const ABI_VERSION = 3;
+export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2, 3];
 
-/** Every import a module may declare: the Keystate ABI, and AssemblyScript's abort. */
+/** Every import a module may declare (none is required): the Keystate ABI, and AssemblyScript's abort. */
 export const ALLOWED_IMPORTS: ReadonlySet<string> = new Set([
   "keystate.output",
   "keystate.log",
@@ -108,8 +109,13 @@ export function checkManifest(manifest: Manifest): Manifest {
     throw new KeystateError("INVALID_MODULE", `module name "${manifest.name}" must be 1-100 letters, digits, '.', '_' or '-'`);
   }
   if (!SUPPORTED_ABI_VERSIONS.includes(manifest.abiVersion)) {
-    throw new KeystateError("INVALID_MODULE", `the module speaks ABI version ${manifest.abiVersion}; this host speaks ${SUPPORTED_ABI_VERSIONS.join(" and ")}`);
+    throw new KeystateError("INVALID_MODULE", `the module speaks ABI version ${manifest.abiVersion}; this host speaks ${listed(SUPPORTED_ABI_VERSIONS)}`);
   }
   if (manifest.services.length === 0) throw new KeystateError("INVALID_MODULE", "the module's manifest declares no services");
   return manifest;
+}
+
+/** "1, 2 and 3". */
+function listed(versions: readonly number[]): string {
+  return versions.length < 2 ? versions.join("") : `${versions.slice(0, -1).join(", ")} and ${versions[versions.length - 1]}`;
 }

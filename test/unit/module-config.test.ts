@@ -41,11 +41,12 @@ test("subscriptions in module.json: exactly one of topic and eventLog, a method 
   await t.throwsAsync(withSubs([{ topic: "a", service: "m.Svc", method: "On", from: "latest" }]), { message: /from must be "beginning" or "now"/ });
 });
 
-test("the host serves ABI versions 1 and 2 and refuses another with the versions it speaks", (t) => {
+test("the host serves ABI versions 1, 2 and 3 and refuses another with the versions it speaks", (t) => {
   const manifest = (abiVersion: number) => encodeManifestBytes({ name: "m", abiVersion, services: [{ service: "m.Svc", kind: 4 }] });
   t.is(decodeManifest(manifest(1)).abiVersion, 1);
   t.is(decodeManifest(manifest(2)).abiVersion, 2);
-  t.throws(() => decodeManifest(manifest(3)), { message: "the module speaks ABI version 3; this host speaks 1 and 2" });
+  t.is(decodeManifest(manifest(3)).abiVersion, 3);
+  t.throws(() => decodeManifest(manifest(4)), { message: "the module speaks ABI version 4; this host speaks 1, 2 and 3" });
 });
 
 function encodeManifestBytes(manifest: object): Uint8Array {
