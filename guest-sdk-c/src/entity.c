@@ -4,7 +4,11 @@
 
 #include "internal.h"
 
-__attribute__((import_module("keystate"), import_name("output"))) void ks_host_output(const void *ptr, int32_t len);
+// ABI version 3: the result goes back as the export's return value, the address of its
+// (pointer, length), instead of through the `keystate.output` import. A module that imports
+// no host function costs V8 no import wrapper to compile on each cold start. The bytes live in
+// the call's arena, which stays as it is until the host's next ks_input.
+static uint32_t result_record[2];
 
 // keystate.abi.StateAction
 enum { STATE_KEEP = 0, STATE_UPDATE = 1, STATE_DELETE = 2 };
@@ -143,7 +147,7 @@ static void write_failure(ks_writer *w, uint32_t field, uint32_t code, ks_str me
 }
 
 // CommandResult (fields 1-5) or, with `replay`, ReplayResult (state 1, failure 2).
-static void send(const result *out, bool replay) {
+static uint32_t *send(const result *out, bool replay) {
   ks_writer w;
   ks_writer_init(&w, 256);
   if (replay) {
@@ -165,7 +169,9 @@ static void send(const result *out, bool replay) {
       ks_w_varint(&w, (uint64_t)out->state_action);
     }
   }
-  ks_host_output(w.buf, (int32_t)w.len);
+  result_record[0] = (uint32_t)(uintptr_t)w.buf;
+  result_record[1] = (uint32_t)w.len;
+  return result_record;
 }
 
 static void fail_result(result *out, uint32_t code, const char *format, ...) __attribute__((format(printf, 3, 4)));
@@ -355,7 +361,7 @@ __attribute__((export_name("ks_input"))) uint8_t *ks_input(int32_t length) {
   return input;
 }
 
-__attribute__((export_name("ks_command"))) void ks_command(int32_t length) {
+__attribute__((export_name("ks_command"))) uint32_t *ks_command(int32_t length) {
   result out = {0};
   command_call call;
   if (!decode_command_call((ks_bytes){input, (uint32_t)length}, &call)) {
@@ -363,10 +369,10 @@ __attribute__((export_name("ks_command"))) void ks_command(int32_t length) {
   } else {
     run_command(&call, &out);
   }
-  send(&out, false);
+  return send(&out, false);
 }
 
-__attribute__((export_name("ks_replay"))) void ks_replay(int32_t length) {
+__attribute__((export_name("ks_replay"))) uint32_t *ks_replay(int32_t length) {
   result out = {0};
   replay_call call;
   if (!decode_replay_call((ks_bytes){input, (uint32_t)length}, &call)) {
@@ -374,5 +380,5 @@ __attribute__((export_name("ks_replay"))) void ks_replay(int32_t length) {
   } else {
     run_replay(&call, &out);
   }
-  send(&out, true);
+  return send(&out, true);
 }

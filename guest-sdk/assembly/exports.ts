@@ -1,7 +1,7 @@
 // The functions the host calls (ABI.md). `keystate build` re-exports them from the
 // module's generated entry file, so entity code never declares them.
 import { CommandCall, CommandResult, ReplayCall, ReplayResult } from "./abi/messages";
-import { output } from "./bindings/host";
+import { abortRecord, resultAt } from "./bindings/records";
 import { failure, handlerFor, staged } from "./entity";
 import { EMPTY_BYTES, KnownStrings, Message, Reader, decode, mergeInto, writeMessage } from "./proto/index";
 import { Status } from "./status";
@@ -23,10 +23,16 @@ const commandCall = new CommandCall();
 // and a heap that had to grow is collected at once so it settles instead of growing further.
 const COLLECT_EVERY_CALLS = 16;
 let callsSinceCollect = 0;
-let pagesAtCollect = memory.size();
+// The memory's size at the last collection; -1 until the first call, which takes the size it
+// finds. Not the size at build time: the host may give an instance a recycled memory larger
+// than that (its extra pages zero), and taking that for growth collected on the first call,
+// which then also compiled the collector (~9 KB of the cart's code) as part of its cold start.
+let pagesAtCollect: i32 = -1;
 
 function collectBetweenCalls(): void {
-  if (++callsSinceCollect < COLLECT_EVERY_CALLS && memory.size() == pagesAtCollect) return;
+  const pages = memory.size();
+  if (pagesAtCollect < 0) pagesAtCollect = pages;
+  if (++callsSinceCollect < COLLECT_EVERY_CALLS && pages == pagesAtCollect) return;
   callsSinceCollect = 0;
   __collect();
   pagesAtCollect = memory.size();
@@ -39,7 +45,8 @@ export function ks_input(length: i32): usize {
   return input.dataStart;
 }
 
-export function ks_command(length: i32): void {
+/** Runs one CommandCall; returns where its CommandResult is (bindings/records.ts). */
+export function ks_command(length: i32): usize {
   const out = commandResult;
   const call = commandCall;
   // The call's state and payload are read in place: nothing keeps them past this call, and
@@ -51,13 +58,15 @@ export function ks_command(length: i32): void {
     if (handler == null) out.failure = failure(Status.UNIMPLEMENTED, "this module does not serve " + call.service);
     else handler.handleCommand(call, out);
   }
-  sendCommandResult(out);
+  const result = sendCommandResult(out);
   // Emptied now, not at the next call: what they held is garbage for the next collection.
   out.clearFields();
   call.clearFields();
+  return result;
 }
 
-export function ks_replay(length: i32): void {
+/** Folds one ReplayCall; returns where its ReplayResult is. */
+export function ks_replay(length: i32): usize {
   const out = replayResult;
   const call = decode<ReplayCall>(input, length);
   if (call == null) {
@@ -67,12 +76,21 @@ export function ks_replay(length: i32): void {
     if (handler == null) out.failure = failure(Status.UNIMPLEMENTED, "this module does not serve " + call.service);
     else handler.handleReplay(call, out);
   }
-  send(out);
+  const result = send(out);
   out.clearFields();
+  return result;
 }
 
-/** The staged events, then `out`, then the staged reply and state (fields 1 and 4); only `out` when the command failed. */
-function sendCommandResult(out: CommandResult): void {
+/** After a trapped call: where its abort's message and place are, 0 when it did not abort. */
+export function ks_abort(): usize {
+  return abortRecord();
+}
+
+/**
+ * The staged events, then `out`, then the staged reply and state (fields 1 and 4); only `out`
+ * when the command failed. The bytes stay in the staged writer, untouched until the next call.
+ */
+function sendCommandResult(out: CommandResult): usize {
   if (out.failure != null) staged.reset();
   // Protobuf fields may come in any order; the host's decoder takes them as they come.
   const w = staged.writer;
@@ -81,9 +99,10 @@ function sendCommandResult(out: CommandResult): void {
   if (reply != null) writeMessage(w, 10, reply);
   const state = staged.state;
   if (state != null) writeMessage(w, 34, state);
-  output(w.dataStart, w.length);
-  // Emptied for the next command, and so that nothing it holds stays alive until then.
+  const result = resultAt(w.dataStart, w.length);
+  // Emptied for the next command (the bytes stay), and so that nothing it holds stays alive until then.
   staged.reset();
+  return result;
 }
 
 // The host writes a CommandCall's service (field 1) and method (field 2) first, and they are
@@ -118,9 +137,10 @@ function readKnownCallPrefix(call: CommandCall, length: i32): i32 {
   return after;
 }
 
-function send(result: Message): void {
+function send(result: Message): usize {
   const w = staged.writer;
   result.encodeTo(w);
-  output(w.dataStart, w.length);
+  const at = resultAt(w.dataStart, w.length);
   w.reset();
+  return at;
 }

@@ -4,6 +4,8 @@ import asc from "assemblyscript/asc";
 export interface AscOptions {
   /** Extra asc flags; defaults give an optimized module on the minimal runtime (the SDK collects between calls). */
   readonly flags?: readonly string[];
+  /** asc transforms (classes asc instantiates), e.g. outOfLine() from asc-out-of-line.ts. */
+  readonly transforms?: ReadonlyArray<new () => object>;
 }
 
 export async function compileAssemblyScript(entry: string, options: AscOptions = {}): Promise<Uint8Array> {
@@ -17,6 +19,7 @@ export async function compileAssemblyScript(entry: string, options: AscOptions =
       },
       stdout: { write: (text: string) => { diagnostics.push(text); return true; } } as never,
       stderr: { write: (text: string) => { diagnostics.push(text); return true; } } as never,
+      transforms: [...(options.transforms ?? [])] as never,
     },
   );
   if (error || !binary) {
