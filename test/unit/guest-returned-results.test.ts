@@ -67,7 +67,7 @@ test("a result decoded in place keeps its reply and state when the next call reu
 test("timers decoded by reflection out of a result read in place keep their calls after the next call", async (t) => {
   const guest = await guestFromFile(timersWasm());
   const schedule = (id: string, name: string) =>
-    guest.command({ service: ALARMS, method: "Schedule", entityKey: id, sequence: 0, payload: ScheduleRequest.encode({ id, delayMs: 1000, name }).finish() });
+    guest.command({ service: ALARMS, method: "Schedule", entityKey: id, sequence: 0, state: undefined, payload: ScheduleRequest.encode({ id, delayMs: 1000, name }).finish() });
   const first = schedule("alarm-1", "first-name");
   t.falsy(first.failure);
   t.is(first.timers.length, 1);
@@ -111,7 +111,7 @@ function handWrittenGuest(): GuestInstance {
     (func (export "ks_abort") (result i32) (select (i32.const 128) (i32.const 0) (global.get $aborted))))`);
   const bytes = module.emitBinary();
   module.dispose();
-  return new GuestInstance(new WebAssembly.Module(bytes), () => undefined, { fuelPerCall: 1_000_000, maxMemoryPages: 16 });
+  return new GuestInstance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), () => undefined, { fuelPerCall: 1_000_000, maxMemoryPages: 16 });
 }
 
 function failureOf(t: { fail(message: string): void }, run: () => unknown): Error & { code?: string; cause?: unknown } {
@@ -164,7 +164,7 @@ test("a module of ABI versions 1 and 2, which passes its result to keystate.outp
     (func (export "ks_replay") (param i32)))`);
   const bytes = module.emitBinary();
   module.dispose();
-  const guest = new GuestInstance(new WebAssembly.Module(bytes), () => undefined, { fuelPerCall: 1_000_000, maxMemoryPages: 16 });
+  const guest = new GuestInstance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), () => undefined, { fuelPerCall: 1_000_000, maxMemoryPages: 16 });
   t.is(hex(guest.commandEncoded(Uint8Array.of(1)).reply), "0806");
   const none = failureOf(t, () => guest.commandEncoded(Uint8Array.of(2)));
   t.is(none.message, "the guest returned without producing a result");
