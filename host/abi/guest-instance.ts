@@ -15,7 +15,7 @@ import {
   type ReplayCall,
   type ReplayResult,
 } from "./abi-codec.js";
-import { readAssemblyScriptString } from "./guest-strings.js";
+import { readAbortRecord, readAssemblyScriptString } from "./guest-strings.js";
 import { findFuelGlobal, findGrowGlobal } from "../runtime/fuel.js";
 import { classifyTrap, trapError } from "../runtime/trap.js";
 import { replayFuel } from "../runtime/guest-limits.js";
@@ -245,14 +245,8 @@ export class GuestInstance implements EncodeTarget {
     const readRecord = this.#exports.ks_abort;
     if (readRecord === undefined || (this.#fuel !== undefined && (this.#fuel.value as number) <= 0)) return undefined;
     try {
-      const at = readRecord();
-      if (!at) return undefined;
-      const memory = this.#exports.memory;
-      const view = new DataView(memory.buffer);
-      if (at + 16 > view.byteLength) return undefined;
-      const message = readAssemblyScriptString(memory, view.getUint32(at, true));
-      const file = readAssemblyScriptString(memory, view.getUint32(at + 4, true)) ?? "?";
-      return new GuestAbort(`${message ?? "abort"} (${file}:${view.getUint32(at + 8, true)}:${view.getUint32(at + 12, true)})`);
+      const aborted = readAbortRecord(this.#exports.memory, readRecord());
+      return aborted === undefined ? undefined : new GuestAbort(aborted);
     } catch {
       return undefined; // the trap stays what it was
     }

@@ -11,7 +11,7 @@ import { ABI_VERSION, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../runtime/mo
 import { compileAssemblyScript } from "./asc-compile.js";
 import { outOfLine } from "./asc-out-of-line.js";
 import { mergeDataSegments } from "./merge-data-segments.js";
-import { preinitialize } from "./preinitialize.js";
+import { START_FAILED, preinitialize } from "./preinitialize.js";
 import { compileProtos } from "./buf.js";
 import { generateCalls } from "./codegen-calls.js";
 import { generateHandlers } from "./codegen-handlers.js";
@@ -82,7 +82,9 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
   const ascFlags = ["--use", `abort=${SDK_ABORT_FUNCTION}`, ...(maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [])];
   const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags, transforms: [SDK_OUT_OF_LINE] })));
   // The start function run here, once, instead of in every instance (preinitialize.ts).
-  const { code } = await time("preinit", () => preinitialize(compiled));
+  const { code, skipped } = await time("preinit", () => preinitialize(compiled));
+  // Top-level code that traps would fail every deploy ("the module failed while starting"): say so now, with the abort's message.
+  if (skipped?.startsWith(START_FAILED)) throw new Error(`${dir}: the module's top-level code fails, so no node could start it: ${skipped}`);
   return writeModule(dir, config, code, descriptorBytes, options, timingsMs);
 }
 

@@ -13,11 +13,15 @@
 import binaryenModule from "binaryen";
 import { WASM_PAGE_BYTES } from "../runtime/guest-limits.js";
 import { MAX_GAP } from "./merge-data-segments.js";
+import { readAbortRecord } from "../abi/guest-strings.js";
 
 const binaryen = binaryenModule;
 
 /** Instructions that change tables or data segments: with any of them present, no snapshot is taken. */
 const UNSNAPSHOTTABLE = /\b(table\.(set|grow|fill|copy|init)|elem\.drop|data\.drop|memory\.init)\b/;
+
+/** How `skipped` begins when the start function trapped: the module could never start, so `keystate build` stops there. */
+export const START_FAILED = "the start function failed";
 
 export interface PreinitResult {
   readonly code: Uint8Array;
@@ -76,7 +80,11 @@ function whyNot(module: binaryenModule.Module): string | undefined {
   return undefined;
 }
 
-/** Instantiates a copy that exports every global, so the start function runs; what it left, or why it cannot be used. */
+/**
+ * Instantiates a copy that exports every global and runs the start function as an export (so
+ * that after a trap the instance is there to read an abort record from); what it left, or why
+ * it cannot be used.
+ */
 function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals: GlobalSnapshot[] } | string {
   const probe = read(module.emitBinary());
   let instance: WebAssembly.Instance;
@@ -90,6 +98,8 @@ function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals:
       globals.push({ name: global.name, type: global.type, exported });
     }
     probe.addMemoryExport("0", "__keystate_preinit_memory");
+    probe.addFunctionExport(binaryen.getFunctionInfo(probe.getStart()).name, "__keystate_preinit_start");
+    probe.setStart(0 as unknown as binaryenModule.FunctionRef);
     const compiled = new WebAssembly.Module(probe.emitBinary() as Uint8Array<ArrayBuffer>);
     let called: string | undefined;
     const imports: Record<string, Record<string, () => void>> = {};
@@ -102,8 +112,10 @@ function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals:
     }
     try {
       instance = new WebAssembly.Instance(compiled, imports);
+      (instance.exports.__keystate_preinit_start as () => void)();
     } catch (err) {
-      return called ? `the start function calls ${called}` : `the start function failed: ${(err as Error).message}`;
+      if (called) return `the start function calls ${called}`;
+      return `${START_FAILED}: ${recordedAbort(instance!) ?? (err as Error).message}`;
     }
   } finally {
     probe.dispose();
@@ -113,6 +125,17 @@ function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals:
     memory: new Uint8Array(memory.buffer.slice(0)),
     globals: globals.map(({ name, type, exported }) => ({ name, type, value: (instance.exports[exported] as WebAssembly.Global).value as number | bigint })),
   };
+}
+
+/** The abort the start function recorded (ABI version 3: the SDK's abort() writes a record for `ks_abort`), if it did. */
+function recordedAbort(instance: WebAssembly.Instance | undefined): string | undefined {
+  const readRecord = instance?.exports.ks_abort;
+  if (typeof readRecord !== "function") return undefined;
+  try {
+    return readAbortRecord(instance!.exports.__keystate_preinit_memory as WebAssembly.Memory, (readRecord as () => number)());
+  } catch {
+    return undefined;
+  }
 }
 
 function rewrite(module: binaryenModule.Module, memory: Uint8Array, globals: readonly GlobalSnapshot[]): void {

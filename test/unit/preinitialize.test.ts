@@ -82,3 +82,21 @@ test("non-zero runs: zero gaps under 256 bytes stay inside a run, longer ones sp
   t.deepEqual(nonZeroRuns(memory).map((r) => [r.offset, r.bytes.length]), [[10, 191], [700, 1], [1999, 1]]);
   t.deepEqual(nonZeroRuns(new Uint8Array(10)), []);
 });
+
+test("a start function that aborts through the SDK's record (no import) is reported with the abort's message and place", (t) => {
+  const aborts = wat(`(module
+    (memory (export "memory") 1)
+    (global $aborted (mut i32) (i32.const 0))
+    (data (i32.const 196) "\\08\\00\\00\\00b\\00o\\00o\\00m\\00")
+    (data (i32.const 296) "\\08\\00\\00\\00f\\00.\\00t\\00s\\00")
+    (func $s
+      (i32.store (i32.const 128) (i32.const 200)) (i32.store (i32.const 132) (i32.const 300))
+      (i32.store (i32.const 136) (i32.const 7)) (i32.store (i32.const 140) (i32.const 3))
+      (global.set $aborted (i32.const 1))
+      (unreachable))
+    (func (export "ks_abort") (result i32) (select (i32.const 128) (i32.const 0) (global.get $aborted)))
+    (start $s))`);
+  const result = preinitialize(aborts);
+  t.is(result.skipped, "the start function failed: boom (f.ts:7:3)");
+  t.is(result.code, aborts, "the module is left as it was");
+});
