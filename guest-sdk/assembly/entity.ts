@@ -14,24 +14,39 @@ export abstract class EntityHandler {
   }
 }
 
-const handlers = new Map<string, EntityHandler>();
+// The registered services and their handlers, side by side. A module serves a few services,
+// so a scan is as quick as a Map, and a cold start's first call does not compile the Map's
+// lookup and string hashing (~2.3 KB of machine code, ~6% of what that call compiled).
+const services = new Array<string>();
+const handlers = new Array<EntityHandler>();
 // The last service asked for: a module's calls mostly go to one service, and one string
 // comparison (the SDK hands the same string object for a service every call) is cheaper than
-// hashing the name twice.
+// a scan.
 let lastService = "";
 let lastHandler: EntityHandler | null = null;
 
-/** Makes `handler` serve its service. Call once per entity at the top level of index.ts. */
+/** Makes `handler` serve its service (in place of one registered for it before). Call once per entity at the top level of index.ts. */
 export function register(handler: EntityHandler): void {
-  handlers.set(handler.serviceName(), handler);
+  const service = handler.serviceName();
+  const at = services.indexOf(service);
+  if (at >= 0) {
+    handlers[at] = handler;
+  } else {
+    services.push(service);
+    handlers.push(handler);
+  }
 }
 
 export function handlerFor(service: string): EntityHandler | null {
   if (service == lastService && lastHandler != null) return lastHandler;
-  if (!handlers.has(service)) return null;
-  lastHandler = handlers.get(service);
-  lastService = service;
-  return lastHandler;
+  for (let i = 0; i < services.length; i++) {
+    if (services[i] == service) {
+      lastHandler = handlers[i];
+      lastService = service;
+      return lastHandler;
+    }
+  }
+  return null;
 }
 
 /**
