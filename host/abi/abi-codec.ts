@@ -283,12 +283,19 @@ function readerOver(bytes: Uint8Array): Reader {
  */
 function bytesCopy(r: Reader): Uint8Array {
   const length = r.uint32();
+  return length === 0 ? EMPTY : takeCopy(r, length);
+}
+
+/**
+ * The next `length` bytes of the reader, copied, with protobufjs's bounds check. Uint8Array's
+ * slice, which copies (a Buffer's makes a view): see decodeCommandResult.
+ */
+function takeCopy(r: Reader, length: number): Uint8Array {
   const start = r.pos;
   const end = start + length;
   if (end > r.len) throw RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
   r.pos = end;
-  // Uint8Array's slice, which copies (a Buffer's makes a view): see decodeCommandResult.
-  return length === 0 ? EMPTY : Uint8Array.prototype.slice.call(r.buf, start, end);
+  return Uint8Array.prototype.slice.call(r.buf, start, end);
 }
 
 /**
@@ -312,11 +319,7 @@ function subMessage<T>(r: Reader, length: number, body: (r: Reader, end: number)
  * of its buffer, and a command's result is read in place, in guest memory (GuestInstance).
  */
 function decodeNested(type: Type, r: Reader, length: number): unknown {
-  const start = r.pos;
-  const end = start + length;
-  if (end > r.len) throw RangeError(`index out of range: ${start} + ${length} > ${r.len}`);
-  r.pos = end;
-  const copy = protobuf.Reader.create(Uint8Array.prototype.slice.call(r.buf, start, end));
+  const copy = protobuf.Reader.create(takeCopy(r, length));
   return (type.decode as (this: Type, r: Reader, length: number, endGroup: undefined, depth: number) => unknown).call(type, copy, length, undefined, 1);
 }
 

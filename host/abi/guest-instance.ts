@@ -15,7 +15,7 @@ import {
   type ReplayCall,
   type ReplayResult,
 } from "./abi-codec.js";
-import { readAbortRecord, readAssemblyScriptString } from "./guest-strings.js";
+import { describeAbort, readAssemblyScriptString, recordedAbort } from "./guest-strings.js";
 import { findFuelGlobal, findGrowGlobal } from "../runtime/fuel.js";
 import { classifyTrap, trapError } from "../runtime/trap.js";
 import { replayFuel } from "../runtime/guest-limits.js";
@@ -104,12 +104,11 @@ export class GuestInstance implements EncodeTarget {
           // neither (one the host provides does).
           const starting = (this.#exports as GuestExports | undefined) === undefined;
           const memory = hostMemory ?? (this.#exports as GuestExports | undefined)?.memory;
-          const message = memory && readAssemblyScriptString(memory, messagePtr);
-          const file = (memory && readAssemblyScriptString(memory, filePtr)) ?? "?";
           if (starting) {
-            throw new GuestAbort(`abort() in the module's start function${message ? `: ${message} (${file}:${line}:${column})` : ` (line ${line}, column ${column})`}`);
+            const message = memory && readAssemblyScriptString(memory, messagePtr);
+            throw new GuestAbort(`abort() in the module's start function${message ? `: ${describeAbort(memory, messagePtr, filePtr, line, column)}` : ` (line ${line}, column ${column})`}`);
           }
-          throw new GuestAbort(`${message ?? "abort"} (${file}:${line}:${column})`);
+          throw new GuestAbort(describeAbort(memory, messagePtr, filePtr, line, column));
         },
       },
     };
@@ -232,7 +231,7 @@ export class GuestInstance implements EncodeTarget {
   /** Why the call stopped, as the error the caller sees (the instance is discarded by the pool). */
   #translateTrap(err: unknown, fuel: number): unknown {
     if (err instanceof KeystateError) return err;
-    const cause = err instanceof WebAssembly.RuntimeError ? (this.#recordedAbort() ?? err) : err;
+    const cause = err instanceof WebAssembly.RuntimeError ? (this.#abortOfTrap() ?? err) : err;
     return trapError(classifyTrap(cause, this.#instance, this.#limits.maxMemoryPages), cause, fuel, this.#limits.maxMemoryPages);
   }
 
@@ -241,15 +240,10 @@ export class GuestInstance implements EncodeTarget {
    * and traps instead of calling `env.abort`); undefined when it recorded none, or when the
    * call ran out of fuel (reading the record is a guest call, and needs fuel of its own).
    */
-  #recordedAbort(): GuestAbort | undefined {
-    const readRecord = this.#exports.ks_abort;
-    if (readRecord === undefined || (this.#fuel !== undefined && (this.#fuel.value as number) <= 0)) return undefined;
-    try {
-      const aborted = readAbortRecord(this.#exports.memory, readRecord());
-      return aborted === undefined ? undefined : new GuestAbort(aborted);
-    } catch {
-      return undefined; // the trap stays what it was
-    }
+  #abortOfTrap(): GuestAbort | undefined {
+    if (this.#fuel !== undefined && (this.#fuel.value as number) <= 0) return undefined;
+    const aborted = recordedAbort(this.#exports.ks_abort, this.#exports.memory);
+    return aborted === undefined ? undefined : new GuestAbort(aborted);
   }
 
   /** The view of guest memory, after checking that the guest's buffer lies inside it. */

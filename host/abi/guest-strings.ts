@@ -8,15 +8,26 @@ export function readAssemblyScriptString(memory: WebAssembly.Memory, ptr: number
   return Buffer.from(buffer, ptr, byteLength).toString("utf16le");
 }
 
+/** An abort as the host reports it: "message (file:line:column)", from the strings AssemblyScript passes (or records). */
+export function describeAbort(memory: WebAssembly.Memory | undefined, messagePtr: number, filePtr: number, line: number, column: number): string {
+  const message = memory && readAssemblyScriptString(memory, messagePtr);
+  const file = (memory && readAssemblyScriptString(memory, filePtr)) ?? "?";
+  return `${message ?? "abort"} (${file}:${line}:${column})`;
+}
+
 /**
- * The abort a module recorded at `at` (ABI version 3, "Aborts without an import"): its
- * message, file, line and column as "message (file:line:column)"; undefined when the record
- * lies outside memory.
+ * The abort a trapped instance recorded (ABI version 3, "Aborts without an import"), asked
+ * through its `ks_abort` export: undefined when it exports none, recorded none, its record
+ * lies outside `memory`, or asking it traps too.
  */
-export function readAbortRecord(memory: WebAssembly.Memory, at: number): string | undefined {
-  const view = new DataView(memory.buffer);
-  if (at <= 0 || at + 16 > view.byteLength) return undefined;
-  const message = readAssemblyScriptString(memory, view.getUint32(at, true));
-  const file = readAssemblyScriptString(memory, view.getUint32(at + 4, true)) ?? "?";
-  return `${message ?? "abort"} (${file}:${view.getUint32(at + 8, true)}:${view.getUint32(at + 12, true)})`;
+export function recordedAbort(readRecord: unknown, memory: WebAssembly.Memory): string | undefined {
+  if (typeof readRecord !== "function") return undefined;
+  try {
+    const at = (readRecord as () => number)();
+    const view = new DataView(memory.buffer);
+    if (at <= 0 || at + 16 > view.byteLength) return undefined;
+    return describeAbort(memory, view.getUint32(at, true), view.getUint32(at + 4, true), view.getUint32(at + 8, true), view.getUint32(at + 12, true));
+  } catch {
+    return undefined;
+  }
 }

@@ -13,7 +13,7 @@
 import binaryenModule from "binaryen";
 import { WASM_PAGE_BYTES } from "../runtime/guest-limits.js";
 import { MAX_GAP } from "./merge-data-segments.js";
-import { readAbortRecord } from "../abi/guest-strings.js";
+import { recordedAbort } from "../abi/guest-strings.js";
 
 const binaryen = binaryenModule;
 
@@ -112,10 +112,15 @@ function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals:
     }
     try {
       instance = new WebAssembly.Instance(compiled, imports);
+    } catch (err) {
+      return `${START_FAILED}: ${(err as Error).message}`;
+    }
+    try {
       (instance.exports.__keystate_preinit_start as () => void)();
     } catch (err) {
       if (called) return `the start function calls ${called}`;
-      return `${START_FAILED}: ${recordedAbort(instance!) ?? (err as Error).message}`;
+      const aborted = recordedAbort(instance.exports.ks_abort, instance.exports.__keystate_preinit_memory as WebAssembly.Memory);
+      return `${START_FAILED}: ${aborted ?? (err as Error).message}`;
     }
   } finally {
     probe.dispose();
@@ -125,17 +130,6 @@ function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals:
     memory: new Uint8Array(memory.buffer.slice(0)),
     globals: globals.map(({ name, type, exported }) => ({ name, type, value: (instance.exports[exported] as WebAssembly.Global).value as number | bigint })),
   };
-}
-
-/** The abort the start function recorded (ABI version 3: the SDK's abort() writes a record for `ks_abort`), if it did. */
-function recordedAbort(instance: WebAssembly.Instance | undefined): string | undefined {
-  const readRecord = instance?.exports.ks_abort;
-  if (typeof readRecord !== "function") return undefined;
-  try {
-    return readAbortRecord(instance!.exports.__keystate_preinit_memory as WebAssembly.Memory, (readRecord as () => number)());
-  } catch {
-    return undefined;
-  }
 }
 
 function rewrite(module: binaryenModule.Module, memory: Uint8Array, globals: readonly GlobalSnapshot[]): void {

@@ -109,13 +109,8 @@ export function checkManifest(manifest: Manifest): Manifest {
     throw new KeystateError("INVALID_MODULE", `module name "${manifest.name}" must be 1-100 letters, digits, '.', '_' or '-'`);
   }
   if (!SUPPORTED_ABI_VERSIONS.includes(manifest.abiVersion)) {
-    throw new KeystateError("INVALID_MODULE", `the module speaks ABI version ${manifest.abiVersion}; this host speaks ${listed(SUPPORTED_ABI_VERSIONS)}`);
+    throw new KeystateError("INVALID_MODULE", `the module speaks ABI version ${manifest.abiVersion}; this host speaks ${new Intl.ListFormat("en-GB", { type: "conjunction" }).format(SUPPORTED_ABI_VERSIONS.map(String))}`);
   }
   if (manifest.services.length === 0) throw new KeystateError("INVALID_MODULE", "the module's manifest declares no services");
   return manifest;
-}
-
-/** "1, 2 and 3". */
-function listed(versions: readonly number[]): string {
-  return versions.length < 2 ? versions.join("") : `${versions.slice(0, -1).join(", ")} and ${versions[versions.length - 1]}`;
 }
