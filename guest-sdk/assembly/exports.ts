@@ -82,9 +82,7 @@ export function ks_replay(length: i32): usize {
 }
 
 /** After a trapped call: where its abort's message and place are, 0 when it did not abort. */
-export function ks_abort(): usize {
-  return abortRecord();
-}
+export { abortRecord as ks_abort };
 
 /**
  * The staged events, then `out`, then the staged reply and state (fields 1 and 4); only `out`

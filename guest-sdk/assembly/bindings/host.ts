@@ -1,9 +1,6 @@
 // Raw host imports (module "keystate"). Entity code never calls these directly; the
-// SDK layers above them (see ABI.md in proto/keystate).
-
-/** Hands the host the encoded result of the current call (copied out at once). */
-@external("keystate", "output")
-export declare function output(ptr: usize, length: i32): void;
+// SDK layers above them (see ABI.md in proto/keystate). Results go back without an import
+// (bindings/records.ts); only logging calls the host.
 
 /** Writes a UTF-8 log line at `level` (0 debug, 1 info, 2 warn, 3 error). */
 @external("keystate", "log")
