@@ -8,6 +8,7 @@
 // not stored. Every field costs 8 bytes per resident entity: a value record is 64 B (its
 // table is on its class's prototype, not in a field).
 import type { EntityId } from "../journal/types.js";
+import type { CallContext } from "./call-context.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { MailboxCore, type Envelope } from "./mailbox.js";
 import { ENTITY_OVERHEAD_BYTES } from "./memory-budget.js";
@@ -27,6 +28,8 @@ export interface EntityProcessor {
   /** What a newly active entity's record is (not loaded yet). */
   readonly recordClass: RecordClass;
   process(record: EntityRecord, batch: EntityEnvelope[]): Promise<void>;
+  /** A batch of one without its envelope (mailbox.ts runAlone); calls record.aloneEnded() before it settles. */
+  runAlone?(record: EntityRecord, command: EntityCommand, context: CallContext | undefined): Promise<Uint8Array> | undefined;
 }
 
 /**
@@ -126,6 +129,10 @@ export abstract class EntityRecord extends MailboxCore<EntityCommand, Uint8Array
   /** What the node's entity memory budget charges for it: derived, so always what it holds now. */
   get charge(): number {
     return ENTITY_OVERHEAD_BYTES + this.ownBytes + this.residentBytes;
+  }
+
+  protected override runAlone(command: EntityCommand, context: CallContext | undefined): Promise<Uint8Array> | undefined {
+    return this.table.processor.runAlone?.(this, command, context);
   }
 
   protected runBatch(batch: EntityEnvelope[]): Promise<void> {

@@ -59,7 +59,7 @@ function runCommand(service: ServiceRuntime, call: CommandCall): CommandResult {
 /** Where a keyed command ran, for the log line of a trap. */
 export function commandContext(
   entity: { readonly service: ServiceRuntime; readonly key: string },
-  envelope: Envelope<{ readonly method: string }, unknown>,
+  envelope: Pick<Envelope<{ readonly method: string }, unknown>, "command" | "context">,
 ): GuestCallContext {
   const { service } = entity;
   return { module: service.moduleName, service: service.name, method: envelope.command.method, entityKey: entity.key, requestId: envelope.context?.requestId };

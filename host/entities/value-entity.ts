@@ -5,14 +5,17 @@
 // after that write is durable. A command the guest refused or trapped on changes nothing.
 // A write refused because the stored version moved on (another node wrote the entity) is
 // retried once on the reloaded value; it never overwrites what it did not read.
-import { StateAction } from "../abi/abi-codec.js";
+// A command for an idle, loaded entity with nothing queued runs alone (runAlone): the same
+// steps for a batch of one, without the batch's envelope, outcome list and async frames.
+import { StateAction, type CommandResult } from "../abi/abi-codec.js";
 import { KeystateError, isKeystateError } from "../errors.js";
 import { log } from "../log.js";
 import type { IdempotencyStore, ValueStore } from "../journal/types.js";
 import { IdempotentBatch } from "./idempotent-batch.js";
 import { OutboxBatch } from "./outbox-batch.js";
-import { callerGone } from "./call-context.js";
+import { callerGone, type CallContext } from "./call-context.js";
 import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor } from "./entity-record.js";
+import type { EntityCommand } from "./event-sourced.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
 import { fromResident, toResident } from "./resident-bytes.js";
@@ -42,6 +45,79 @@ export class ValueEntity implements EntityProcessor {
     return this.#processOnce(record as ValueRecord, batch, true);
   }
 
+  runAlone(entity: EntityRecord, command: EntityCommand, context: CallContext | undefined): Promise<Uint8Array> | undefined {
+    const record = entity as ValueRecord;
+    // Loading, or reading idempotency keys, waits on storage: the batch path does both.
+    if (!record.loaded || command.idempotencyKey !== undefined) return undefined;
+    const before = fromResident(record.state!);
+    let result: CommandResult;
+    try {
+      result = this.#run(record, command, context, before);
+    } catch (err) {
+      record.aloneEnded();
+      return Promise.reject(err);
+    }
+    if (result.failure) {
+      record.aloneEnded();
+      return Promise.reject(failureToError(result.failure));
+    }
+    const reply = result.reply;
+    const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
+    const effects = command.effects;
+    let outbox: OutboxBatch | undefined;
+    if (effects !== undefined && !effects.none) {
+      outbox = new OutboxBatch();
+      if (outbox.add(effects, record.id, record.version + 1) === 0) outbox = undefined;
+    }
+    if (!changesValue && outbox === undefined) {
+      record.aloneEnded();
+      return Promise.resolve(reply);
+    }
+    const value = result.stateAction === StateAction.UPDATE ? result.state : result.stateAction === StateAction.DELETE ? undefined : before;
+    return this.#values.write(record.id, value, record.version, outbox?.extras()).then(
+      (version) => {
+        record.version = version;
+        record.state = toResident(value);
+        record.aloneEnded();
+        return reply;
+      },
+      (err: unknown) => this.#aloneWriteFailed(record, command, context, err),
+    );
+  }
+
+  /** runAlone's write failed: as for a batch, the entity reloads, and a stale version retries the command once as a batch of one. */
+  #aloneWriteFailed(record: ValueRecord, command: EntityCommand, context: CallContext | undefined, err: unknown): Promise<Uint8Array> {
+    record.unload();
+    if (!isKeystateError(err, "SEQUENCE_CONFLICT")) {
+      record.aloneEnded();
+      return Promise.reject(KeystateError.fromStorage(err, "writing a value entity"));
+    }
+    log().warn({ entity: record.id, err }, "value write refused (stale version); reloading the entity and retrying the command once");
+    return new Promise<Uint8Array>((resolve, reject) => {
+      // Still busy: the retry settles the command, then what queued meanwhile runs.
+      // (#processOnce settles the command itself; the catch is the mailbox's safety net for a bug.)
+      void this.#processOnce(record, [{ command, context, resolve, reject }], false)
+        .catch(reject)
+        .finally(() => record.aloneEnded());
+    });
+  }
+
+  /**
+   * One command through the guest on `value`, its effects checked; a failure the guest chose
+   * is in the result. Throws what the caller sees when the guest trapped or an effect cannot be made.
+   */
+  #run(record: ValueRecord, command: EntityCommand, context: CallContext | undefined, value: Uint8Array | undefined): CommandResult {
+    try {
+      const result = keyedCommand(record.service, command.method, record.key, 0, value, command.payload, command.metadata);
+      // Before its change joins the batch: a forward to an undeployed service stores nothing.
+      if (!result.failure) command.effects?.accept(result);
+      return result;
+    } catch (err) {
+      // The command changed nothing.
+      throw trapToError(err, commandContext(record, { command, context }));
+    }
+  }
+
   async #processOnce(record: ValueRecord, batch: EntityEnvelope[], retryOnConflict: boolean): Promise<void> {
     if (!record.loaded) {
       try {
@@ -55,7 +131,6 @@ export class ValueEntity implements EntityProcessor {
       }
     }
 
-    const service = record.service;
     const id = record.id;
     let value = fromResident(record.state!);
     let changed = false;
@@ -86,29 +161,29 @@ export class ValueEntity implements EntityProcessor {
         continue;
       }
       const sawUnwritten = changed;
+      let result: CommandResult;
       try {
-        const result = keyedCommand(service, envelope.command.method, record.key, 0, value, envelope.command.payload, envelope.command.metadata);
-        if (result.failure) {
-          outcomes.push({ envelope, error: failureToError(result.failure), needsWrite: sawUnwritten });
-          continue;
-        }
-        // Before its change joins the batch: a forward to an undeployed service stores nothing.
-        envelope.command.effects?.accept(result);
-        if (result.stateAction === StateAction.UPDATE) {
-          value = result.state;
-          changed = true;
-        } else if (result.stateAction === StateAction.DELETE) {
-          value = undefined;
-          changed = true;
-        }
-        const stored = outbox.add(envelope.command.effects, id, record.version + 1);
-        const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
-        if (changesValue || stored > 0) keyed?.record(envelope, result.reply);
-        outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored > 0 });
-      } catch (err) {
+        result = this.#run(record, envelope.command, envelope.context, value);
+      } catch (error) {
         // The command changed nothing: `value` still holds the value before it.
-        outcomes.push({ envelope, error: trapToError(err, commandContext(record, envelope)), needsWrite: false });
+        outcomes.push({ envelope, error, needsWrite: false });
+        continue;
       }
+      if (result.failure) {
+        outcomes.push({ envelope, error: failureToError(result.failure), needsWrite: sawUnwritten });
+        continue;
+      }
+      if (result.stateAction === StateAction.UPDATE) {
+        value = result.state;
+        changed = true;
+      } else if (result.stateAction === StateAction.DELETE) {
+        value = undefined;
+        changed = true;
+      }
+      const stored = outbox.add(envelope.command.effects, id, record.version + 1);
+      const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
+      if (changesValue || stored > 0) keyed?.record(envelope, result.reply);
+      outcomes.push({ envelope, reply: result.reply, needsWrite: sawUnwritten || changesValue || stored > 0 });
     }
 
     // A command with asynchronous side effects writes even when the value is unchanged: the outbox entries go with it.
