@@ -1,17 +1,20 @@
 // Active event-sourced entities: each one's state bytes and sequence number, kept
 // resident in its EntityRecord between commands. Each mailbox batch runs its commands through the guest one after
 // another, appends all resulting events in one journal write that carries the expected
-// sequence number, and only then replies.
+// sequence number, and only then replies. A command for an idle, loaded entity with nothing
+// queued runs alone (runAlone): the same steps for a batch of one, without the batch's
+// envelope, outcome list and async frames.
 import { KeystateError, isKeystateError } from "../errors.js";
-import type { AbiEvent, CallMetadata } from "../abi/abi-codec.js";
+import type { AbiEvent, CallMetadata, CommandResult } from "../abi/abi-codec.js";
 import { OutboxBatch } from "./outbox-batch.js";
 import type { IdempotencyStore, Journal, JournalEvent, Recovered } from "../journal/types.js";
 import { IdempotentBatch } from "./idempotent-batch.js";
 import { log } from "../log.js";
-import { callerGone } from "./call-context.js";
+import { callerGone, type CallContext } from "./call-context.js";
 import { EventSourcedRecord, type EntityEnvelope, type EntityProcessor, type EntityRecord } from "./entity-record.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
+import { endAlone, loneOutbox, retryAsBatch } from "./lone-command.js";
 import { fromResident, toResident } from "./resident-bytes.js";
 import type { ServiceRuntime } from "./service-runtime.js";
 import type { CommandEffects } from "./effects.js";
@@ -57,9 +60,65 @@ export class EventSourcedEntity implements EntityProcessor {
     }
   }
 
+  runAlone(entity: EntityRecord, command: EntityCommand, context: CallContext | undefined): Promise<Uint8Array> | undefined {
+    const record = entity as EventSourcedRecord;
+    // Recovering, or reading idempotency keys, waits on storage: the batch path does both.
+    if (!record.loaded || command.idempotencyKey !== undefined) return undefined;
+    const baseSeq = record.seq;
+    let result: CommandResult;
+    try {
+      result = this.#run(record, command, context, fromResident(record.state!), baseSeq);
+    } catch (err) {
+      return endAlone(record, err);
+    }
+    if (result.failure) return endAlone(record, failureToError(result.failure));
+    const { events, reply, state } = result;
+    const outbox = loneOutbox(command.effects, record.id, baseSeq + events.length);
+    if (events.length === 0 && outbox === undefined) {
+      record.aloneEnded();
+      return Promise.resolve(reply);
+    }
+    return this.journal.append(record.id, baseSeq, events, outbox?.extras()).then(
+      () => {
+        record.seq = baseSeq + events.length;
+        record.state = toResident(state);
+        this.#maybeSnapshot(record, state);
+        record.aloneEnded();
+        return reply;
+      },
+      (err: unknown) => {
+        record.unload(); // Reload from the journal on the next command.
+        if (!isKeystateError(err, "SEQUENCE_CONFLICT")) {
+          record.aloneEnded();
+          throw err;
+        }
+        log().warn({ entity: record.id, err }, "journal append refused; reloading the entity and retrying the command once");
+        return retryAsBatch(record, command, context, (batch) => this.#processOnce(record, batch, false));
+      },
+    );
+  }
+
+  /**
+   * One command through the guest on `state` as event `sequence` + 1, its events and effects
+   * checked; a failure the guest chose is in the result. Throws what the caller sees when the
+   * guest trapped, emitted an undeclared event or asked for an effect that cannot be made.
+   */
+  #run(record: EventSourcedRecord, command: EntityCommand, context: CallContext | undefined, state: Uint8Array | undefined, sequence: number): CommandResult {
+    try {
+      const result = keyedCommand(record.service, command.method, record.key, sequence, state, command.payload, command.metadata);
+      if (result.failure) return result;
+      checkEvents(record.service, result.events);
+      // Before its events join the batch: a forward to an undeployed service stores nothing.
+      command.effects?.accept(result);
+      return result;
+    } catch (err) {
+      // The command changed nothing.
+      throw trapToError(err, commandContext(record, { command, context }));
+    }
+  }
+
   async #processOnce(record: EventSourcedRecord, batch: EntityEnvelope[], retryOnConflict: boolean): Promise<void> {
     if (!record.loaded) await this.#recover(record);
-    const service = record.service;
     const baseSeq = record.seq;
     let state = fromResident(record.state!);
     const pending: JournalEvent[] = [];
@@ -84,24 +143,23 @@ export class EventSourcedEntity implements EntityProcessor {
         continue;
       }
       const sawUncommitted = pending.length > 0;
+      let result: CommandResult;
       try {
-        const result = keyedCommand(service, envelope.command.method, record.key, baseSeq + pending.length, state, envelope.command.payload, envelope.command.metadata);
-        if (result.failure) {
-          outcomes.push({ envelope, error: failureToError(result.failure), sawUncommitted });
-          continue;
-        }
-        checkEvents(service, result.events);
-        // Before its events join the batch: a forward to an undeployed service stores nothing.
-        envelope.command.effects?.accept(result);
-        pending.push(...result.events);
-        const stored = outbox.add(envelope.command.effects, record.id, baseSeq + pending.length);
-        if (result.events.length > 0 || stored > 0) keyed?.record(envelope, result.reply);
-        state = result.state;
-        outcomes.push({ envelope, reply: result.reply, sawUncommitted });
-      } catch (err) {
+        result = this.#run(record, envelope.command, envelope.context, state, baseSeq + pending.length);
+      } catch (error) {
         // The command changed nothing: `state` still holds the state before it.
-        outcomes.push({ envelope, error: trapToError(err, commandContext(record, envelope)), sawUncommitted });
+        outcomes.push({ envelope, error, sawUncommitted });
+        continue;
       }
+      if (result.failure) {
+        outcomes.push({ envelope, error: failureToError(result.failure), sawUncommitted });
+        continue;
+      }
+      pending.push(...result.events);
+      const stored = outbox.add(envelope.command.effects, record.id, baseSeq + pending.length);
+      if (result.events.length > 0 || stored > 0) keyed?.record(envelope, result.reply);
+      state = result.state;
+      outcomes.push({ envelope, reply: result.reply, sawUncommitted });
     }
 
     const replies = keyed?.replies ?? [];

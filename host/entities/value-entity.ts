@@ -18,6 +18,7 @@ import { EntityRecord, ValueRecord, type EntityEnvelope, type EntityProcessor } 
 import type { EntityCommand } from "./event-sourced.js";
 import { commandContext, keyedCommand } from "./guest-command.js";
 import { failureToError, trapToError } from "./guest-errors.js";
+import { endAlone, loneOutbox, retryAsBatch } from "./lone-command.js";
 import { fromResident, toResident } from "./resident-bytes.js";
 
 interface Outcome {
@@ -54,21 +55,12 @@ export class ValueEntity implements EntityProcessor {
     try {
       result = this.#run(record, command, context, before);
     } catch (err) {
-      record.aloneEnded();
-      return Promise.reject(err);
+      return endAlone(record, err);
     }
-    if (result.failure) {
-      record.aloneEnded();
-      return Promise.reject(failureToError(result.failure));
-    }
+    if (result.failure) return endAlone(record, failureToError(result.failure));
     const reply = result.reply;
     const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
-    const effects = command.effects;
-    let outbox: OutboxBatch | undefined;
-    if (effects !== undefined && !effects.none) {
-      outbox = new OutboxBatch();
-      if (outbox.add(effects, record.id, record.version + 1) === 0) outbox = undefined;
-    }
+    const outbox = loneOutbox(command.effects, record.id, record.version + 1);
     if (!changesValue && outbox === undefined) {
       record.aloneEnded();
       return Promise.resolve(reply);
@@ -93,13 +85,7 @@ export class ValueEntity implements EntityProcessor {
       return Promise.reject(KeystateError.fromStorage(err, "writing a value entity"));
     }
     log().warn({ entity: record.id, err }, "value write refused (stale version); reloading the entity and retrying the command once");
-    return new Promise<Uint8Array>((resolve, reject) => {
-      // Still busy: the retry settles the command, then what queued meanwhile runs.
-      // (#processOnce settles the command itself; the catch is the mailbox's safety net for a bug.)
-      void this.#processOnce(record, [{ command, context, resolve, reject }], false)
-        .catch(reject)
-        .finally(() => record.aloneEnded());
-    });
+    return retryAsBatch(record, command, context, (batch) => this.#processOnce(record, batch, false));
   }
 
   /**
