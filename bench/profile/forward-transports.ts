@@ -4,7 +4,10 @@
 // Node A is called with keys A owns ("local"), keys B owns (A forwards them over B's peer
 // link: "peer") and keys C owns (C runs with --peer-port off, so A forwards them to C's gRPC
 // port: "grpc"), 300 sequential calls per block, the blocks' order rotating each round (the
-// first two rounds are warm-up). Prints p50/p99 per kind and what each hop adds at p50.
+// first two rounds are warm-up). Prints p50/p99 per kind, what each hop adds at p50, and the
+// CPU each node's process spent per call of each kind (/proc/<pid>/stat, all its threads): at
+// one call at a time the hop's added time is mostly the added CPU on the nodes' shared core.
+import { readFileSync } from "node:fs";
 import { keysOwnedBy, persistenceIdOf, type ClusterViewJson } from "../lib/cluster.js";
 import { GrpcJsUnary } from "../lib/grpcjs-unary.js";
 import { Recorder } from "../lib/histogram.js";
@@ -35,20 +38,35 @@ const ca = new GrpcJsUnary(a.grpcPort); await ca.ready();
 const path = grpcPath(w, w.writeMethod);
 const rec = { local: new Recorder(), peer: new Recorder(), grpc: new Recorder() };
 const kinds = ["local", "peer", "grpc"] as const;
+const nodes = { a, b, c };
+/** CPU time a process has used so far, in microseconds (utime + stime, in clock ticks of 10 ms). */
+function cpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+const cpu = Object.fromEntries(kinds.map((kind) => [kind, { a: 0, b: 0, c: 0, calls: 0 }]));
 const rounds = Number(process.argv[2] ?? 12);
 for (let r = 0; r < rounds; r++) {
   for (let k = 0; k < 3; k++) {
     const kind = kinds[(k + r) % 3]!;
+    const before = { a: cpuUs(a.child.pid!), b: cpuUs(b.child.pid!), c: cpuUs(c.child.pid!) };
     for (let i = 0; i < 300; i++) {
       const start = process.hrtime.bigint();
       await ca.call(path, w.writePayload(keys[kind][i % 8]!));
       if (r >= 2) rec[kind].recordNs(Number(process.hrtime.bigint() - start));
     }
+    if (r >= 2) {
+      const spent = cpu[kind]!;
+      for (const name of ["a", "b", "c"] as const) spent[name] += cpuUs(nodes[name].child.pid!) - before[name];
+      spent.calls += 300;
+    }
   }
 }
 for (const kind of kinds) {
   const l = rec[kind].summary();
-  console.log(kind.padEnd(6), "p50", l.p50.toFixed(0), "us p99", l.p99.toFixed(0), "n", l.n);
+  const spent = cpu[kind]!;
+  const per = (us: number) => (us / spent.calls).toFixed(0);
+  console.log(kind.padEnd(6), "p50", l.p50.toFixed(0), "us p99", l.p99.toFixed(0), "n", l.n, "| CPU per call: A", per(spent.a), "us, B", per(spent.b), "us, C", per(spent.c), "us");
 }
 const l = rec.local.summary().p50;
 console.log("forward adds: peer link +", (rec.peer.summary().p50 - l).toFixed(0), "us; gRPC port +", (rec.grpc.summary().p50 - l).toFixed(0), "us");
