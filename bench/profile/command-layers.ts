@@ -3,10 +3,13 @@
 // Storage acknowledges at once. From the inside out:
 //   guest, one key        the guest call alone, state threaded on one key (the throughput suite's row)
 //   guest, 10,000 keys    the same synchronous guest call over 10,000 keys, each with its own state
+//   async floor           the least an asynchronous path can do around that call: key read from
+//                         the request, state looked up by key, guest call, state stored, one
+//                         awaited storage promise, the reply returned
 //   entity manager        entities.command(): record lookup, mailbox, processor, storage promise
 //   router                router.call(): the node's whole command path (the throughput suite's row,
 //                         without its latency recording)
-// The last two are closed loops with 256 callers over 10,000 keys, as in the suite.
+// The last three are closed loops with 256 callers over 10,000 keys, as in the suite.
 import { readFileSync } from "node:fs";
 import { keyedCommand } from "../../host/entities/guest-command.js";
 import { inProcessNode } from "../lib/inproc.js";
@@ -67,6 +70,18 @@ async function closedLoop(one: (payload: Uint8Array) => Promise<unknown>): Promi
 
 report("guest, one key", await guestOnlyRate(node, w, budgetMs));
 report("guest, 10,000 keys", guestOverKeys());
+/** The async floor: what any path with a per-key state and an awaited write spends beyond the guest. */
+const floorStates = new Map<string, Uint8Array>();
+async function floorCommand(payload: Uint8Array): Promise<Uint8Array> {
+  const key = method.key!.read(payload);
+  const result = keyedCommand(service, w.writeMethod, key, 0, floorStates.get(key), payload);
+  if (result.failure) throw new Error(`guest refused the command: ${result.failure.message}`);
+  floorStates.set(key, result.state);
+  await Promise.resolve(); // storage acknowledging at once
+  return result.reply;
+}
+
+report("async floor", await closedLoop(floorCommand));
 report("entity manager", await closedLoop((payload) => node.entities.command(service, method.key!.read(payload), { method: w.writeMethod, payload })));
 report("router", await closedLoop((payload) => node.router.call(w.service, w.writeMethod, payload)));
 await node.close();
