@@ -8,13 +8,13 @@
 // Prints one line per system: req/s, p50, p99, and for Keystate the CPU time its process
 // spent per answered call. On a box shared with other work the rates swing by 2x between
 // runs; CPU per call barely moves, so compare that first.
-import { readFileSync } from "node:fs";
 import { grpcFrame } from "../lib/grpc-client.js";
 import { GRPC_HEADERS, runLoad, type LoadTarget } from "../lib/h2load.js";
 import { tempDir } from "../lib/inproc.js";
 import { startServe } from "../lib/node-process.js";
 import { choosePinning } from "../lib/pinning.js";
 import { ensureDist, ensureModuleBuilt } from "../lib/prepare.js";
+import { processCpuUs } from "../lib/process-cpu.js";
 import { fmtRate, fmtRatio, fmtUs } from "../lib/progress.js";
 import { setAppendFsync, startBenchRedis } from "../lib/redis.js";
 import { grpcPath, counterWorkload as workload } from "../lib/workloads.js";
@@ -23,16 +23,6 @@ import { systems } from "../suites/throughput-systems.js";
 const seconds = Number(process.argv[2] ?? 5);
 const fsync = process.argv[3] === "everysec" ? "everysec" : "always";
 const keystateOnly = process.argv[4] === "keystate";
-/** Linux reports process CPU time in clock ticks of 10 ms (USER_HZ = 100 on every mainstream kernel). */
-const TICK_US = 10_000;
-
-/** User + system CPU time of a process so far, in microseconds (from /proc/<pid>/stat). */
-function cpuUs(pid: number): number {
-  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime and stime: fields 14 and 15
-}
-
 ensureDist("e2e");
 const wasm = ensureModuleBuilt("e2e", workload.module);
 if (!wasm) throw new Error(`modules/${workload.module} does not build`);
@@ -46,9 +36,9 @@ async function measure(name: string, target: (keys: string[]) => LoadTarget, pid
   const keys = (label: string) => Array.from({ length: 8 }, (_, i) => `${run}-${label}-${i}`);
   const load = (target: LoadTarget, durationS: number) => runLoad(target, { durationS, connections: 1, streamsPerConnection: 8, pin: pin.load });
   await load(target(keys("warm")), 1);
-  const cpuBefore = pid === undefined ? 0 : cpuUs(pid);
+  const cpuBefore = pid === undefined ? 0 : processCpuUs(pid);
   const result = await load(target(keys("k")), seconds);
-  const cpu = pid === undefined ? "" : `  cpu ${((cpuUs(pid) - cpuBefore) / result.succeeded).toFixed(1)} us/call`;
+  const cpu = pid === undefined ? "" : `  cpu ${((processCpuUs(pid) - cpuBefore) / result.succeeded).toFixed(1)} us/call`;
   rates.set(name, result.rps);
   process.stdout.write(`${name.padEnd(13)} ${fmtRate(result.rps).padStart(8)}  p50 ${fmtUs(result.latency.p50)}  p99 ${fmtUs(result.latency.p99)}  failed ${result.failed}${cpu}\n`);
 }

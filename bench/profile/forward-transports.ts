@@ -7,10 +7,10 @@
 // first two rounds are warm-up). Prints p50/p99 per kind, what each hop adds at p50, and the
 // CPU each node's process spent per call of each kind (/proc/<pid>/stat, all its threads): at
 // one call at a time the hop's added time is mostly the added CPU on the nodes' shared core.
-import { readFileSync } from "node:fs";
 import { keysOwnedBy, persistenceIdOf, type ClusterViewJson } from "../lib/cluster.js";
 import { GrpcJsUnary } from "../lib/grpcjs-unary.js";
 import { Recorder } from "../lib/histogram.js";
+import { processCpuUs } from "../lib/process-cpu.js";
 import { tempDir } from "../lib/inproc.js";
 import { startServe } from "../lib/node-process.js";
 import { ensureModuleBuilt } from "../lib/prepare.js";
@@ -39,17 +39,12 @@ const path = grpcPath(w, w.writeMethod);
 const rec = { local: new Recorder(), peer: new Recorder(), grpc: new Recorder() };
 const kinds = ["local", "peer", "grpc"] as const;
 const nodes = { a, b, c };
-/** CPU time a process has used so far, in microseconds (utime + stime, in clock ticks of 10 ms). */
-function cpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
 const cpu = Object.fromEntries(kinds.map((kind) => [kind, { a: 0, b: 0, c: 0, calls: 0 }]));
 const rounds = Number(process.argv[2] ?? 12);
 for (let r = 0; r < rounds; r++) {
   for (let k = 0; k < 3; k++) {
     const kind = kinds[(k + r) % 3]!;
-    const before = { a: cpuUs(a.child.pid!), b: cpuUs(b.child.pid!), c: cpuUs(c.child.pid!) };
+    const before = { a: processCpuUs(a.child.pid!), b: processCpuUs(b.child.pid!), c: processCpuUs(c.child.pid!) };
     for (let i = 0; i < 300; i++) {
       const start = process.hrtime.bigint();
       await ca.call(path, w.writePayload(keys[kind][i % 8]!));
@@ -57,7 +52,7 @@ for (let r = 0; r < rounds; r++) {
     }
     if (r >= 2) {
       const spent = cpu[kind]!;
-      for (const name of ["a", "b", "c"] as const) spent[name] += cpuUs(nodes[name].child.pid!) - before[name];
+      for (const name of ["a", "b", "c"] as const) spent[name] += processCpuUs(nodes[name].child.pid!) - before[name];
       spent.calls += 300;
     }
   }
