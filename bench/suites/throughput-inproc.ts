@@ -101,16 +101,13 @@ export async function routerRate(
   return { rate: done / ((performance.now() - start) / 1000), latency: recorder.summary(), failed, cpuRate };
 }
 
-/** Which store the command-path rows run on: one that acknowledges at once, or Redis. */
-export type InProcessStorage = "acknowledges at once" | { readonly redisUrl: string };
-
-export async function measureInProcessThroughput(ctx: SuiteContext, workload: Workload, moduleBytes: Uint8Array, choice: InProcessStorage): Promise<RateFigure[]> {
+/** The command-path rows on storage that acknowledges at once ("discard", with the guest-alone row) or on Redis. */
+export async function measureInProcessThroughput(ctx: SuiteContext, workload: Workload, moduleBytes: Uint8Array, storage: Exclude<EntityStorageChoice, "embedded">): Promise<RateFigure[]> {
   const suite = "throughput";
   const figures: RateFigure[] = [];
   const budget = ctx.budget(3000, 600);
   const inFlight = 256;
-  const storage: EntityStorageChoice = choice === "acknowledges at once" ? "discard" : { redisUrl: choice.redisUrl };
-  const label = choice === "acknowledges at once" ? "storage acknowledges at once" : "durable on Redis";
+  const label = storage === "discard" ? "storage acknowledges at once" : "durable on Redis";
   const node = await inProcessNode(storage);
   try {
     await node.registry.deploy(moduleBytes);
