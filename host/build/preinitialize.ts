@@ -90,11 +90,14 @@ function runStart(module: binaryenModule.Module): { memory: Uint8Array; globals:
   let instance: WebAssembly.Instance;
   const globals: Array<{ name: string; type: number; exported: string }> = [];
   try {
-    for (let i = 0; i < probe.getNumGlobals(); i++) {
-      const global = binaryen.getGlobalInfo(probe.getGlobalByIndex(i));
+    // By index: the probe is the module re-read from a binary emitted without its name section,
+    // so a global the module knows by its source name (a build that kept names) is `global$N`
+    // there, and the rewrite must name the module's own globals.
+    for (let i = 0; i < module.getNumGlobals(); i++) {
+      const global = binaryen.getGlobalInfo(module.getGlobalByIndex(i));
       if (!global.mutable) continue;
       const exported = `__keystate_preinit_global_${i}`;
-      probe.addGlobalExport(global.name, exported);
+      probe.addGlobalExport(binaryen.getGlobalInfo(probe.getGlobalByIndex(i)).name, exported);
       globals.push({ name: global.name, type: global.type, exported });
     }
     probe.addMemoryExport("0", "__keystate_preinit_memory");

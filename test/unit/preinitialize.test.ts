@@ -14,7 +14,11 @@ interface StateExports {
   grow(n: number): number;
 }
 
-const fixture = compileAssemblyScript(fileURLToPath(new URL("../fixtures/preinit/state.ts", import.meta.url)));
+const fixturePath = fileURLToPath(new URL("../fixtures/preinit/state.ts", import.meta.url));
+const fixture = compileAssemblyScript(fixturePath);
+// With --debug the module keeps its name section, so binaryen knows its globals by their
+// source names instead of by index.
+const namedFixture = compileAssemblyScript(fixturePath, { flags: ["--debug"] });
 const imports = { env: { abort: () => { throw new Error("abort"); } } };
 const instantiate = (code: Uint8Array) => new WebAssembly.Instance(new WebAssembly.Module(code as Uint8Array<ArrayBuffer>), imports).exports as unknown as StateExports;
 
@@ -36,31 +40,33 @@ function wat(text: string): Uint8Array {
   }
 }
 
-test("an AssemblyScript module starts, without its start function, exactly where the start function left it", async (t) => {
-  const code = await fixture;
-  t.true(hasStart(code));
-  const result = preinitialize(code);
-  t.is(result.skipped, undefined);
-  t.false(hasStart(result.code));
-  const original = instantiate(code);
-  const snapshot = instantiate(result.code);
-  // The same bytes in memory...
-  const before = new Uint8Array(original.memory.buffer);
-  const after = new Uint8Array(snapshot.memory.buffer);
-  t.is(after.length, before.length);
-  t.true(Buffer.from(after).equals(Buffer.from(before)));
-  // ...the same globals (i32, i64, f32, f64) and the same behaviour from there on, allocation included.
-  for (const exports of [original, snapshot]) {
-    t.is(exports.sum(), 3);
-    t.is(exports.nameLength(99), "name-99".length);
-    t.is(exports.scaled(2), 0.5 * 2 + 1.5);
-    t.is(exports.bufferAt(7 * 30), (7 * 30) & 0xff);
-  }
-  t.is(snapshot.bump(), original.bump());
-  t.is(snapshot.bump(), 44n);
-  t.is(snapshot.grow(500), original.grow(500));
-  t.true(Buffer.from(new Uint8Array(snapshot.memory.buffer)).equals(Buffer.from(new Uint8Array(original.memory.buffer))));
-});
+for (const [build, compiled] of [["", fixture], [" (a build that keeps its names)", namedFixture]] as const) {
+  test(`an AssemblyScript module starts, without its start function, exactly where the start function left it${build}`, async (t) => {
+    const code = await compiled;
+    t.true(hasStart(code));
+    const result = preinitialize(code);
+    t.is(result.skipped, undefined);
+    t.false(hasStart(result.code));
+    const original = instantiate(code);
+    const snapshot = instantiate(result.code);
+    // The same bytes in memory...
+    const before = new Uint8Array(original.memory.buffer);
+    const after = new Uint8Array(snapshot.memory.buffer);
+    t.is(after.length, before.length);
+    t.true(Buffer.from(after).equals(Buffer.from(before)));
+    // ...the same globals (i32, i64, f32, f64) and the same behaviour from there on, allocation included.
+    for (const exports of [original, snapshot]) {
+      t.is(exports.sum(), 3);
+      t.is(exports.nameLength(99), "name-99".length);
+      t.is(exports.scaled(2), 0.5 * 2 + 1.5);
+      t.is(exports.bufferAt(7 * 30), (7 * 30) & 0xff);
+    }
+    t.is(snapshot.bump(), original.bump());
+    t.is(snapshot.bump(), 44n);
+    t.is(snapshot.grow(500), original.grow(500));
+    t.true(Buffer.from(new Uint8Array(snapshot.memory.buffer)).equals(Buffer.from(new Uint8Array(original.memory.buffer))));
+  });
+}
 
 test("a start function whose effect is not only memory and globals is left in place, with the reason", (t) => {
   const callsImport = wat(`(module (import "env" "log" (func $log (param i32))) (memory 1) (func $s (call $log (i32.const 1))) (start $s))`);
