@@ -1,5 +1,7 @@
 // The in-process command path, one layer at a time, to see what each adds per command:
-//   taskset -c 1 node --import=tsx bench/profile/command-layers.ts [counter|shopping-cart] [seconds per layer]
+//   taskset -c 1 node --import=tsx bench/profile/command-layers.ts [counter|shopping-cart] [seconds per layer] [module.wasm]
+// The module is modules/<name>/build unless a .wasm is given: one built with
+// `keystate build --names` makes a CPU profile (--cpu-prof, then top.ts) name the guest's functions.
 // Storage acknowledges at once. From the inside out:
 //   guest, one key        the guest call alone, state threaded on one key (the throughput suite's row)
 //   guest, 10,000 keys    the same synchronous guest call over 10,000 keys, each with its own state
@@ -17,10 +19,10 @@ import { ensureModuleBuilt } from "../lib/prepare.js";
 import { cartWorkload, counterWorkload } from "../lib/workloads.js";
 import { guestOnlyRate } from "../suites/throughput-inproc.js";
 
-const [module = "counter", seconds = "3"] = process.argv.slice(2);
+const [module = "counter", seconds = "3", wasmFile] = process.argv.slice(2);
 const w = module === "counter" ? counterWorkload : cartWorkload;
 const budgetMs = Number(seconds) * 1000;
-const wasm = ensureModuleBuilt("profile", w.module);
+const wasm = wasmFile ?? ensureModuleBuilt("profile", w.module);
 if (!wasm) throw new Error(`modules/${w.module} does not build`);
 const node = await inProcessNode("discard");
 await node.registry.deploy(readFileSync(wasm));

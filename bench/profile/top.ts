@@ -35,11 +35,24 @@ for (const file of files) {
     total += dt;
   });
 }
-// Also by place: every guest Wasm function together, each package, each host file.
+/**
+ * Where a guest function comes from, by the name a `keystate build --names` module gives it
+ * (asc's `~lib/...` paths); a module built without names numbers its functions.
+ */
+function guestPlace(key: string): string | undefined {
+  if (key.startsWith("wasm-function")) return "guest Wasm code (unnamed: build the module with --names to split it)";
+  if (!/ wasm:\//.test(key)) return undefined;
+  if (key.startsWith("~lib/rt/")) return "guest: AssemblyScript runtime (allocator, collector)";
+  if (key.startsWith("~lib/keystate-guest-sdk/")) return "guest: Keystate SDK";
+  if (key.startsWith("~lib/")) return "guest: AssemblyScript standard library";
+  return "guest: the module's own code";
+}
+
+// Also by place: guest Wasm functions by origin, each package, each host file.
 const byPlace = new Map<string, number>();
 for (const [key, us] of selfUs) {
-  const place = key.startsWith("wasm-function") ? "guest Wasm code (all functions)"
-    : /node_modules\/(@[^/]+\/[^/]+|[^/]+)/.exec(key)?.[0].replace("node_modules/", "package ")
+  const place = guestPlace(key)
+    ?? /node_modules\/(@[^/]+\/[^/]+|[^/]+)/.exec(key)?.[0].replace("node_modules/", "package ")
     ?? /(host|bench)\/[\w/.-]+\.ts/.exec(key)?.[0]
     ?? (key.includes("node:") ? "node internals" : key);
   byPlace.set(place, (byPlace.get(place) ?? 0) + us);

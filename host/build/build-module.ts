@@ -43,11 +43,25 @@ export interface BuildResult {
   readonly timingsMs: Record<string, number>;
 }
 
-export async function buildModule(moduleDir: string, options: { outFile?: string } = {}): Promise<BuildResult> {
+export interface BuildOptions {
+  /** Where the .wasm goes (default `<dir>/build/<name>.wasm`). */
+  readonly outFile?: string;
+  /**
+   * Keep the functions' names in the module (its `name` section, ~10% larger): a trap's stack
+   * in the node's log and a CPU profile then name the entity's functions instead of numbering
+   * them. AssemblyScript modules only.
+   */
+  readonly names?: boolean;
+}
+
+export async function buildModule(moduleDir: string, options: BuildOptions = {}): Promise<BuildResult> {
   const dir = resolve(moduleDir);
   const { timingsMs, time } = phaseTimer();
 
   const config = await readModuleConfig(dir);
+  if (options.names && (config.language ?? "assemblyscript") !== "assemblyscript") {
+    throw new Error(`${dir}: --names keeps function names in AssemblyScript modules only (this module's language is ${config.language})`);
+  }
   if (config.language === "c") return (await import("./build-c.js")).buildCModule(dir, config, options);
   if (config.language === "javascript") return (await import("./build-component.js")).buildComponentModule(dir, config, options);
   const descriptorBytes = await time("protos", () => compileProtos({ roots: [join(dir, "proto"), PROTO_DIR], files: config.protos }));
@@ -79,10 +93,10 @@ export async function buildModule(moduleDir: string, options: { outFile?: string
     );
   });
   const maxMemoryMb = config.limits?.maxMemoryMb;
-  const ascFlags = ["--use", `abort=${SDK_ABORT_FUNCTION}`, ...(maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [])];
+  const ascFlags = ["--use", `abort=${SDK_ABORT_FUNCTION}`, ...(options.names ? ["--debug"] : []), ...(maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [])];
   const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags, transforms: [SDK_OUT_OF_LINE] })));
   // The start function run here, once, instead of in every instance (preinitialize.ts).
-  const { code, skipped } = await time("preinit", () => preinitialize(compiled));
+  const { code, skipped } = await time("preinit", () => preinitialize(compiled, { keepNames: options.names }));
   // Top-level code that traps would fail every deploy ("the module failed while starting"): say so now, with the abort's message.
   if (skipped?.startsWith(START_FAILED)) throw new Error(`${dir}: the module's top-level code fails, so no node could start it: ${skipped}`);
   return writeModule(dir, config, code, descriptorBytes, options, timingsMs);

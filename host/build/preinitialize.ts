@@ -49,7 +49,12 @@ function read(code: Uint8Array): binaryenModule.Module {
   return module;
 }
 
-export function preinitialize(code: Uint8Array): PreinitResult {
+export interface PreinitOptions {
+  /** Emit the module's function and global names (its name section), as `keystate build --names` asks. */
+  readonly keepNames?: boolean;
+}
+
+export function preinitialize(code: Uint8Array, options: PreinitOptions = {}): PreinitResult {
   const module = read(code);
   try {
     const refusal = whyNot(module);
@@ -58,9 +63,20 @@ export function preinitialize(code: Uint8Array): PreinitResult {
     if (typeof snapshot === "string") return { code, skipped: snapshot };
     rewrite(module, snapshot.memory, snapshot.globals);
     if (!module.validate()) return { code, skipped: "the rewritten module did not validate" };
-    return { code: module.emitBinary() };
+    return { code: options.keepNames ? emitWithNames(module) : module.emitBinary() };
   } finally {
     module.dispose();
+  }
+}
+
+/** binaryen writes the name section only with its process-wide debug-info option on: on for this emit alone. */
+function emitWithNames(module: binaryenModule.Module): Uint8Array {
+  const before = binaryen.getDebugInfo();
+  binaryen.setDebugInfo(true);
+  try {
+    return module.emitBinary();
+  } finally {
+    binaryen.setDebugInfo(before);
   }
 }
 

@@ -9,6 +9,7 @@ const USAGE = `keystate <command> [options]
 Commands:
   serve                      start a node (options below)
   build <module-dir> [-o f]  build an entity module (.proto + AssemblyScript, C or JavaScript + module.json) into one .wasm
+                             (--names: keep function names, so traps in the log and CPU profiles name them; AssemblyScript)
   deploy <file.wasm>         upload a module to a running node (--admin URL, --token T)
   modules                    list the modules a node has (--admin URL, --token T)
   undeploy <name>            stop serving a module (its versions stay stored)
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<void> {
       admin: { type: "string" },
       token: { type: "string" },
       out: { type: "string", short: "o" },
+      names: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       address: { type: "string" },
       deadline: { type: "string" },
@@ -92,9 +94,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "build": {
-      if (!args[0]) throw new Error("usage: keystate build <module-dir> [-o out.wasm]");
+      if (!args[0]) throw new Error("usage: keystate build <module-dir> [-o out.wasm] [--names]");
       const { buildModule } = await import("../build/build-module.js");
-      const result = await buildModule(args[0], { outFile: values.out });
+      const result = await buildModule(args[0], { outFile: values.out, names: values.names });
       process.stdout.write(`built ${result.output} (${result.size} bytes; ${JSON.stringify(result.timingsMs)} ms)\n`);
       return;
     }

@@ -106,3 +106,13 @@ test("a start function that aborts through the SDK's record (no import) is repor
   t.is(result.skipped, "the start function failed: boom (f.ts:7:3)");
   t.is(result.code, aborts, "the module is left as it was");
 });
+
+test("keepNames emits the module's name section; without it the names are dropped", async (t) => {
+  const code = await namedFixture;
+  const nameSections = (bytes: Uint8Array) => WebAssembly.Module.customSections(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), "name").length;
+  t.is(nameSections(code), 1);
+  t.is(nameSections(preinitialize(code, { keepNames: true }).code), 1);
+  t.is(nameSections(preinitialize(code).code), 0);
+  // binaryen's debug-info option is process-wide: it is back as it was.
+  t.false(binaryen.getDebugInfo());
+});
