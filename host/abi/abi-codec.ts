@@ -386,8 +386,10 @@ function readSideEffect(r: Reader, end: number): SideEffect {
  * type is skipped and a repeated singular message merges into the earlier one, as protobufjs
  * does. The CRDT ops go to the reflection decoder. Malformed input throws.
  */
-function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
+function decodeCommandResultFast(bytes: Uint8Array, start = 0, end = bytes.length): CommandResult {
   const r = readerOver(bytes);
+  r.pos = start;
+  r.len = end;
   let reply: Uint8Array = EMPTY;
   let failure: Failure | undefined;
   // Made on first use (most results have neither), like the rare fields below.
@@ -402,7 +404,6 @@ function decodeCommandResultFast(bytes: Uint8Array): CommandResult {
   let writeConsistency = 0;
   let streamSend = false;
   let endStream = false;
-  const end = r.len;
   while (r.pos < end) {
     const tag = r.tag();
     switch (tag) {
@@ -494,6 +495,16 @@ function publicationOf(raw: RawPublication): Publication {
  */
 export function decodeCommandResult(bytes: Uint8Array): CommandResult {
   return decodeCommandResultFast(bytes);
+}
+
+/**
+ * decodeCommandResult of the bytes from `start` to `end` of `memory` (a guest's memory, read in
+ * place without a view of the result: making one cost a typed array per call). `memory` must
+ * be a plain Uint8Array, not a Buffer: the decoder's copies are Uint8Array slices, and a
+ * Buffer's slice would make each copy a Buffer through its species constructor.
+ */
+export function decodeCommandResultIn(memory: Uint8Array, start: number, end: number): CommandResult {
+  return decodeCommandResultFast(memory, start, end);
 }
 
 /** The reflection decoder (protobufjs's generated code), kept as the reference for the test. */

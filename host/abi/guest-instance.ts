@@ -5,6 +5,7 @@
 import { KeystateError } from "../errors.js";
 import {
   decodeCommandResult,
+  decodeCommandResultIn,
   copyInto,
   decodeReplayResult,
   encodeCommandCallInto,
@@ -55,11 +56,6 @@ export class GuestAbort extends Error {
   override readonly name = "GuestAbort";
 }
 
-/** Where #invoke leaves a returned result: in guest memory (for a decoder that copies what it keeps), or copied out. */
-type ResultBytes = typeof IN_PLACE | typeof COPIED;
-const IN_PLACE = 0;
-const COPIED = 1;
-
 /** The view before the first access and after dispose: empty, so the next access makes one. */
 const NO_VIEW = Buffer.alloc(0);
 
@@ -79,6 +75,14 @@ export class GuestInstance implements EncodeTarget {
    * ArrayBuffer (its length drops to 0), and the next access makes a new view.
    */
   #memory: Buffer = NO_VIEW;
+  /**
+   * The same memory as a plain Uint8Array, made with #memory: results are read and copied
+   * through it, since a Buffer's slice() goes through Buffer's species constructor.
+   */
+  #bytes: Uint8Array = NO_VIEW;
+  /** Where the last call's returned result lies in #bytes (set by #locateResult). */
+  #resultStart = 0;
+  #resultEnd = 0;
   /** The memory the host provided (from guestMemories), until dispose() gives it back. */
   #hostMemory: WebAssembly.Memory | undefined;
   #disposed = false;
@@ -137,7 +141,7 @@ export class GuestInstance implements EncodeTarget {
   }
 
   command(call: CommandCall): CommandResult {
-    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(encodeCommandCallInto(call, this)), IN_PLACE));
+    return this.#command(() => this.#exports.ks_command(encodeCommandCallInto(call, this)));
   }
 
   /**
@@ -146,7 +150,7 @@ export class GuestInstance implements EncodeTarget {
    * which a guest SDK must still read as protobuf.
    */
   commandEncoded(input: Uint8Array): CommandResult {
-    return decodeCommandResult(this.#invoke(this.#limits.fuelPerCall, () => this.#exports.ks_command(copyInto(input, this)), IN_PLACE));
+    return this.#command(() => this.#exports.ks_command(copyInto(input, this)));
   }
 
   /**
@@ -161,7 +165,7 @@ export class GuestInstance implements EncodeTarget {
       const events = call.events.length <= REPLAY_CHUNK ? call.events : call.events.slice(from, from + REPLAY_CHUNK);
       const fuel = replayFuel(this.#limits.fuelPerCall, events.length);
       const chunk: ReplayCall = { service: call.service, state, events };
-      const result = decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(chunk), this)), COPIED));
+      const result = decodeReplayResult(this.#invoke(fuel, () => this.#exports.ks_replay(copyInto(encodeReplayCall(chunk), this))));
       if (result.failure || from + REPLAY_CHUNK >= call.events.length) return result;
       state = result.state;
     }
@@ -187,29 +191,39 @@ export class GuestInstance implements EncodeTarget {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#memory = NO_VIEW;
+    this.#bytes = NO_VIEW;
     const memory = this.#hostMemory;
     this.#hostMemory = undefined;
     if (memory) guestMemories.release(memory, this.#limits.maxMemoryPages);
   }
 
   /**
-   * Runs one guest call (encoding its input is part of it: ks_input can trap too). A result
-   * the module returns (ABI version 3) is a view of guest memory when `where` is IN_PLACE,
-   * valid until the instance runs again: decodeCommandResult copies every field it keeps, so
-   * a command's result is not copied twice. A result passed to `keystate.output` is a copy.
+   * One ks_command (encoding its input is part of it: ks_input can trap too), its result
+   * decoded. A result the module returns (ABI version 3) is read where it lies in guest
+   * memory, through no view of its own: decodeCommandResultIn copies every field it keeps, and
+   * the instance does not run again before it returns. One passed to `keystate.output` is a copy.
    */
-  #invoke(fuel: number, run: () => number | undefined, where: ResultBytes): Uint8Array {
-    // A disposed instance's memory may already belong to another instance.
-    if (this.#disposed) throw new KeystateError("GUEST_TRAP", "a disposed guest instance was called (a host bug: the instance pool reused it)");
-    if (this.#fuel) this.#fuel.value = fuel;
-    this.#lastFuel = fuel;
-    if (this.#grow) this.#grow.value = 0;
-    this.#output = undefined;
+  #command(run: () => number | undefined): CommandResult {
+    const fuel = this.#limits.fuelPerCall;
+    let returned = false;
+    try {
+      const resultAt = this.#start(fuel, run);
+      // A record out of bounds fails the call like a bad buffer passed to `keystate.output`.
+      if (this.#output === undefined && resultAt) returned = this.#locateResult(resultAt);
+    } catch (err) {
+      throw this.#translateTrap(err, fuel);
+    }
+    if (this.#output) return decodeCommandResult(this.#output);
+    if (!returned) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
+    return decodeCommandResultIn(this.#bytes, this.#resultStart, this.#resultEnd);
+  }
+
+  /** Runs one guest call, as #command does, and returns a copy of its result's bytes. */
+  #invoke(fuel: number, run: () => number | undefined): Uint8Array {
     let output: Uint8Array | undefined;
     try {
-      const resultAt = run();
-      // A record out of bounds fails the call like a bad buffer passed to `keystate.output`.
-      output = this.#output ?? (resultAt ? this.#returnedResult(resultAt, where) : undefined);
+      const resultAt = this.#start(fuel, run);
+      output = this.#output ?? (resultAt && this.#locateResult(resultAt) ? this.#bytes.slice(this.#resultStart, this.#resultEnd) : undefined);
     } catch (err) {
       throw this.#translateTrap(err, fuel);
     }
@@ -217,15 +231,29 @@ export class GuestInstance implements EncodeTarget {
     return output;
   }
 
-  /** The result whose (pointer, length) record is at `at` (ABI version 3). */
-  #returnedResult(at: number, where: ResultBytes): Uint8Array {
+  /** Runs `run` on a fresh budget of `fuel`, returning what it returns. */
+  #start(fuel: number, run: () => number | undefined): number | undefined {
+    // A disposed instance's memory may already belong to another instance.
+    if (this.#disposed) throw new KeystateError("GUEST_TRAP", "a disposed guest instance was called (a host bug: the instance pool reused it)");
+    if (this.#fuel) this.#fuel.value = fuel;
+    this.#lastFuel = fuel;
+    if (this.#grow) this.#grow.value = 0;
+    this.#output = undefined;
+    return run();
+  }
+
+  /**
+   * Reads the result's (pointer, length) record at `at` (ABI version 3) into #resultStart and
+   * #resultEnd, both checked against guest memory (a GuestAbort when out of bounds).
+   */
+  #locateResult(at: number): true {
     const memory = this.#checked(at, 8);
     const ptr = memory.readUInt32LE(at);
     const length = memory.readUInt32LE(at + 4);
-    // A plain Uint8Array: Buffer's subarray goes through its species constructor, which cost
-    // ~6% of a counter call, and a Buffer's slice() would make views where the decoders copy.
-    const view = new Uint8Array(this.#checked(ptr, length).buffer, ptr, length);
-    return where === IN_PLACE ? view : view.slice();
+    this.#checked(ptr, length);
+    this.#resultStart = ptr;
+    this.#resultEnd = ptr + length;
+    return true;
   }
 
   /** Why the call stopped, as the error the caller sees (the instance is discarded by the pool). */
@@ -249,7 +277,10 @@ export class GuestInstance implements EncodeTarget {
   /** The view of guest memory, after checking that the guest's buffer lies inside it. */
   #checked(ptr: number, length: number): Buffer {
     let memory = this.#memory;
-    if (memory.byteLength === 0) memory = this.#memory = Buffer.from(this.#exports.memory.buffer);
+    if (memory.byteLength === 0) {
+      memory = this.#memory = Buffer.from(this.#exports.memory.buffer);
+      this.#bytes = new Uint8Array(memory.buffer);
+    }
     if (ptr < 0 || length < 0 || ptr + length > memory.byteLength) {
       throw new GuestAbort(`the guest passed an out-of-bounds buffer (${ptr}+${length})`);
     }

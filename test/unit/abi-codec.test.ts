@@ -5,6 +5,7 @@ import fc from "fast-check";
 import {
   decodeCommandResult,
   decodeCommandResultByReflection,
+  decodeCommandResultIn,
   encodeCommandCall,
   encodeCommandCallByReflection,
   type CommandCall,
@@ -126,18 +127,37 @@ test("decodeCommandResult equals the reflection decoder on random CommandResults
   t.true(decoded > 1000, `only ${decoded} of 3000 results were valid`);
 });
 
+const corrupted = fc
+  .tuple(encodedResult, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 3 }), fc.option(fc.nat(), { nil: undefined }))
+  .map(([input, flips, cut]) => {
+    const bytes = Uint8Array.from(input);
+    for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value;
+    return cut === undefined || bytes.length === 0 ? bytes : bytes.subarray(0, cut % bytes.length);
+  });
+
 test("decodeCommandResult agrees with the reflection decoder on corrupted bytes, throwing when it throws", (t) => {
-  const corrupted = fc
-    .tuple(encodedResult, fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 3 }), fc.option(fc.nat(), { nil: undefined }))
-    .map(([input, flips, cut]) => {
-      const bytes = Uint8Array.from(input);
-      for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value;
-      return cut === undefined || bytes.length === 0 ? bytes : bytes.subarray(0, cut % bytes.length);
-    });
   const details = fc.check(
     fc.property(corrupted, (input) => {
       const expected = outcome(decodeCommandResultByReflection, input);
       return t.deepEqual(outcome(decodeCommandResult, input), expected === "threw" ? expected : normalised(expected));
+    }),
+    { numRuns: 3000 },
+  );
+  t.false(details.failed, fc.defaultReportMessage(details) ?? "property failed");
+});
+
+test("decodeCommandResultIn reads exactly its range of a larger memory, as decodeCommandResult reads that range alone", (t) => {
+  // Bytes around the range (as in guest memory) must change nothing: a truncated result stays
+  // truncated even when the bytes after it would complete it.
+  const placed = fc.tuple(fc.oneof(encodedResult, corrupted), bytes, bytes);
+  const details = fc.check(
+    fc.property(placed, ([input, before, after]) => {
+      const memory = new Uint8Array(before.length + input.length + after.length);
+      memory.set(before, 0);
+      memory.set(input, before.length);
+      memory.set(after, before.length + input.length);
+      const inPlace = outcome((m) => decodeCommandResultIn(m, before.length, before.length + input.length), memory);
+      return t.deepEqual(inPlace, outcome(decodeCommandResult, input));
     }),
     { numRuns: 3000 },
   );
