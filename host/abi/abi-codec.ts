@@ -266,10 +266,10 @@ type Reader = protobuf.Reader;
  */
 const sharedReader = protobuf.Reader.create(new Uint8Array(0));
 
-function readerOver(bytes: Uint8Array): Reader {
+function readerOver(bytes: Uint8Array, start = 0, end = bytes.length): Reader {
   sharedReader.buf = bytes;
-  sharedReader.pos = 0;
-  sharedReader.len = bytes.length;
+  sharedReader.pos = start;
+  sharedReader.len = end;
   return sharedReader;
 }
 
@@ -387,9 +387,7 @@ function readSideEffect(r: Reader, end: number): SideEffect {
  * does. The CRDT ops go to the reflection decoder. Malformed input throws.
  */
 function decodeCommandResultFast(bytes: Uint8Array, start = 0, end = bytes.length): CommandResult {
-  const r = readerOver(bytes);
-  r.pos = start;
-  r.len = end;
+  const r = readerOver(bytes, start, end);
   let reply: Uint8Array = EMPTY;
   let failure: Failure | undefined;
   // Made on first use (most results have neither), like the rare fields below.

@@ -201,59 +201,54 @@ export class GuestInstance implements EncodeTarget {
    * One ks_command (encoding its input is part of it: ks_input can trap too), its result
    * decoded. A result the module returns (ABI version 3) is read where it lies in guest
    * memory, through no view of its own: decodeCommandResultIn copies every field it keeps, and
-   * the instance does not run again before it returns. One passed to `keystate.output` is a copy.
+   * the instance does not run again before it returns.
    */
   #command(run: () => number | undefined): CommandResult {
-    const fuel = this.#limits.fuelPerCall;
-    let returned = false;
-    try {
-      const resultAt = this.#start(fuel, run);
-      // A record out of bounds fails the call like a bad buffer passed to `keystate.output`.
-      if (this.#output === undefined && resultAt) returned = this.#locateResult(resultAt);
-    } catch (err) {
-      throw this.#translateTrap(err, fuel);
-    }
-    if (this.#output) return decodeCommandResult(this.#output);
-    if (!returned) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
-    return decodeCommandResultIn(this.#bytes, this.#resultStart, this.#resultEnd);
+    const copied = this.#call(this.#limits.fuelPerCall, run);
+    return copied ? decodeCommandResult(copied) : decodeCommandResultIn(this.#bytes, this.#resultStart, this.#resultEnd);
   }
 
-  /** Runs one guest call, as #command does, and returns a copy of its result's bytes. */
+  /** Runs one guest call and returns a copy of its result's bytes. */
   #invoke(fuel: number, run: () => number | undefined): Uint8Array {
-    let output: Uint8Array | undefined;
-    try {
-      const resultAt = this.#start(fuel, run);
-      output = this.#output ?? (resultAt && this.#locateResult(resultAt) ? this.#bytes.slice(this.#resultStart, this.#resultEnd) : undefined);
-    } catch (err) {
-      throw this.#translateTrap(err, fuel);
-    }
-    if (!output) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
-    return output;
+    return this.#call(fuel, run) ?? this.#bytes.slice(this.#resultStart, this.#resultEnd);
   }
 
-  /** Runs `run` on a fresh budget of `fuel`, returning what it returns. */
-  #start(fuel: number, run: () => number | undefined): number | undefined {
+  /**
+   * Runs `run` on a fresh budget of `fuel`. Returns the copy a module passed to
+   * `keystate.output` (ABI versions 1 and 2), or undefined when the module returned its
+   * result's record (ABI version 3), whose range is then in #resultStart and #resultEnd.
+   */
+  #call(fuel: number, run: () => number | undefined): Uint8Array | undefined {
     // A disposed instance's memory may already belong to another instance.
     if (this.#disposed) throw new KeystateError("GUEST_TRAP", "a disposed guest instance was called (a host bug: the instance pool reused it)");
     if (this.#fuel) this.#fuel.value = fuel;
     this.#lastFuel = fuel;
     if (this.#grow) this.#grow.value = 0;
     this.#output = undefined;
-    return run();
+    let resultAt: number | undefined;
+    try {
+      resultAt = run();
+      // A record out of bounds fails the call like a bad buffer passed to `keystate.output`.
+      if (this.#output === undefined && resultAt) this.#locateResult(resultAt);
+    } catch (err) {
+      throw this.#translateTrap(err, fuel);
+    }
+    if (this.#output) return this.#output;
+    if (!resultAt) throw new KeystateError("GUEST_TRAP", "the guest returned without producing a result");
+    return undefined;
   }
 
   /**
    * Reads the result's (pointer, length) record at `at` (ABI version 3) into #resultStart and
    * #resultEnd, both checked against guest memory (a GuestAbort when out of bounds).
    */
-  #locateResult(at: number): true {
+  #locateResult(at: number): void {
     const memory = this.#checked(at, 8);
     const ptr = memory.readUInt32LE(at);
     const length = memory.readUInt32LE(at + 4);
     this.#checked(ptr, length);
     this.#resultStart = ptr;
     this.#resultEnd = ptr + length;
-    return true;
   }
 
   /** Why the call stopped, as the error the caller sees (the instance is discarded by the pool). */
