@@ -26,8 +26,12 @@ export interface NodeProcess {
   /** Everything the process logged so far. */
   readonly output: string[];
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Resolves with the first output line containing `text`; rejects after `timeoutMs`. Log lines travel on another pipe than replies, so they may arrive after one. */
-  waitForOutput(text: string, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with the first output line containing `text` (among those after the first `from`:
+   * pass `output.length` to wait for a new one); rejects after `timeoutMs`. Log lines travel on
+   * another pipe than replies, so they may arrive after one.
+   */
+  waitForOutput(text: string, timeoutMs?: number, from?: number): Promise<string>;
 }
 
 export interface NodeProcessOptions {
@@ -90,10 +94,10 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     adminUrl: `http://127.0.0.1:${started.httpPort}`,
     token,
     output,
-    async waitForOutput(text: string, timeoutMs = 5_000) {
+    async waitForOutput(text: string, timeoutMs = 5_000, from = 0) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const line = output.find((entry) => entry.includes(text));
+        const line = output.find((entry, i) => i >= from && entry.includes(text));
         if (line !== undefined) return line;
         if (Date.now() > deadline) throw new Error(`no output line containing "${text}" within ${timeoutMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, 20));

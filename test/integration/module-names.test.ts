@@ -13,22 +13,11 @@ import { contractClient, statusOf } from "../helpers/grpc-client.js";
 import { serveWith } from "../helpers/built-module.js";
 import { deploy } from "../helpers/deployed-node.js";
 import { fixtureDir } from "../helpers/fixture-build.js";
-import { KEYSTATE_BIN, REPO_ROOT, type NodeProcess } from "../helpers/node-process.js";
+import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 const HOSTILE = fixtureDir("hostile");
-
-/** The next "guest call trapped" line the node logs after its first `seen` lines. */
-async function nextTrapLine(node: NodeProcess, seen: number): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const line = node.output.slice(seen).find((entry) => entry.includes("guest call trapped"));
-    if (line !== undefined) return line;
-    if (Date.now() > deadline) throw new Error(`no "guest call trapped" line within 10 s:\n${node.output.slice(seen).join("")}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test("a module built with --names traps with its function names in the node's log; without, numbered", async (t) => {
   const dir = await tempDirFor(t, "names");
@@ -50,7 +39,7 @@ test("a module built with --names traps with its function names in the node's lo
     const failed = await statusOf(hostile.methods.OverflowStack!({}));
     t.is(failed.code, status.INTERNAL);
     t.regex(failed.details, /overflowed its stack/);
-    return nextTrapLine(node, seen);
+    return node.waitForOutput("guest call trapped", 10_000, seen);
   };
 
   const numbered = await overflow();
