@@ -1,18 +1,50 @@
 // Compiles an AssemblyScript entry file to Wasm bytes in memory with the asc API.
-import asc from "assemblyscript/asc";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import asc, { libraryFiles } from "assemblyscript/asc";
+import { PROTO_DIR } from "../proto/proto-root.js";
+
+/**
+ * The AssemblyScript runtime a module is built on (module.json `heap`): "minimal",
+ * AssemblyScript's own, a TLSF allocator whose collector the SDK runs between calls; or
+ * "call-heap", guest-sdk/runtime/call-heap.ts, which drops the calls' objects all at once.
+ */
+export type AscRuntime = "minimal" | "call-heap";
 
 export interface AscOptions {
-  /** Extra asc flags; defaults give an optimized module on the minimal runtime (the SDK collects between calls). */
+  /** Extra asc flags; the defaults give an optimized module. */
   readonly flags?: readonly string[];
+  /** Default "minimal". */
+  readonly runtime?: AscRuntime;
   /** asc transforms (classes asc instantiates), e.g. outOfLine() from asc-out-of-line.ts. */
   readonly transforms?: ReadonlyArray<new () => object>;
 }
 
+/** guest-sdk/runtime/call-heap.ts: the runtime modules are built on (its comment says why). */
+export const CALL_HEAP_RUNTIME = join(dirname(PROTO_DIR), "guest-sdk", "runtime", "call-heap.ts");
+
+/**
+ * Puts the call-heap runtime where asc looks for its "stub" runtime. asc gives a runtime
+ * named by path (`--runtime file.ts`) a 32 KiB shadow stack and the compiler's stack
+ * instrumentation, which the incremental collector needs and this runtime does not; a
+ * built-in name keeps both out. Nothing else in Keystate builds on asc's own stub.
+ */
+function installCallHeapRuntime(): void {
+  libraryFiles["rt/index-stub"] = readFileSync(CALL_HEAP_RUNTIME, "utf8");
+}
+
+let installed = false;
+
 export async function compileAssemblyScript(entry: string, options: AscOptions = {}): Promise<Uint8Array> {
+  const runtime = options.runtime ?? "minimal";
+  if (runtime === "call-heap" && !installed) {
+    installCallHeapRuntime();
+    installed = true;
+  }
   let binary: Uint8Array | undefined;
   const diagnostics: string[] = [];
   const { error } = await asc.main(
-    [entry, "--outFile", "module.wasm", "--runtime", "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
+    [entry, "--outFile", "module.wasm", "--runtime", runtime === "call-heap" ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
     {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith(".wasm") && typeof contents !== "string") binary = contents;

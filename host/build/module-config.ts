@@ -54,7 +54,17 @@ export interface ModuleConfig {
   };
   /** Topics and event-sourced journals the module's services consume (host/eventing). */
   readonly subscriptions?: SubscriptionConfig[];
+  /**
+   * How an AssemblyScript module's memory is managed (guest-sdk/README.md "Memory"):
+   * "collected" (default), AssemblyScript's minimal runtime, garbage collected between calls;
+   * "per-call", the call-heap runtime, for modules that keep nothing between calls: what
+   * calls allocate is dropped all at once, unless something kept refers to it.
+   */
+  readonly heap?: ModuleHeap;
 }
+
+export const MODULE_HEAPS = ["collected", "per-call"] as const;
+export type ModuleHeap = (typeof MODULE_HEAPS)[number];
 
 /** module.json `subscriptions[]`: exactly one of `topic` and `eventLog`. */
 export interface SubscriptionConfig {
@@ -90,6 +100,11 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
   if (typeof config.name !== "string" || !config.name) problems.push(`"name" must be a non-empty string`);
   if (config.language !== undefined && !MODULE_LANGUAGES.includes(config.language)) {
     problems.push(`"language" must be one of ${MODULE_LANGUAGES.join(", ")}`);
+  }
+  if (config.heap !== undefined && !MODULE_HEAPS.includes(config.heap)) {
+    problems.push(`"heap" must be one of ${MODULE_HEAPS.join(", ")}`);
+  } else if (config.heap !== undefined && (config.language ?? "assemblyscript") !== "assemblyscript") {
+    problems.push(`"heap" applies to AssemblyScript modules only (this module's language is ${config.language})`);
   }
   if (!Array.isArray(config.protos) || config.protos.length === 0) problems.push(`"protos" must list the module's .proto files`);
   if (!Array.isArray(config.entities) || config.entities.length === 0) problems.push(`"entities" must list at least one service`);

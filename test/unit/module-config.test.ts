@@ -1,7 +1,7 @@
 // module.json checks that the build makes before compiling anything: the write consistency a
 // replicated entity declares (a floor for every command) is one of the three names, and only
-// a replicated entity may declare one; subscriptions are well formed. And the ABI versions a
-// module's manifest may speak.
+// a replicated entity may declare one; subscriptions are well formed; the heap is one of two,
+// for AssemblyScript modules only. And the ABI versions a module's manifest may speak.
 import test from "ava";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,6 +39,19 @@ test("subscriptions in module.json: exactly one of topic and eventLog, a method 
   await t.throwsAsync(withSubs([{ eventLog: "cart", service: "m.Svc", method: "On" }]), { message: /takes no "method"/ });
   await t.throwsAsync(withSubs([{ topic: "a", service: "m.Svc", method: "On", maxAttempts: 0 }]), { message: /maxAttempts must be a whole number from 1 to 1000/ });
   await t.throwsAsync(withSubs([{ topic: "a", service: "m.Svc", method: "On", from: "latest" }]), { message: /from must be "beginning" or "now"/ });
+});
+
+test("heap in module.json: collected or per-call, for AssemblyScript modules only", async (t) => {
+  const withTop = async (top: object) => {
+    const dir = await tempDirFor(t, "module-config");
+    await writeFile(join(dir, "module.json"), JSON.stringify({ name: "m", protos: ["m.proto"], entities: [{ service: "m.Svc", kind: "action" }], ...top }));
+    return readModuleConfig(dir);
+  };
+  t.is((await withTop({})).heap, undefined);
+  t.is((await withTop({ heap: "per-call" })).heap, "per-call");
+  t.is((await withTop({ heap: "collected", language: "assemblyscript" })).heap, "collected");
+  await t.throwsAsync(withTop({ heap: "arena" }), { message: /"heap" must be one of collected, per-call/ });
+  await t.throwsAsync(withTop({ heap: "per-call", language: "c" }), { message: /"heap" applies to AssemblyScript modules only \(this module's language is c\)/ });
 });
 
 test("the host serves ABI versions 1, 2 and 3 and refuses another with the versions it speaks", (t) => {
