@@ -4,6 +4,7 @@
 // the memory cap), and what a module keeps by reference outlives every call after it, with
 // other calls' garbage written over the memory in between.
 import test from "ava";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import protobuf from "protobufjs";
 import type { GuestInstance } from "../../host/abi/guest-instance.js";
@@ -44,6 +45,14 @@ interface Recalled {
   latest: string;
   churnedBytes: number;
 }
+
+test("a per-call module exports only the ABI's functions and its memory", (t) => {
+  // The runtime's own functions stay inside: every export costs each instantiation.
+  const exportsOf = (path: string) => WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(path))).map((e) => e.name).sort();
+  const abi = ["ks_abort", "ks_command", "ks_input", "ks_replay", "memory"];
+  t.deepEqual(exportsOf(keeperWasm()), abi);
+  t.deepEqual(exportsOf(join(REPO_ROOT, "modules", "counter", "build", "counter.wasm")), abi);
+});
 
 function pages(guest: GuestInstance): number {
   return guest.exports.memory.buffer.byteLength / PAGE;
