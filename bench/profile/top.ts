@@ -58,7 +58,7 @@ for (const [key, us] of selfUs) {
   byPlace.set(place, (byPlace.get(place) ?? 0) + us);
 }
 process.stdout.write("-- by place --\n");
-for (const [place, us] of [...byPlace.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+for (const [place, us] of [...byPlace.entries()].sort((a, b) => b[1] - a[1]).slice(0, 16)) {
   process.stdout.write(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${place}\n`);
 }
 process.stdout.write("-- by function --\n");
