@@ -20,7 +20,7 @@ export interface AscOptions {
   readonly transforms?: ReadonlyArray<new () => object>;
 }
 
-/** guest-sdk/runtime/call-heap.ts: the runtime modules are built on (its comment says why). */
+/** guest-sdk/runtime/call-heap.ts: the runtime of modules with the per-call heap (its comment says why). */
 export const CALL_HEAP_RUNTIME = join(dirname(PROTO_DIR), "guest-sdk", "runtime", "call-heap.ts");
 
 /**
@@ -37,14 +37,9 @@ function installCallHeapRuntime(): void {
   libraryFiles["rt/index-stub"] = 'import "./call-heap";\n';
 }
 
-let installed = false;
-
 export async function compileAssemblyScript(entry: string, options: AscOptions = {}): Promise<Uint8Array> {
   const runtime = options.runtime ?? "minimal";
-  if (runtime === "call-heap" && !installed) {
-    installCallHeapRuntime();
-    installed = true;
-  }
+  if (runtime === "call-heap") installCallHeapRuntime();
   let binary: Uint8Array | undefined;
   const diagnostics: string[] = [];
   const { error } = await asc.main(
