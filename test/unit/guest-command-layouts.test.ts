@@ -119,6 +119,17 @@ test("service and method names of any length, and more of them than the SDK keep
   t.is(guest.commandEncoded(encodeFields({ ...increase("c", 1), service: almost }, HOST_ORDER)).failure?.message, `this module does not serve ${almost}`);
   const sameLength = "Increasf";
   t.true(guest.commandEncoded(encodeFields({ ...increase("c", 1), method: sameLength }, HOST_ORDER)).failure?.message.endsWith(`has no method ${sameLength}`));
+  // Nor one that differs in any single byte (names are compared eight bytes at a time, then
+  // byte by byte: every word and the tail), after the real names have been seen.
+  assertIncreased(t, guest.commandEncoded(encodeFields(increase("c", 1, 0), HOST_ORDER)), 1);
+  for (let i = 0; i < SERVICE.length; i++) {
+    const other = SERVICE.slice(0, i) + (SERVICE[i] === "x" ? "y" : "x") + SERVICE.slice(i + 1);
+    t.is(guest.commandEncoded(encodeFields({ ...increase("c", 1), service: other }, HOST_ORDER)).failure?.message, `this module does not serve ${other}`);
+  }
+  for (let i = 0; i < "Increase".length; i++) {
+    const other = "Increase".slice(0, i) + "x" + "Increase".slice(i + 1);
+    t.true(guest.commandEncoded(encodeFields({ ...increase("c", 1), method: other }, HOST_ORDER)).failure?.message.endsWith(`has no method ${other}`), other);
+  }
 });
 
 test("a malformed or truncated CommandCall is refused with INTERNAL, and the next call is unaffected", async (t) => {

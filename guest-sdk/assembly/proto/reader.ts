@@ -91,6 +91,16 @@ export class Reader {
    * fit 32 bits, and wire types this runtime refuses: groups (3, 4) and the undefined 6, 7.
    */
   tag(): u32 {
+    // Fast path: a tag of fields 1 to 15 is one byte (checked as below).
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = <u32>load<u8>(this.ptr + <usize>pos);
+      const wireType = b & 7;
+      if (b < 0x80 && b >>> 3 != 0 && wireType != 3 && wireType != 4 && wireType <= 5) {
+        this.pos = pos + 1;
+        return b;
+      }
+    }
     const v = this.varint();
     const wireType = <u32>v & 7;
     if (v > 0xffffffff || v >>> 3 == 0 || wireType == 3 || wireType == 4 || wireType > 5) {
@@ -123,6 +133,15 @@ export class Reader {
   }
 
   uint64(): u64 {
+    // Fast path, as uint32's.
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = load<u8>(this.ptr + <usize>pos);
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return <u64>b;
+      }
+    }
     return this.varint();
   }
 
