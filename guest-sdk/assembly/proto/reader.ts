@@ -62,6 +62,25 @@ export class Reader {
     this.pos = this.end;
   }
 
+  /**
+   * Most varints on the wire (tags of fields 1 to 15, lengths under 128, small numbers) are a
+   * single byte: that byte, consumed, without the loop of varint(); -1, nothing consumed, for
+   * a longer one or none. Inlined into each reader of varints (inside varint() itself the
+   * check made every read a call: x0.97 on the counter's guest call).
+   */
+  // @ts-ignore: decorator
+  @inline private oneByteVarint(): i32 {
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = <i32>load<u8>(this.ptr + <usize>pos);
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return b;
+      }
+    }
+    return -1;
+  }
+
   // A varint of at most 10 bytes; bits beyond 64 are dropped, as other runtimes do.
   private varint(): u64 {
     let result: u64 = 0;
@@ -91,17 +110,8 @@ export class Reader {
    * fit 32 bits, and wire types this runtime refuses: groups (3, 4) and the undefined 6, 7.
    */
   tag(): u32 {
-    // Fast path: a tag of fields 1 to 15 is one byte (checked as below).
-    const pos = this.pos;
-    if (pos < this.end) {
-      const b = <u32>load<u8>(this.ptr + <usize>pos);
-      const wireType = b & 7;
-      if (b < 0x80 && b >>> 3 != 0 && wireType != 3 && wireType != 4 && wireType <= 5) {
-        this.pos = pos + 1;
-        return b;
-      }
-    }
-    const v = this.varint();
+    const b = this.oneByteVarint();
+    const v: u64 = b >= 0 ? <u64>b : this.varint();
     const wireType = <u32>v & 7;
     if (v > 0xffffffff || v >>> 3 == 0 || wireType == 3 || wireType == 4 || wireType > 5) {
       this.fail();
@@ -111,16 +121,8 @@ export class Reader {
   }
 
   uint32(): u32 {
-    // Fast path: most varints on the wire are single bytes.
-    const pos = this.pos;
-    if (pos < this.end) {
-      const b = load<u8>(this.ptr + <usize>pos);
-      if (b < 0x80) {
-        this.pos = pos + 1;
-        return <u32>b;
-      }
-    }
-    return <u32>this.varint();
+    const b = this.oneByteVarint();
+    return b >= 0 ? <u32>b : <u32>this.varint();
   }
 
   int32(): i32 {
@@ -133,20 +135,12 @@ export class Reader {
   }
 
   uint64(): u64 {
-    // Fast path, as uint32's.
-    const pos = this.pos;
-    if (pos < this.end) {
-      const b = load<u8>(this.ptr + <usize>pos);
-      if (b < 0x80) {
-        this.pos = pos + 1;
-        return <u64>b;
-      }
-    }
-    return this.varint();
+    const b = this.oneByteVarint();
+    return b >= 0 ? <u64>b : this.varint();
   }
 
   int64(): i64 {
-    return <i64>this.varint();
+    return <i64>this.uint64();
   }
 
   sint64(): i64 {
