@@ -3,19 +3,17 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import asc, { libraryFiles } from "assemblyscript/asc";
 import { PROTO_DIR } from "../proto/proto-root.js";
-
-/**
- * The AssemblyScript runtime a module is built on (module.json `heap`): "minimal",
- * AssemblyScript's own, a TLSF allocator whose collector the SDK runs between calls; or
- * "call-heap", guest-sdk/runtime/call-heap.ts, which drops the calls' objects all at once.
- */
-export type AscRuntime = "minimal" | "call-heap";
+import type { ModuleHeap } from "./module-config.js";
 
 export interface AscOptions {
   /** Extra asc flags; the defaults give an optimized module. */
   readonly flags?: readonly string[];
-  /** Default "minimal". */
-  readonly runtime?: AscRuntime;
+  /**
+   * module.json `heap`, which picks the runtime: "collected" (default), AssemblyScript's
+   * minimal runtime, a TLSF allocator whose collector the SDK runs between calls; "per-call",
+   * guest-sdk/runtime/call-heap.ts, which drops the calls' objects all at once.
+   */
+  readonly heap?: ModuleHeap;
   /** asc transforms (classes asc instantiates), e.g. outOfLine() from asc-out-of-line.ts. */
   readonly transforms?: ReadonlyArray<new () => object>;
 }
@@ -38,12 +36,12 @@ function installCallHeapRuntime(): void {
 }
 
 export async function compileAssemblyScript(entry: string, options: AscOptions = {}): Promise<Uint8Array> {
-  const runtime = options.runtime ?? "minimal";
-  if (runtime === "call-heap") installCallHeapRuntime();
+  const perCall = options.heap === "per-call";
+  if (perCall) installCallHeapRuntime();
   let binary: Uint8Array | undefined;
   const diagnostics: string[] = [];
   const { error } = await asc.main(
-    [entry, "--outFile", "module.wasm", "--runtime", runtime === "call-heap" ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
+    [entry, "--outFile", "module.wasm", "--runtime", perCall ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
     {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith(".wasm") && typeof contents !== "string") binary = contents;

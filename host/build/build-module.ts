@@ -17,7 +17,7 @@ import { generateCalls } from "./codegen-calls.js";
 import { generateHandlers } from "./codegen-handlers.js";
 import { generateMessages } from "./codegen-messages.js";
 import { appendCustomSections } from "./custom-sections.js";
-import { crdtTypeOf, KIND_BY_NAME, readModuleConfig, WRITE_CONSISTENCY_BY_NAME, type ModuleConfig } from "./module-config.js";
+import { crdtTypeOf, KIND_BY_NAME, moduleLanguage, readModuleConfig, WRITE_CONSISTENCY_BY_NAME, type ModuleConfig } from "./module-config.js";
 
 export const SDK_IMPORT = "keystate-guest-sdk/assembly/index";
 export const SDK_PROTO_IMPORT = "keystate-guest-sdk/assembly/proto/index";
@@ -59,7 +59,7 @@ export async function buildModule(moduleDir: string, options: BuildOptions = {})
   const { timingsMs, time } = phaseTimer();
 
   const config = await readModuleConfig(dir);
-  if (options.names && (config.language ?? "assemblyscript") !== "assemblyscript") {
+  if (options.names && moduleLanguage(config) !== "assemblyscript") {
     throw new Error(`${dir}: --names keeps function names in AssemblyScript modules only (this module's language is ${config.language})`);
   }
   if (config.language === "c") return (await import("./build-c.js")).buildCModule(dir, config, options);
@@ -94,7 +94,7 @@ export async function buildModule(moduleDir: string, options: BuildOptions = {})
   });
   const maxMemoryMb = config.limits?.maxMemoryMb;
   const ascFlags = ["--use", `abort=${SDK_ABORT_FUNCTION}`, ...(options.names ? ["--debug"] : []), ...(maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [])];
-  const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags, transforms: [SDK_OUT_OF_LINE], runtime: config.heap === "per-call" ? "call-heap" : "minimal" })));
+  const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags, transforms: [SDK_OUT_OF_LINE], heap: config.heap })));
   // The start function run here, once, instead of in every instance (preinitialize.ts).
   const { code, skipped } = await time("preinit", () => preinitialize(compiled, { keepNames: options.names }));
   // Top-level code that traps would fail every deploy ("the module failed while starting"): say so now, with the abort's message.

@@ -66,6 +66,11 @@ export interface ModuleConfig {
 export const MODULE_HEAPS = ["collected", "per-call"] as const;
 export type ModuleHeap = (typeof MODULE_HEAPS)[number];
 
+/** What the module's handlers are written in (module.json `"language"`, AssemblyScript when absent). */
+export function moduleLanguage(config: ModuleConfig): ModuleLanguage {
+  return config.language ?? "assemblyscript";
+}
+
 /** module.json `subscriptions[]`: exactly one of `topic` and `eventLog`. */
 export interface SubscriptionConfig {
   readonly topic?: string;
@@ -103,7 +108,7 @@ export async function readModuleConfig(moduleDir: string): Promise<ModuleConfig>
   }
   if (config.heap !== undefined && !MODULE_HEAPS.includes(config.heap)) {
     problems.push(`"heap" must be one of ${MODULE_HEAPS.join(", ")}`);
-  } else if (config.heap !== undefined && (config.language ?? "assemblyscript") !== "assemblyscript") {
+  } else if (config.heap !== undefined && moduleLanguage(config) !== "assemblyscript") {
     problems.push(`"heap" applies to AssemblyScript modules only (this module's language is ${config.language})`);
   }
   if (!Array.isArray(config.protos) || config.protos.length === 0) problems.push(`"protos" must list the module's .proto files`);
