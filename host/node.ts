@@ -23,6 +23,7 @@ import { HttpJsonIngress } from "./ingress/http-json.js";
 import type { IdempotencyLimits } from "./journal/types.js";
 import { openStore } from "./journal/open-store.js";
 import type { Store } from "./journal/types.js";
+import { codeCacheUse } from "./loader-hooks.js";
 import { log } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { DEFAULT_MAX_MODULE_BYTES, ModuleRegistry } from "./runtime/module-registry.js";
@@ -232,7 +233,8 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     modules: Math.round(modulesLoaded - storeOpened),
     total: Math.round(performance.now()),
   };
-  log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`), startMs }, "node started");
+  const codeCache = codeCacheUse();
+  log().info({ grpcPort, httpPort, store: store.kind, ...clusterFields, modules: registry.modules.map((m) => `${m.name}@${m.version}`), startMs, ...(codeCache && { codeCache }) }, "node started");
 
   return {
     grpcPort,

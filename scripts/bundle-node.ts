@@ -10,8 +10,14 @@
 // tsc's output, not the sources, so it runs exactly the JavaScript the type-checked build
 // produced. Dynamic imports stay lazy: each becomes a chunk of its own (code splitting), so
 // Redis, the cluster and `keystate build` still load only when used.
+//
+// `keystate serve` runs a second build of the same CLI: one CommonJS file (serve.cjs) that
+// bin/keystate.js compiles through V8's code cache (host/cli/cached-bundle.ts says why), and
+// this step starts a node once through it to write that cache (serve.cjs.v8-cache).
 import { build } from "esbuild";
-import { copyFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -53,3 +59,63 @@ await build({
 });
 // proto-root.ts looks for the precompiled Root next to the code that runs (see PRECOMPILED_ROOT_FILE).
 copyFileSync(join(ROOT, "dist", "host", "proto", "keystate-root.json"), join(OUT_DIR, "keystate-root.json"));
+
+// The CommonJS build for `keystate serve`. One file: esbuild splits only ES modules, so the
+// lazily imported parts (the cluster, the build) are in it, evaluated only when used; ioredis,
+// ~0.45 MB that only `--redis` needs, is a file of its own that the bundle requires then.
+const IOREDIS_FILE = "ioredis.cjs";
+await build({
+  entryPoints: [join(ROOT, "node_modules", "ioredis", "built", "index.js")],
+  outfile: join(OUT_DIR, IOREDIS_FILE),
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  logLevel: "warning",
+});
+await build({
+  entryPoints: [join(ROOT, "dist", "host", "cli", "main.js")],
+  outfile: join(OUT_DIR, "serve.cjs"),
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  external: EXTERNAL,
+  plugins: [{ name: "ioredis-own-file", setup: (b) => b.onResolve({ filter: /^ioredis$/ }, () => ({ path: `./${IOREDIS_FILE}`, external: true })) }],
+  // The sources are ES modules (strict, with import.meta.url to find files next to the code).
+  define: { "import.meta.url": "__keystateImportMetaUrl" },
+  banner: { js: '"use strict"; const __keystateImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+  sourcemap: "linked",
+  logLevel: "warning",
+});
+await writeCodeCache();
+
+/**
+ * Starts a node once through bin/keystate.js with KEYSTATE_WRITE_CODE_CACHE=1 on an empty
+ * store and stops it once it has started: at exit it writes what V8 compiled for that start.
+ */
+async function writeCodeCache(): Promise<void> {
+  const cacheFile = join(OUT_DIR, "serve.cjs.v8-cache");
+  const dataDir = mkdtempSync(join(tmpdir(), "keystate-code-cache-"));
+  // The user's KEYSTATE_* settings (a Redis URL, ports) are not this start's.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KEYSTATE_")));
+  const args = [join(ROOT, "bin", "keystate.js"), "serve", "--data", dataDir, "--grpc-port", "0", "--http-port", "0"];
+  const child = spawn(process.execPath, args, { env: { ...env, KEYSTATE_WRITE_CODE_CACHE: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    // The banner comes after the "node started" line, once SIGTERM stops the node gracefully.
+    if (output.includes("Keystate node ready")) child.kill("SIGTERM");
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const code = await exited;
+  clearTimeout(timer);
+  rmSync(dataDir, { recursive: true, force: true });
+  if (code !== 0 || !existsSync(cacheFile)) {
+    throw new Error(`the training start for serve.cjs's code cache failed (exit ${code}); its output:\n${output}`);
+  }
+  process.stdout.write(`serve.cjs.v8-cache: ${statSync(cacheFile).size} bytes\n`);
+}

@@ -4,6 +4,7 @@
 // the core modules and imports from the host and returns the exports synchronously, so a
 // component call stays synchronous like a core-module call (GuestInstance).
 import { KeystateError } from "../errors.js";
+import { importEsm } from "../loader-hooks.js";
 
 /** The name jco gives the glue and its core modules (`<name>.js`, `<name>.core*.wasm`). */
 const NAME = "component";
@@ -22,7 +23,7 @@ export interface TranspiledComponent {
 
 export async function transpileComponent(bytes: Uint8Array): Promise<TranspiledComponent> {
   const start = performance.now();
-  const { transpile } = await import("@bytecodealliance/jco");
+  const { transpile } = await importEsm<typeof import("@bytecodealliance/jco")>("@bytecodealliance/jco");
   let out: Awaited<ReturnType<typeof transpile>>;
   try {
     out = await transpile(bytes, {

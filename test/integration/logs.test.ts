@@ -123,4 +123,6 @@ test("the 'node started' line says where the start went: process, store and modu
   // Node's own start alone takes tens of ms; the phases are parts of the total (each rounded).
   t.true(startMs!.process > 0);
   t.true(startMs!.process + startMs!.store + startMs!.modules <= startMs!.total + 2, JSON.stringify(startMs));
+  // `npm run build` writes serve.cjs's code cache with this Node: a start that cannot use it is slower (scripts/bundle-node.ts).
+  t.is(started?.codeCache, "used", "the node ran from the code cache the build wrote");
 });
