@@ -9,6 +9,7 @@ import { join } from "node:path";
 import protobuf from "protobufjs";
 import type { GuestInstance } from "../../host/abi/guest-instance.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
+import { exampleMessage } from "../helpers/example-messages.js";
 import { useBuiltFixture } from "../helpers/fixture-build.js";
 import { guestFromFile } from "../helpers/guest-instance.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
@@ -29,13 +30,14 @@ const root = protobuf.Root.fromJSON({
         held: { type: "string", id: 4 }, latest: { type: "string", id: 5 }, churnedBytes: { type: "int64", id: 6 },
       },
     },
-    ChangeValue: { fields: { counterId: { type: "string", id: 1 }, value: { type: "int64", id: 2 } } },
-    CurrentValue: { fields: { value: { type: "int64", id: 1 } } },
-    AddLineItem: { fields: { userId: { type: "string", id: 1 }, productId: { type: "string", id: 2 }, name: { type: "string", id: 3 }, quantity: { type: "int32", id: 4 } } },
-    GetShoppingCart: { fields: { userId: { type: "string", id: 1 } } },
   },
 });
+/** The kept-heap fixture's messages. */
 const type = (name: string) => root.lookupType(name);
+const ChangeValue = exampleMessage("keystate.examples.counter.ChangeValue");
+const CounterState = exampleMessage("keystate.examples.counter.domain.CounterState");
+const AddLineItem = exampleMessage("keystate.examples.shoppingcart.AddLineItem");
+const GetShoppingCart = exampleMessage("keystate.examples.shoppingcart.GetShoppingCart");
 
 interface Recalled {
   value: string;
@@ -111,21 +113,21 @@ test("the counter and the cart keep no call's objects: tens of thousands of comm
   let state: Uint8Array | undefined;
   let counterPages = 0;
   for (let i = 0; i < 50_000; i++) {
-    const payload = type("ChangeValue").encode({ counterId: `c-${i % 100}`, value: 1 }).finish();
+    const payload = ChangeValue.encode({ counterId: `c-${i % 100}`, value: 1 }).finish();
     const result = counter.command({ service: COUNTER, method: "Increase", entityKey: "c", sequence: i, state, payload });
     if (result.failure) return t.fail(`command ${i}: ${result.failure.message}`);
     state = result.state.length > 0 ? result.state : state;
     // After the SDK's caches have filled and a few collections have run.
     if (i === 1000) counterPages = pages(counter);
   }
-  const value = type("CurrentValue").toObject(type("CurrentValue").decode(state!), { longs: Number }) as { value: number };
+  const value = CounterState.toObject(CounterState.decode(state!), { longs: Number }) as { value: number };
   t.is(value.value, 50_000);
   t.is(pages(counter), counterPages, "the counter's memory grew after its first thousand commands");
 
   const cart = await guestFromFile(join(REPO_ROOT, "modules", "shopping-cart", "build", "shopping-cart.wasm"), { ...DEFAULT_GUEST_LIMITS, maxMemoryPages: 16 });
   const add = cart.command({
     service: CART, method: "AddItem", entityKey: "u", sequence: 0, state: undefined,
-    payload: type("AddLineItem").encode({ userId: "u", productId: "p", name: "Widget", quantity: 1 }).finish(),
+    payload: AddLineItem.encode({ userId: "u", productId: "p", name: "Widget", quantity: 1 }).finish(),
   });
   t.is(add.failure, undefined);
   let cartPages = 0;
@@ -134,7 +136,7 @@ test("the counter and the cart keep no call's objects: tens of thousands of comm
   for (let i = 0; i < 5000; i++) {
     const replayed = cart.replay({ service: CART, state: undefined, events });
     if (replayed.failure) return t.fail(`replay ${i}: ${replayed.failure.message}`);
-    const got = cart.command({ service: CART, method: "GetCart", entityKey: "u", sequence: 0, state: replayed.state, payload: type("GetShoppingCart").encode({ userId: "u" }).finish() });
+    const got = cart.command({ service: CART, method: "GetCart", entityKey: "u", sequence: 0, state: replayed.state, payload: GetShoppingCart.encode({ userId: "u" }).finish() });
     if (got.failure) return t.fail(`GetCart ${i}: ${got.failure.message}`);
     if (i === 200) cartPages = pages(cart);
   }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import protobuf from "protobufjs";
 import type { CommandResult } from "../../host/abi/abi-codec.js";
 import type { GuestInstance } from "../../host/abi/guest-instance.js";
+import { exampleMessage } from "../helpers/example-messages.js";
 import { guestFromFile } from "../helpers/guest-instance.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 
@@ -15,16 +16,9 @@ const SERVICE = "keystate.examples.counter.Counter";
 const INTERNAL = 13;
 const UNIMPLEMENTED = 12;
 
-const root = protobuf.Root.fromJSON({
-  nested: {
-    ChangeValue: { fields: { counterId: { type: "string", id: 1 }, value: { type: "int64", id: 2 } } },
-    CounterState: { fields: { value: { type: "int64", id: 1 } } },
-    CurrentValue: { fields: { value: { type: "int64", id: 1 } } },
-  },
-});
-const ChangeValue = root.lookupType("ChangeValue");
-const CounterState = root.lookupType("CounterState");
-const CurrentValue = root.lookupType("CurrentValue");
+const ChangeValue = exampleMessage("keystate.examples.counter.ChangeValue");
+const CounterState = exampleMessage("keystate.examples.counter.domain.CounterState");
+const CurrentValue = exampleMessage("keystate.examples.counter.CurrentValue");
 
 function counterGuest(): Promise<GuestInstance> {
   return guestFromFile(join(REPO_ROOT, "modules", "counter", "build", "counter.wasm"));

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { GuestInstance } from "../../host/abi/guest-instance.js";
 import { compileModule } from "../../host/runtime/loaded-module.js";
 import { isKeystateError } from "../../host/errors.js";
+import { exampleMessage } from "../helpers/example-messages.js";
 import { useBuiltFixture } from "../helpers/fixture-build.js";
 import { guestFromFile } from "../helpers/guest-instance.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
@@ -24,13 +25,12 @@ const root = protobuf.Root.fromJSON({
   nested: {
     ScheduleRequest: { fields: { id: { type: "string", id: 1 }, delayMs: { type: "uint64", id: 2 }, name: { type: "string", id: 3 } } },
     Alarm: { fields: { id: { type: "string", id: 1 }, scheduled: { type: "uint32", id: 2 } } },
-    ChangeValue: { fields: { counterId: { type: "string", id: 1 }, value: { type: "int64", id: 2 } } },
-    CurrentValue: { fields: { value: { type: "int64", id: 1 } } },
   },
 });
+/** The timers fixture's messages. */
 const ScheduleRequest = root.lookupType("ScheduleRequest");
-const ChangeValue = root.lookupType("ChangeValue");
-const CurrentValue = root.lookupType("CurrentValue");
+const ChangeValue = exampleMessage("keystate.examples.counter.ChangeValue");
+const CurrentValue = exampleMessage("keystate.examples.counter.CurrentValue");
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 

@@ -4,7 +4,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
-import protobuf from "protobufjs";
 import { isKeystateError } from "../../host/errors.js";
 import { EntityManager } from "../../host/entities/entity-manager.js";
 import { Router } from "../../host/entities/router.js";
@@ -15,6 +14,7 @@ import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
 import { artifactKey } from "../../host/runtime/loaded-module.js";
 import { ModuleRegistry } from "../../host/runtime/module-registry.js";
 import { buildBeforeAll } from "../helpers/built-module.js";
+import { exampleMessage } from "../helpers/example-messages.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
 import { parseSections } from "../helpers/wasm-sections.js";
@@ -23,14 +23,8 @@ import { parseSections } from "../helpers/wasm-sections.js";
 setLogLevel("fatal");
 const counterWasm = buildBeforeAll(test, join(REPO_ROOT, "modules", "counter"));
 const COUNTER = "keystate.examples.counter.Counter";
-const types = protobuf.Root.fromJSON({
-  nested: {
-    ChangeValue: { fields: { counterId: { type: "string", id: 1 }, value: { type: "int64", id: 2 } } },
-    CurrentValue: { fields: { value: { type: "int64", id: 1 } } },
-  },
-});
-const ChangeValue = types.lookupType("ChangeValue");
-const CurrentValue = types.lookupType("CurrentValue");
+const ChangeValue = exampleMessage("keystate.examples.counter.ChangeValue");
+const CurrentValue = exampleMessage("keystate.examples.counter.CurrentValue");
 
 async function deployedStore(t: ExecutionContext): Promise<{ store: Store; version: number }> {
   const store = await EmbeddedStore.open(await tempDirFor(t, "lazy"));
