@@ -8,13 +8,13 @@ import { execFile } from "node:child_process";
 import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import protobuf from "protobufjs";
 import { GuestInstance, REPLAY_CHUNK } from "../../host/abi/guest-instance.js";
 import { buildModule } from "../../host/build/build-module.js";
 import { lookupType } from "../../host/proto/proto-root.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
 import { compileModule } from "../../host/runtime/loaded-module.js";
 import { ALLOWED_IMPORTS, DESCRIPTOR_SECTION, MANIFEST_SECTION } from "../../host/runtime/module-sections.js";
+import { exampleMessage } from "../helpers/example-messages.js";
 import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
 import { makeTempDir, removeDir } from "../helpers/temp-dir.js";
 import { parseSections } from "../helpers/wasm-sections.js";
@@ -23,19 +23,10 @@ const run = promisify(execFile);
 const SERVICE = "keystate.examples.shoppingcart.ShoppingCart";
 const CART_C = join(REPO_ROOT, "modules", "shopping-cart-c");
 
-const root = protobuf.Root.fromJSON({
-  nested: {
-    AddLineItem: { fields: { userId: { type: "string", id: 1 }, productId: { type: "string", id: 2 }, name: { type: "string", id: 3 }, quantity: { type: "int32", id: 4 } } },
-    RemoveLineItem: { fields: { userId: { type: "string", id: 1 }, productId: { type: "string", id: 2 } } },
-    LineItem: { fields: { productId: { type: "string", id: 1 }, name: { type: "string", id: 2 }, quantity: { type: "int32", id: 3 } } },
-    Cart: { fields: { items: { rule: "repeated", type: "LineItem", id: 1 } } },
-    ItemAdded: { fields: { item: { type: "LineItem", id: 1 } } },
-  },
-});
-const AddLineItem = root.lookupType("AddLineItem");
-const RemoveLineItem = root.lookupType("RemoveLineItem");
-const Cart = root.lookupType("Cart");
-const ItemAdded = root.lookupType("ItemAdded");
+const AddLineItem = exampleMessage("keystate.examples.shoppingcart.AddLineItem");
+const RemoveLineItem = exampleMessage("keystate.examples.shoppingcart.RemoveLineItem");
+const Cart = exampleMessage("keystate.examples.shoppingcart.Cart");
+const ItemAdded = exampleMessage("keystate.examples.shoppingcart.domain.ItemAdded");
 
 let work = "";
 let wasm: Uint8Array = new Uint8Array();

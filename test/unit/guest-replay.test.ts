@@ -1,22 +1,14 @@
 import test from "ava";
 import { join } from "node:path";
-import protobuf from "protobufjs";
 import { REPLAY_CHUNK, type GuestInstance } from "../../host/abi/guest-instance.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
 import { guestFromFile } from "../helpers/guest-instance.js";
+import { exampleMessage } from "../helpers/example-messages.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 
 const SERVICE = "keystate.examples.shoppingcart.ShoppingCart";
-// The two shopping-cart messages this test writes and reads (modules/shopping-cart/proto), by field number.
-const root = protobuf.Root.fromJSON({
-  nested: {
-    AddLineItem: { fields: { userId: { type: "string", id: 1 }, productId: { type: "string", id: 2 }, name: { type: "string", id: 3 }, quantity: { type: "int32", id: 4 } } },
-    LineItem: { fields: { productId: { type: "string", id: 1 }, name: { type: "string", id: 2 }, quantity: { type: "int32", id: 3 } } },
-    Cart: { fields: { items: { rule: "repeated", type: "LineItem", id: 1 } } },
-  },
-});
-const AddLineItem = root.lookupType("AddLineItem");
-const Cart = root.lookupType("Cart");
+const AddLineItem = exampleMessage("keystate.examples.shoppingcart.AddLineItem");
+const Cart = exampleMessage("keystate.examples.shoppingcart.Cart");
 
 /** A shopping-cart instance whose memory is capped at `pages` 64 KiB pages. */
 function cartGuest(pages: number): Promise<GuestInstance> {
