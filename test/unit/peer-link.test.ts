@@ -23,6 +23,9 @@ function unary(handle: (call: UnaryCall, request: Buffer) => void): UnaryMethod 
 
 async function peer(maxReceiveMessageBytes = 1024 * 1024) {
   const seen: Seen = {};
+  let laterArrived!: () => void;
+  /** Resolves once the server runs a /t.T/Later call: from then on it is in flight there. */
+  const later = new Promise<void>((resolve) => (laterArrived = resolve));
   const methods = new Map<string, UnaryMethod>([
     ["/t.T/Echo", unary((call, request) => {
       seen.metadata = { forwarded: String(call.metadata.get("x-keystate-forwarded")[0] ?? ""), requestId: String(call.metadata.get("x-request-id")[0] ?? "") };
@@ -34,7 +37,10 @@ async function peer(maxReceiveMessageBytes = 1024 * 1024) {
       seen.deadline = call.deadline;
       call.onCancel((reason) => (seen.cancelled = reason));
     })],
-    ["/t.T/Later", unary((call, request) => setTimeout(() => call.reply(request), 30))],
+    ["/t.T/Later", unary((call, request) => {
+      laterArrived();
+      setTimeout(() => call.reply(request), 30);
+    })],
     ["/t.T/Throw", unary(() => {
       throw new Error("handler bug");
     })],
@@ -42,7 +48,7 @@ async function peer(maxReceiveMessageBytes = 1024 * 1024) {
   const server = new PeerServer({ maxReceiveMessageBytes, lookup: (path) => methods.get(path) });
   const port = await server.listen("127.0.0.1", 0);
   const channel = new PeerChannel(`127.0.0.1:${port}`, KEEPALIVE);
-  return { server, port, channel, seen };
+  return { server, port, channel, seen, later };
 }
 
 async function failure(promise: Promise<unknown>): Promise<GrpcCallError> {
@@ -181,10 +187,11 @@ test("no listener: UNAVAILABLE and never sent (safe to retry elsewhere); a dropp
 });
 
 test("a graceful close lets calls in flight answer, then closes; new connections are refused", async (t) => {
-  const { server, port, channel } = await peer();
+  const { server, port, channel, later } = await peer();
   await channel.unary("/t.T/Echo", Buffer.alloc(0), { metadata: {} }); // connected
   const inFlight = channel.unary("/t.T/Later", Buffer.from("done"), { metadata: {} });
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  // Closed once the server has the call (a fixed 5 ms wait lost that race on a loaded CI box).
+  await later;
   const closed = server.close();
   t.is((await inFlight).toString(), "done");
   await closed;
