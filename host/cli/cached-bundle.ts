@@ -11,8 +11,9 @@
 //
 // The cache file starts with the SHA-256 of the bundle it was made from: V8 checks a cache
 // against its source's length only, and a cache of other code of the same length would run
-// that code. A cache of other code, or one V8 refuses (another Node or V8 version, other V8
-// flags such as --cpu-prof), costs only the check: the bundle compiles as without one.
+// that code. A cache of other code, or one V8 refuses (another Node or V8 version, V8 flags
+// other than the training start's, such as --no-opt or --stack-size), costs only the check:
+// the bundle compiles as without one.
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
