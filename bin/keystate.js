@@ -15,7 +15,7 @@ if (!existsSync(fileURLToPath(main)) || !existsSync(serveBundle)) {
 if (process.argv[2] === "serve") {
   const { runCachedBundle } = await import("../dist/host/cli/cached-bundle.js");
   // KEYSTATE_WRITE_CODE_CACHE=1: the build's training start, which writes the cache at exit.
-  runCachedBundle(serveBundle, `${serveBundle}.v8-cache`, { writeCacheAtExit: process.env.KEYSTATE_WRITE_CODE_CACHE === "1" });
+  runCachedBundle(serveBundle, { writeCacheAtExit: process.env.KEYSTATE_WRITE_CODE_CACHE === "1" });
 } else {
   await import(main.href);
 }

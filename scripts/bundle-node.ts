@@ -20,6 +20,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { codeCacheFile } from "../host/cli/cached-bundle.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT_DIR = join(ROOT, "dist", "bundle");
@@ -41,21 +42,23 @@ const EXTERNAL = [
   "assemblyscript/*",
 ];
 
+/** What every bundle here shares. */
+const NODE_BUNDLE = { bundle: true, platform: "node", target: "node20", logLevel: "warning" } as const;
+const CLI_ENTRY = join(ROOT, "dist", "host", "cli", "main.js");
+const SERVE_BUNDLE = join(OUT_DIR, "serve.cjs");
+
 rmSync(OUT_DIR, { recursive: true, force: true });
 await build({
-  entryPoints: { keystate: join(ROOT, "dist", "host", "cli", "main.js") },
+  ...NODE_BUNDLE,
+  entryPoints: { keystate: CLI_ENTRY },
   outdir: OUT_DIR,
-  bundle: true,
   splitting: true,
   format: "esm",
-  platform: "node",
-  target: "node20",
   external: EXTERNAL,
   // CommonJS dependencies inside an ESM bundle call require() (protobufjs also looks up
   // optional modules such as "long" through it at run time): give each chunk a real one.
   banner: { js: 'import { createRequire as __keystateCreateRequire } from "node:module"; const require = __keystateCreateRequire(import.meta.url);' },
   sourcemap: "linked",
-  logLevel: "warning",
 });
 // proto-root.ts looks for the precompiled Root next to the code that runs (see PRECOMPILED_ROOT_FILE).
 copyFileSync(join(ROOT, "dist", "host", "proto", "keystate-root.json"), join(OUT_DIR, "keystate-root.json"));
@@ -65,28 +68,22 @@ copyFileSync(join(ROOT, "dist", "host", "proto", "keystate-root.json"), join(OUT
 // ~0.45 MB that only `--redis` needs, is a file of its own that the bundle requires then.
 const IOREDIS_FILE = "ioredis.cjs";
 await build({
+  ...NODE_BUNDLE,
   entryPoints: [join(ROOT, "node_modules", "ioredis", "built", "index.js")],
   outfile: join(OUT_DIR, IOREDIS_FILE),
-  bundle: true,
   format: "cjs",
-  platform: "node",
-  target: "node20",
-  logLevel: "warning",
 });
 await build({
-  entryPoints: [join(ROOT, "dist", "host", "cli", "main.js")],
-  outfile: join(OUT_DIR, "serve.cjs"),
-  bundle: true,
+  ...NODE_BUNDLE,
+  entryPoints: [CLI_ENTRY],
+  outfile: SERVE_BUNDLE,
   format: "cjs",
-  platform: "node",
-  target: "node20",
   external: EXTERNAL,
   plugins: [{ name: "ioredis-own-file", setup: (b) => b.onResolve({ filter: /^ioredis$/ }, () => ({ path: `./${IOREDIS_FILE}`, external: true })) }],
   // The sources are ES modules (strict, with import.meta.url to find files next to the code).
   define: { "import.meta.url": "__keystateImportMetaUrl" },
   banner: { js: '"use strict"; const __keystateImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   sourcemap: "linked",
-  logLevel: "warning",
 });
 await writeCodeCache();
 
@@ -95,7 +92,7 @@ await writeCodeCache();
  * store and stops it once it has started: at exit it writes what V8 compiled for that start.
  */
 async function writeCodeCache(): Promise<void> {
-  const cacheFile = join(OUT_DIR, "serve.cjs.v8-cache");
+  const cacheFile = codeCacheFile(SERVE_BUNDLE);
   const dataDir = mkdtempSync(join(tmpdir(), "keystate-code-cache-"));
   // The user's KEYSTATE_* settings (a Redis URL, ports) are not this start's.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("KEYSTATE_")));
@@ -117,5 +114,5 @@ async function writeCodeCache(): Promise<void> {
   if (code !== 0 || !existsSync(cacheFile)) {
     throw new Error(`the training start for serve.cjs's code cache failed (exit ${code}); its output:\n${output}`);
   }
-  process.stdout.write(`serve.cjs.v8-cache: ${statSync(cacheFile).size} bytes\n`);
+  process.stdout.write(`${cacheFile}: ${statSync(cacheFile).size} bytes\n`);
 }

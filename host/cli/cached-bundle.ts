@@ -28,13 +28,19 @@ const HASH_BYTES = 32;
 
 type CommonJsBody = (exports: unknown, require: NodeRequire, module: { exports: unknown }, filename: string, dirname: string) => void;
 
+/** Where a bundle's code cache is kept: beside it (the build writes it there, a start reads it there). */
+export function codeCacheFile(bundle: string): string {
+  return `${bundle}.v8-cache`;
+}
+
 export interface CachedBundleOptions {
-  /** Write what V8 compiled to `cacheFile` when the process exits (the build's one training start). */
+  /** Write what V8 compiled to the cache file when the process exits (the build's one training start). */
   readonly writeCacheAtExit?: boolean;
 }
 
-/** Runs the CommonJS file `file`, served from `cacheFile` when V8 accepts it. */
-export function runCachedBundle(file: string, cacheFile: string, options: CachedBundleOptions = {}): CodeCacheUse {
+/** Runs the CommonJS file `file`, served from its code cache (codeCacheFile) when V8 accepts it. */
+export function runCachedBundle(file: string, options: CachedBundleOptions = {}): CodeCacheUse {
+  const cacheFile = codeCacheFile(file);
   // Read as bytes, then decoded: both faster than readFileSync(file, "utf8") on a 1.5 MB file, hash included.
   const bytes = readFileSync(file);
   const sourceHash = createHash("sha256").update(bytes).digest();

@@ -1,13 +1,14 @@
 // The loader `keystate serve` starts through (host/cli/cached-bundle.ts): a CommonJS file run
 // with V8's code cache. Each run is a process of its own, as a node's start is.
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { codeCacheFile } from "../../host/cli/cached-bundle.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const LOADER = pathToFileURL(join(REPO_ROOT, "dist", "host", "cli", "cached-bundle.js")).href;
 
@@ -44,15 +45,9 @@ interface Run {
 
 function run(dir: string, writeCacheAtExit = false): Run {
   const script = `import { runCachedBundle } from ${JSON.stringify(LOADER)};
-const use = runCachedBundle(${JSON.stringify(join(dir, "bundle.cjs"))}, ${JSON.stringify(join(dir, "bundle.cjs.v8-cache"))}, { writeCacheAtExit: ${writeCacheAtExit} });
+const use = runCachedBundle(${JSON.stringify(join(dir, "bundle.cjs"))}, { writeCacheAtExit: ${writeCacheAtExit} });
 if (use !== globalThis[Symbol.for("keystate.codeCache")]) throw new Error("the hook and the return value disagree");`;
   return JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" })) as Run;
-}
-
-function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "keystate-cached-bundle-"));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 const expected = (value: number) => ({
@@ -64,20 +59,20 @@ const expected = (value: number) => ({
   imported: true,
 });
 
-test("a first run compiles and writes the cache at exit; the next runs from it and does the same", (t) => {
-  const dir = tempDir(t);
+test("a first run compiles and writes the cache at exit; the next runs from it and does the same", async (t) => {
+  const dir = await tempDirFor(t, "cached-bundle");
   writeFileSync(join(dir, "bundle.cjs"), bundleSource(4242));
   const first = run(dir, true);
   t.like(first, { ...expected(4242), use: "none" });
-  const cache = readFileSync(join(dir, "bundle.cjs.v8-cache"));
+  const cache = readFileSync(codeCacheFile(join(dir, "bundle.cjs")));
   t.deepEqual(cache.subarray(0, 32), createHash("sha256").update(readFileSync(join(dir, "bundle.cjs"))).digest(), "the cache starts with its bundle's hash");
   t.true(cache.length > 1024, `V8's data follows: ${cache.length} bytes`);
   t.like(run(dir), { ...expected(4242), use: "used" });
   t.like(run(dir), { ...expected(4242), use: "used" });
 });
 
-test("a cache of other code of the same length is not used: the bundle as it is now runs", (t) => {
-  const dir = tempDir(t);
+test("a cache of other code of the same length is not used: the bundle as it is now runs", async (t) => {
+  const dir = await tempDirFor(t, "cached-bundle");
   writeFileSync(join(dir, "bundle.cjs"), bundleSource(1111));
   run(dir, true);
   const changed = bundleSource(2222);
@@ -86,11 +81,11 @@ test("a cache of other code of the same length is not used: the bundle as it is 
   t.like(run(dir), { ...expected(2222), use: "rejected" });
 });
 
-test("a damaged cache is refused by V8 and the bundle compiles as without one", (t) => {
-  const dir = tempDir(t);
+test("a damaged cache is refused by V8 and the bundle compiles as without one", async (t) => {
+  const dir = await tempDirFor(t, "cached-bundle");
   writeFileSync(join(dir, "bundle.cjs"), bundleSource(77));
   run(dir, true);
-  const cacheFile = join(dir, "bundle.cjs.v8-cache");
+  const cacheFile = codeCacheFile(join(dir, "bundle.cjs"));
   const cache = readFileSync(cacheFile);
   // The hash still matches; V8's part is garbled past its header, then cut short.
   for (let i = 64; i < cache.length; i += 7) cache[i] ^= 0x5a;
