@@ -41,15 +41,22 @@ export function keystateProtoRoot(): protobuf.Root {
   return created;
 }
 
+/**
+ * Where protobufjs finds an imported .proto: the well-known types ship with protobufjs,
+ * Keystate's and google.api's are in our proto/ folder, and any other is a module's own file
+ * in `ownDir` (proto/ itself unless given). An absolute path is taken as it is.
+ */
+export function protoImportPath(target: string, ownDir: string = PROTO_DIR): string {
+  if (target.startsWith("/")) return target;
+  if (target.startsWith("google/protobuf/")) return join(PROTOBUFJS_DIR, target);
+  if (target.startsWith("google/") || target.startsWith("keystate/")) return join(PROTO_DIR, target);
+  return join(ownDir, target);
+}
+
 /** The Root, parsed from the .proto files (the source of truth). */
 export function parseKeystateProtos(): protobuf.Root {
   const created = new protobuf.Root();
-  created.resolvePath = (_origin, target) => {
-    if (target.startsWith("/")) return target;
-    // Well-known types ship with protobufjs; everything else lives in our proto/ folder.
-    if (target.startsWith("google/protobuf/")) return join(PROTOBUFJS_DIR, target);
-    return join(PROTO_DIR, target);
-  };
+  created.resolvePath = (_origin, target) => protoImportPath(target);
   created.loadSync([
     "keystate/options.proto",
     "keystate/abi.proto",

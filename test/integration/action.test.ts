@@ -6,12 +6,12 @@
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import protobuf from "protobufjs";
 import { status } from "@grpc/grpc-js";
 import { startNode } from "../../host/node.js";
+import { protoImportPath } from "../../host/proto/proto-root.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
@@ -128,12 +128,7 @@ test("streaming methods of an action or a value entity are refused with UNIMPLEM
 
 /** The fixture's messages, for encoding requests by hand (imports resolved like buf does). */
 function fixtureProtos(): protobuf.Root {
-  const protobufjsDir = dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    if (target.startsWith("google/protobuf/")) return join(protobufjsDir, target);
-    if (target.startsWith("keystate/")) return join(REPO_ROOT, "proto", target);
-    return join(PROTO_DIR, target);
-  };
+  root.resolvePath = (_origin, target) => protoImportPath(target, PROTO_DIR);
   return root.loadSync(["echo.proto", "tally.proto"]);
 }

@@ -5,13 +5,13 @@
 // entity holding a stream is never passivated, and one without comes back from the store.
 import test from "ava";
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import protobuf from "protobufjs";
 import { WriteConsistency } from "../../host/abi/replicated-abi.js";
 import { GCounter, decodeCrdtDelta, encodeCrdtDelta } from "../../host/crdt/index.js";
 import type { CrdtDeltaEvent } from "../../host/entities/replicated-observer.js";
 import { startNode } from "../../host/node.js";
+import { protoImportPath } from "../../host/proto/proto-root.js";
 import { buildBeforeAll } from "../helpers/built-module.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
 import { tempDirFor } from "../helpers/temp-dir.js";
@@ -21,10 +21,8 @@ const HITS = "keystate.test.crdts.Hits";
 const wasm = buildBeforeAll(test, FIXTURE_DIR);
 
 function fixtureRoot(): protobuf.Root {
-  const protobufjsDir = dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) =>
-    target.startsWith("google/protobuf/") ? join(protobufjsDir, target) : target.startsWith("keystate/") ? join(REPO_ROOT, "proto", target) : join(FIXTURE_DIR, "proto", target);
+  root.resolvePath = (_origin, target) => protoImportPath(target, join(FIXTURE_DIR, "proto"));
   return root.loadSync("crdts.proto");
 }
 
