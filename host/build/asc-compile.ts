@@ -1,6 +1,6 @@
 // Compiles an AssemblyScript entry file to Wasm bytes in memory with the asc API.
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import asc, { libraryFiles } from "assemblyscript/asc";
 import { PROTO_DIR } from "../proto/proto-root.js";
 import type { ModuleHeap } from "./module-config.js";
@@ -16,6 +16,13 @@ export interface AscOptions {
   readonly heap?: ModuleHeap;
   /** asc transforms (classes asc instantiates), e.g. outOfLine() from asc-out-of-line.ts. */
   readonly transforms?: ReadonlyArray<new () => object>;
+  /**
+   * The directory source names are relative to (asc's --baseDir; by default the working
+   * directory). A module's file names end up in its abort messages, so `keystate build`
+   * passes the module's directory: the same sources give the same bytes wherever they are
+   * built from.
+   */
+  readonly baseDir?: string;
 }
 
 /** guest-sdk/runtime/call-heap.ts: the runtime of modules with the per-call heap (its comment says why). */
@@ -35,13 +42,30 @@ function installCallHeapRuntime(): void {
   libraryFiles["rt/index-stub"] = 'import "./call-heap";\n';
 }
 
+/**
+ * Where packages (the guest SDK) are found when sources are named relative to `baseDir`:
+ * asc then looks for node_modules only inside it, so the node_modules of its ancestors, of
+ * the working directory and of Keystate's own install are named, nearest first, as they
+ * were found when sources were named relative to the working directory.
+ */
+function packagePaths(baseDir: string): string[] {
+  const candidates: string[] = [];
+  for (let dir = dirname(resolve(baseDir)); ; dir = dirname(dir)) {
+    candidates.push(join(dir, "node_modules"));
+    if (dirname(dir) === dir) break;
+  }
+  candidates.push(join(process.cwd(), "node_modules"), join(dirname(PROTO_DIR), "node_modules"));
+  return [...new Set(candidates)].filter((path) => existsSync(path));
+}
+
 export async function compileAssemblyScript(entry: string, options: AscOptions = {}): Promise<Uint8Array> {
   const perCall = options.heap === "per-call";
   if (perCall) installCallHeapRuntime();
   let binary: Uint8Array | undefined;
   const diagnostics: string[] = [];
+  const base = options.baseDir ? ["--baseDir", options.baseDir, ...packagePaths(options.baseDir).flatMap((path) => ["--path", path])] : [];
   const { error } = await asc.main(
-    [entry, "--outFile", "module.wasm", "--runtime", perCall ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
+    [options.baseDir ? relative(options.baseDir, entry) : entry, ...base, "--outFile", "module.wasm", "--runtime", perCall ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
     {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith(".wasm") && typeof contents !== "string") binary = contents;

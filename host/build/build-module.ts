@@ -94,7 +94,7 @@ export async function buildModule(moduleDir: string, options: BuildOptions = {})
   });
   const maxMemoryMb = config.limits?.maxMemoryMb;
   const ascFlags = ["--use", `abort=${SDK_ABORT_FUNCTION}`, ...(options.names ? ["--debug"] : []), ...(maxMemoryMb ? ["--maximumMemory", String((maxMemoryMb * 1024 * 1024) / 65536)] : [])];
-  const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags, transforms: [SDK_OUT_OF_LINE], heap: config.heap })));
+  const compiled = mergeDataSegments(await time("asc", () => compileAssemblyScript(join(generatedDir, "entry.ts"), { flags: ascFlags, transforms: [SDK_OUT_OF_LINE], heap: config.heap, baseDir: dir })));
   // The start function run here, once, instead of in every instance (preinitialize.ts).
   const { code, skipped } = await time("preinit", () => preinitialize(compiled, { keepNames: options.names }));
   // Top-level code that traps would fail every deploy ("the module failed while starting"): say so now, with the abort's message.
