@@ -1,25 +1,21 @@
-// Building a module (with the real `keystate build` CLI) into a temp dir of one test
-// file's own, so a concurrent test never reads a half-written .wasm, and starting a
+// Building a module (with the real `keystate build` CLI, through the build cache) into a temp
+// dir of one test file's own, so a concurrent test never reads a half-written .wasm, and starting a
 // `keystate serve` process with that module deployed through `keystate deploy`.
 import type { ExecutionContext, TestFn } from "ava";
-import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { promisify } from "node:util";
-import { KEYSTATE_BIN, REPO_ROOT, clusterNameFor, startNodeProcess, type NodeProcess } from "./node-process.js";
+import { buildModuleTo } from "./build-cache.js";
+import { clusterNameFor, startNodeProcess, type NodeProcess } from "./node-process.js";
 import { deploy } from "./deployed-node.js";
 import { makeTempDir, removeDir, tempDirFor } from "./temp-dir.js";
 
-const run = promisify(execFile);
-
-/** Registers before/after hooks that build `moduleDir`; the returned function gives the .wasm path. */
+/** Registers before/after hooks that build `moduleDir` (through the build cache); the returned function gives the .wasm path. */
 export function buildBeforeAll(test: TestFn, moduleDir: string): () => string {
   let dir = "";
   let wasm = "";
   test.before(async () => {
     dir = await makeTempDir(`${basename(moduleDir)}-build`);
-    wasm = join(dir, `${basename(moduleDir)}.wasm`);
-    await run(process.execPath, [KEYSTATE_BIN, "build", moduleDir, "-o", wasm], { cwd: REPO_ROOT });
+    wasm = await buildModuleTo(moduleDir, join(dir, `${basename(moduleDir)}.wasm`));
   });
   test.after.always(async () => {
     if (dir) await removeDir(dir);

@@ -1,31 +1,20 @@
 // Builds JavaScript component modules for tests, cached: componentize-js takes 5-20 s per
 // build (it snapshots a whole JavaScript engine), so a build is kept in the OS temp dir under
 // a hash of everything that goes into it (the module's files, proto/keystate.wit, the
-// builder's source, the componentize-js version) and reused while none of that changed.
+// builder's source, the componentize-js version) and reused while none of that changed
+// (build-cache.ts keeps the files; its key for other modules covers the whole bundled CLI, which
+// would rebuild these 5-20 s components after any change to the host).
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
+import { cachedArtifact, filesUnder, hashFiles } from "./build-cache.js";
 import { KEYSTATE_BIN, REPO_ROOT } from "./node-process.js";
 import { assembleModule, parseSections } from "./wasm-sections.js";
 
 const run = promisify(execFile);
-const CACHE_DIR = join(tmpdir(), "keystate-component-cache");
 export const COMPONENT_FIXTURES = join(REPO_ROOT, "test", "fixtures", "components");
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name === "build" || entry.name === "node_modules") continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(path)));
-    else out.push(path);
-  }
-  return out.sort();
-}
 
 async function cacheKey(moduleDir: string, mode: string): Promise<string> {
   const hash = createHash("sha256").update(mode);
@@ -35,21 +24,12 @@ async function cacheKey(moduleDir: string, mode: string): Promise<string> {
     join(REPO_ROOT, "host", "build", "build-component.ts"),
     join(REPO_ROOT, "node_modules", "@bytecodealliance", "componentize-js", "package.json"),
   ];
-  for (const file of inputs) {
-    hash.update(relative(REPO_ROOT, file));
-    hash.update(await readFile(file));
-  }
+  await hashFiles(hash, inputs, REPO_ROOT);
   return hash.digest("hex").slice(0, 24);
 }
 
 async function cached(moduleDir: string, mode: string, build: (out: string) => Promise<void>): Promise<string> {
-  const target = join(CACHE_DIR, `${relative(REPO_ROOT, moduleDir).replaceAll("/", "_")}-${mode}-${await cacheKey(moduleDir, mode)}.wasm`);
-  if (existsSync(target)) return target;
-  await mkdir(CACHE_DIR, { recursive: true });
-  const partial = `${target}.${process.pid}.partial`;
-  await build(partial);
-  await rename(partial, target); // atomic: a concurrent reader never sees half a file
-  return target;
+  return cachedArtifact(`${relative(REPO_ROOT, moduleDir)}-${mode}`, await cacheKey(moduleDir, mode), build);
 }
 
 /** `keystate build` of a JavaScript module (the real CLI), cached; the .wasm path. */

@@ -4,14 +4,12 @@
 // (crdt-convergence.ts), each checked against the sequential model; every `restartEvery`
 // rounds one node is killed with SIGKILL and restarted under its id first. Used by
 // test/integration/crdt-replication.test.ts (short) and scripts/crdt-convergence.ts (long).
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { buildModuleTo } from "./build-cache.js";
 import { DROP_DELTAS_ENV } from "../../host/cluster/crdt-replication.js";
 import { listedModule, pollUntil, startClusterNode, stopAll, type ClusterNodeProcess } from "./cluster-nodes.js";
 import { FIXTURE_DIR, replicationClients, runRound, type RoundResult } from "./crdt-convergence.js";
 import { deploy } from "./deployed-node.js";
-import { KEYSTATE_BIN, REPO_ROOT } from "./node-process.js";
 import { startRedis } from "./redis-server.js";
 import { makeTempDir, removeDir } from "./temp-dir.js";
 
@@ -39,7 +37,6 @@ export interface ConvergenceRun {
   readonly metrics: Record<string, number>;
 }
 
-const run = promisify(execFile);
 
 export async function runConvergence(settings: ConvergenceSettings, log: (line: string) => void = () => undefined): Promise<ConvergenceRun> {
   const buildDir = await makeTempDir("crdt-replication-build");
@@ -47,7 +44,7 @@ export async function runConvergence(settings: ConvergenceSettings, log: (line: 
   const redis = await startRedis({ appendOnly: true });
   const nodes: ClusterNodeProcess[] = [];
   try {
-    await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", wasm], { cwd: REPO_ROOT });
+    await buildModuleTo(FIXTURE_DIR, wasm);
     const options = {
       redisUrl: redis.url,
       cluster: "crdts",

@@ -1,12 +1,11 @@
 // Builds a test fixture module (test/fixtures/<name>) once per test file, into a directory
 // of that file's own (see built-module.ts), and removes it when the file's tests are done.
 import type { TestFn } from "ava";
-import { execFile } from "node:child_process";
 import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { buildModuleTo } from "./build-cache.js";
 import { buildBeforeAll } from "./built-module.js";
-import { KEYSTATE_BIN, REPO_ROOT } from "./node-process.js";
+import { REPO_ROOT } from "./node-process.js";
 import { makeTempDir, removeDir } from "./temp-dir.js";
 
 export function fixtureDir(name: string): string {
@@ -35,7 +34,7 @@ export function useVersionedFixture(test: TestFn): () => { readonly v1: string; 
         const source = join(dir, "assembly", "index.ts");
         await writeFile(source, (await readFile(source, "utf8")).replace('const VERSION = "v1";', `const VERSION = "${version}";`));
         wasm[version] = join(workDir, `${version}.wasm`);
-        await promisify(execFile)(process.execPath, [KEYSTATE_BIN, "build", dir, "-o", wasm[version]], { cwd: REPO_ROOT });
+        await buildModuleTo(dir, wasm[version]);
       }),
     );
   });

@@ -6,21 +6,19 @@
 //
 // Always cleans up (node, redis-server, data dirs). The node logs are kept, in `logDir`,
 // only when the run found a violation or failed, and their path is logged.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
+import { buildModuleTo } from "./build-cache.js";
 import { deploy } from "./deployed-node.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
+import { REPO_ROOT, startNodeProcess, type NodeProcess } from "./node-process.js";
 import { startRedis } from "./redis-server.js";
 import { checkSaga, FINAL_STATUSES, type ObservedTransfer, type SagaReport } from "./saga-checker.js";
 import { SagaClients, readAccountJournal, type SagaNode } from "./saga-client.js";
 import { makePlan, type PlanSettings, type SagaPlan } from "./saga-plan.js";
 import { makeTempDir, removeDir } from "./temp-dir.js";
 
-const run = promisify(execFile);
 
 export interface SagaRunSettings extends PlanSettings {
   /** Every transfer's StartTransfer.step_timeout_ms. */
@@ -205,7 +203,7 @@ export function pickedUp(output: readonly string[]): number {
 /** `keystate build modules/transfer` into `dir` (a concurrent build elsewhere never hands us a half-written file). */
 export async function buildTransferModule(dir: string): Promise<string> {
   const wasm = join(dir, "transfer.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "transfer"), "-o", wasm], { cwd: REPO_ROOT, timeout: 120_000 });
+  await buildModuleTo(join(REPO_ROOT, "modules", "transfer"), wasm);
   return wasm;
 }
 

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import protobuf from "protobufjs";
 import { status } from "@grpc/grpc-js";
+import { buildModuleTo } from "../helpers/build-cache.js";
 import { startNode } from "../../host/node.js";
 import { protoImportPath } from "../../host/proto/proto-root.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
@@ -28,7 +29,7 @@ const TALLY = "keystate.test.tally.Tally";
 test.before(async () => {
   const dir = (buildDir = await makeTempDir("echo-build"));
   WASM = join(dir, "echo-action.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", WASM], { cwd: REPO_ROOT });
+  await buildModuleTo(FIXTURE_DIR, WASM);
 });
 
 test.after.always(async () => {

@@ -8,6 +8,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
+import { buildModuleTo } from "../helpers/build-cache.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { KEYSTATE_BIN, REPO_ROOT, clusterNameFor, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { startRedis } from "../helpers/redis-server.js";
@@ -24,7 +25,7 @@ test.before(async () => {
   // Build from source so the test runs the current SDK and module, not a stale artifact.
   const dir = (buildDir = await makeTempDir("counter-build"));
   WASM = join(dir, "counter.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", MODULE_DIR, "-o", WASM], { cwd: REPO_ROOT });
+  await buildModuleTo(MODULE_DIR, WASM);
 });
 
 test.after.always(async () => {

@@ -2,20 +2,19 @@
 // the log are at hand): test/fixtures/effects-orders on the embedded store, with a side
 // effect to a service that is never deployed.
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { promisify } from "node:util";
 import { pino } from "pino";
 import protobuf from "protobufjs";
+import { buildModuleTo } from "../helpers/build-cache.js";
 import { EntityManager } from "../../host/entities/entity-manager.js";
 import type { RetryPolicy } from "../../host/entities/effect-runner.js";
 import { Router } from "../../host/entities/router.js";
 import { openStore } from "../../host/journal/open-store.js";
 import { setLogger } from "../../host/log.js";
 import { ModuleRegistry } from "../../host/runtime/module-registry.js";
-import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
 import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
 const ORDERS = "keystate.test.orders.Orders";
@@ -26,7 +25,7 @@ const logged: Array<Record<string, unknown>> = [];
 test.before(async () => {
   buildDir = await makeTempDir("effects-retry-build");
   wasm = join(buildDir, "orders.wasm");
-  await promisify(execFile)(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "test", "fixtures", "effects-orders"), "-o", wasm], { cwd: REPO_ROOT });
+  await buildModuleTo(join(REPO_ROOT, "test", "fixtures", "effects-orders"), wasm);
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split("\n")) if (line) logged.push(JSON.parse(line) as Record<string, unknown>);

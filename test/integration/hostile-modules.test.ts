@@ -14,9 +14,10 @@ import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { buildModuleTo } from "../helpers/build-cache.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { scrapeMetrics } from "../helpers/metrics-scrape.js";
-import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
+import { REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { makeTempDir, removeDir } from "../helpers/temp-dir.js";
 import { parseSections, withCustomSection } from "../helpers/wasm-sections.js";
 
@@ -47,7 +48,7 @@ async function upload(bytes: Uint8Array): Promise<{ status: number; message: str
 test.before(async () => {
   workDir = await makeTempDir("hostile");
   const wasm = join(workDir, "hostile.wasm");
-  await run(process.execPath, [KEYSTATE_BIN, "build", FIXTURE_DIR, "-o", wasm], { cwd: REPO_ROOT });
+  await buildModuleTo(FIXTURE_DIR, wasm);
   const dataDir = join(workDir, "data");
   await run("mkdir", ["-p", dataDir]);
   await writeFile(join(dataDir, "admin-token"), TOKEN + "\n", { mode: 0o600 });

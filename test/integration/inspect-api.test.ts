@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { buildModuleTo } from "../helpers/build-cache.js";
 import { startNode, type KeystateNode } from "../../host/node.js";
 import { CLUSTER_TOKEN, settledOn, startClusterNode, waitForCluster } from "../helpers/cluster-nodes.js";
 import { deploy, ensureExample, fetchJson, postJson } from "../helpers/deployed-node.js";
@@ -36,7 +37,7 @@ test.before(async () => {
   // The fixtures are built from source into this test's own directory (a concurrent test may be building them too).
   const fixtures = await Promise.all(["crdt-kinds", "echo-action"].map(async (name) => {
     const wasm = join(dataDir, `${name}.wasm`);
-    await run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "test", "fixtures", name), "-o", wasm], { cwd: REPO_ROOT });
+    await buildModuleTo(join(REPO_ROOT, "test", "fixtures", name), wasm);
     return wasm;
   }));
   node = await startNode({ dataDir: join(dataDir, "store"), grpcPort: 0, httpPort: 0, adminToken: TOKEN });

@@ -8,21 +8,19 @@
 // Whether an entity is resident is observed from outside: a value written to the store
 // behind its back is seen only by an entity that (re)loads it.
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import protobuf from "protobufjs";
+import { buildModuleTo } from "../helpers/build-cache.js";
 import { EntityManager, type EntityManagerOptions } from "../../host/entities/entity-manager.js";
 import { ENTITY_OVERHEAD_BYTES } from "../../host/entities/memory-budget.js";
 import { Router } from "../../host/entities/router.js";
 import { openStore } from "../../host/journal/open-store.js";
 import type { Store } from "../../host/journal/types.js";
 import { ModuleRegistry } from "../../host/runtime/module-registry.js";
-import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
+import { REPO_ROOT } from "../helpers/node-process.js";
 import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
 
-const run = promisify(execFile);
 const LEDGER = "keystate.test.ledger.Ledger";
 const COUNTER = "keystate.examples.counter.Counter";
 let buildDir = "";
@@ -33,8 +31,8 @@ test.before(async () => {
   wasm.ledger = join(buildDir, "ledger.wasm");
   wasm.counter = join(buildDir, "counter.wasm");
   await Promise.all([
-    run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "test", "fixtures", "effects-ledger"), "-o", wasm.ledger], { cwd: REPO_ROOT }),
-    run(process.execPath, [KEYSTATE_BIN, "build", join(REPO_ROOT, "modules", "counter"), "-o", wasm.counter], { cwd: REPO_ROOT }),
+    buildModuleTo(join(REPO_ROOT, "test", "fixtures", "effects-ledger"), wasm.ledger),
+    buildModuleTo(join(REPO_ROOT, "modules", "counter"), wasm.counter),
   ]);
 });
 

@@ -1,0 +1,101 @@
+// Module builds for tests, cached. A test file that needs a fixture built used to run
+// `keystate build` itself (3-5 s each: asc, binaryen, pre-initialisation), and ~40 of them
+// built the same dozen modules again. A build is now kept in the OS temp dir under a hash of
+// everything that goes into it and reused while none of that changed, so a run builds each
+// module once. Tests of the build itself still run the builder directly.
+import { createHash } from "node:crypto";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join, relative } from "node:path";
+import { promisify } from "node:util";
+import { KEYSTATE_BIN, REPO_ROOT } from "./node-process.js";
+
+const run = promisify(execFile);
+const CACHE_DIR = join(tmpdir(), "keystate-test-builds");
+
+/** Every file under `dir` (sorted), leaving out build outputs and installed packages. */
+export async function filesUnder(dir: string, skip: readonly string[] = ["build", "node_modules"]): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (skip.includes(entry.name)) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await filesUnder(path, skip)));
+    else out.push(path);
+  }
+  return out.sort();
+}
+
+/** A hash of the files' paths (relative to `root`) and contents. */
+export async function hashFiles(hash: ReturnType<typeof createHash>, files: readonly string[], root: string): Promise<void> {
+  for (const file of files) {
+    hash.update(relative(root, file)).update("\0");
+    hash.update(await readFile(file));
+  }
+}
+
+/**
+ * The file `build` writes, kept in the cache as `<label>-<key>.wasm`: built once per key,
+ * then reused. A concurrent reader never sees half a file (written aside, then renamed).
+ */
+export async function cachedArtifact(label: string, key: string, build: (out: string) => Promise<void>): Promise<string> {
+  const target = join(CACHE_DIR, `${label.replaceAll("/", "_")}-${key}.wasm`);
+  if (existsSync(target)) return target;
+  await mkdir(CACHE_DIR, { recursive: true });
+  const partial = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
+  await build(partial);
+  await rename(partial, target);
+  return target;
+}
+
+let builderHash: Promise<string> | undefined;
+
+/**
+ * What every `keystate build` depends on besides the module: the bundled CLI that builds
+ * (host/build, bundled into dist/bundle), both guest SDKs, Keystate's own protos and the
+ * installed packages (asc, binaryen, buf and componentize-js by their locked versions).
+ */
+function builder(): Promise<string> {
+  builderHash ??= (async () => {
+    const hash = createHash("sha256");
+    const bundle = (await readdir(join(REPO_ROOT, "dist", "bundle"))).filter((name) => name.endsWith(".js")).sort();
+    await hashFiles(hash, bundle.map((name) => join(REPO_ROOT, "dist", "bundle", name)), REPO_ROOT);
+    for (const dir of ["guest-sdk", "guest-sdk-c", "proto"]) await hashFiles(hash, await filesUnder(join(REPO_ROOT, dir)), REPO_ROOT);
+    await hashFiles(hash, [join(REPO_ROOT, "package-lock.json")], REPO_ROOT);
+    return hash.digest("hex");
+  })();
+  return builderHash;
+}
+
+let clangVersion: Promise<string> | undefined;
+
+/** The C compiler's own `--version` (a C module's build depends on the clang installed; KEYSTATE_CLANG as the build reads it). */
+function cToolchain(): Promise<string> {
+  clangVersion ??= run(process.env.KEYSTATE_CLANG ?? "clang-14", ["--version"]).then(
+    (out) => out.stdout,
+    () => "no clang-14", // the build itself will fail and say what to install
+  );
+  return clangVersion;
+}
+
+/**
+ * `keystate build <moduleDir> [args]` (the real CLI) through the cache: the path of the
+ * built .wasm. The key covers the module's own files (not its generated code, which the
+ * build writes), the build's arguments and the builder.
+ */
+export async function builtModule(moduleDir: string, args: readonly string[] = []): Promise<string> {
+  const hash = createHash("sha256").update(JSON.stringify(args)).update(await builder());
+  await hashFiles(hash, await filesUnder(moduleDir, ["build", "generated", "node_modules"]), moduleDir);
+  const config = JSON.parse(await readFile(join(moduleDir, "module.json"), "utf8")) as { language?: string };
+  if (config.language === "c") hash.update(await cToolchain());
+  return cachedArtifact(basename(moduleDir), hash.digest("hex").slice(0, 24), async (out) => {
+    await run(process.execPath, [KEYSTATE_BIN, "build", moduleDir, ...args, "-o", out], { cwd: REPO_ROOT, timeout: 120_000 });
+  });
+}
+
+/** builtModule, copied to `outFile` (for tests that keep their modules in a directory of their own). */
+export async function buildModuleTo(moduleDir: string, outFile: string, args: readonly string[] = []): Promise<string> {
+  await copyFile(await builtModule(moduleDir, args), outFile);
+  return outFile;
+}
