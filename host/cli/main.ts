@@ -8,7 +8,9 @@ const USAGE = `keystate <command> [options]
 
 Commands:
   serve                      start a node (options below)
-  build <module-dir> [-o f]  build an entity module (.proto + AssemblyScript, C or JavaScript + module.json) into one .wasm
+  build <module-dir>... [-o f]
+                             build entity modules (.proto + AssemblyScript, C or JavaScript + module.json), each into one
+                             .wasm (<module-dir>/build/<name>.wasm, or -o f with one module); several build in one process
                              (--names: keep function names, so traps in the log and CPU profiles name them; AssemblyScript)
   deploy <file.wasm>         upload a module to a running node (--admin URL, --token T)
   modules                    list the modules a node has (--admin URL, --token T)
@@ -94,10 +96,14 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "build": {
-      if (!args[0]) throw new Error("usage: keystate build <module-dir> [-o out.wasm] [--names]");
+      if (!args[0]) throw new Error("usage: keystate build <module-dir>... [-o out.wasm] [--names]");
+      if (args.length > 1 && values.out) throw new Error("-o names the output of one module: build several without it (each into <module-dir>/build/)");
       const { buildModule } = await import("../build/build-module.js");
-      const result = await buildModule(args[0], { outFile: values.out, names: values.names });
-      process.stdout.write(`built ${result.output} (${result.size} bytes; ${JSON.stringify(result.timingsMs)} ms)\n`);
+      // One after the other in this process: the compilers load and warm up once for all of them.
+      for (const dir of args) {
+        const result = await buildModule(dir, { outFile: values.out, names: values.names });
+        process.stdout.write(`built ${result.output} (${result.size} bytes; ${JSON.stringify(result.timingsMs)} ms)\n`);
+      }
       return;
     }
     case "deploy": {
