@@ -63,7 +63,7 @@ test("dev-cluster brings up Redis and two nodes, shows them in one cluster, and 
     // A failed assertion must not leave a cluster behind: dev-cluster cleans up on SIGTERM; the pids are the backstop.
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
-      await Promise.race([exitOf(child), new Promise((r) => setTimeout(r, 20_000))]);
+      await Promise.race([exitOf(child), new Promise((r) => setTimeout(r, 20_000).unref())]);
     }
     for (const node of printed?.nodes ?? []) {
       try {
@@ -106,7 +106,8 @@ test("dev-cluster brings up Redis and two nodes, shows them in one cluster, and 
 
   const stoppedAt = Date.now();
   child.kill("SIGINT");
-  const exit = await Promise.race([exitOf(child), new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 20_000))]);
+  // Unref'd: a pending timer would keep this test file's process alive for its 20 s after the test.
+  const exit = await Promise.race([exitOf(child), new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 20_000).unref())]);
   t.deepEqual(exit, { code: 0, signal: null }, `${stdout}\n${stderr}`);
   t.log(`stopped in ${Date.now() - stoppedAt} ms`);
 
