@@ -1,6 +1,7 @@
 // Cost of deploy-time instrumentation, and of fuel metering per call, on the AssemblyScript
 // metering fixture (test/fixtures/metering/handler.ts, compiled -O3 on the incremental runtime).
-//   node --import tsx bench/instrument.bench.ts            (RUNS=... to change the sample count)
+//   node --import=tsx --import=./test/loader/register.mjs bench/instrument.bench.ts   (RUNS=... to change the sample count;
+//   the second --import loads binaryen as it is: through tsx its import alone takes ~18 s)
 // Prints markdown tables. Baselines are measured in the same run: the uninstrumented module
 // for calls, and binaryen's read+write round trip (the floor of any binaryen-based pass) for
 // instrumentation.
