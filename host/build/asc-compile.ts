@@ -63,9 +63,11 @@ export async function compileAssemblyScript(entry: string, options: AscOptions =
   if (perCall) installCallHeapRuntime();
   let binary: Uint8Array | undefined;
   const diagnostics: string[] = [];
-  const base = options.baseDir ? ["--baseDir", options.baseDir, ...packagePaths(options.baseDir).flatMap((path) => ["--path", path])] : [];
+  const source = options.baseDir
+    ? [relative(options.baseDir, entry), "--baseDir", options.baseDir, ...packagePaths(options.baseDir).flatMap((path) => ["--path", path])]
+    : [entry];
   const { error } = await asc.main(
-    [options.baseDir ? relative(options.baseDir, entry) : entry, ...base, "--outFile", "module.wasm", "--runtime", perCall ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
+    [...source, "--outFile", "module.wasm", "--runtime", perCall ? "stub" : "minimal", "-O3", "--noColors", ...(options.flags ?? [])],
     {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith(".wasm") && typeof contents !== "string") binary = contents;

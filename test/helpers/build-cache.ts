@@ -1,5 +1,5 @@
 // Module builds for tests, cached. A test file that needs a fixture built used to run
-// `keystate build` itself (3-5 s each: asc, binaryen, pre-initialisation), and ~40 of them
+// `keystate build` itself (3-5 s each: asc, binaryen, pre-initialisation), and ~30 of them
 // built the same dozen modules again. A build is now kept in the OS temp dir under a hash of
 // everything that goes into it and reused while none of that changed, so a run builds each
 // module once. Tests of the build itself still run the builder directly.
@@ -10,6 +10,7 @@ import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join, relative } from "node:path";
 import { promisify } from "node:util";
+import { moduleLanguage, readModuleConfig } from "../../host/build/module-config.js";
 import { KEYSTATE_BIN, REPO_ROOT } from "./node-process.js";
 
 const run = promisify(execFile);
@@ -87,8 +88,7 @@ function cToolchain(): Promise<string> {
 export async function builtModule(moduleDir: string, args: readonly string[] = []): Promise<string> {
   const hash = createHash("sha256").update(JSON.stringify(args)).update(await builder());
   await hashFiles(hash, await filesUnder(moduleDir, ["build", "generated", "node_modules"]), moduleDir);
-  const config = JSON.parse(await readFile(join(moduleDir, "module.json"), "utf8")) as { language?: string };
-  if (config.language === "c") hash.update(await cToolchain());
+  if (moduleLanguage(await readModuleConfig(moduleDir)) === "c") hash.update(await cToolchain());
   return cachedArtifact(basename(moduleDir), hash.digest("hex").slice(0, 24), async (out) => {
     await run(process.execPath, [KEYSTATE_BIN, "build", moduleDir, ...args, "-o", out], { cwd: REPO_ROOT, timeout: 120_000 });
   });

@@ -5,8 +5,8 @@
 // rounds one node is killed with SIGKILL and restarted under its id first. Used by
 // test/integration/crdt-replication.test.ts (short) and scripts/crdt-convergence.ts (long).
 import { join } from "node:path";
-import { buildModuleTo } from "./build-cache.js";
 import { DROP_DELTAS_ENV } from "../../host/cluster/crdt-replication.js";
+import { buildModuleTo } from "./build-cache.js";
 import { listedModule, pollUntil, startClusterNode, stopAll, type ClusterNodeProcess } from "./cluster-nodes.js";
 import { FIXTURE_DIR, replicationClients, runRound, type RoundResult } from "./crdt-convergence.js";
 import { deploy } from "./deployed-node.js";
@@ -36,7 +36,6 @@ export interface ConvergenceRun {
   /** Sum over nodes of each metric at the end (changes sent, dropped, gaps, pulls, bytes). */
   readonly metrics: Record<string, number>;
 }
-
 
 export async function runConvergence(settings: ConvergenceSettings, log: (line: string) => void = () => undefined): Promise<ConvergenceRun> {
   const buildDir = await makeTempDir("crdt-replication-build");

@@ -19,7 +19,6 @@ import { SagaClients, readAccountJournal, type SagaNode } from "./saga-client.js
 import { makePlan, type PlanSettings, type SagaPlan } from "./saga-plan.js";
 import { makeTempDir, removeDir } from "./temp-dir.js";
 
-
 export interface SagaRunSettings extends PlanSettings {
   /** Every transfer's StartTransfer.step_timeout_ms. */
   readonly stepTimeoutMs: number;
