@@ -20,7 +20,8 @@ export function readLeb(bytes: Uint8Array, pos: number): [number, number] {
   }
 }
 
-function leb(value: number): number[] {
+/** Unsigned LEB128, which is also a protobuf varint of a non-negative number. */
+export function writeLeb(value: number): number[] {
   const out: number[] = [];
   do {
     let byte = value & 0x7f;
@@ -54,8 +55,8 @@ export function assembleModule(sections: readonly Section[]): Uint8Array {
   const parts: Uint8Array[] = [Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00])];
   for (const section of sections) {
     const nameBytes = section.id === 0 ? Buffer.from(section.name ?? "", "utf8") : Buffer.alloc(0);
-    const header = section.id === 0 ? [...leb(nameBytes.length), ...nameBytes] : [];
-    parts.push(Uint8Array.from([section.id, ...leb(header.length + section.payload.length), ...header]), section.payload);
+    const header = section.id === 0 ? [...writeLeb(nameBytes.length), ...nameBytes] : [];
+    parts.push(Uint8Array.from([section.id, ...writeLeb(header.length + section.payload.length), ...header]), section.payload);
   }
   return Buffer.concat(parts);
 }

@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { readModuleConfig } from "../../host/build/module-config.js";
 import { builtModule } from "../helpers/build-cache.js";
 import { fixtureDir } from "../helpers/fixture-build.js";
 import { KEYSTATE_BIN, REPO_ROOT } from "../helpers/node-process.js";
@@ -28,8 +29,7 @@ test("several module directories build in one process, each into its build/, byt
   const { stdout } = await run(process.execPath, [KEYSTATE_BIN, "build", ...copies], { cwd: REPO_ROOT, timeout: 120_000 });
   t.is(stdout.match(/^built /gm)?.length, FIXTURES.length, stdout);
   for (const [i, name] of FIXTURES.entries()) {
-    const manifestName = (JSON.parse(await readFile(join(copies[i]!, "module.json"), "utf8")) as { name: string }).name;
-    const together = await readFile(join(copies[i]!, "build", `${manifestName}.wasm`));
+    const together = await readFile(join(copies[i]!, "build", `${(await readModuleConfig(copies[i]!)).name}.wasm`));
     const alone = await readFile(await builtModule(fixtureDir(name)));
     t.true(together.equals(alone), `${name}: built with the others, the same bytes as built alone`);
   }

@@ -19,7 +19,7 @@ import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-c
 import { scrapeMetrics } from "../helpers/metrics-scrape.js";
 import { REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { makeTempDir, removeDir } from "../helpers/temp-dir.js";
-import { parseSections, withCustomSection } from "../helpers/wasm-sections.js";
+import { parseSections, withCustomSection, writeLeb } from "../helpers/wasm-sections.js";
 
 const run = promisify(execFile);
 const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "hostile");
@@ -178,7 +178,7 @@ test.serial("a descriptor over 4 MiB is refused with a message; a big one under 
   // 3.5 MiB: the real descriptor plus one unknown length-delimited field (number 15) that
   // protobuf decoders skip. Allowed, and the cart keeps working on the new version.
   const padding = new Uint8Array(3.5 * 1024 * 1024);
-  const big = withCustomSection(cartBytes, "keystate.descriptor", Buffer.concat([descriptor, Uint8Array.from([0x7a, ...varint(padding.length)]), padding]));
+  const big = withCustomSection(cartBytes, "keystate.descriptor", Buffer.concat([descriptor, Uint8Array.from([0x7a, ...writeLeb(padding.length)]), padding]));
   const start = performance.now();
   const deployed = await upload(big);
   t.log(`a ${(big.length / 1024 / 1024).toFixed(1)} MiB module with a 3.5 MiB descriptor deployed in ${(performance.now() - start).toFixed(0)} ms`);
@@ -227,13 +227,3 @@ test.serial("a module whose start function aborts, traps or loops forever is ref
   t.deepEqual(await versions(), before, "nothing was stored");
   await assertStillServing(t, "start-refusals");
 });
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  while (value >= 0x80) {
-    out.push((value & 0x7f) | 0x80);
-    value >>>= 7;
-  }
-  out.push(value);
-  return out;
-}

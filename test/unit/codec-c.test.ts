@@ -11,6 +11,7 @@ import { GuestInstance } from "../../host/abi/guest-instance.js";
 import { compileModule } from "../../host/runtime/loaded-module.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
 import { useBuiltFixture } from "../helpers/fixture-build.js";
+import { writeLeb } from "../helpers/wasm-sections.js";
 
 const wasmPath = useBuiltFixture(test, "wire-c");
 
@@ -110,27 +111,16 @@ test("the C codec: defaults are not written, packed and unpacked repeated scalar
 function nested(depth: number): Uint8Array {
   const leaf = [...tag(1, 2), 4, ...Buffer.from("leaf")];
   const lengths = [leaf.length]; // lengths[i]: the body of the level i + 1 from the bottom
-  for (let i = 1; i < depth; i++) lengths.push(tag(3, 2).length + varint(lengths[i - 1]).length + lengths[i - 1]);
-  const out: number[] = [...tag(23, 2), ...varint(lengths[depth - 1])];
-  for (let i = depth - 2; i >= 0; i--) out.push(...tag(3, 2), ...varint(lengths[i]));
+  for (let i = 1; i < depth; i++) lengths.push(tag(3, 2).length + writeLeb(lengths[i - 1]).length + lengths[i - 1]);
+  const out: number[] = [...tag(23, 2), ...writeLeb(lengths[depth - 1])];
+  for (let i = depth - 2; i >= 0; i--) out.push(...tag(3, 2), ...writeLeb(lengths[i]));
   out.push(...leaf);
   return Uint8Array.from(out);
 }
 
 /** The varint of a field's tag. */
 function tag(field: number, wireType: number): number[] {
-  return varint((field << 3) | wireType);
-}
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v >>>= 7;
-  }
-  out.push(v);
-  return out;
+  return writeLeb((field << 3) | wireType);
 }
 
 test("an action's failure and its log line reach the host", async (t) => {
