@@ -211,11 +211,12 @@ export function registerStoreContract(backend: string, open: StoreFactory): void
     t.is((await mine())?.activeVersion, v4.version);
   });
 
+  const artifact = (key: string, bytes: Uint8Array): ModuleArtifact => ({ key, uploadHash: "hash-1", uploadSize: 8, bytes, detail: `{"for":"${key}"}` });
+  const comparable = (a: ModuleArtifact | undefined) => a && { ...a, bytes: [...a.bytes] };
+
   test(title("modules: artifacts are stored with a version, per key, and read back exactly"), async (t) => {
     const store = await openFor(t);
     const name = `module-${randomUUID()}`;
-    const artifact = (key: string, bytes: Uint8Array): ModuleArtifact => ({ key, uploadHash: "hash-1", uploadSize: 8, bytes, detail: `{"for":"${key}"}` });
-    const comparable = (a: ModuleArtifact | undefined) => a && { ...a, bytes: [...a.bytes] };
     const deployed = artifact("instrument-v1/pages-512", ALL_BYTES);
     const v1 = await store.modules.addVersion(name, Buffer.from("wasm one"), "hash-1", { activate: true, artifact: deployed });
     t.like(v1, { version: 1, hash: "hash-1", size: 8 });
@@ -241,6 +242,22 @@ export function registerStoreContract(backend: string, open: StoreFactory): void
     await store.modules.putArtifact(name, 2, remade);
     t.deepEqual(comparable(await store.modules.getArtifact(name, 2, small.key)), comparable(remade));
     t.deepEqual((await store.modules.list()).find((m) => m.name === name)?.versions.map((v) => v.version), [1, 2]);
+  });
+
+  test(title("modules: an artifact read stays intact after later reads"), async (t) => {
+    const store = await openFor(t);
+    const name = `artifact-reads-${randomUUID()}`;
+    // Larger than a store's small-value read buffer, and different at every byte, so an
+    // artifact that shared memory with a later read would show it.
+    const first = artifact("key-a", Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 251)));
+    const second = artifact("key-b", Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i + 100) % 241)));
+    await store.modules.addVersion(name, Buffer.from("wasm"), "hash", { activate: true, artifact: first });
+    await store.modules.putArtifact(name, 1, second);
+    const readFirst = await store.modules.getArtifact(name, 1, first.key);
+    const readSecond = await store.modules.getArtifact(name, 1, second.key);
+    await store.modules.getBytes(name, 1);
+    t.deepEqual(comparable(readFirst), comparable(first));
+    t.deepEqual(comparable(readSecond), comparable(second));
   });
 
   test(title("modules are listed by name, each with its own version numbers"), async (t) => {
