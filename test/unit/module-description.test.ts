@@ -6,6 +6,7 @@ import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import type { IFileDescriptorSet } from "protobufjs/ext/descriptor.js";
 import { isKeystateError } from "../../host/errors.js";
+import { deepFreeze } from "../../host/proto/descriptors.js";
 import { EmbeddedStore } from "../../host/journal/embedded-store.js";
 import type { ModuleArtifact, Store } from "../../host/journal/types.js";
 import { setLogLevel } from "../../host/log.js";
@@ -142,4 +143,21 @@ test("carried descriptor files are shared by content between artifacts; a file n
   const read = decodeArtifactDetail<InstrumentReport>(encodeArtifactDetail(report, changed)).description!.descriptorSet.file!;
   t.deepEqual(read[0], JSON.parse(JSON.stringify(renamed)) as typeof renamed);
   t.is(read[1], files[1]);
+});
+
+test("a frozen descriptor file is turned into JSON once and carried the same every time; an unfrozen one is read again", async (t) => {
+  const { artifact } = await deployed(t);
+  const { report, description } = decodeArtifactDetail<InstrumentReport>(artifact.detail);
+  const files = description!.descriptorSet.file!;
+  t.is(encodeArtifactDetail(report, description!), encodeArtifactDetail(report, description!));
+  // A frozen file JSON cannot carry stays left out on every encode (its verdict is remembered too).
+  const withBytes = deepFreeze({ ...files[0]!, options: { ...files[0]!.options, ".example.blob": Buffer.from([1]) } as never });
+  const unrepresentable: ModuleDescription = { ...description!, descriptorSet: { file: [withBytes, ...files.slice(1)] } };
+  for (let i = 0; i < 2; i++) t.is(decodeArtifactDetail(encodeArtifactDetail(report, unrepresentable)).description, undefined);
+  // A file object that can still change is not remembered: the detail follows what it holds now.
+  const mutable = { ...files[0]!, name: `mutable-${process.pid}-${Date.now()}.proto` };
+  const withMutable: ModuleDescription = { ...description!, descriptorSet: { file: [mutable, ...files.slice(1)] } };
+  t.is(decodeArtifactDetail(encodeArtifactDetail(report, withMutable)).description!.descriptorSet.file![0]!.name, mutable.name);
+  mutable.name = `${mutable.name}.renamed`;
+  t.is(decodeArtifactDetail(encodeArtifactDetail(report, withMutable)).description!.descriptorSet.file![0]!.name, mutable.name);
 });
