@@ -65,3 +65,10 @@ export function ensureModuleBuilt(suite: string, name: string): string | undefin
   }
   return existsSync(wasm) ? wasm : undefined;
 }
+
+/** ensureModuleBuilt for a script that cannot go on without the module: its .wasm, or an error naming it. */
+export function requireModuleBuilt(suite: string, name: string): string {
+  const wasm = ensureModuleBuilt(suite, name);
+  if (!wasm) throw new Error(`modules/${name} does not build`);
+  return wasm;
+}

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { alternateRounds, type AbSide } from "../lib/ab-rounds.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 
 const [aRoot, bRoot, rounds = "6", module = "counter"] = process.argv.slice(2);
 if (!aRoot || !bRoot) throw new Error("usage: ab-host-trees.ts A_TREE B_TREE [rounds] [counter|shopping-cart]");
@@ -17,8 +17,7 @@ async function side(root: string): Promise<AbSide> {
   const at = (path: string) => import(resolve(root, path));
   const [inproc, workloads, suite] = await Promise.all([at("bench/lib/inproc.ts"), at("bench/lib/workloads.ts"), at("bench/suites/throughput-inproc.ts")]);
   const workload = module === "shopping-cart" ? workloads.cartWorkload : workloads.counterWorkload;
-  const wasm = ensureModuleBuilt("profile", workload.module);
-  if (!wasm) throw new Error(`modules/${workload.module} does not build`);
+  const wasm = requireModuleBuilt("profile", workload.module);
   const node = await inproc.inProcessNode("discard");
   await node.registry.deploy(readFileSync(wasm));
   return { node, workload, guestOnlyRate: suite.guestOnlyRate, routerRate: suite.routerRate };

@@ -7,20 +7,17 @@ import { readFileSync } from "node:fs";
 import { GuestInstance } from "../../host/abi/guest-instance.js";
 import { buildArtifact, describe } from "../../host/runtime/loaded-module.js";
 import { DEFAULT_GUEST_LIMITS } from "../../host/runtime/guest-limits.js";
-import { Recorder } from "../lib/histogram.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
-import { fmtUs } from "../lib/progress.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
+import { StepTimes } from "../lib/step-times.js";
 import { uniqueCopy } from "../lib/unique-module.js";
 import { cartWorkload, counterWorkload } from "../lib/workloads.js";
 
 const [module = "shopping-cart", rounds = "300"] = process.argv.slice(2);
 const w = module === "counter" ? counterWorkload : cartWorkload;
-const wasm = ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = requireModuleBuilt("profile", w.module);
 const bytes = readFileSync(wasm);
 const steps = ["new WebAssembly.Module", "first instance", "first command", "second command"] as const;
-const recorders = new Map(steps.map((step) => [step, new Recorder()]));
-const record = (step: (typeof steps)[number], fromMs: number, toMs: number) => recorders.get(step)!.recordNs((toMs - fromMs) * 1e6);
+const times = new StepTimes(steps);
 for (let i = 0; i < Number(rounds); i++) {
   const artifact = await buildArtifact(uniqueCopy(bytes));
   const t0 = performance.now();
@@ -37,13 +34,10 @@ for (let i = 0; i < Number(rounds); i++) {
   if (first.failure) throw new Error(`the guest refused: ${first.failure.message}`);
   guest.dispose();
   if (i >= 3) {
-    record("new WebAssembly.Module", t0, t1);
-    record("first instance", t2, t3);
-    record("first command", t3, t4);
-    record("second command", t4, t5);
+    times.record("new WebAssembly.Module", t0, t1);
+    times.record("first instance", t2, t3);
+    times.record("first command", t3, t4);
+    times.record("second command", t4, t5);
   }
 }
-for (const [step, recorder] of recorders) {
-  const { p50, p99 } = recorder.summary();
-  process.stdout.write(`${step.padEnd(24)} p50 ${fmtUs(p50).padStart(9)}  p99 ${fmtUs(p99).padStart(9)}\n`);
-}
+times.print();

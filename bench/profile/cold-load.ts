@@ -8,21 +8,18 @@
 // another new key (the same work, warm).
 import { readFileSync } from "node:fs";
 import { buildArtifact } from "../../host/runtime/loaded-module.js";
-import { Recorder } from "../lib/histogram.js";
 import { callPath, openInProcessStore } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
-import { fmtUs } from "../lib/progress.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
+import { StepTimes } from "../lib/step-times.js";
 import { uniqueCopy } from "../lib/unique-module.js";
 import { cartWorkload as w } from "../lib/workloads.js";
 
 const rounds = Number(process.argv[2] ?? 300);
-const wasm = ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = requireModuleBuilt("profile", w.module);
 const bytes = readFileSync(wasm);
 const opened = await openInProcessStore("embedded");
 const steps = ["new call path", "loadFromStore", "first reply", "second reply (warm, new key)", "cold start total"] as const;
-const recorders = new Map(steps.map((step) => [step, new Recorder()]));
-const record = (step: (typeof steps)[number], fromMs: number, toMs: number) => recorders.get(step)!.recordNs((toMs - fromMs) * 1e6);
+const times = new StepTimes(steps);
 let key = 0;
 for (let i = 0; i < rounds; i++) {
   const upload = uniqueCopy(bytes);
@@ -38,16 +35,13 @@ for (let i = 0; i < rounds; i++) {
   await path.router.call(w.service, w.readMethod, w.readPayload(`k-${key++}`));
   const t4 = performance.now();
   if (i >= 3) {
-    record("new call path", t0, t1);
-    record("loadFromStore", t1, t2);
-    record("first reply", t2, t3);
-    record("second reply (warm, new key)", t3, t4);
-    record("cold start total", t0, t3);
+    times.record("new call path", t0, t1);
+    times.record("loadFromStore", t1, t2);
+    times.record("first reply", t2, t3);
+    times.record("second reply (warm, new key)", t3, t4);
+    times.record("cold start total", t0, t3);
   }
   path.close();
 }
-for (const [step, recorder] of recorders) {
-  const { p50, p99 } = recorder.summary();
-  process.stdout.write(`${step.padEnd(30)} p50 ${fmtUs(p50).padStart(9)}  p99 ${fmtUs(p99).padStart(9)}\n`);
-}
+times.print();
 await opened.close();

@@ -3,13 +3,12 @@
 // Each round: unique module bytes → registry.deploy → first reply (GetCart on a new key).
 import { readFileSync } from "node:fs";
 import { callPath, openInProcessStore } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 import { uniqueCopy } from "../lib/unique-module.js";
 import { cartWorkload as w } from "../lib/workloads.js";
 
 const seconds = Number(process.argv[2] ?? 5);
-const wasm = ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = requireModuleBuilt("profile", w.module);
 const bytes = readFileSync(wasm);
 const opened = await openInProcessStore("embedded");
 const path = callPath(opened.store, "embedded");

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { inProcessNode } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 import { cartWorkload, counterWorkload } from "../lib/workloads.js";
 import { routerRate } from "../suites/throughput-inproc.js";
 
@@ -19,8 +19,7 @@ interface ProfileNode {
 
 const [module = "counter", seconds = "3"] = process.argv.slice(2);
 const w = module === "shopping-cart" ? cartWorkload : counterWorkload;
-const wasm = ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = requireModuleBuilt("profile", w.module);
 const node = await inProcessNode("discard");
 await node.registry.deploy(readFileSync(wasm));
 await routerRate(node, w, 10_000, 256, 1000);

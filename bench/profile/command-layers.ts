@@ -15,15 +15,14 @@
 import { readFileSync } from "node:fs";
 import { keyedCommand } from "../../host/entities/guest-command.js";
 import { inProcessNode } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 import { cartWorkload, counterWorkload } from "../lib/workloads.js";
 import { guestOnlyRate } from "../suites/throughput-inproc.js";
 
 const [module = "counter", seconds = "3", wasmFile] = process.argv.slice(2);
 const w = module === "counter" ? counterWorkload : cartWorkload;
 const budgetMs = Number(seconds) * 1000;
-const wasm = wasmFile ?? ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = wasmFile ?? requireModuleBuilt("profile", w.module);
 const node = await inProcessNode("discard");
 await node.registry.deploy(readFileSync(wasm));
 const service = node.registry.service(w.service)!;

@@ -5,7 +5,7 @@
 // at once; redis: the same path durable on a fresh redis-server.
 import { readFileSync } from "node:fs";
 import { inProcessNode } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 import { fmtRate } from "../lib/progress.js";
 import { startBenchRedis } from "../lib/redis.js";
 import { cartWorkload, counterWorkload } from "../lib/workloads.js";
@@ -13,8 +13,7 @@ import { guestOnlyRate, routerRate } from "../suites/throughput-inproc.js";
 
 const [mode = "router", module = "counter", seconds = "5"] = process.argv.slice(2);
 const workload = module === "counter" ? counterWorkload : cartWorkload;
-const wasm = ensureModuleBuilt("profile", workload.module);
-if (!wasm) throw new Error(`modules/${workload.module} does not build`);
+const wasm = requireModuleBuilt("profile", workload.module);
 const redis = mode === "redis" ? await startBenchRedis() : undefined;
 const node = await inProcessNode(redis ? { redisUrl: redis.url } : "discard");
 await node.registry.deploy(readFileSync(wasm));

@@ -11,13 +11,12 @@ import { GrpcIngress } from "../../host/ingress/grpc-server.js";
 import { grpcFrame } from "../lib/grpc-client.js";
 import { GRPC_HEADERS, runLoad } from "../lib/h2load.js";
 import { inProcessNode } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 import { counterWorkload as w, grpcPath } from "../lib/workloads.js";
 
 const seconds = Number(process.argv[2] ?? 8);
 const keys = Number(process.argv[3] ?? 8);
-const wasm = ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = requireModuleBuilt("profile", w.module);
 const node = await inProcessNode("discard");
 const ingress = new GrpcIngress(node.registry, node.router);
 await node.registry.deploy(readFileSync(wasm));

@@ -5,7 +5,7 @@
 // npm run bench:density is the suite for counters; this covers the event-sourced cart too.
 import { readFileSync } from "node:fs";
 import { inProcessNode } from "../lib/inproc.js";
-import { ensureModuleBuilt } from "../lib/prepare.js";
+import { requireModuleBuilt } from "../lib/prepare.js";
 import { cartWorkload, counterWorkload } from "../lib/workloads.js";
 
 const [module = "shopping-cart", entities = "200000"] = process.argv.slice(2);
@@ -19,8 +19,7 @@ const heap = () => {
   const m = process.memoryUsage();
   return m.heapUsed + m.external;
 };
-const wasm = ensureModuleBuilt("profile", w.module);
-if (!wasm) throw new Error(`modules/${w.module} does not build`);
+const wasm = requireModuleBuilt("profile", w.module);
 const node = await inProcessNode("discard", { parkAfterMs: 0 });
 await node.registry.deploy(readFileSync(wasm));
 await node.router.call(w.service, w.writeMethod, w.writePayload("warm"));
