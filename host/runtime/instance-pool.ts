@@ -19,7 +19,7 @@ export class InstancePool {
   /** Makes a fresh instance (compiling the module on first use for a lazily loaded one). */
   readonly #create: () => EntityInstance;
   readonly #idle: EntityInstance[] = [];
-  readonly #maxIdle: number;
+  #maxIdle: number;
   #created = 0;
 
   constructor(create: () => EntityInstance, maxIdle = 2) {
@@ -43,6 +43,17 @@ export class InstancePool {
   release(instance: EntityInstance): void {
     if (this.#idle.length < this.#maxIdle && instance.retired !== true) this.#idle.push(instance);
     else instance.dispose?.();
+  }
+
+  /**
+   * The version stopped being served (another replaced it, or it was undeployed): its idle
+   * instances are freed now, so their memories go back to the memory pool for the next
+   * version's instances instead of waiting for the garbage collector; a call still in flight
+   * on this version gets an instance as before, freed when it is released.
+   */
+  retire(): void {
+    this.#maxIdle = 0;
+    for (const instance of this.#idle.splice(0)) instance.dispose?.();
   }
 
   /** Drops an instance that threw: it is never reused, and what it held is freed. */

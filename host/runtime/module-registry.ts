@@ -36,6 +36,8 @@ export class ModuleRegistry {
   readonly #maxModuleBytes: number;
   readonly #limits: GuestLimits;
   readonly #modules = new Map<string, LoadedModule>();
+  /** The instance pool of each module's served version, retired when another version replaces it. */
+  readonly #pools = new Map<string, InstancePool>();
   readonly #services = new Map<string, ServiceRuntime>();
   readonly #listeners: Array<(change: ServiceChange) => void> = [];
   readonly #moduleListeners: Array<(name: string) => void> = [];
@@ -122,6 +124,8 @@ export class ModuleRegistry {
     const removed = [...module.api.services.keys()];
     for (const service of removed) this.#services.delete(service);
     this.#modules.delete(name);
+    this.#pools.get(name)?.retire();
+    this.#pools.delete(name);
     for (const listener of this.#listeners) listener({ added: [], removed });
   }
 
@@ -282,6 +286,8 @@ export class ModuleRegistry {
     const removed = previous ? [...previous.api.services.keys()].filter((name) => !loaded.api.services.has(name)) : [];
     for (const name of removed) this.#services.delete(name);
     this.#modules.set(loaded.name, loaded);
+    this.#pools.get(loaded.name)?.retire();
+    this.#pools.set(loaded.name, pool);
     for (const listener of this.#listeners) listener({ added, removed });
   }
 }

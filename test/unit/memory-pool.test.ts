@@ -4,11 +4,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GuestInstance } from "../../host/abi/guest-instance.js";
 import { isKeystateError } from "../../host/errors.js";
+import { EmbeddedStore } from "../../host/journal/embedded-store.js";
 import { InstancePool } from "../../host/runtime/instance-pool.js";
 import { instrumentModule } from "../../host/runtime/instrument.js";
 import { compileModule, type LoadedModule } from "../../host/runtime/loaded-module.js";
-import { GuestMemoryPool } from "../../host/runtime/memory-pool.js";
+import { GuestMemoryPool, guestMemories } from "../../host/runtime/memory-pool.js";
+import { ModuleRegistry } from "../../host/runtime/module-registry.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const PAGE = 65536;
 const SERVICE = "keystate.examples.counter.Counter";
@@ -105,6 +108,52 @@ test("the instance pool disposes an instance that threw and one it has no room t
   pool.release(b);
   t.throws(() => (b as GuestInstance).command(increase("k", 1)), { message: /disposed/ });
   t.is((a as GuestInstance).command(increase("k", 1)).failure, undefined);
+});
+
+test("a retired instance pool frees its idle instances at once and keeps none released later", async (t) => {
+  const loaded = await counterModule();
+  const made: GuestInstance[] = [];
+  const pool = new InstancePool(() => {
+    const instance = new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+    made.push(instance);
+    return instance;
+  });
+  const inFlight = pool.acquire();
+  pool.run((instance) => instance.command(increase("k", 1)));
+  t.is(made.length, 2);
+  pool.retire();
+  // The idle one is disposed: its memory is what the next instance of any module gets.
+  t.throws(() => made[1]!.command(increase("k", 1)), { message: /disposed/ });
+  const next = new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
+  t.is(next.exports.memory, made[1]!.exports.memory);
+  next.dispose();
+  // A call still in flight on the retired version finishes, and its instance is then freed.
+  t.is((inFlight as GuestInstance).command(increase("k", 2)).failure, undefined);
+  pool.release(inFlight);
+  t.throws(() => (inFlight as GuestInstance).command(increase("k", 1)), { message: /disposed/ });
+  // A later call on it still runs, on an instance of its own that is not kept.
+  t.is(pool.run((instance) => instance.command(increase("k", 3))).failure, undefined);
+  t.is(made.length, 3);
+  t.throws(() => made[2]!.command(increase("k", 1)), { message: /disposed/ });
+});
+
+// Serial: it reads the process-wide memory pool's counts, which no other test may move meanwhile.
+test.serial("a version replaced or undeployed gives its instance's memory back, and the next version's first instance takes it", async (t) => {
+  const store = await EmbeddedStore.open(await tempDirFor(t, "retired-pools"));
+  t.teardown(() => store.close());
+  const registry = new ModuleRegistry(store);
+  const bytes = readFileSync(join(REPO_ROOT, "modules", "counter", "build", "counter.wasm"));
+  const { name } = await registry.deploy(bytes);
+  const before = guestMemories.stats;
+  await registry.deploy(bytes);
+  const replaced = guestMemories.stats;
+  // Version 2's first instance took a memory (a kept one if there was one), version 1's came back.
+  t.is(replaced.idle - before.idle + (replaced.reused - before.reused), 1);
+  await registry.undeploy(name);
+  t.is(guestMemories.stats.idle, replaced.idle + 1);
+  await registry.deploy(bytes);
+  t.is(guestMemories.stats.reused, replaced.reused + 1);
+  t.is(guestMemories.stats.created, replaced.created);
 });
 
 test("with the host's memory, a start function's abort message can be read and is reported", (t) => {
