@@ -83,14 +83,20 @@ test("a disposed instance's memory serves the next instance, which starts exactl
   fresh.dispose();
 });
 
-test("the instance pool disposes an instance that threw and one it has no room to keep", async (t) => {
-  const loaded = await counterModule();
+/** An instance pool of `loaded` that keeps a list of every instance it made. */
+function recordingPool(loaded: LoadedModule, maxIdle?: number): { pool: InstancePool; made: GuestInstance[] } {
   const made: GuestInstance[] = [];
   const pool = new InstancePool(() => {
     const instance = new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
     made.push(instance);
     return instance;
-  }, 1);
+  }, maxIdle);
+  return { pool, made };
+}
+
+test("the instance pool disposes an instance that threw and one it has no room to keep", async (t) => {
+  const loaded = await counterModule();
+  const { pool, made } = recordingPool(loaded, 1);
   // Whatever a call throws (a trap, a host error), its instance is not used again.
   t.throws(() => pool.run(() => {
     throw new Error("the call failed");
@@ -112,12 +118,7 @@ test("the instance pool disposes an instance that threw and one it has no room t
 
 test("a retired instance pool frees its idle instances at once and keeps none released later", async (t) => {
   const loaded = await counterModule();
-  const made: GuestInstance[] = [];
-  const pool = new InstancePool(() => {
-    const instance = new GuestInstance(loaded.compiled, () => undefined, loaded.limits);
-    made.push(instance);
-    return instance;
-  });
+  const { pool, made } = recordingPool(loaded);
   const inFlight = pool.acquire();
   pool.run((instance) => instance.command(increase("k", 1)));
   t.is(made.length, 2);
