@@ -428,12 +428,12 @@ class EmbeddedModules implements ModuleStore {
 
   getArtifact(name: string, version: number, key: string): Promise<ModuleArtifact | undefined> {
     return guarded("module artifact read", () => {
-      // Read into lmdb's reusable buffer, valid until the next read: `get` makes a new zeroed
-      // buffer for each value over 32 KiB, and the cart's ~90 KB row cost ~250 us of first-touch
-      // page faults on this VM. The strings are decoded from it; only the Wasm bytes are copied out.
-      const row = this.artifacts.getBinaryFast(artifactRowKey(name, version, key));
-      const artifact = row === undefined ? undefined : decodeArtifact(row);
-      return artifact && { ...artifact, bytes: new Uint8Array(artifact.bytes) };
+      // Not getBinaryFast, though `get` makes a new zeroed buffer for every value over 32 KiB
+      // (the cart's ~90 KB row: ~240 us against ~160 us on this VM, mostly page faults;
+      // bench/RESULTS.md): lmdb's reused read buffer grows to twice the largest value read and
+      // never shrinks, and a JavaScript component's artifact is megabytes.
+      const row = this.artifacts.get(artifactRowKey(name, version, key));
+      return row === undefined ? undefined : decodeArtifact(row);
     });
   }
 
