@@ -68,6 +68,11 @@ export interface NodeConfig {
    * and a module nobody calls costs no compiled code. Default false.
    */
   readonly lazyModules?: boolean;
+  /**
+   * Stored versions kept per module: a deploy removes older ones (uploads and artifacts) in
+   * its own write, never the active one. Default 0: every version is kept.
+   */
+  readonly keepVersions?: number;
   /** How long, and how many per entity, idempotency keys are remembered. Default 24 h and 1,000. */
   readonly idempotency?: IdempotencyLimits;
 }
@@ -132,7 +137,7 @@ export async function startNode(config: NodeConfig = {}): Promise<KeystateNode> 
     maxMemoryPages: Math.max(1, Math.floor(((config.guestMemoryMb ?? DEFAULT_MAX_MEMORY_MB) * 1024 * 1024) / WASM_PAGE_BYTES)),
     fuelPerCall: config.guestFuelPerCall ?? DEFAULT_FUEL_PER_CALL,
   };
-  const registry = new ModuleRegistry(store, { maxModuleBytes, guestLimits });
+  const registry = new ModuleRegistry(store, { maxModuleBytes, guestLimits, keepVersions: config.keepVersions });
   const entities = new EntityManager(store, undefined, { memoryBudgetBytes: config.entityMemoryBudgetBytes, parkAfterMs: config.entityParkAfterMs });
   const metrics = new Metrics();
   const router = new Router(registry, entities, { outbox: store.outbox, topics: store.topics, onTimerFired: (latenessMs) => metrics.timerFired(latenessMs) });

@@ -55,6 +55,7 @@ export async function serve(flags: Record<string, unknown>, env: NodeJS.ProcessE
     adminToken: resolveSetting("adminToken", flags, env),
     insecureAdmin: booleanSetting("insecureAdmin", flags, env),
     lazyModules: booleanSetting("lazyModules", flags, env),
+    keepVersions: numberSetting("keepVersions", flags, env),
     maxModuleBytes: numberSetting("maxModuleSize", flags, env),
     guestMemoryMb: numberSetting("guestMemoryMb", flags, env),
     guestFuelPerCall: numberSetting("guestFuel", flags, env),

@@ -10,7 +10,7 @@ import { EmbeddedTopics } from "./embedded-topics.js";
 import { EmbeddedEventFeeds } from "./embedded-event-feeds.js";
 import { decodeOutboxEntry, encodeOutboxEntry, storedIdMarker } from "./outbox-codec.js";
 import { SingleCopyReplicas } from "./single-copy-replicas.js";
-import { checkSeq, guarded } from "./store-support.js";
+import { checkSeq, guarded, versionsBeyond } from "./store-support.js";
 import type {
   AddVersionOptions,
   EntityId,
@@ -399,12 +399,27 @@ class EmbeddedModules implements ModuleStore {
         this.bytes.put(withSeq(nameKey, version), bufferOf(bytes));
         if (options?.artifact) this.artifacts.put(artifactRowKey(name, version, options.artifact.key), encodeArtifact(options.artifact));
         const activeVersion = options?.activate === true ? version : record.activeVersion;
-        this.records.put(nameKey, { ...record, activeVersion, versions: [...record.versions, added] });
+        const versions = [...record.versions, added];
+        const removed = versionsBeyond(versions.map((v) => v.version), options?.keepVersions, activeVersion);
+        if (removed.size > 0) this.#removeVersions(nameKey, removed);
+        this.records.put(nameKey, { ...record, activeVersion, versions: versions.filter((v) => !removed.has(v.version)) });
         return added;
       });
       await this.env.flushed;
       return info;
     });
+  }
+
+  /** Deletes the uploads and artifacts (under every key) of `versions`; inside a write transaction. */
+  #removeVersions(nameKey: Buffer, versions: ReadonlySet<number>): void {
+    for (const version of versions) this.bytes.remove(withSeq(nameKey, version));
+    // An artifact row is (name, artifact key, version): every row of this module starts with
+    // its length-prefixed name, and no other module's does. Listed first, removed after.
+    const end = Buffer.concat([nameKey, Buffer.from([0xff])]);
+    const rows = [...this.artifacts.getKeys({ start: nameKey, end })];
+    for (const key of rows) {
+      if (versions.has(readSeq(key, key.length - SEQ_BYTES))) this.artifacts.remove(key);
+    }
   }
 
   setActive(name: string, version: number | undefined): Promise<void> {

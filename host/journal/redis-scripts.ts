@@ -171,7 +171,9 @@ return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)`,
     lua: `return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGET', KEYS[3], 'd')}`,
   },
   // KEYS: module meta hash, module bytes hash, module artifacts hash. ARGV: bytes, info JSON,
-  // '1' to also make it active, artifact key ('' for none), artifact row. Returns the new version.
+  // '1' to also make it active, artifact key ('' for none), artifact row, versions to keep ('0':
+  // all; else the newest that many and the active one stay, older ones go with their uploads
+  // and artifacts). Returns the new version.
   ksAddModuleVersion: {
     numberOfKeys: 3,
     lua: `local v = redis.call('HINCRBY', KEYS[1], 'latest', 1)
@@ -179,6 +181,27 @@ redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[2])
 redis.call('HSET', KEYS[2], v, ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], v .. ':' .. ARGV[4], ARGV[5]) end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'active', v) end
+local keep = tonumber(ARGV[6])
+if keep > 0 then
+  local active = tonumber(redis.call('HGET', KEYS[1], 'active') or '0')
+  local gone = {}
+  local any = false
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    local n = tonumber(string.match(field, '^v:(%d+)$'))
+    if n and n <= v - keep and n ~= active then
+      redis.call('HDEL', KEYS[1], field)
+      redis.call('HDEL', KEYS[2], n)
+      gone[n] = true
+      any = true
+    end
+  end
+  if any then
+    for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+      local n = tonumber(string.match(field, '^(%d+):'))
+      if n and gone[n] then redis.call('HDEL', KEYS[3], field) end
+    end
+  end
+end
 return v`,
   },
   // KEYS: module meta hash. ARGV: version, or '' to undeploy. Returns 0 when no such module/version.
@@ -206,6 +229,7 @@ export interface ScriptCommands {
     activate: "1" | "0",
     artifactKey: string,
     artifactRow: Buffer,
+    keepVersions: string,
   ): Promise<number>;
   ksSetActive(metaKey: string, version: string): Promise<number>;
   ksSaveReplica(replicas: string, counters: string, writer: string, state: Buffer): Promise<number>;

@@ -353,6 +353,7 @@ class RedisModules implements ModuleStore {
         activate,
         artifact?.key ?? "",
         artifact ? encodeArtifact(artifact) : Buffer.alloc(0),
+        String(options?.keepVersions ?? 0),
       );
       return { name, version, hash, size: bytes.length, deployedAt };
     });

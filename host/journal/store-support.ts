@@ -16,3 +16,12 @@ export async function guarded<T>(what: string, operation: () => Promise<T> | T):
     throw KeystateError.fromStorage(err, what);
   }
 }
+
+/**
+ * The stored versions (ascending) that a write keeping the newest `keep` of them removes: all
+ * older ones but `active`. None when `keep` is absent or 0 (every version is kept).
+ */
+export function versionsBeyond(versions: readonly number[], keep: number | undefined, active: number | null | undefined): Set<number> {
+  if (keep === undefined || keep <= 0 || versions.length <= keep) return new Set();
+  return new Set(versions.slice(0, versions.length - keep).filter((version) => version !== active));
+}

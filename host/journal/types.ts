@@ -222,6 +222,12 @@ export interface AddVersionOptions {
   readonly activate?: boolean;
   /** Store this deploy-time artifact of the version in the same atomic write. */
   readonly artifact?: ModuleArtifact;
+  /**
+   * Keep at most this many newest versions (the new one included), and the active one:
+   * older versions, their uploads and artifacts, are removed in the same atomic write.
+   * Absent or 0: every version is kept.
+   */
+  readonly keepVersions?: number;
 }
 
 /**

@@ -35,6 +35,8 @@ export class ModuleRegistry {
   readonly #store: Store;
   readonly #maxModuleBytes: number;
   readonly #limits: GuestLimits;
+  /** Stored versions a deploy keeps per module (the active one besides); 0: all. */
+  readonly #keepVersions: number;
   readonly #modules = new Map<string, LoadedModule>();
   /** The instance pool of each module's served version, retired when another version replaces it. */
   readonly #pools = new Map<string, InstancePool>();
@@ -43,10 +45,11 @@ export class ModuleRegistry {
   readonly #moduleListeners: Array<(name: string) => void> = [];
   #guestObserver: GuestObserver | undefined;
 
-  constructor(store: Store, options: { maxModuleBytes?: number; guestLimits?: GuestLimits } = {}) {
+  constructor(store: Store, options: { maxModuleBytes?: number; guestLimits?: GuestLimits; keepVersions?: number } = {}) {
     this.#limits = options.guestLimits ?? DEFAULT_GUEST_LIMITS;
     this.#store = store;
     this.#maxModuleBytes = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
+    this.#keepVersions = options.keepVersions ?? 0;
   }
 
   /** Where guest commands of modules activated from now on report their time (call before loadFromStore). */
@@ -83,9 +86,9 @@ export class ModuleRegistry {
     const artifact = await buildArtifact(bytes, this.#limits);
     const { loaded: candidate, pool } = await this.#prepare(artifact, 0, "upload");
     // One atomic, durable write stores the version, its artifact (so nodes that load it
-    // later skip validating and instrumenting) and makes it active (the store reports its
-    // own failures as STORAGE_UNAVAILABLE).
-    const info = await this.#store.modules.addVersion(candidate.name, bytes, artifact.uploadHash, { activate: true, artifact });
+    // later skip validating and instrumenting), makes it active and removes the versions
+    // beyond those kept (the store reports its own failures as STORAGE_UNAVAILABLE).
+    const info = await this.#store.modules.addVersion(candidate.name, bytes, artifact.uploadHash, { activate: true, artifact, keepVersions: this.#keepVersions });
     const loaded = { ...candidate, version: info.version };
     this.#activate(loaded, pool);
     log().info({ module: loaded.name, version: loaded.version, hash: loaded.hash, services: [...loaded.api.services.keys()] }, "module deployed");

@@ -260,6 +260,45 @@ export function registerStoreContract(backend: string, open: StoreFactory): void
     t.deepEqual(comparable(readSecond), comparable(second));
   });
 
+  test(title("modules: a version added with keepVersions removes older ones, uploads and artifacts, never the active one"), async (t) => {
+    const store = await openFor(t);
+    const name = `keep-${randomUUID()}`;
+    const versionsOf = async (module: string) => (await store.modules.list()).find((m) => m.name === module)?.versions.map((v) => v.version);
+    // A module whose name starts with this one's keeps everything: its rows sit next to these.
+    await store.modules.addVersion(`${name}-other`, Buffer.from("other"), "h-o", { activate: true, artifact: artifact("key-a", Buffer.from("other artifact")) });
+    const add = (n: number, options: { activate?: boolean; keepVersions?: number } = {}) =>
+      store.modules.addVersion(name, Buffer.from(`wasm ${n}`), `h-${n}`, { ...options, artifact: artifact("key-a", Buffer.from(`artifact ${n}`)) });
+    await add(1, { activate: true });
+    await store.modules.putArtifact(name, 1, artifact("key-b", Buffer.from("artifact 1 for other limits")));
+    await add(2, { activate: true });
+    await add(3);
+    t.deepEqual(await versionsOf(name), [1, 2, 3], "without keepVersions every version stays");
+    // Keep 2: versions 3 and 4 stay, and 2 because it is active; 1 goes with both its artifacts.
+    await add(4, { keepVersions: 2 });
+    t.deepEqual(await versionsOf(name), [2, 3, 4]);
+    t.is(await store.modules.getBytes(name, 1), undefined);
+    t.is(await store.modules.getArtifact(name, 1, "key-a"), undefined);
+    t.is(await store.modules.getArtifact(name, 1, "key-b"), undefined);
+    t.is(Buffer.from((await store.modules.getBytes(name, 2))!).toString(), "wasm 2");
+    t.is(Buffer.from((await store.modules.getArtifact(name, 2, "key-a"))!.bytes).toString(), "artifact 2");
+    // A removed version cannot be made active again.
+    t.true(isKeystateError(await t.throwsAsync(store.modules.setActive(name, 1)), "MODULE_NOT_FOUND"));
+    // The new version active: 2 is no longer kept for being active.
+    await add(5, { activate: true, keepVersions: 2 });
+    t.deepEqual(await versionsOf(name), [4, 5]);
+    t.is((await store.modules.list()).find((m) => m.name === name)?.activeVersion, 5);
+    for (const gone of [2, 3]) {
+      t.is(await store.modules.getBytes(name, gone), undefined);
+      t.is(await store.modules.getArtifact(name, gone, "key-a"), undefined);
+    }
+    t.is(Buffer.from((await store.modules.getArtifact(name, 4, "key-a"))!.bytes).toString(), "artifact 4");
+    // Version numbers go on from the highest ever stored.
+    t.like(await add(6, { keepVersions: 2 }), { version: 6 });
+    t.deepEqual(await versionsOf(name), [5, 6]);
+    t.deepEqual(await versionsOf(`${name}-other`), [1]);
+    t.is(Buffer.from((await store.modules.getArtifact(`${name}-other`, 1, "key-a"))!.bytes).toString(), "other artifact");
+  });
+
   test(title("modules are listed by name, each with its own version numbers"), async (t) => {
     const store = await openFor(t);
     const prefix = `list-${randomUUID()}`;

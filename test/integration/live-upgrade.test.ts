@@ -67,3 +67,14 @@ test("calls never fail while v2 is deployed and v1 rolled back; replies switch e
   const reply = await client.methods.Visit({ page: "page-0" });
   t.is(reply.servedBy, "v2");
 });
+
+test("a node started with --keep-versions 2 keeps the two newest versions; a rollback further back is NOT_FOUND", async (t) => {
+  const node = await startNodeProcess({ dataDir: await tempDirFor(t, "keep-versions"), extraArgs: ["--keep-versions", "2"] });
+  t.teardown(() => node.kill());
+  for (const file of [versions().v1, versions().v2, versions().v1]) await cli(node, "deploy", file);
+  const listed = await fetch(`${node.adminUrl}/modules`, { headers: { authorization: `Bearer ${node.token}` } });
+  const { modules } = (await listed.json()) as { modules: { name: string; versions: { version: number }[] }[] };
+  t.deepEqual(modules.find((m) => m.name === "versioned")?.versions.map((v) => v.version), [2, 3]);
+  await t.throwsAsync(cli(node, "rollback", "versioned", "1"), { message: /NOT_FOUND: module versioned has no version 1/ });
+  t.regex((await cli(node, "rollback", "versioned", "2")).stdout, /versioned version 2 is live/);
+});

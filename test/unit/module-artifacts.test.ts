@@ -94,6 +94,29 @@ test("a rollback compiles the stored artifact of the older version", async (t) =
   t.is(loaded?.version, v1.version);
 });
 
+test("a registry keeping 2 versions removes older ones as it deploys; a rollback reaches only what is kept", async (t) => {
+  const store = await openStore(t);
+  const registry = new ModuleRegistry(store, { keepVersions: 2 });
+  const bytes = await readFile(counterWasm());
+  const { name } = await registry.deploy(bytes);
+  const stored = async () => (await store.modules.list()).find((m) => m.name === name)?.versions.map((v) => v.version);
+  await registry.deploy(bytes);
+  t.deepEqual(await stored(), [1, 2]);
+  await registry.deploy(bytes);
+  t.deepEqual(await stored(), [2, 3]);
+  // Rolled back to 2, then 4 deployed: 4 is active, so 2 is no longer kept for being active.
+  t.is((await registry.activateVersion(name, 2)).version, 2);
+  await registry.deploy(bytes);
+  t.deepEqual(await stored(), [3, 4]);
+  const err = await t.throwsAsync(registry.activateVersion(name, 2));
+  t.true(isKeystateError(err, "MODULE_NOT_FOUND"), String(err));
+  t.is(registry.modules.find((m) => m.name === name)?.version, 4, "a failed rollback changes nothing");
+  t.is((await registry.activateVersion(name, 3)).version, 3);
+  // A registry keeping every version (the default) removes none.
+  await new ModuleRegistry(store).deploy(bytes);
+  t.deepEqual(await stored(), [3, 4, 5]);
+});
+
 /** `store` with some module-store calls replaced. */
 function withModules(store: Store, overrides: Partial<Store["modules"]>): Store {
   const modules: Store["modules"] = Object.assign(Object.create(store.modules) as Store["modules"], overrides);
