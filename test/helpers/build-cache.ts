@@ -2,11 +2,12 @@
 // `keystate build` itself (3-5 s each: asc, binaryen, pre-initialisation), and ~30 of them
 // built the same dozen modules again. A build is now kept in the OS temp dir under a hash of
 // everything that goes into it and reused while none of that changed, so a run builds each
-// module once. Tests of the build itself still run the builder directly.
+// module once, and the AssemblyScript ones together in one process (warmDefaultBuilds).
+// Tests of the build itself still run the builder directly.
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, readFile, rename } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join, relative } from "node:path";
 import { promisify } from "node:util";
@@ -36,18 +37,27 @@ export async function hashFiles(hash: ReturnType<typeof createHash>, files: read
   }
 }
 
+function cachePath(label: string, key: string): string {
+  return join(CACHE_DIR, `${label.replaceAll("/", "_")}-${key}.wasm`);
+}
+
 /**
  * The file `build` writes, kept in the cache as `<label>-<key>.wasm`: built once per key,
  * then reused. A concurrent reader never sees half a file (written aside, then renamed).
  */
 export async function cachedArtifact(label: string, key: string, build: (out: string) => Promise<void>): Promise<string> {
-  const target = join(CACHE_DIR, `${label.replaceAll("/", "_")}-${key}.wasm`);
+  const target = cachePath(label, key);
   if (existsSync(target)) return target;
   await mkdir(CACHE_DIR, { recursive: true });
-  const partial = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
-  await build(partial);
-  await rename(partial, target);
+  await writeAside(target, build);
   return target;
+}
+
+/** `write` makes the file under another name, then it is renamed to `target`. */
+async function writeAside(target: string, write: (partial: string) => Promise<void>): Promise<void> {
+  const partial = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
+  await write(partial);
+  await rename(partial, target);
 }
 
 let builderHash: Promise<string> | undefined;
@@ -86,12 +96,60 @@ function cToolchain(): Promise<string> {
  * build writes), the build's arguments and the builder.
  */
 export async function builtModule(moduleDir: string, args: readonly string[] = []): Promise<string> {
+  const key = await buildKey(moduleDir, args);
+  if (args.length === 0 && !existsSync(cachePath(basename(moduleDir), key))) await warmDefaultBuilds();
+  return cachedArtifact(basename(moduleDir), key, async (out) => {
+    await run(process.execPath, [KEYSTATE_BIN, "build", moduleDir, ...args, "-o", out], { cwd: REPO_ROOT, timeout: 120_000 });
+  });
+}
+
+/** The cache key of `keystate build <moduleDir> [args]`. */
+async function buildKey(moduleDir: string, args: readonly string[]): Promise<string> {
   const hash = createHash("sha256").update(JSON.stringify(args)).update(await builder());
   await hashFiles(hash, await filesUnder(moduleDir, ["build", "generated", "node_modules"]), moduleDir);
   if (moduleLanguage(await readModuleConfig(moduleDir)) === "c") hash.update(await cToolchain());
-  return cachedArtifact(basename(moduleDir), hash.digest("hex").slice(0, 24), async (out) => {
-    await run(process.execPath, [KEYSTATE_BIN, "build", moduleDir, ...args, "-o", out], { cwd: REPO_ROOT, timeout: 120_000 });
-  });
+  return hash.digest("hex").slice(0, 24);
+}
+
+let warming: Promise<void> | undefined;
+
+/**
+ * On a process's first miss, builds every AssemblyScript example and fixture whose plain
+ * build is not cached yet, in one `keystate build` process (each into its own build/), and
+ * caches them: a build in a process of its own took ~5 s (Node, the bundle, asc and binaryen
+ * loaded each time), each after the first in a shared one ~1.3 s, and a run needs ~20. The
+ * bytes do not depend on where a module is built (test/integration/build-cli.test.ts). A
+ * module the shared build did not reach (one failed) is built alone as before.
+ */
+function warmDefaultBuilds(): Promise<void> {
+  warming ??= (async () => {
+    // Once per builder: after a shared build that stopped at a module that does not build,
+    // the next processes build what they miss alone instead of trying again.
+    const tried = join(CACHE_DIR, `warmed-${(await builder()).slice(0, 24)}`);
+    if (existsSync(tried)) return;
+    const missing: { dir: string; output: string; target: string }[] = [];
+    for (const parent of [join(REPO_ROOT, "modules"), join(REPO_ROOT, "test", "fixtures")]) {
+      for (const entry of await readdir(parent, { withFileTypes: true })) {
+        const dir = join(parent, entry.name);
+        if (!entry.isDirectory() || !existsSync(join(dir, "module.json"))) continue;
+        const config = await readModuleConfig(dir);
+        if (moduleLanguage(config) !== "assemblyscript") continue;
+        const target = cachePath(entry.name, await buildKey(dir, []));
+        if (!existsSync(target)) missing.push({ dir, output: join(dir, "build", `${config.name}.wasm`), target });
+      }
+    }
+    if (missing.length < 2) return;
+    const started = Date.now();
+    await run(process.execPath, [KEYSTATE_BIN, "build", ...missing.map((m) => m.dir)], { cwd: REPO_ROOT, timeout: 300_000 }).catch(() => undefined);
+    await mkdir(CACHE_DIR, { recursive: true });
+    await writeFile(tried, "");
+    for (const { output, target } of missing) {
+      // Only what this build wrote: an older file there may be of other sources.
+      if (!existsSync(output) || (await stat(output)).mtimeMs < started) continue;
+      await writeAside(target, (partial) => copyFile(output, partial));
+    }
+  })();
+  return warming;
 }
 
 /** builtModule, copied to `outFile` (for tests that keep their modules in a directory of their own). */
