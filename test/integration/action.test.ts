@@ -10,31 +10,19 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import protobuf from "protobufjs";
 import { status } from "@grpc/grpc-js";
-import { buildModuleTo } from "../helpers/build-cache.js";
+import { buildBeforeAll } from "../helpers/built-module.js";
 import { startNode } from "../../host/node.js";
 import { protoImportPath } from "../../host/proto/proto-root.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { KEYSTATE_BIN, REPO_ROOT, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 const FIXTURE_DIR = join(REPO_ROOT, "test", "fixtures", "echo-action");
 const PROTO_DIR = join(FIXTURE_DIR, "proto");
-// Built into a directory of this test's own, so a concurrent reader of build/ never sees a half-written file.
-let buildDir = "";
-let WASM = "";
+const wasm = buildBeforeAll(test, FIXTURE_DIR);
 const ECHO = "keystate.test.echo.Echo";
 const TALLY = "keystate.test.tally.Tally";
-
-test.before(async () => {
-  const dir = (buildDir = await makeTempDir("echo-build"));
-  WASM = join(dir, "echo-action.wasm");
-  await buildModuleTo(FIXTURE_DIR, WASM);
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
 
 async function startServe(t: ExecutionContext, dataDir: string): Promise<NodeProcess> {
   // startNodeProcess reads <data>/admin-token right after "node started", which `serve`
@@ -54,7 +42,7 @@ function client(t: ExecutionContext, node: NodeProcess, file: string, service: s
 
 test("an action answers over gRPC with no key and no state; a refusal passes through, a trap costs one call", async (t) => {
   const node = await startServe(t, await tempDirFor(t, "action"));
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", node.adminUrl, "--token", node.token]);
+  await run(process.execPath, [KEYSTATE_BIN, "deploy", wasm(), "--admin", node.adminUrl, "--token", node.token]);
   const echo = client(t, node, "echo.proto", ECHO);
 
   t.deepEqual(await echo.methods.Say!({ text: "ab", times: 3 }), { text: "ababab", length: 6 });
@@ -82,7 +70,7 @@ test("an action answers over gRPC with no key and no state; a refusal passes thr
 test("a value entity that updates its state and then traps stores nothing, before and after kill -9", async (t) => {
   const dataDir = await tempDirFor(t, "tally");
   const first = await startServe(t, dataDir);
-  await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", first.adminUrl, "--token", first.token]);
+  await run(process.execPath, [KEYSTATE_BIN, "deploy", wasm(), "--admin", first.adminUrl, "--token", first.token]);
   const tally = client(t, first, "tally.proto", TALLY);
   const total = async (c: ContractClient, name: string) => ((await c.methods.Get!({ name })) as { total: string }).total;
 
@@ -110,7 +98,7 @@ test("streaming methods of an action or a value entity are refused with UNIMPLEM
   // In process, through the Router that every ingress uses.
   const node = await startNode({ grpcPort: 0, httpPort: 0, dataDir: await tempDirFor(t, "streaming"), insecureAdmin: true });
   t.teardown(() => node.stop());
-  await node.registry.deploy(await readFile(WASM));
+  await node.registry.deploy(await readFile(wasm()));
   const root = fixtureProtos();
   const encode = (type: string, value: object) => root.lookupType(type).encode(value).finish();
   const decodeTotal = (bytes: Uint8Array) => String((root.lookupType("keystate.test.tally.TallyValue").decode(bytes) as unknown as { total: unknown }).total);

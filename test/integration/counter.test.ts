@@ -8,32 +8,20 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
-import { buildModuleTo } from "../helpers/build-cache.js";
+import { buildBeforeAll } from "../helpers/built-module.js";
 import { contractClient, statusOf, type ContractClient } from "../helpers/grpc-client.js";
 import { KEYSTATE_BIN, REPO_ROOT, clusterNameFor, startNodeProcess, type NodeProcess } from "../helpers/node-process.js";
 import { startRedis } from "../helpers/redis-server.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const run = promisify(execFile);
 const MODULE_DIR = join(REPO_ROOT, "modules", "counter");
-// Built into a directory of this test's own, so a concurrent reader of build/ never sees a half-written file.
-let buildDir = "";
-let WASM = "";
+// Built from source so the test runs the current SDK and module, not a stale artifact.
+const wasm = buildBeforeAll(test, MODULE_DIR);
 const SERVICE = "keystate.examples.counter.Counter";
 
-test.before(async () => {
-  // Build from source so the test runs the current SDK and module, not a stale artifact.
-  const dir = (buildDir = await makeTempDir("counter-build"));
-  WASM = join(dir, "counter.wasm");
-  await buildModuleTo(MODULE_DIR, WASM);
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
-});
-
 async function deploy(node: NodeProcess): Promise<void> {
-  const { stdout } = await run(process.execPath, [KEYSTATE_BIN, "deploy", WASM, "--admin", node.adminUrl, "--token", node.token]);
+  const { stdout } = await run(process.execPath, [KEYSTATE_BIN, "deploy", wasm(), "--admin", node.adminUrl, "--token", node.token]);
   if (!stdout.includes(SERVICE)) throw new Error(`unexpected deploy output: ${stdout}`);
 }
 

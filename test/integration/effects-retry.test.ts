@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import protobuf from "protobufjs";
-import { buildModuleTo } from "../helpers/build-cache.js";
+import { buildBeforeAll } from "../helpers/built-module.js";
 import { EntityManager } from "../../host/entities/entity-manager.js";
 import type { RetryPolicy } from "../../host/entities/effect-runner.js";
 import { Router } from "../../host/entities/router.js";
@@ -15,17 +15,13 @@ import { openStore } from "../../host/journal/open-store.js";
 import { setLogger } from "../../host/log.js";
 import { ModuleRegistry } from "../../host/runtime/module-registry.js";
 import { REPO_ROOT } from "../helpers/node-process.js";
-import { makeTempDir, removeDir, tempDirFor } from "../helpers/temp-dir.js";
+import { tempDirFor } from "../helpers/temp-dir.js";
 
 const ORDERS = "keystate.test.orders.Orders";
-let buildDir = "";
-let wasm = "";
+const wasm = buildBeforeAll(test, join(REPO_ROOT, "test", "fixtures", "effects-orders"));
 const logged: Array<Record<string, unknown>> = [];
 
 test.before(async () => {
-  buildDir = await makeTempDir("effects-retry-build");
-  wasm = join(buildDir, "orders.wasm");
-  await buildModuleTo(join(REPO_ROOT, "test", "fixtures", "effects-orders"), wasm);
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split("\n")) if (line) logged.push(JSON.parse(line) as Record<string, unknown>);
@@ -33,10 +29,6 @@ test.before(async () => {
     },
   });
   setLogger(pino({ level: "info" }, sink));
-});
-
-test.after.always(async () => {
-  if (buildDir) await removeDir(buildDir);
 });
 
 async function orders(t: ExecutionContext, policy: RetryPolicy): Promise<Router> {
@@ -49,7 +41,7 @@ async function orders(t: ExecutionContext, policy: RetryPolicy): Promise<Router>
     entities.close();
     await store.close();
   });
-  await registry.deploy(await readFile(wasm));
+  await registry.deploy(await readFile(wasm()));
   return router;
 }
 
