@@ -9,17 +9,19 @@
 // every resident entity — costs nothing. The entity manager's resident records extend it
 // directly (no mailbox object or bound closure per entity); Mailbox is the stand-alone form.
 //
-// A command for an idle entity that ran a batch lately (commands keep coming to it) does
-// not start a batch on its own: the batch starts at the end of the event loop's current
-// turn (setImmediate), so the commands that arrive together (a node reads many calls from
-// its connections in one turn) share one guest pass and ONE storage write. Measured end to end (8 keys, 64 calls in flight, Redis with fsync on every write):
+// A command for an idle entity that had commands wait together lately (commands keep coming
+// to it) does not start a batch on its own: the batch starts at the end of the
+// event loop's current turn (setImmediate), so the commands that arrive together (a node
+// reads many calls from its connections in one turn) share one guest pass and ONE storage
+// write. Measured end to end (8 keys, 64 calls in flight, Redis with fsync on every write):
 // a batch grew from 2.9 to 8.0 commands, Node CPU per call fell from ~95 to ~70 us and
-// throughput rose ~35-40%. An entity with no recent batch starts at once, as before: waiting
-// would cost it a turn for no company, and on a loop that never yields (the in-process and
-// density benches) its command's garbage would live across the turn (~10% of the command
-// rate, ~40 MiB more RSS for a million counters touched once each).
+// throughput rose ~35-40%. Any other entity starts at once: waiting would cost it a turn
+// for no company (a caller sending one command after another's reply never has any), and on
+// a loop that never yields (the in-process and density benches) its command's garbage would
+// live across the turn (~10% of the command rate, ~40 MiB more RSS for a million counters
+// touched once each).
 //
-// Such a command — for an idle entity with no recent batch — is a batch of one, and on a node
+// Such a command — for an idle entity with no queue lately — is a batch of one, and on a node
 // with many entities nearly every command is one. A processor may run it alone (runAlone):
 // the same steps without an envelope, an outcome list or the batch's async frames, and the
 // mailbox is busy until it calls aloneEnded(), so commands arriving meanwhile queue behind it
@@ -74,12 +76,8 @@ export abstract class MailboxCore<C, R> {
   /** The command runAlone took is done with the entity (its write settled, or none was needed): what queued meanwhile runs next. */
   aloneEnded(): void {
     this.afterBatch();
-    if (this.queued) {
-      void this.drain();
-    } else {
-      this.queued = undefined;
-      markRecentlyBusy(this);
-    }
+    if (this.queued) void this.drain();
+    else this.queued = undefined;
   }
 
   /** Runs after each batch has settled, before the next one starts. */
@@ -122,7 +120,13 @@ export abstract class MailboxCore<C, R> {
           void this.drain([envelope]);
         }
       } else if (queue === null) this.queued = [envelope];
-      else queue.push(envelope);
+      else {
+        // A second command waits with another: commands keep coming to this entity. (One
+        // waiting alone is no sign: a caller that sends its next command on the reply to the
+        // last may find the batch that answered it still finishing.)
+        markRecentlyBusy(this);
+        queue.push(envelope);
+      }
     });
   }
 
@@ -160,7 +164,6 @@ export abstract class MailboxCore<C, R> {
       }
     } finally {
       this.queued = undefined;
-      markRecentlyBusy(this);
     }
   }
 
@@ -177,16 +180,18 @@ export abstract class MailboxCore<C, R> {
 }
 
 /**
- * The mailboxes that ran a batch lately (about the last RECENT_LIMIT batches of the node):
- * the entities commands keep coming to. Only these wait for the end of the turn; an entity
- * that gets one command now and then (a million counters touched once each) starts at once,
- * so its command's garbage dies young, as before, instead of living across a turn.
+ * The mailboxes that had two commands waiting together lately (about the last RECENT_LIMIT
+ * such mailboxes of the node): the entities commands keep coming to. Only these wait for the
+ * end of the turn; an entity that gets one command now and then (a million counters touched
+ * once each), or one command after another's reply, starts at once, so its command's garbage
+ * dies young instead of living across a turn. Marked when commands queue together, not after
+ * every batch: the set then changes only under contention, not on every command of a busy node.
  */
 const RECENT_LIMIT = 4096;
 const recentlyBusy = new Set<MailboxCore<unknown, unknown>>();
 
 function markRecentlyBusy(mailbox: MailboxCore<unknown, unknown>): void {
-  // Cleared whole rather than kept in order: cheap, and a hot entity is back after its next batch.
+  // Cleared whole rather than kept in order: cheap, and a hot entity is back at its next queued command.
   if (recentlyBusy.size >= RECENT_LIMIT) recentlyBusy.clear();
   recentlyBusy.add(mailbox);
 }

@@ -8,9 +8,9 @@
 //
 // In process, on the embedded store (LMDB in a temp dir), through the node's call path. The
 // value store and the journal are wrapped so a test can hold a write in flight or fail one.
-// An entity leaves the mailboxes' "recently busy" set after the node has run RECENT_LIMIT
-// (4096) other batches, so each test first runs that many reads on other counters
-// (pushOutOfRecent).
+// An entity joins the mailboxes' "recently busy" set only when two of its commands wait
+// together, so an entity that gets its commands one after another's reply, each once the
+// batch before has ended (batchEnded), runs each alone.
 import test, { type ExecutionContext } from "ava";
 import { readFile } from "node:fs/promises";
 import protobuf from "protobufjs";
@@ -160,7 +160,7 @@ interface Path {
   readonly router: Router;
 }
 
-/** The node's call path on a fresh embedded store with `modules` deployed (the counter always: pushOutOfRecent uses it). */
+/** The node's call path on a fresh embedded store with the counter and `modules` deployed. */
 async function callPath(t: ExecutionContext, ...modules: string[]): Promise<Path> {
   const store = await openStore({ dataDir: await tempDirFor(t, "alone-store") });
   const writes = new WriteGate();
@@ -191,16 +191,18 @@ async function stored(path: Path, counterId: string): Promise<{ value: number; v
   return { value: value === undefined ? 0 : Number((types.state.decode(value) as unknown as { value: unknown }).value ?? 0), version };
 }
 
-/** Runs more than RECENT_LIMIT batches on other counters, so every entity used before is no longer "recently busy". */
-async function pushOutOfRecent(path: Path): Promise<void> {
-  const keys = Array.from({ length: 4200 }, (_, i) => `other-${i}`);
-  for (let i = 0; i < keys.length; i += 500) await Promise.all(keys.slice(i, i + 500).map((key) => get(path, key)));
+/**
+ * Lets the batch that answered the last command finish (the reply is sent before it ends),
+ * so the entity is idle and its next command finds nothing running.
+ */
+function batchEnded(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** An entity that is loaded (it ran a command) and then left alone while the node ran other work. */
+/** An entity that is loaded (it ran a command) and idle. */
 async function idleLoaded(path: Path, counterId: string, start: number): Promise<void> {
   await increase(path, counterId, start);
-  await pushOutOfRecent(path);
+  await batchEnded();
 }
 
 test("commands that arrive while a lone command's write is in flight run after it, in order, on its value", async (t) => {
@@ -238,7 +240,7 @@ test("a lone command's failed write fails that command only; the entity reloads 
   t.is((await stored(path, "c")).value, 15);
 
   // The write landed but its acknowledgement was lost: the caller cannot be told it did, and the entity reads what landed.
-  await pushOutOfRecent(path);
+  await batchEnded();
   path.writes.failNext(new Error("the reply timed out"), true);
   await t.throwsAsync(increase(path, "c", 1), { instanceOf: KeystateError, message: /the reply timed out/ });
   const writesBefore = path.writes.writes;
@@ -264,11 +266,11 @@ test("a lone command the guest refuses, or one that changes nothing, writes noth
   const refused = await t.throwsAsync(increase(path, "c", -1), { instanceOf: KeystateError });
   t.is(refused?.code, "GUEST_FAILURE");
   t.regex(refused?.message ?? "", /must not be negative/);
-  await pushOutOfRecent(path);
+  await batchEnded();
   const writesBeforeGet = path.writes.writes;
   t.is(await get(path, "c"), 10);
   t.is(path.writes.writes, writesBeforeGet, "a read-only command writes nothing");
-  await pushOutOfRecent(path);
+  await batchEnded();
   t.is(await increase(path, "c", 2), 12);
   t.is((await stored(path, "c")).value, 12);
   t.true(path.writes.writes > before);
@@ -290,14 +292,14 @@ test("timers a lone command schedules and cancels are stored with its value", as
   const path = await callPath(t, timersWasm());
   const call = (method: string, message: Uint8Array) => path.router.call(ALARMS, method, message);
   await call("Get", types.alarmId.encode({ id: "a1" }).finish());
-  await pushOutOfRecent(path);
+  await batchEnded();
   await call("Schedule", types.schedule.encode({ id: "a1", name: "wake", delayMs: 3_600_000 }).finish());
   const pending = await path.store.outbox.pending(0, 100);
   t.is(pending.length, 1);
   t.is(pending[0]!.service, ALARMS);
   t.is(pending[0]!.method, "Fire");
   t.true(pending[0]!.dueAt! > Date.now() + 3_500_000);
-  await pushOutOfRecent(path);
+  await batchEnded();
   await call("Cancel", types.cancel.encode({ id: "a1", name: "wake" }).finish());
   t.deepEqual(await path.store.outbox.pending(0, 100), []);
 });
@@ -318,7 +320,7 @@ const CART_ID = { persistenceId: "shopping-cart", key: "u" };
 test("event-sourced: commands that arrive while a lone command's append is in flight run after it, in order, on its state", async (t) => {
   const path = await callPath(t, cartWasm());
   await addItem(path, "u", "apple", 1);
-  await pushOutOfRecent(path);
+  await batchEnded();
   const before = path.writes.writes;
   path.writes.hold();
   const settled: string[] = [];
@@ -339,7 +341,7 @@ test("event-sourced: commands that arrive while a lone command's append is in fl
 test("event-sourced: a lone command's failed append fails that command only; the entity recovers and serves what queued", async (t) => {
   const path = await callPath(t, cartWasm());
   await addItem(path, "u", "apple", 1);
-  await pushOutOfRecent(path);
+  await batchEnded();
   path.writes.hold();
   path.writes.failNext(new Error("the disk went away"));
   const failed = addItem(path, "u", "pear", 2);
@@ -350,7 +352,7 @@ test("event-sourced: a lone command's failed append fails that command only; the
   t.deepEqual(await cartOf(path, "u"), ["apple x1", "fig x1"], "the queued command ran on the journal's state, without the unwritten pear");
 
   // The append landed but its acknowledgement was lost: the entity recovers what landed.
-  await pushOutOfRecent(path);
+  await batchEnded();
   path.writes.failNext(new Error("the reply timed out"), true);
   await t.throwsAsync(addItem(path, "u", "kiwi", 1), { message: /the reply timed out/ });
   const appendsBefore = path.writes.writes;
@@ -362,7 +364,7 @@ test("event-sourced: a lone command's failed append fails that command only; the
 test("event-sourced: a lone command whose journal moved on is retried once on the recovered state", async (t) => {
   const path = await callPath(t, cartWasm());
   await addItem(path, "u", "apple", 1);
-  await pushOutOfRecent(path);
+  await batchEnded();
   // Another writer (a node that owned the shard for a moment) appends behind the entity's back.
   const event = types.itemAdded.encode({ item: { productId: "pear", name: "pear", quantity: 5 } }).finish();
   await path.store.journal.append(CART_ID, 1, [{ type: "keystate.examples.shoppingcart.domain.ItemAdded", payload: event }]);
@@ -374,12 +376,12 @@ test("event-sourced: a lone command whose journal moved on is retried once on th
 test("event-sourced: a lone command the guest refuses, or one that emits no event, appends nothing", async (t) => {
   const path = await callPath(t, cartWasm());
   await addItem(path, "u", "apple", 1);
-  await pushOutOfRecent(path);
+  await batchEnded();
   const before = path.writes.writes;
   const refused = await t.throwsAsync(addItem(path, "u", "pear", 0), { instanceOf: KeystateError });
   t.is(refused?.code, "GUEST_FAILURE");
   t.regex(refused?.message ?? "", /must be at least 1/);
-  await pushOutOfRecent(path);
+  await batchEnded();
   t.deepEqual(await cartOf(path, "u"), ["apple x1"]);
   t.is(path.writes.writes, before);
   t.is(await path.store.journal.lastSeq(CART_ID), 1);
@@ -390,7 +392,7 @@ test("event-sourced: a lone command that reaches the snapshot interval saves a s
   // The cart snapshots every 50 events: 49 through the batch path, the 50th alone.
   for (let i = 0; i < 49; i++) await addItem(path, "u", `p${i % 7}`, 1);
   t.is((await path.store.journal.recover(CART_ID)).snapshot, undefined);
-  await pushOutOfRecent(path);
+  await batchEnded();
   await addItem(path, "u", "p0", 1);
   let snapshot;
   for (let i = 0; i < 50 && snapshot === undefined; i++) {

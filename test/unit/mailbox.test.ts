@@ -34,6 +34,33 @@ test("batches are processed one at a time, in order; an entity without a recent 
   t.true(mailbox.idle);
 });
 
+test("an entity whose commands come one after another's reply runs each at once; commands waiting together make it wait for the turn's end", async (t) => {
+  const batches: number[][] = [];
+  const mailbox = new Mailbox<number, number>(async (batch) => {
+    batches.push(batch.map((e) => e.command));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    for (const envelope of batch) envelope.resolve(envelope.command);
+  });
+  const turnEnds = () => new Promise((resolve) => setImmediate(resolve));
+  // A caller that waits for each reply: no two commands ever wait together, so none waits for company.
+  for (let i = 0; i < 5; i++) {
+    const reply = mailbox.post(i);
+    t.is(batches.length, i + 1, `command ${i} started at once, not at the end of the turn`);
+    t.is(await reply, i);
+    await turnEnds();
+    t.true(mailbox.idle);
+  }
+  // Three at once: the first runs, the other two wait together, which marks the entity.
+  await Promise.all([mailbox.post(5), mailbox.post(6), mailbox.post(7)]);
+  t.deepEqual(batches.slice(5), [[5], [6, 7]]);
+  await turnEnds();
+  t.true(mailbox.idle);
+  const next = [mailbox.post(8), mailbox.post(9)];
+  t.is(batches.length, 7, "now its next commands wait for the turn's end");
+  await Promise.all(next);
+  t.deepEqual(batches.slice(7), [[8, 9]], "and run as one batch");
+});
+
 test("a batch larger than the limit is split", async (t) => {
   const sizes: number[] = [];
   const mailbox = new Mailbox<number, void>(async (batch) => {
