@@ -3,10 +3,10 @@
 // only), when it was last used (the memory budget evicts by it: sampled-lru-budget.ts) and
 // its place in its table's index (record-index.ts). What is common to many entities lives once per table, not per
 // entity: the service version, the persistence id, the processor that runs a batch
-// (value-entity.ts, event-sourced.ts). What only a busy entity needs (its mailbox's queue) is
-// in a side table (mailbox.ts), and what the budget charges it is worked out from its state,
-// not stored. Every field costs 8 bytes per resident entity: a value record is 64 B (its
-// table is on its class's prototype, not in a field).
+// (value-entity.ts, event-sourced.ts). Its mailbox's queue is one field (mailbox.ts says why
+// it is not a side table), and what the budget charges it is worked out from its state, not
+// stored. Every field costs 8 bytes per resident entity: a value record is 72 B (its table
+// is on its class's prototype, not in a field).
 import type { EntityId } from "../journal/types.js";
 import type { CallContext } from "./call-context.js";
 import type { EntityCommand } from "./event-sourced.js";
@@ -54,7 +54,7 @@ export class EntityTable {
   ) {
     const table = this;
     // A record reaches its table through its class, not a field: 8 B less per resident
-    // entity (a counter's record is 64 B). The cost: code that reads records sees one
+    // entity (a counter's record is 72 B). The cost: code that reads records sees one
     // hidden class per table (per service version), so with more than four tables on a
     // node its property loads go megamorphic, a few ns each, against ~7 us per command.
     this.#recordClass = class extends processor.recordClass {

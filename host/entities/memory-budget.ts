@@ -11,13 +11,14 @@ export const DEFAULT_ENTITY_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
  * What one resident entity costs besides its key string and state bytes: its record
- * (entity-record.ts: state, key, last use, index chain; 56 B in a heap snapshot, value ones
+ * (entity-record.ts: state, key, last use, index chain, mailbox queue; 64 B in a heap snapshot, value ones
  * 8 B more and event-sourced ones 16 B more, charged by the record; its table is on its
  * class, not in a field) and its slot in its table's bucket array (record-index.ts: 4-8 B).
  * Measured with `npm run bench:density` (heap growth per resident counter, Node 20 x64):
- * ~102 B in all, of which ~32 B key (a 13-character key) and 8 B version.
+ * ~102 B in all, of which ~32 B key (a 13-character key) and 8 B version, before the
+ * mailbox's queue became a field of the record (8 B more).
  */
-export const ENTITY_OVERHEAD_BYTES = 64;
+export const ENTITY_OVERHEAD_BYTES = 72;
 
 /**
  * What one parked (idle, compact) entity costs besides its key's and state's bytes (one per
