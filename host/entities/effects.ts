@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { KeystateError } from "../errors.js";
 import { TOPIC_NAME } from "../runtime/subscriptions.js";
 import type { EntityId, OutboxEntry } from "../journal/types.js";
+import type { EffectOrigin } from "./effect-runner.js";
 import type { ModuleRegistry } from "../runtime/module-registry.js";
 
 /**
@@ -17,8 +18,18 @@ import type { ModuleRegistry } from "../runtime/module-registry.js";
  */
 export type TargetCheck = (call: ServiceCall, replyType: string | undefined, hops: number) => void;
 
+/**
+ * Runs a command's effects after its state change is durable and answers with the caller's
+ * reply (the Router, for a command whose promise it handed to the caller: handOff).
+ */
+export type LateCompletion = (reply: Uint8Array, effects: CommandEffects, origin: EffectOrigin) => Promise<Uint8Array>;
+
 export class CommandEffects {
   #forward: ServiceCall | undefined;
+  /** Whether a guest result was accepted: the command ran. */
+  #accepted = false;
+  /** Set by handOff: who completes the effects of a run again, the Router no longer waiting. */
+  #late: LateCompletion | undefined;
   #sideEffects: readonly SideEffect[] = NONE;
   #timers: readonly TimerRequest[] = NONE;
   #publications: readonly Publication[] = NONE;
@@ -44,6 +55,35 @@ export class CommandEffects {
   /** True when the command asked for nothing but its reply (the common case, kept cheap). */
   get none(): boolean {
     return this.#forward === undefined && this.#sideEffects.length === 0 && this.#timers.length === 0 && this.#publications.length === 0;
+  }
+
+  /**
+   * The guest has run the command and it asked for nothing but its reply: once its state
+   * change is durable, that reply is the answer. Only a run again could change that (a lone
+   * command whose write was refused as stale is retried: lone-command.ts retryAsBatch), and
+   * that run answers through afterRerun.
+   */
+  get ranWithNone(): boolean {
+    return this.#accepted && this.none;
+  }
+
+  /**
+   * The Router hands the command's promise to its caller without waiting on it (ranWithNone);
+   * should a run again ask for effects, `late` runs them before the answer.
+   */
+  handOff(late: LateCompletion): void {
+    this.#late = late;
+  }
+
+  /** The answer of a run again: `reply`, or, when it was handed off and this run asked for effects, what `late` makes of it. */
+  afterRerun(reply: Uint8Array, origin: EffectOrigin): Uint8Array | Promise<Uint8Array> {
+    const late = this.#late;
+    return late === undefined || this.none ? reply : late(reply, this, origin);
+  }
+
+  /** How deep the command's effects are (the command's own depth + 1). */
+  get hops(): number {
+    return this.#hops;
   }
 
   get forward(): ServiceCall | undefined {
@@ -79,6 +119,7 @@ export class CommandEffects {
     this.#publications = publications;
     this.#outbox = undefined;
     this.#cancelled = NONE;
+    this.#accepted = true;
   }
 
   /**

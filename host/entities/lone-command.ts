@@ -34,8 +34,13 @@ export function retryAsBatch(
   processBatch: (batch: EntityEnvelope[]) => Promise<void>,
 ): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
+    // The command runs again: if the Router handed its promise on without waiting (effects.ts
+    // handOff) and this run asks for effects, they run before the answer.
+    const { effects } = command;
+    const answer = (reply: Uint8Array) =>
+      resolve(effects === undefined ? reply : effects.afterRerun(reply, { module: record.service.moduleName, service: record.service.name, method: command.method, entityKey: record.key }));
     // processBatch settles the command itself; the catch is the mailbox's safety net for a bug.
-    void processBatch([{ command, context, resolve, reject }])
+    void processBatch([{ command, context, resolve: answer, reject }])
       .catch(reject)
       .finally(() => record.aloneEnded());
   });

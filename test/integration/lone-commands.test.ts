@@ -288,6 +288,25 @@ test("a lone command whose caller is already gone is refused before it runs", as
   t.is(await increase(path, "c", 1), 11, "the refused command did not run");
 });
 
+test("a call the router refuses (malformed request, caller gone, unknown method) is a rejected promise, never a throw", async (t) => {
+  const path = await callPath(t);
+  await idleLoaded(path, "c", 10);
+  const scope = startCallContext("req-2", Date.now() - 1);
+  t.teardown(() => scope.dispose());
+  const calls: Array<[string, () => Promise<Uint8Array>]> = [
+    // Field 1 (the key) as a length-delimited field that runs past the end.
+    ["malformed", () => path.router.call(COUNTER, "Increase", Uint8Array.from([0x0a, 0x7f, 0x61]))],
+    ["caller gone", () => path.router.call(COUNTER, "Increase", types.change.encode({ counterId: "c", value: 1 }).finish(), { context: scope.context })],
+    ["unknown method", () => path.router.call(COUNTER, "NoSuchMethod", types.change.encode({ counterId: "c", value: 1 }).finish())],
+  ];
+  for (const [what, call] of calls) {
+    let pending: Promise<Uint8Array> | undefined;
+    t.notThrows(() => (pending = call()), what);
+    await t.throwsAsync(pending!, { instanceOf: KeystateError }, what);
+  }
+  t.is(await get(path, "c"), 10, "none of them ran");
+});
+
 test("timers a lone command schedules and cancels are stored with its value", async (t) => {
   const path = await callPath(t, timersWasm());
   const call = (method: string, message: Uint8Array) => path.router.call(ALARMS, method, message);
