@@ -187,10 +187,11 @@ test("SIGSTOP an owner past its lease: B takes over from the acknowledged state,
   increments.push(probeIncrease);
   items.push(probeAdd);
 
-  // A drops every shard it held, for a reason that says it lost the lease.
-  await pollUntil("A to log the loss of the counter's and the cart's shards", 5000, () => {
-    const lost = new Set(logEntries(a).filter((e) => e.msg === "shard lost").map((e) => e.shard));
-    return lost.has(counter.shard) && lost.has(cart.shard) ? true : undefined;
+  // A drops every shard it held, for a reason that says it lost the lease. The losses are
+  // logged as A finds them (not in one write), so wait for all of them, not for two.
+  await pollUntil("A to log the loss of every shard it held", 5000, () => {
+    const lost = new Set(logEntries(a).filter((e) => e.msg === "shard lost" && e.time >= stoppedAt).map((e) => e.shard));
+    return lost.has(counter.shard) && lost.has(cart.shard) && heldByA.every((s) => lost.has(s)) ? true : undefined;
   });
   const losses = logEntries(a).filter((e) => e.msg === "shard lost" && e.time >= stoppedAt);
   const lostAt = new Map<number, (typeof losses)[number]>();
