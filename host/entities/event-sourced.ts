@@ -73,7 +73,7 @@ export class EventSourcedEntity implements EntityProcessor {
     }
     if (result.failure) return endAlone(record, failureToError(result.failure));
     const { events, reply, state } = result;
-    const outbox = loneOutbox(command.effects, record.id, baseSeq + events.length);
+    const outbox = loneOutbox(command.effects, record, baseSeq + events.length);
     if (events.length === 0 && outbox === undefined) {
       record.aloneEnded();
       return Promise.resolve(reply);

@@ -9,11 +9,15 @@ import type { EntityEnvelope, EntityRecord } from "./entity-record.js";
 import type { EntityCommand } from "./event-sourced.js";
 import { OutboxBatch } from "./outbox-batch.js";
 
-/** The outbox entries and cancelled timers of a command of `entity` written as `sequence`; undefined when it stores none (nearly always). */
-export function loneOutbox(effects: CommandEffects | undefined, entity: EntityId, sequence: number): OutboxBatch | undefined {
+/**
+ * The outbox entries and cancelled timers of a command of `entity` written as `sequence`;
+ * undefined when it stores none (nearly always). Takes the record, not its id: the id is an
+ * object made on each read, needed only when there is something to store.
+ */
+export function loneOutbox(effects: CommandEffects | undefined, entity: { readonly id: EntityId }, sequence: number): OutboxBatch | undefined {
   if (effects === undefined || effects.none) return undefined;
   const outbox = new OutboxBatch();
-  return outbox.add(effects, entity, sequence) === 0 ? undefined : outbox;
+  return outbox.add(effects, entity.id, sequence) === 0 ? undefined : outbox;
 }
 
 /** A lone command that ends with `error` before any write (the guest trapped or refused it): the entity is free again. */

@@ -60,7 +60,7 @@ export class ValueEntity implements EntityProcessor {
     if (result.failure) return endAlone(record, failureToError(result.failure));
     const reply = result.reply;
     const changesValue = result.stateAction === StateAction.UPDATE || result.stateAction === StateAction.DELETE;
-    const outbox = loneOutbox(command.effects, record.id, record.version + 1);
+    const outbox = loneOutbox(command.effects, record, record.version + 1);
     if (!changesValue && outbox === undefined) {
       record.aloneEnded();
       return Promise.resolve(reply);
