@@ -52,7 +52,8 @@ function runOne(args: string[], pin: readonly string[]): Promise<ProcessOutcome>
     child.once("error", reject);
     // "close", not "exit": exit can come before the last of stdout is read, and the summary is at its end.
     child.once("close", (code) => {
-      const finished = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(out);
+      // A run that ends just short of a second says "finished in 999.58ms", not "0.99s".
+      const finished = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out);
       const requests = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
       if (code !== 0 || !finished || !requests) return reject(new Error(`h2load exited ${code}:\n${out.slice(-1500)}`));
       resolve({ rps: Number(finished[1]), succeeded: Number(requests[1]), failed: Number(requests[2]) + Number(requests[3]) });
