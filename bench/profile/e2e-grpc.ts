@@ -2,6 +2,8 @@
 // 8 keys, pinned like the throughput suite, for before/after pairs of an ingress change
 // without the in-process rows of `npm run bench:throughput`:
 //   node --import=tsx bench/profile/e2e-grpc.ts [seconds] [always|everysec] [all|keystate]
+// For Keystate it also prints calls per write: answered calls per Redis script run (INFO
+// commandstats), how many calls shared each entity write (a few lease renewals a second count too).
 // With CPU_PROF_DIR=<dir> the Keystate node runs under `node --cpu-prof` and is stopped
 // with SIGTERM so that its profile is written (summarise it with bench/profile/top.ts).
 // KEYSTATE_NODE_ARGS="--max-semi-space-size=32 ..." passes V8/Node flags to that node only.
@@ -30,14 +32,37 @@ const redis = await startBenchRedis();
 pin.pinPid(redis.pid, "load");
 const rates = new Map<string, number>();
 
+/**
+ * Scripts Redis has run so far (INFO commandstats, EVALSHA and EVAL): each entity write is
+ * one, as are the cluster's lease renewals (a few a second). The commands a script runs
+ * are counted too, under their own names, so those are left out.
+ */
+async function redisScripts(): Promise<number> {
+  const { Redis } = await import("ioredis");
+  const client = new Redis(redis.url);
+  try {
+    const info = await client.info("commandstats");
+    return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function measure(name: string, target: (keys: string[]) => LoadTarget, pid?: number): Promise<void> {
   const run = `r${Date.now() % 100000}`;
   const keys = (label: string) => Array.from({ length: 8 }, (_, i) => `${run}-${label}-${i}`);
   const load = (target: LoadTarget, durationS: number) => runLoad(target, { durationS, connections: 1, streamsPerConnection: 8, pin: pin.load });
   await load(target(keys("warm")), 1);
   const cpuBefore = pid === undefined ? 0 : processCpuUs(pid);
+  const scriptsBefore = pid === undefined ? 0 : await redisScripts();
   const result = await load(target(keys("k")), seconds);
-  const cpu = pid === undefined ? "" : `  cpu ${((processCpuUs(pid) - cpuBefore) / result.succeeded).toFixed(1)} us/call`;
+  let cpu = "";
+  if (pid !== undefined) {
+    const cpuUs = processCpuUs(pid) - cpuBefore;
+    // How many calls shared each entity write (the mailbox's batching).
+    const scripts = (await redisScripts()) - scriptsBefore;
+    cpu = `  cpu ${(cpuUs / result.succeeded).toFixed(1)} us/call  ${(result.succeeded / scripts).toFixed(2)} calls/write`;
+  }
   rates.set(name, result.rps);
   process.stdout.write(`${name.padEnd(13)} ${fmtRate(result.rps).padStart(8)}  p50 ${fmtUs(result.latency.p50)}  p99 ${fmtUs(result.latency.p99)}  failed ${result.failed}${cpu}\n`);
 }
