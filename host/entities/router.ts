@@ -190,16 +190,18 @@ export class Router {
       return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName }, hops, shard);
     }
     const key = method.key!.read(payload);
-    const placement = this.#placement;
     // Replicated entities have a replica on every node: they never move or forward.
-    if (placement === undefined || service.kind === EntityKind.REPLICATED) {
+    if (service.kind === EntityKind.REPLICATED) {
       const effects = new CommandEffects(this.#checkTarget, hops + 1, method.outputType, idempotencyKey);
       const reply = await this.#entities.command(service, key, { method: methodName, payload, effects, idempotencyKey, metadata }, options.context);
       // Resolved: the command's state change is durable, so its effects may run.
       if (effects.none) return reply;
-      const shard = service.kind === EntityKind.REPLICATED ? await this.#storeOwnEffects(effects, { persistenceId: service.persistenceId, key }) : 0;
+      const shard = await this.#storeOwnEffects(effects, { persistenceId: service.persistenceId, key });
       return this.#effects.complete(reply, effects, { module: service.moduleName, service: serviceName, method: methodName, entityKey: key }, hops, shard);
     }
+    const placement = this.#placement;
+    // A single node's value and event-sourced commands: call() sends them to #commandHere already.
+    if (placement === undefined) return this.#commandHere(service, method, payload, options);
     // In a cluster the command may run here or at the owner; only a run here that succeeded
     // has effects for this node to complete (a fenced attempt's effects die with it).
     let ranHere: CommandEffects | undefined;
